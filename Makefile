@@ -1,0 +1,49 @@
+# One command per job. `make run` and `make test` install what they need on first use, so they are
+# the only two commands a new machine needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# The pinned Node.js from package.json (the machine's may be end-of-life) and the venv's tools.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help setup synth run test lint typecheck unit e2e clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> Creating $(VENV) and installing requirements-dev.txt (about a minute the first time)"
+	@python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> Installing the pinned AWS CDK CLI and Node.js (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@# The bundled Node.js binary is x86_64; elsewhere fall back to the machine's node.
+	@node_modules/.bin/node --version >/dev/null 2>&1 || rm -f node_modules/.bin/node
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## install Python and Node dependencies (idempotent)
+
+synth: setup ## cdk synth, offline (no AWS credentials needed)
+	npx cdk synth --quiet
+	@echo "Templates in cdk.out/: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
+
+run: setup ## run the system end to end on the local cloud (moto + fake vendor)
+	$(PY) -m local_cloud run
+
+lint: setup ## ruff (lint + format check) and mypy
+	ruff check .
+	ruff format --check .
+	mypy
+
+test: setup lint ## lint, type-check and run the whole test suite
+	$(PY) -m pytest
+
+clean: ## remove generated files (keeps .venv and node_modules)
+	rm -rf cdk.out .local_cloud .pytest_cache .mypy_cache .ruff_cache .hypothesis

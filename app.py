@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""The CDK app: the Order Processing and Vendor Mediator services.
+
+``cdk synth`` runs this file with cdk.json's context. Tests and the local cloud call
+``build_app()`` in-process with the same context (plus overrides), so they exercise exactly what
+``cdk deploy`` ships.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+ROOT = Path(__file__).resolve().parent
+# `lambdas/` is the Lambda asset root; the CDK code imports the event contract from it.
+if str(ROOT / "lambdas") not in sys.path:
+    sys.path.insert(0, str(ROOT / "lambdas"))
+
+import aws_cdk as cdk  # noqa: E402
+
+from stacks.config import LoyaltyConfig  # noqa: E402
+from stacks.order_processing import OrderProcessingStack  # noqa: E402
+from stacks.vendor_mediator import VendorMediatorStack  # noqa: E402
+
+ORDER_PROCESSING_STACK = "LoyaltyOrderProcessing"
+VENDOR_MEDIATOR_STACK = "LoyaltyVendorMediator"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context in cdk.json (what the CLI passes to the app)."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> cdk.App:
+    """The app. ``context`` is applied on top of cdk.json's when the app runs in-process."""
+    if context is not None:
+        context = {**cdk_json_context(), **context}
+    app = cdk.App(context=context, outdir=outdir)
+    config = LoyaltyConfig.from_context(app.node)
+    env = cdk.Environment(account=config.account, region=config.region)
+    OrderProcessingStack(
+        app,
+        ORDER_PROCESSING_STACK,
+        config=config,
+        env=env,
+        description="Loyalty order processing: event-driven Step Functions, Step Finisher, "
+        "Token Handler",
+    )
+    VendorMediatorStack(
+        app,
+        VENDOR_MEDIATOR_STACK,
+        config=config,
+        env=env,
+        description="Loyalty vendor mediator: the only caller of the loyalty SaaS",
+    )
+    cdk.Tags.of(app).add("project", "loyalty-orchestration")
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,23 @@
+"""Reusable L3 constructs of the event-driven architecture. Business-free: the event contract and
+the order flow live in `stacks/` and `lambdas/loyalty`.
+
+Named `cdk_constructs` and not `constructs`: a top-level package called `constructs` would shadow
+the `constructs` library that aws-cdk-lib imports.
+"""
+
+from cdk_constructs.default_bus import BusRule, DefaultBus
+from cdk_constructs.event_driven_state_machine import EventDrivenStateMachine, WaitPolicy
+from cdk_constructs.event_patterns import event_pattern_from_dict
+from cdk_constructs.powertools_function import PowertoolsFunction, powertools_layer
+from cdk_constructs.step_finisher import StepFinisher
+
+__all__ = [
+    "BusRule",
+    "DefaultBus",
+    "EventDrivenStateMachine",
+    "PowertoolsFunction",
+    "StepFinisher",
+    "WaitPolicy",
+    "event_pattern_from_dict",
+    "powertools_layer",
+]

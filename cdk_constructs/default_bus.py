@@ -1,0 +1,165 @@
+"""The account's default EventBridge bus, with one-call rules whose targets never lose events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk_constructs.event_patterns import event_pattern_from_dict
+
+EVENT_BUS_ENV = "EVENT_BUS"
+EVENT_SOURCE_ENV = "EVENT_SOURCE"
+
+
+@dataclass(frozen=True)
+class BusRule:
+    rule: events.Rule
+    dead_letter_queue: sqs.Queue
+    """Events the rule could not deliver, and (for Lambda targets) invocations that failed after
+    Lambda's own retries."""
+
+
+class DefaultBus(Construct):
+    """Wraps the account's default bus (seed 004's L3 bus).
+
+    Every ``add_*_rule`` call creates a rule with the given pattern and one target that gets a
+    retry policy and its own encrypted, SSL-only dead-letter queue. A Lambda target additionally
+    gets, when it ``answers``: permission to put events on this bus and the ``EVENT_BUS`` /
+    ``EVENT_SOURCE`` environment variables; and always: an async-invoke config that retries twice
+    and then sends the failed event to the same dead-letter queue.
+
+    Attributes: ``bus`` (the imported default bus), ``event_source`` (the source this service's
+    functions put events with).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        event_source: str,
+        target_retry_attempts: int = 185,
+        target_max_event_age: Duration = Duration.hours(24),
+        lambda_retry_attempts: int = 2,
+        lambda_max_event_age: Duration = Duration.hours(6),
+        dead_letter_retention: Duration = Duration.days(14),
+    ) -> None:
+        super().__init__(scope, id)
+        if event_source.startswith("aws."):
+            raise ValueError("event_source must not start with 'aws.' (reserved for AWS)")
+        self.bus = events.EventBus.from_event_bus_name(self, "Default", "default")
+        self.event_source = event_source
+        self._target_retry_attempts = target_retry_attempts
+        self._target_max_event_age = target_max_event_age
+        self._lambda_retry_attempts = lambda_retry_attempts
+        self._lambda_max_event_age = lambda_max_event_age
+        self._dead_letter_retention = dead_letter_retention
+        self._async_configured: set[str] = set()
+
+    def grant_put_events(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.bus.grant_put_events_to(grantee)
+
+    def add_lambda_rule(
+        self,
+        id: str,
+        *,
+        function: lambda_.Function,
+        event_pattern: Mapping[str, Any],
+        description: str,
+        answers: bool = True,
+    ) -> BusRule:
+        dlq = self._dead_letter_queue(id)
+        rule = self._rule(id, event_pattern, description)
+        rule.add_target(
+            targets.LambdaFunction(
+                function,
+                dead_letter_queue=dlq,
+                retry_attempts=self._target_retry_attempts,
+                max_event_age=self._target_max_event_age,
+            )
+        )
+        if function.node.path not in self._async_configured:
+            # One async config per function; a function on several rules reports failures to the
+            # dead-letter queue of the first.
+            function.configure_async_invoke(
+                retry_attempts=self._lambda_retry_attempts,
+                max_event_age=self._lambda_max_event_age,
+                on_failure=destinations.SqsDestination(dlq),
+            )
+            self._async_configured.add(function.node.path)
+        if answers:
+            self.grant_put_events(function)
+            function.add_environment(EVENT_BUS_ENV, self.bus.event_bus_name)
+            function.add_environment(EVENT_SOURCE_ENV, self.event_source)
+        return BusRule(rule, dlq)
+
+    def add_state_machine_rule(
+        self,
+        id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        event_pattern: Mapping[str, Any],
+        description: str,
+    ) -> BusRule:
+        dlq = self._dead_letter_queue(id)
+        rule = self._rule(id, event_pattern, description)
+        rule.add_target(
+            targets.SfnStateMachine(
+                state_machine,
+                dead_letter_queue=dlq,
+                retry_attempts=self._target_retry_attempts,
+                max_event_age=self._target_max_event_age,
+            )
+        )
+        return BusRule(rule, dlq)
+
+    def add_queue_rule(
+        self,
+        id: str,
+        *,
+        queue: sqs.IQueue,
+        event_pattern: Mapping[str, Any],
+        description: str,
+    ) -> BusRule:
+        dlq = self._dead_letter_queue(id)
+        rule = self._rule(id, event_pattern, description)
+        rule.add_target(
+            targets.SqsQueue(
+                queue,
+                dead_letter_queue=dlq,
+                retry_attempts=self._target_retry_attempts,
+                max_event_age=self._target_max_event_age,
+            )
+        )
+        return BusRule(rule, dlq)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _rule(self, id: str, pattern: Mapping[str, Any], description: str) -> events.Rule:
+        return events.Rule(
+            self,
+            id,
+            event_bus=self.bus,
+            description=description,
+            event_pattern=event_pattern_from_dict(pattern),
+        )
+
+    def _dead_letter_queue(self, id: str) -> sqs.Queue:
+        return sqs.Queue(
+            self,
+            f"{id}DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=self._dead_letter_retention,
+        )

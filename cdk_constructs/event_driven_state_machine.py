@@ -1,0 +1,180 @@
+"""A Standard state machine whose steps are events: ``events:putEvents.waitForTaskToken``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from cdk_constructs.default_bus import DefaultBus
+
+WAIT_TIMEOUT_ERRORS = ["States.HeartbeatTimeout", "States.Timeout"]
+"""What a waiting task fails with when nobody answers in time. Retrying re-puts the event with a
+new task token, so a lost event or a crashed worker costs a delay, not the order."""
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How a waiting task waits: ``heartbeat`` is how long it waits for an answer (nobody sends
+    heartbeats, so this is the effective answer deadline), ``timeout`` bounds the task as a whole
+    (Step Functions requires heartbeat < timeout), and ``retries`` is how often the request is
+    re-put after a timeout."""
+
+    heartbeat: Duration
+    timeout: Duration
+    retries: int = 2
+    retry_interval: Duration = Duration.seconds(2)
+    backoff_rate: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.heartbeat.to_seconds() >= self.timeout.to_seconds():
+            raise ValueError(
+                f"heartbeat ({self.heartbeat.to_seconds()} s) must be shorter than the task "
+                f"timeout ({self.timeout.to_seconds()} s)"
+            )
+        if self.retries < 0:
+            raise ValueError("retries must be >= 0")
+
+
+class EventDrivenStateMachine(Construct):
+    """Seed 004's purely event-driven state machine.
+
+    Every unit of work is an ``EventBridgePutEvents`` task with ``WAIT_FOR_TASK_TOKEN`` on the
+    default bus, with ``HeartbeatSeconds``, ``TimeoutSeconds`` and a retry on timeouts:
+
+    * ``worker_step`` — a Lambda does the work: one call creates the task and the rule that sends
+      its request to the Lambda; the token travels in ``TaskToken`` and the worker answers with an
+      event the Step Finisher turns into ``SendTaskSuccess``/``SendTaskFailure``.
+    * ``callback_step`` — somebody else answers (another service, a person); the caller decides
+      where the token goes in the detail (e.g. ``data.loyalty_request_id``).
+
+    Chain the steps with ordinary states, then call ``build(definition)``. The machine has X-Ray
+    tracing and CloudWatch logging on. Attributes: ``state_machine`` (after ``build``),
+    ``log_group``, ``bus``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bus: DefaultBus,
+        default_wait: WaitPolicy,
+        timeout: Duration,
+        token_field: str = "TaskToken",
+        log_level: sfn.LogLevel = sfn.LogLevel.ERROR,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, id)
+        self.bus = bus
+        self._default_wait = default_wait
+        self._timeout = timeout
+        self._token_field = token_field
+        self._log_level = log_level
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        self._state_machine: sfn.StateMachine | None = None
+
+    @property
+    def state_machine(self) -> sfn.StateMachine:
+        if self._state_machine is None:
+            raise RuntimeError("call build(definition) before using the state machine")
+        return self._state_machine
+
+    def worker_step(
+        self,
+        id: str,
+        *,
+        detail_type: str,
+        event_pattern: Mapping[str, Any],
+        function: lambda_.Function,
+        detail: Mapping[str, Any],
+        result_path: str | None = None,
+        wait: WaitPolicy | None = None,
+        comment: str | None = None,
+    ) -> tasks.EventBridgePutEvents:
+        """A step done by ``function``: the request (``detail`` plus the task token in the token
+        field) goes to it through a rule with ``event_pattern``. ``result_path`` None discards the
+        worker's result and passes the step's input through."""
+        task = self.callback_step(
+            id,
+            detail_type=detail_type,
+            detail={**detail, self._token_field: sfn.JsonPath.task_token},
+            result_path=result_path,
+            wait=wait,
+            comment=comment,
+        )
+        self.bus.add_lambda_rule(
+            f"{id}Requests",
+            function=function,
+            event_pattern=event_pattern,
+            description=f"{id} step requests to its worker",
+        )
+        return task
+
+    def callback_step(
+        self,
+        id: str,
+        *,
+        detail_type: str,
+        detail: Mapping[str, Any],
+        result_path: str | None = None,
+        result_selector: Mapping[str, Any] | None = None,
+        wait: WaitPolicy | None = None,
+        comment: str | None = None,
+    ) -> tasks.EventBridgePutEvents:
+        """A step that puts ``detail`` (which must carry ``JsonPath.task_token`` somewhere) and
+        waits for whoever answers."""
+        policy = wait or self._default_wait
+        task = tasks.EventBridgePutEvents(
+            self,
+            id,
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    detail=sfn.TaskInput.from_object(dict(detail)),
+                    detail_type=detail_type,
+                    source=self.bus.event_source,
+                    event_bus=self.bus.bus,
+                )
+            ],
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            heartbeat_timeout=sfn.Timeout.duration(policy.heartbeat),
+            task_timeout=sfn.Timeout.duration(policy.timeout),
+            result_path=result_path or sfn.JsonPath.DISCARD,
+            result_selector=result_selector,
+            comment=comment,
+        )
+        if policy.retries:
+            task.add_retry(
+                errors=WAIT_TIMEOUT_ERRORS,
+                max_attempts=policy.retries,
+                interval=policy.retry_interval,
+                backoff_rate=policy.backoff_rate,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+        return task
+
+    def build(self, definition: sfn.IChainable) -> sfn.StateMachine:
+        if self._state_machine is not None:
+            raise RuntimeError("build() was already called")
+        self._state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=self._timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=self._log_level, include_execution_data=True
+            ),
+        )
+        return self._state_machine

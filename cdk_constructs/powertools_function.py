@@ -1,0 +1,82 @@
+"""A Python Lambda function with the project's defaults, from the shared `lambdas/` asset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64  # ~20% cheaper per GB-second than x86_64
+_ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache"]
+
+
+def powertools_layer(scope: Construct, *, powertools_version: str) -> lambda_.ILayerVersion:
+    """The public Powertools for AWS Lambda (Python) layer of exactly `powertools_version`, found
+    through the SSM parameter AWS publishes for it (resolved at deploy time, no lookup at synth)."""
+    parameter = (
+        f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{powertools_version}"
+    )
+    arn = ssm.StringParameter.value_for_string_parameter(scope, parameter)
+    return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
+
+
+class PowertoolsFunction(lambda_.Function):
+    """A Lambda function whose handler lives in `lambdas/` (the asset root, shared by all
+    functions so it is uploaded once), on the latest Python runtime and arm64, with the
+    Powertools layer, X-Ray tracing, JSON logs in a log group with retention, and the Powertools
+    service name and metrics namespace set.
+
+    Environment variables set: ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``,
+    ``POWERTOOLS_LOG_LEVEL`` plus ``environment``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        handler: str,
+        description: str,
+        service_name: str,
+        metrics_namespace: str,
+        layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str] | None = None,
+        timeout: Duration = Duration.seconds(30),
+        memory_size: int = 256,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        log_group = logs.LogGroup(
+            scope,
+            f"{id}LogGroup",
+            retention=log_retention,
+            removal_policy=log_removal_policy,
+        )
+        super().__init__(
+            scope,
+            id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=_ASSET_EXCLUDES),
+            description=description,
+            layers=[layer],
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=log_group,
+            timeout=timeout,
+            memory_size=memory_size,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+        )

@@ -1,0 +1,119 @@
+"""Seed 004's Step Finisher: an Express state machine that resumes waiting tasks, no Lambda."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from cdk_constructs.default_bus import BusRule, DefaultBus
+
+CLOSED_TOKEN_ERRORS = [
+    "Sfn.InvalidTokenException",
+    "Sfn.TaskTimedOutException",
+    "Sfn.TaskDoesNotExistException",
+]
+"""A duplicate or late answer: the token is already closed. Logged (the failed task is in the
+finisher's log group) and dropped, never retried."""
+
+TRANSIENT_ERRORS = ["Sfn.SfnException", "Sfn.ThrottlingException"]
+
+
+class StepFinisher(Construct):
+    """On ``event_pattern`` (a worker's answer), calls ``sfn:sendTaskSuccess`` with the token and
+    output taken from the event, or ``sfn:sendTaskFailure`` when the event's detail type is
+    ``failed_detail_type``. Only ``target`` may be resumed (IAM scoped to its ARN).
+
+    Attributes: ``state_machine`` (the Express finisher), ``rule`` (the rule and its DLQ).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bus: DefaultBus,
+        target: sfn.IStateMachine,
+        event_pattern: Mapping[str, Any],
+        failed_detail_type: str,
+        token_path: str = "$.detail.TaskToken",
+        output_path: str = "$.detail.result",
+        error_path: str = "$.detail.error",
+        cause_path: str = "$.detail.cause",
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, id)
+        token_closed = sfn.Succeed(self, "TokenAlreadyClosed", comment="duplicate or late answer")
+
+        send_success = tasks.CallAwsService(
+            self,
+            "SendTaskSuccess",
+            service="sfn",
+            action="sendTaskSuccess",
+            iam_action="states:SendTaskSuccess",
+            iam_resources=[target.state_machine_arn],
+            parameters={
+                # PascalCase: what the aws-sdk integration requires on AWS.
+                "TaskToken": sfn.JsonPath.string_at(token_path),
+                "Output": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(output_path)),
+            },
+        )
+        send_failure = tasks.CallAwsService(
+            self,
+            "SendTaskFailure",
+            service="sfn",
+            action="sendTaskFailure",
+            iam_action="states:SendTaskFailure",
+            iam_resources=[target.state_machine_arn],
+            parameters={
+                "TaskToken": sfn.JsonPath.string_at(token_path),
+                "Error": sfn.JsonPath.string_at(error_path),
+                "Cause": sfn.JsonPath.string_at(cause_path),
+            },
+        )
+        for call in (send_success, send_failure):
+            call.add_retry(
+                errors=TRANSIENT_ERRORS,
+                max_attempts=3,
+                interval=Duration.seconds(1),
+                backoff_rate=2,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            call.add_catch(token_closed, errors=CLOSED_TOKEN_ERRORS)
+
+        definition = (
+            sfn.Choice(self, "FinishedOrFailed")
+            .when(
+                sfn.Condition.string_equals("$.detail-type", failed_detail_type),
+                send_failure,
+            )
+            .otherwise(send_success)
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            timeout=Duration.minutes(1),
+            tracing_enabled=True,
+            # ERROR level logs every failed resume (closed tokens included) without putting task
+            # tokens and outputs of every successful one into CloudWatch.
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False
+            ),
+        )
+        self.rule: BusRule = bus.add_state_machine_rule(
+            "Answers",
+            state_machine=self.state_machine,
+            event_pattern=event_pattern,
+            description="Worker answers (TASK_FINISHED / TASK_FAILED) to the Step Finisher",
+        )

@@ -1,0 +1,213 @@
+"""The event contract of the loyalty system: sources, detail types, metadata values, rule patterns
+and environment variable names.
+
+This module is the single source of truth. The CDK stacks import it to build rules and state
+machine tasks; the Lambda handlers import it to read and write events. It imports nothing but the
+standard library, so it ships inside the Lambda asset unchanged.
+
+Two event families travel on the account's default EventBridge bus:
+
+* **Vendor requests and answers** keep seed 000's shape byte for byte: ``DetailType: "event"``,
+  ``detail.metadata`` (domain, service, category, type, status) and ``detail.data`` whose
+  ``loyalty_request_id`` carries the task token.
+* **Order steps** follow seed 004: the state machine puts a step request carrying ``TaskToken``; a
+  worker answers ``TASK_FINISHED`` (with ``result``) or ``TASK_FAILED`` (with ``error``/``cause``)
+  and the Step Finisher resumes the execution. Order lifecycle events (``order.received``,
+  ``order.completed``, ``order.failed``) tell the rest of the world what happened.
+
+Every event names its order in ``order_reference`` (order steps and lifecycle events) or
+``data.loyalty_order_reference`` (vendor events), which is the correlation id used in logs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final
+
+DEFAULT_DOMAIN: Final = "LEGO-LOYALTY"
+"""Seed 000's ``metadata.domain``; configurable (cdk.json ``loyalty:domain``)."""
+
+
+class Source(StrEnum):
+    """EventBridge ``source`` of each service."""
+
+    ORDER_PROCESS = "service-loyalty-order-process"
+    VENDOR_MEDIATOR = "service-loyalty-vendor-mediator"
+    ORDER_INTAKE = "service-loyalty-order-intake"
+    """Whoever accepts orders from clients (the Order API, a till integration, a test) puts
+    ``order.received`` with this source."""
+
+
+# --- Vendor requests and answers (seed 000) -------------------------------------------------
+
+VENDOR_DETAIL_TYPE: Final = "event"
+TASK_STATUS_CATEGORY: Final = "task-status"
+VENDOR_TOKEN_FIELD: Final = "loyalty_request_id"
+"""Field of ``detail.data`` that carries the task token on vendor requests and answers."""
+
+
+class VendorRequestType(StrEnum):
+    """``metadata.type`` of a vendor request: what the vendor is asked to do."""
+
+    VOUCHER = "voucher"
+    REWARD = "reward"
+    SALE = "sale"  # credit points
+    RETURN = "return"  # deduct points
+
+
+class VendorStatus(StrEnum):
+    """``metadata.status``: ``processed`` on requests, ``submitted``/``error`` on answers."""
+
+    PROCESSED = "processed"
+    SUBMITTED = "submitted"
+    ERROR = "error"
+
+
+def vendor_metadata(
+    *, domain: str, service: Source, type: str, status: VendorStatus
+) -> dict[str, str]:
+    """``detail.metadata`` of a vendor request or answer. ``type`` is a `VendorRequestType` value,
+    or a JSONPath when the state machine fills it in at run time."""
+    return {
+        "domain": domain,
+        "service": service.value,
+        "category": TASK_STATUS_CATEGORY,
+        "type": type,
+        "status": status.value,
+    }
+
+
+def vendor_request_pattern(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
+    """Seed 000 step 2: the Vendor Mediator's rule, generalised to the four request types."""
+    return {
+        "detail": {
+            "metadata": {
+                "domain": [domain],
+                "service": [Source.ORDER_PROCESS.value],
+                "category": [TASK_STATUS_CATEGORY],
+                "type": [t.value for t in VendorRequestType],
+                "status": [VendorStatus.PROCESSED.value],
+            }
+        }
+    }
+
+
+def vendor_answer_pattern(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
+    """Seed 000 step 4, byte for byte: the Token Handler's rule."""
+    return {
+        "detail": {
+            "metadata": {
+                "domain": [domain],
+                "service": [Source.VENDOR_MEDIATOR.value],
+                "category": [TASK_STATUS_CATEGORY],
+                "type": [t.value for t in VendorRequestType],
+                "status": [VendorStatus.SUBMITTED.value, VendorStatus.ERROR.value],
+            },
+            "data": {VENDOR_TOKEN_FIELD: [{"exists": True}]},
+        }
+    }
+
+
+# --- Order steps (seed 004) and order lifecycle -----------------------------------------------
+
+TASK_TOKEN_FIELD: Final = "TaskToken"
+"""Field of ``detail`` that carries the task token on order-step requests and answers."""
+
+ORDER_STEP_CATEGORY: Final = "order-step"
+ORDER_LIFECYCLE_CATEGORY: Final = "order-lifecycle"
+
+
+class OrderStep(StrEnum):
+    """Detail types of the order-processing steps done by worker Lambdas."""
+
+    RECOGNISE = "order.recognise"
+    VALIDATE = "order.validate"
+    STORE = "order.store"
+    PROPORTION_DISCOUNTS = "order.proportion-discounts"
+    TRANSFORM = "order.transform"
+    COMPLETE = "order.complete"
+    RECORD_FAILURE = "order.record-failure"
+
+
+class TaskAnswer(StrEnum):
+    """Detail types a worker answers with; the Step Finisher resumes the execution on them."""
+
+    FINISHED = "TASK_FINISHED"
+    FAILED = "TASK_FAILED"
+
+
+class OrderEvent(StrEnum):
+    """Order lifecycle events, for whoever needs to know (notifications, analytics)."""
+
+    RECEIVED = "order.received"
+    COMPLETED = "order.completed"
+    FAILED = "order.failed"
+
+
+def order_step_metadata(*, domain: str, step: str, status: str) -> dict[str, str]:
+    """``detail.metadata`` of order-step requests (status ``requested``) and answers
+    (``finished``/``failed``)."""
+    return {
+        "domain": domain,
+        "service": Source.ORDER_PROCESS.value,
+        "category": ORDER_STEP_CATEGORY,
+        "type": step,
+        "status": status,
+    }
+
+
+def order_received_pattern() -> dict[str, Any]:
+    """Starts an order-processing execution."""
+    return {
+        "source": [Source.ORDER_INTAKE.value],
+        "detail-type": [OrderEvent.RECEIVED.value],
+    }
+
+
+def order_step_pattern(step: OrderStep) -> dict[str, Any]:
+    """A worker's rule: the step request put by the order-processing state machine."""
+    return {
+        "source": [Source.ORDER_PROCESS.value],
+        "detail-type": [step.value],
+        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
+    }
+
+
+def task_answer_pattern() -> dict[str, Any]:
+    """The Step Finisher's rule: a worker's TASK_FINISHED / TASK_FAILED answer."""
+    return {
+        "source": [Source.ORDER_PROCESS.value],
+        "detail-type": [a.value for a in TaskAnswer],
+        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
+    }
+
+
+# --- Error names ---------------------------------------------------------------------------
+
+
+class ErrorName(StrEnum):
+    """Step Functions error names the system raises (besides the domain errors'
+    ``error_name``, e.g. ``OrderValidationError``, ``UnknownOrderType``)."""
+
+    DUPLICATE_ORDER = "DuplicateOrder"
+    VENDOR_REJECTED = "VendorRejected"
+    VENDOR_UNAVAILABLE = "VendorUnavailable"
+    VENDOR_PROTOCOL_ERROR = "VendorProtocolError"
+    VENDOR_ERROR = "VendorError"
+    """Fallback when a vendor ``error`` answer names no error."""
+
+
+# --- Environment variables set by the constructs and read by handlers at cold start ------------
+
+
+class Env(StrEnum):
+    EVENT_BUS = "EVENT_BUS"
+    EVENT_SOURCE = "EVENT_SOURCE"
+    LOYALTY_DOMAIN = "LOYALTY_DOMAIN"
+    ORDERS_TABLE = "ORDERS_TABLE_NAME"
+    STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+    POINTS_PER_CURRENCY_UNIT = "POINTS_PER_CURRENCY_UNIT"
+    VENDOR_BASE_URL = "VENDOR_BASE_URL"
+    VENDOR_API_KEY_SECRET_ID = "VENDOR_API_KEY_SECRET_ID"
+    VENDOR_CONNECT_TIMEOUT_SECONDS = "VENDOR_CONNECT_TIMEOUT_SECONDS"
+    VENDOR_READ_TIMEOUT_SECONDS = "VENDOR_READ_TIMEOUT_SECONDS"

@@ -1,0 +1,70 @@
+"""Order starter: ``order.received`` → one order-processing execution per order reference.
+
+The execution is named after the order reference (`loyalty.naming`), so a redelivered or
+resubmitted ``order.received`` cannot start a second execution, and therefore cannot cause a
+second set of vendor effects. An event without a usable order reference cannot be deduplicated
+and is refused (it fails the invocation and ends in the DLQ with the reason).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from loyalty.contract import Env
+from loyalty.naming import execution_name_for
+from loyalty.settings import require_env
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+sfn = boto3.client("stepfunctions")
+state_machine_arn = require_env(Env.STATE_MACHINE_ARN)
+
+
+class InvalidOrderEventError(ValueError):
+    """The event cannot start an execution; it goes to the DLQ with this message."""
+
+
+def execution_input(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The order reference and the execution input of an ``order.received`` event."""
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise InvalidOrderEventError(f"event {event.get('id')}: detail must be a JSON object")
+    reference = detail.get("order_reference")
+    if not isinstance(reference, str) or not reference.strip():
+        raise InvalidOrderEventError(
+            f"event {event.get('id')}: detail.order_reference must be a non-empty string"
+        )
+    return reference, {
+        "order_reference": reference,
+        "received_at": event.get("time"),
+        "event_id": event.get("id"),
+        "order": detail,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.order_reference")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    reference, payload = execution_input(event)
+    name = execution_name_for(reference)
+    try:
+        response = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+        )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        logger.warning("duplicate order.received ignored", extra={"execution_name": name})
+        metrics.add_metric(name="DuplicateOrderReceived", unit=MetricUnit.Count, value=1)
+        return {"started": False, "execution_name": name}
+    metrics.add_metric(name="OrderStarted", unit=MetricUnit.Count, value=1)
+    return {"started": True, "execution_arn": response["executionArn"]}

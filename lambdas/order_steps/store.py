@@ -1,0 +1,48 @@
+"""Order storage: the first write of the order, which makes this execution its owner.
+
+Idempotent: a retried step of the same execution rewrites the same item; a second execution for
+the same order reference fails with ``DuplicateOrder`` before any vendor step runs.
+"""
+
+from typing import Any
+
+from loyalty.adapters.orders_table import POINTS_ITEM, ItemStatus, reward_item, voucher_item
+from loyalty.clock import utc_now
+from loyalty.contract import OrderStep
+from loyalty.domain.orders import Order
+from loyalty.events import StepRequest
+from order_steps.worker import StepResult, orders_table_from_env, step_handler
+
+orders = orders_table_from_env()
+
+
+def pending_items(order: Order) -> dict[str, dict[str, Any]]:
+    """One status entry per vendor effect the order will ask for."""
+    pending = ItemStatus.PENDING.value
+    items: dict[str, dict[str, Any]] = {POINTS_ITEM: {"kind": order.order_type, "status": pending}}
+    for voucher in order.vouchers:
+        items[voucher_item(voucher.voucher_code)] = {"kind": "voucher", "status": pending}
+    for reward in order.rewards:
+        items[reward_item(reward.reward_code)] = {"kind": "reward", "status": pending}
+    return items
+
+
+def store(request: StepRequest) -> StepResult:
+    order = Order.model_validate(request.order)
+    orders.create(
+        order_reference=order.order_reference,
+        execution_id=request.execution_id,
+        attributes={
+            "order_type": order.order_type,
+            "loyalty_reference": order.loyalty_reference,
+            "merchant_reference": order.merchant_reference,
+            "currency": order.currency,
+            "order": order.model_dump(mode="json"),
+        },
+        items=pending_items(order),
+        now=utc_now(),
+    )
+    return StepResult(result={"stored": True})
+
+
+handler = step_handler(OrderStep.STORE, store)

@@ -1,0 +1,91 @@
+"""What every order-step worker does around its domain function.
+
+1. Parse the step request (typed; a malformed request raises and lands in the DLQ).
+2. Run the step's domain function.
+3. Answer on the bus: ``TASK_FINISHED`` with the result (plus any events the step emits, in the
+   same ``PutEvents`` call), or ``TASK_FAILED`` with the domain error's name and message.
+
+Domain errors are business outcomes and are answered, never retried. Anything else (a throttled
+table, a bug) propagates: Lambda retries the invocation, then sends it to the DLQ, and the waiting
+task's heartbeat timeout makes Step Functions retry the step with a new token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
+from loyalty.adapters.orders_table import NotOwnerError, OrdersTable
+from loyalty.contract import Env, ErrorName, OrderStep, TaskAnswer
+from loyalty.domain.errors import DomainError
+from loyalty.events import StepRequest, task_failed, task_finished
+from loyalty.settings import require_env
+
+
+@dataclass(frozen=True)
+class StepResult:
+    result: dict[str, Any]
+    """Becomes the task's output in the state machine."""
+    events: list[OutgoingEvent] = field(default_factory=list)
+    """Put in the same call as TASK_FINISHED (e.g. ``order.completed``)."""
+
+
+StepFunction = Callable[[StepRequest], StepResult]
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def orders_table_from_env() -> OrdersTable:
+    return OrdersTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ORDERS_TABLE))
+
+
+def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
+    """Build the Lambda entry point of a step worker. Called at import (cold start), so the
+    environment is read once and a missing variable fails loudly."""
+    logger = Logger()
+    tracer = Tracer()
+    metrics = Metrics()
+    metrics.set_default_dimensions(step=step.value)
+    domain = require_env(Env.LOYALTY_DOMAIN)
+    publisher = EventBusPublisher(
+        client=boto3.client("events"),
+        bus_name=require_env(Env.EVENT_BUS),
+        source=require_env(Env.EVENT_SOURCE),
+    )
+
+    def answer_failure(request: StepRequest, error: str, cause: str) -> dict[str, Any]:
+        logger.warning("step failed", extra={"error": error, "cause": cause})
+        publisher.publish(
+            [task_failed(request, step=step, domain=domain, error=error, cause=cause)]
+        )
+        metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
+        return {"answer": TaskAnswer.FAILED.value, "error": error}
+
+    @logger.inject_lambda_context(correlation_id_path="detail.order_reference")
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        request = StepRequest.model_validate(event["detail"])
+        tracer.put_annotation("order_reference", request.order_reference)
+        try:
+            outcome = run(request)
+        except NotOwnerError as err:
+            return answer_failure(request, ErrorName.DUPLICATE_ORDER.value, str(err))
+        except DomainError as err:
+            return answer_failure(request, err.error_name, str(err))
+        publisher.publish(
+            [
+                task_finished(request, step=step, domain=domain, result=outcome.result),
+                *outcome.events,
+            ]
+        )
+        metrics.add_metric(name="StepSucceeded", unit=MetricUnit.Count, value=1)
+        return {"answer": TaskAnswer.FINISHED.value}
+
+    return handler

@@ -1,0 +1,89 @@
+"""Token Handler (seed 000 step 5): resumes vendor steps when the Vendor Mediator answers.
+
+``submitted`` → ``SendTaskSuccess`` with the answer event as output; ``error`` →
+``SendTaskFailure`` with the answer's error name and reason. The item's status (points, voucher,
+reward) is recorded first: it says what the vendor did, even when the task has already timed out.
+A closed token (``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.adapters.orders_table import (
+    POINTS_ITEM,
+    ItemStatus,
+    OrdersTable,
+    reward_item,
+    voucher_item,
+)
+from loyalty.adapters.task_tokens import TaskTokens
+from loyalty.clock import utc_now
+from loyalty.contract import Env, ErrorName, VendorRequestType, VendorStatus
+from loyalty.events import VendorEvent
+from loyalty.settings import require_env
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+tokens = TaskTokens(client=boto3.client("stepfunctions"))
+orders = OrdersTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ORDERS_TABLE))
+
+
+def item_keys(answer: VendorEvent) -> list[str]:
+    """The order items an answer is about."""
+    kind = answer.metadata.type
+    if kind is VendorRequestType.VOUCHER:
+        return [voucher_item(v.voucher_code) for v in answer.data.vouchers]
+    if kind is VendorRequestType.REWARD:
+        return [reward_item(r.reward_code) for r in answer.data.rewards]
+    return [POINTS_ITEM]
+
+
+def record_item_statuses(answer: VendorEvent) -> None:
+    submitted = answer.metadata.status is VendorStatus.SUBMITTED
+    attributes: dict[str, Any] = {}
+    if answer.data.error is not None:
+        attributes = {"error": answer.data.error.name, "reason": answer.data.error.reason}
+    elif answer.data.vendor_references:
+        attributes = {"vendor_references": answer.data.vendor_references}
+    for key in item_keys(answer):
+        found = orders.mark_item(
+            order_reference=answer.data.loyalty_order_reference,
+            item_key=key,
+            status=ItemStatus.SUBMITTED if submitted else ItemStatus.ERROR,
+            now=utc_now(),
+            attributes=attributes,
+        )
+        if not found:
+            logger.warning("answer for an unknown order item", extra={"item": key})
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.data.loyalty_order_reference")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    answer = VendorEvent.model_validate(event["detail"])
+    token = answer.data.loyalty_request_id
+    tracer.put_annotation("order_reference", answer.data.loyalty_order_reference)
+    record_item_statuses(answer)
+    if answer.metadata.status is VendorStatus.SUBMITTED:
+        closed = tokens.succeed(token, event)
+    else:
+        error = answer.data.error
+        closed = tokens.fail(
+            token,
+            error=error.name if error else ErrorName.VENDOR_ERROR.value,
+            cause=error.reason if error else "the vendor mediator answered error without a reason",
+        )
+    if closed:
+        logger.warning("task token already closed; answer dropped", extra={"reason": closed})
+        metrics.add_metric(name="AnswerDroppedTokenClosed", unit=MetricUnit.Count, value=1)
+        return {"resumed": False, "reason": closed}
+    metrics.add_metric(name="TaskResumed", unit=MetricUnit.Count, value=1)
+    return {"resumed": True, "status": answer.metadata.status.value}

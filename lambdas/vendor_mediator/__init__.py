@@ -1,0 +1,1 @@
+"""Vendor Mediator: the only caller of the third-party loyalty SaaS."""

@@ -1,0 +1,178 @@
+"""HTTP client of the third-party loyalty SaaS (the *vendor*).
+
+Every call has a connect and a read timeout and an ``Idempotency-Key``; there are no hidden
+retries here (urllib3's are off) because retry policy belongs to the mediator. Answers are
+classified into three errors the mediator can act on:
+
+* ``VendorRejectedError`` — a permanent 4xx: the vendor understood and said no (unknown voucher,
+  insufficient points). Retrying cannot help.
+* ``VendorUnavailableError`` — 5xx, 429, timeouts, connection errors: the vendor may say yes later.
+* ``VendorProtocolError`` — a 2xx that is not the JSON the API documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+
+
+class VendorRejectedError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message} (HTTP {status})")
+        self.status = status
+        self.code = code
+
+
+class VendorUnavailableError(Exception):
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class VendorProtocolError(Exception):
+    pass
+
+
+class VendorClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: Callable[[], str],
+        connect_timeout: float,
+        read_timeout: float,
+        pool: urllib3.PoolManager | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._pool = pool or urllib3.PoolManager(maxsize=10)
+
+    def credit_points(
+        self,
+        *,
+        account: str,
+        points: int,
+        order_reference: str,
+        merchant_reference: str,
+        idempotency_key: str,
+    ) -> str:
+        return self._points(
+            "credit", account, points, order_reference, merchant_reference, idempotency_key
+        )
+
+    def deduct_points(
+        self,
+        *,
+        account: str,
+        points: int,
+        order_reference: str,
+        merchant_reference: str,
+        idempotency_key: str,
+    ) -> str:
+        return self._points(
+            "deduct", account, points, order_reference, merchant_reference, idempotency_key
+        )
+
+    def redeem_voucher(
+        self, *, code: str, account: str, order_reference: str, idempotency_key: str
+    ) -> str:
+        return self._redeem("vouchers", code, account, order_reference, idempotency_key)
+
+    def redeem_reward(
+        self, *, code: str, account: str, order_reference: str, idempotency_key: str
+    ) -> str:
+        return self._redeem("rewards", code, account, order_reference, idempotency_key)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _points(
+        self,
+        operation: str,
+        account: str,
+        points: int,
+        order_reference: str,
+        merchant_reference: str,
+        idempotency_key: str,
+    ) -> str:
+        body = {
+            "operation": operation,
+            "points": points,
+            "order_reference": order_reference,
+            "merchant_reference": merchant_reference,
+        }
+        answer = self._post(f"/v1/accounts/{quote(account, safe='')}/points", body, idempotency_key)
+        return _field(answer, "transaction_id")
+
+    def _redeem(
+        self, collection: str, code: str, account: str, order_reference: str, idempotency_key: str
+    ) -> str:
+        body = {"account": account, "order_reference": order_reference}
+        path = f"/v1/{collection}/{quote(code, safe='')}/redemptions"
+        return _field(self._post(path, body, idempotency_key), "redemption_id")
+
+    def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        try:
+            response = self._pool.request(
+                "POST",
+                self._base_url + path,
+                body=json.dumps(body).encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "x-api-key": self._api_key(),
+                    "Idempotency-Key": idempotency_key,
+                },
+                timeout=self._timeout,
+                retries=False,
+            )
+        except urllib3.exceptions.HTTPError as err:  # timeouts, refused connections, resets
+            raise VendorUnavailableError(f"{type(err).__name__}: {err}") from err
+        status = response.status
+        if status == 429 or status >= 500:
+            raise VendorUnavailableError(
+                f"HTTP {status}: {_error_message(response.data)}",
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 400:
+            code, message = _error_parts(response.data)
+            raise VendorRejectedError(status, code, message)
+        try:
+            answer = json.loads(response.data)
+        except ValueError as err:
+            raise VendorProtocolError(f"HTTP {status} with a body that is not JSON") from err
+        if not isinstance(answer, dict):
+            raise VendorProtocolError(f"HTTP {status} with a JSON body that is not an object")
+        return answer
+
+
+def _field(answer: dict[str, Any], name: str) -> str:
+    value = answer.get(name)
+    if not isinstance(value, str) or not value:
+        raise VendorProtocolError(f"vendor answer has no {name}")
+    return value
+
+
+def _error_parts(body: bytes) -> tuple[str, str]:
+    try:
+        error = json.loads(body)["error"]
+        return str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return "unknown", body[:200].decode(errors="replace") or "no reason given"
+
+
+def _error_message(body: bytes) -> str:
+    code, message = _error_parts(body)
+    return f"{code}: {message}"
+
+
+def _retry_after(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP date; the caller falls back to its own backoff

@@ -1,0 +1,24 @@
+"""The embedded local cloud behind ``make run`` and the end-to-end tests.
+
+It runs the real app, not a copy of it: the CDK app is synthesised in-process, the templates are
+deployed into moto (in-process, ``mock_aws`` with the Step Functions ASL engine on), and events,
+state machines, rules and handlers are the ones ``cdk deploy`` ships. A fake loyalty vendor
+listens on 127.0.0.1.
+
+What moto lacks, and only that, is emulated here:
+
+* **Lambda** (``lambda_runtime``): moto's Lambda needs Docker; handlers run in-process, each
+  function with its own environment variables (from the template), its own module instance,
+  Lambda's async-invoke semantics (two retries, then the on-failure destination) and its own log
+  sink (``.local_cloud/logs/<function>.log``).
+* **EventBridge rule targets of type Lambda and Step Functions** (``event_router``): moto raises
+  ``NotImplementedError`` for them. Rules, patterns and targets are created in moto as
+  synthesised; only the delivery to these two target types is done here.
+* **CloudFormation** (``deployer``): moto's CloudFormation creates state machines its ASL engine
+  cannot run and cannot run Lambda assets, so a small deployer walks the synthesised templates,
+  resolves their intrinsic functions and creates each resource through the service APIs. IAM is
+  not enforced (moto does not either); construct tests assert the policies instead.
+* **The Step Finisher's aws-sdk parameters**: moto's ``aws-sdk:sfn:sendTaskSuccess`` accepts only
+  camelCase parameter names; AWS requires the PascalCase the template has. The deployer
+  translates them when it registers the definition in moto (``deployer.camel_case_aws_sdk``).
+"""

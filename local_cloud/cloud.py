@@ -1,0 +1,408 @@
+"""`LocalCloud`: the app, synthesised and deployed into moto, with the fake vendor, ready to take
+orders. Used by ``python -m local_cloud run`` and by the end-to-end tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
+from local_cloud.event_router import EventRouter, execution_name
+from local_cloud.fake_vendor import FakeVendor
+from local_cloud.lambda_runtime import AsyncInvoker, LocalFunction, install_stdout_router
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = ROOT / "lambdas"
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+# What a bootstrapped AWS account has and the templates expect.
+_SSM_SEEDS = {"/cdk-bootstrap/hnb659fds/version": "30"}
+
+
+def _public_parameter(path: str) -> str | None:
+    """Public AWS parameters (moto reserves the /aws/ prefix): the Powertools layer ARN. The layer
+    itself is not needed locally: Powertools comes from the project's virtualenv, pinned to the
+    same version."""
+    if path.startswith("/aws/service/powertools/"):
+        return f"arn:aws:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3:local"
+    return None
+
+
+_QUIET_LOGGERS = ("moto.stepfunctions", "botocore", "boto3", "urllib3")
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    order_reference: str
+    order_type: str | None
+    status: str
+    """The order's status in the orders table, or the execution's when the order was never
+    stored (``NOT_STARTED`` when no execution exists)."""
+    execution_status: str
+    error: str | None
+    cause: str | None
+    duration_seconds: float | None
+    state_transitions: int
+    items: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.execution_status in TERMINAL_EXECUTION_STATUSES
+
+
+class LocalCloud:
+    """The local cloud, as a context manager.
+
+    ``context`` overrides cdk.json context for this synthesis (e.g. shorter heartbeats for a
+    test); the account, region and vendor URL are always the local ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        vendor: FakeVendor | None = None,
+        context: dict[str, Any] | None = None,
+        workers: int = 8,
+        lambda_retry_delay: float = 0.05,
+        workdir: Path | None = None,
+    ) -> None:
+        self.vendor = vendor or FakeVendor()
+        self._owns_vendor = vendor is None
+        self._context = context or {}
+        self._workers = workers
+        self._lambda_retry_delay = lambda_retry_delay
+        self.workdir = workdir or ROOT / ".local_cloud"
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._router: EventRouter | None = None
+        self.stacks: dict[str, DeployedStack] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloud:
+        # Powertools' Metrics keeps its metric set per process, shared by every instance: fine in
+        # Lambda (one function per process), noisy here where all functions share one process.
+        warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        install_stdout_router()
+        if self._owns_vendor:
+            self.vendor.start()
+        templates = synthesise(
+            {
+                **self._context,
+                "loyalty:account": ACCOUNT,
+                "loyalty:region": REGION,
+                "loyalty:vendorBaseUrl": self.vendor.base_url,
+            },
+            self.workdir,
+        )
+        self._set_environment()
+        self._mock.start()
+        self._sqs = self.client("sqs")
+        self._sfn = self.client("stepfunctions")
+        try:
+            self._deploy(templates)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._router is not None:
+            self._router.uninstall()
+            self._router = None
+        self._mock.stop()
+        for function in self.functions.values():
+            function.log_sink.close()
+        if self._owns_vendor:
+            self.vendor.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _set_environment(self) -> None:
+        local = {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        }
+        for key, value in local.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def _deploy(self, templates: dict[str, dict[str, Any]]) -> None:
+        ssm = self.client("ssm")
+        for name, value in _SSM_SEEDS.items():
+            ssm.put_parameter(Name=name, Value=value, Type="String")
+        log_dir = self.workdir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for stale in log_dir.glob("*.log"):
+            stale.unlink()
+        deployer = Deployer(
+            clients=self.client,
+            account=ACCOUNT,
+            region=REGION,
+            code_dir=LAMBDAS_DIR,
+            log_dir=log_dir,
+            transform_definition=camel_case_aws_sdk,
+            public_parameter=_public_parameter,
+        )
+        for name, template in templates.items():
+            self.stacks[name] = deployer.deploy(name, template)
+        self.functions = deployer.functions
+        self._point_secrets_at_vendor()
+        self._router = EventRouter(
+            functions=self.functions,
+            invoker=AsyncInvoker(
+                send_to_queue=self._send_to_queue, retry_delay=self._lambda_retry_delay
+            ),
+            start_execution=self._start_execution,
+            send_to_queue=self._send_to_queue,
+            workers=self._workers,
+        )
+        self._router.install()
+
+    def _start_execution(self, state_machine_arn: str, payload: str) -> None:
+        self._sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=execution_name(), input=payload
+        )
+
+    def _point_secrets_at_vendor(self) -> None:
+        secrets = self.client("secretsmanager")
+        for stack in self.stacks.values():
+            for secret in stack.of_type("AWS::SecretsManager::Secret"):
+                secrets.put_secret_value(SecretId=secret.ref, SecretString=self.vendor.api_key)
+
+    def _send_to_queue(self, queue_arn: str, body: str) -> None:
+        name = queue_arn.rsplit(":", 1)[-1]
+        url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        self._sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    # -- clients and names ----------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION, config=Config(retries={"max_attempts": 1}))
+
+    def output(self, name: str) -> str:
+        for stack in self.stacks.values():
+            if name in stack.outputs:
+                return stack.outputs[name]
+        raise KeyError(f"no stack output {name}")
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.output("StateMachineArn")
+
+    @property
+    def orders_table(self) -> str:
+        return self.output("OrdersTableName")
+
+    def execution_arn(self, order_reference: str) -> str:
+        from loyalty.naming import execution_name_for
+
+        machine = self.state_machine_arn.rsplit(":", 1)[-1]
+        name = execution_name_for(order_reference)
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+
+    # -- driving it -----------------------------------------------------------------------------
+
+    def put_events(self, *entries: dict[str, Any]) -> None:
+        response = self.client("events").put_events(
+            Entries=[
+                {
+                    "EventBusName": "default",
+                    "Source": e["source"],
+                    "DetailType": e["detail_type"],
+                    "Detail": json.dumps(e["detail"]),
+                }
+                for e in entries
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"put_events failed: {response['Entries']}")
+
+    def submit_order(self, order: dict[str, Any]) -> None:
+        """What a client integration does: put ``order.received``."""
+        from loyalty.contract import OrderEvent, Source
+
+        self.put_events(
+            {
+                "source": Source.ORDER_INTAKE.value,
+                "detail_type": OrderEvent.RECEIVED.value,
+                "detail": order,
+            }
+        )
+
+    def wait_for_order(self, order_reference: str, timeout: float = 60) -> OrderOutcome:
+        """Wait until the order's execution ends (or ``timeout``), then describe the outcome."""
+        deadline = time.monotonic() + timeout
+        while True:
+            outcome = self.order_outcome(order_reference)
+            if outcome.terminal or time.monotonic() >= deadline:
+                return outcome
+            time.sleep(0.02)
+
+    def order_outcome(self, order_reference: str) -> OrderOutcome:
+        sfn = self.client("stepfunctions")
+        try:
+            execution = sfn.describe_execution(executionArn=self.execution_arn(order_reference))
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+            execution = {"status": "NOT_STARTED"}
+        item = self.order_item(order_reference) or {}
+        duration = None
+        if "stopDate" in execution:
+            duration = (execution["stopDate"] - execution["startDate"]).total_seconds()
+        transitions = 0
+        if execution["status"] != "NOT_STARTED":
+            transitions = sum(
+                1
+                for e in self.execution_history(execution["executionArn"])
+                if e["type"].endswith("StateEntered")
+            )
+        return OrderOutcome(
+            order_reference=order_reference,
+            order_type=item.get("order_type"),
+            status=item.get("status") or execution["status"],
+            execution_status=execution["status"],
+            error=execution.get("error") or item.get("error"),
+            cause=execution.get("cause") or item.get("cause"),
+            duration_seconds=duration,
+            state_transitions=transitions,
+            items=item.get("items", {}),
+        )
+
+    def execution_history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def order_item(self, order_reference: str) -> dict[str, Any] | None:
+        from loyalty.adapters.orders_table import OrdersTable
+
+        return OrdersTable(client=self.client("dynamodb"), table_name=self.orders_table).get(
+            order_reference
+        )
+
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Wait until no event is being delivered and no finisher execution is running."""
+        deadline = time.monotonic() + timeout
+        assert self._router is not None
+        while time.monotonic() < deadline:
+            if (
+                self._router.wait_idle(max(0.0, deadline - time.monotonic()))
+                and not self._running_finishers()
+            ):
+                time.sleep(0.05)
+                if self._router.in_flight == 0:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def _running_finishers(self) -> int:
+        sfn = self.client("stepfunctions")
+        finisher = self.output("StepFinisherArn")
+        return len(
+            sfn.list_executions(stateMachineArn=finisher, statusFilter="RUNNING")["executions"]
+        )
+
+    def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
+        """Every message in every dead-letter queue, by the queue's logical id (peeked, left in)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for stack in self.stacks.values():
+            for queue in stack.of_type("AWS::SQS::Queue"):
+                if "DeadLetterQueue" not in queue.logical_id:
+                    continue
+                messages = list(self._peek(queue.ref))
+                if messages:
+                    found[queue.logical_id] = messages
+        return found
+
+    def _peek(self, url: str) -> Iterator[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+        )
+        for message in response.get("Messages", []):
+            yield json.loads(message["Body"])
+
+    def function(self, logical_prefix: str) -> LocalFunction:
+        """The local function whose logical id starts with ``logical_prefix``."""
+        for stack in self.stacks.values():
+            for resource in stack.of_type("AWS::Lambda::Function"):
+                if resource.logical_id.startswith(logical_prefix):
+                    assert isinstance(resource.physical, LocalFunction)
+                    return resource.physical
+        raise KeyError(logical_prefix)
+
+
+def synthesise(context: dict[str, Any], workdir: Path) -> dict[str, dict[str, Any]]:
+    """Synthesise the app in-process (what ``cdk synth`` runs) and return each stack's template.
+    Checks that the Lambda asset staged by the synth is the `lambdas/` tree the local runtime
+    imports, so what runs locally is what ``cdk deploy`` would upload."""
+    from app import build_app
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("cdk.out.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    outdir = tempfile.mkdtemp(prefix="cdk.out.", dir=workdir)
+    # The CLI asks for asset metadata by default; in-process synthesis must ask for it too.
+    assembly = build_app({**context, "aws:cdk:enable-asset-metadata": True}, outdir=outdir).synth()
+    templates: dict[str, dict[str, Any]] = {}
+    checked: set[str] = set()
+    for stack in assembly.stacks:
+        templates[stack.stack_name] = stack.template
+        for resource in stack.template["Resources"].values():
+            asset = resource.get("Metadata", {}).get("aws:asset:path")
+            if resource["Type"] == "AWS::Lambda::Function" and asset and asset not in checked:
+                _check_asset(Path(assembly.directory) / asset)
+                checked.add(asset)
+    return templates
+
+
+def _python_files_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _check_asset(asset_dir: Path) -> None:
+    if _python_files_digest(asset_dir) != _python_files_digest(LAMBDAS_DIR):
+        raise RuntimeError(f"the synthesised Lambda asset {asset_dir} differs from {LAMBDAS_DIR}")

@@ -1,0 +1,195 @@
+"""Delivery of EventBridge events to Lambda and Step Functions targets, which moto lacks.
+
+moto matches every event against every rule (its own pattern matcher, the rules as deployed) and
+delivers to SQS, CloudWatch Logs and archives itself; for Lambda and Step Functions targets it
+raises ``NotImplementedError``. ``EventRouter.install`` wraps moto's ``Rule.send_to_targets`` so
+those two target types are handed to a pool of delivery threads instead, as EventBridge does
+asynchronously: Lambda targets get Lambda's async invocation (`lambda_runtime.AsyncInvoker`),
+state machine targets a ``StartExecution``. A delivery that cannot be made is retried per the
+target's retry policy (briefly) and then sent to the target's dead-letter queue, as EventBridge
+does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.events import models as events_models
+
+from local_cloud.lambda_runtime import AsyncInvoker, LocalFunction
+
+LOG = logging.getLogger(__name__)
+
+_ORIGINAL_SEND_TO_TARGETS = events_models.Rule.send_to_targets
+
+
+def _service_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as a target receives it: moto keeps ``time`` as epoch seconds internally."""
+    delivered = {k: v for k, v in event.items() if k != "ingestion-time"}
+    if isinstance(delivered.get("time"), (int, float)):
+        delivered["time"] = datetime.fromtimestamp(delivered["time"], UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    return delivered
+
+
+class EventRouter:
+    def __init__(
+        self,
+        *,
+        functions: dict[str, LocalFunction],
+        invoker: AsyncInvoker,
+        start_execution: Callable[[str, str], None],
+        send_to_queue: Callable[[str, str], None],
+        workers: int = 8,
+        delivery_retries: int = 2,
+    ) -> None:
+        self._functions = functions  # by ARN
+        self._invoker = invoker
+        self._start_execution = start_execution
+        self._send_to_queue = send_to_queue
+        self._delivery_retries = delivery_retries
+        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any], str] | None] = queue.Queue()
+        self._in_flight = 0
+        self._in_flight_lock = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"event-router-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self.delivered: dict[str, int] = {"lambda": 0, "states": 0}
+        self.events_seen = 0
+
+    # -- moto hook ------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        router = self
+
+        def send_to_targets(
+            rule: events_models.Rule, original_event: Any, transform_input: bool = True
+        ) -> None:
+            if not rule.event_pattern.matches_event(original_event):
+                return
+            ours = [t for t in rule.targets if _service_of(t["Arn"]) in ("lambda", "states")]
+            for target in ours:
+                if "InputTransformer" in target or "Input" in target or "InputPath" in target:
+                    raise NotImplementedError("local cloud: target input transformation")
+                router.submit(rule.arn, target, _as_delivered(original_event))
+            if len(ours) < len(rule.targets):
+                others = copy.copy(rule)
+                others.targets = [t for t in rule.targets if t not in ours]
+                _ORIGINAL_SEND_TO_TARGETS(others, original_event, transform_input)
+
+        events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+        for thread in self._threads:
+            thread.start()
+
+    def uninstall(self) -> None:
+        events_models.Rule.send_to_targets = _ORIGINAL_SEND_TO_TARGETS  # type: ignore[method-assign]
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    # -- delivery -------------------------------------------------------------------------------
+
+    def submit(self, rule_arn: str, target: dict[str, Any], event: dict[str, Any]) -> None:
+        with self._in_flight_lock:
+            self._in_flight += 1
+            self.events_seen += 1
+        self._queue.put((target, event, rule_arn))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no delivery is queued or running. Returns False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._in_flight_lock:
+            while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._in_flight_lock.wait(remaining)
+        return True
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            target, event, rule_arn = item
+            try:
+                self._deliver(target, event, rule_arn)
+            except Exception:  # the router must never die
+                LOG.exception("delivery to %s failed", target.get("Arn"))
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight -= 1
+                    self._in_flight_lock.notify_all()
+
+    def _deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
+        arn = target["Arn"]
+        if _service_of(arn) == "lambda":
+            function = self._functions.get(arn)
+            if function is None:
+                self._dead_letter(target, event, rule_arn, "ResourceNotFoundException", arn)
+                return
+            self.delivered["lambda"] += 1
+            # Once Lambda accepted the event, failures are the function's business (its
+            # async-invoke config), not the rule's.
+            self._invoker.invoke(function, event)
+            return
+        error: Exception | None = None
+        for attempt in range(1 + self._delivery_retries):
+            if attempt:
+                time.sleep(0.05 * attempt)
+            try:
+                self._start_execution(arn, json.dumps(event))
+                self.delivered["states"] += 1
+                return
+            except Exception as err:
+                error = err
+        self._dead_letter(target, event, rule_arn, type(error).__name__, str(error))
+
+    def _dead_letter(
+        self, target: dict[str, Any], event: dict[str, Any], rule_arn: str, code: str, message: str
+    ) -> None:
+        dlq = target.get("DeadLetterConfig", {}).get("Arn")
+        LOG.warning(
+            "event %s not delivered to %s: %s %s", event.get("id"), target["Arn"], code, message
+        )
+        if dlq:
+            self._send_to_queue(
+                dlq,
+                json.dumps(
+                    {
+                        **event,
+                        "_delivery_error": {
+                            "RULE_ARN": rule_arn,
+                            "TARGET_ARN": target["Arn"],
+                            "ERROR_CODE": code,
+                            "ERROR_MESSAGE": message,
+                        },
+                    }
+                ),
+            )
+
+
+def execution_name() -> str:
+    """EventBridge starts state machine targets with a random execution name."""
+    return str(uuid.uuid4())

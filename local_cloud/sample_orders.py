@@ -1,0 +1,127 @@
+"""The sample batch `make run` pushes through the local cloud: a mix of sales, returns, vouchers,
+rewards and orders that must fail, each with the outcome it should have."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from local_cloud.fake_vendor import FakeVendor
+
+CUSTOMER = "P6IF7YcwQd"  # seed 000's loyalty_reference
+MERCHANT = "xz5CzHM1wZOm"  # seed 000's merchant_reference
+OTHER_CUSTOMER = "Q7JG8ZdxRe"
+
+
+@dataclass(frozen=True)
+class SampleOrder:
+    description: str
+    order: dict[str, Any]
+    expected_status: str
+    expected_error: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return str(self.order["order_reference"])
+
+
+def _sale(reference: str, lines: list[tuple[str, int, str]], **extra: Any) -> dict[str, Any]:
+    return {
+        "order_reference": reference,
+        "loyalty_reference": CUSTOMER,
+        "merchant_reference": MERCHANT,
+        "order_type": "sale",
+        "currency": "GBP",
+        "lines": [{"sku": sku, "quantity": qty, "unit_price": price} for sku, qty, price in lines],
+        **extra,
+    }
+
+
+def sample_orders() -> list[SampleOrder]:
+    return [
+        SampleOrder(
+            "seed 000's order: a sale redeeming voucher 1v8LlBkl",
+            _sale(
+                "M101-S76-OP10-T65",
+                [("LEGO-10305", 1, "349.99")],
+                vouchers=[{"voucher_code": "1v8LlBkl"}],
+            ),
+            "COMPLETED",
+        ),
+        SampleOrder(
+            "sale with a discount, two vouchers and an instant reward",
+            _sale(
+                "M101-S76-OP10-T66",
+                [("LEGO-42151", 2, "49.99"), ("LEGO-60337", 1, "99.99"), ("LEGO-40516", 3, "9.99")],
+                discount="20.00",
+                vouchers=[{"voucher_code": "SPRING-5"}, {"voucher_code": "VIP-10"}],
+                rewards=[{"reward_code": "FREE-MINIFIG"}],
+            ),
+            "COMPLETED",
+        ),
+        SampleOrder(
+            "plain sale for another member",
+            {
+                **_sale("M102-S12-OP03-T01", [("LEGO-21330", 1, "299.99")]),
+                "loyalty_reference": OTHER_CUSTOMER,
+            },
+            "COMPLETED",
+        ),
+        SampleOrder(
+            "return of part of an earlier sale (points deducted)",
+            {
+                **_sale("M101-S76-OP10-R01", [("LEGO-40516", 1, "9.99")]),
+                "order_type": "return",
+                "original_order_reference": "M090-S76-OP01-T01",
+            },
+            "COMPLETED",
+        ),
+        SampleOrder(
+            "legacy till return: negative quantities, no order type",
+            {
+                **{
+                    k: v
+                    for k, v in _sale("M103-S02-OP07-R02", [("LEGO-60337", -1, "99.99")]).items()
+                    if k != "order_type"
+                },
+                "loyalty_reference": OTHER_CUSTOMER,
+                "original_order_reference": "M099-S02-OP01-T77",
+            },
+            "COMPLETED",
+        ),
+        SampleOrder(
+            "invalid order: quantity 0 and no currency",
+            {
+                k: v
+                for k, v in _sale("M104-S01-OP01-T09", [("LEGO-10305", 0, "349.99")]).items()
+                if k != "currency"
+            },
+            "FAILED",
+            "OrderValidationError",
+        ),
+        SampleOrder(
+            "unknown order type",
+            {**_sale("M104-S01-OP01-X01", [("LEGO-10305", 1, "349.99")]), "order_type": "exchange"},
+            "FAILED",
+            "UnknownOrderType",
+        ),
+        SampleOrder(
+            "voucher the vendor does not know",
+            _sale(
+                "M105-S09-OP02-T04",
+                [("LEGO-42151", 1, "49.99")],
+                vouchers=[{"voucher_code": "EXPIRED-99"}],
+            ),
+            "FAILED",
+            "VendorRejected",
+        ),
+    ]
+
+
+def seed_vendor(vendor: FakeVendor) -> None:
+    """Members, vouchers and rewards the vendor knows (EXPIRED-99 deliberately missing)."""
+    vendor.add_account(CUSTOMER, balance=1_000)
+    vendor.add_account(OTHER_CUSTOMER, balance=500)
+    for code in ("1v8LlBkl", "SPRING-5", "VIP-10"):
+        vendor.add_voucher(code)
+    vendor.add_reward("FREE-MINIFIG")

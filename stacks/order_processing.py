@@ -1,0 +1,313 @@
+"""Order Processing: ``order.received`` → a Standard state machine of event-driven steps.
+
+Reads like the flow it builds: recognise → validate → store → proportion discounts → transform →
+(points ‖ each voucher ‖ each reward, at the vendor) → complete; any failure → record it → fail.
+Worker steps are answered through the Step Finisher, vendor steps through the Token Handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk_constructs import (
+    DefaultBus,
+    EventDrivenStateMachine,
+    PowertoolsFunction,
+    StepFinisher,
+    powertools_layer,
+)
+from loyalty.adapters.orders_table import PARTITION_KEY
+from loyalty.contract import (
+    VENDOR_DETAIL_TYPE,
+    Env,
+    ErrorName,
+    OrderStep,
+    Source,
+    TaskAnswer,
+    VendorRequestType,
+    VendorStatus,
+    order_received_pattern,
+    order_step_metadata,
+    order_step_pattern,
+    task_answer_pattern,
+    vendor_answer_pattern,
+    vendor_metadata,
+)
+from stacks.config import LoyaltyConfig
+
+JsonPath = sfn.JsonPath
+
+
+class OrderProcessingStack(Stack):
+    """Attributes: ``orders_table``, ``state_machine``, ``step_finisher``, ``bus``."""
+
+    def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        self._config = config
+        self.bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
+        self._layer = powertools_layer(self, powertools_version=config.powertools_version)
+
+        self.orders_table = dynamodb.Table(
+            self,
+            "Orders",
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.flow = EventDrivenStateMachine(
+            self,
+            "OrderProcessing",
+            bus=self.bus,
+            default_wait=config.worker_wait,
+            timeout=config.execution_timeout,
+        )
+
+        # -- the steps ------------------------------------------------------------------------
+        recognise = self._worker(
+            "RecogniseOrder", OrderStep.RECOGNISE, "recognise", result_path="$.order"
+        )
+        validate = self._worker(
+            "ValidateOrder", OrderStep.VALIDATE, "validate", result_path="$.order"
+        )
+        store = self._worker(
+            "StoreOrder", OrderStep.STORE, "store", table_actions=["dynamodb:PutItem"]
+        )
+        proportion = self._worker(
+            "ProportionDiscounts",
+            OrderStep.PROPORTION_DISCOUNTS,
+            "proportion_discounts",
+            result_path="$.order",
+            table_actions=["dynamodb:UpdateItem"],
+        )
+        transform = self._worker(
+            "TransformOrder",
+            OrderStep.TRANSFORM,
+            "transform",
+            result_path="$.loyalty",
+            table_actions=["dynamodb:UpdateItem"],
+            environment={Env.POINTS_PER_CURRENCY_UNIT: str(config.points_per_currency_unit)},
+        )
+        apply_loyalty = (
+            sfn.Parallel(self, "ApplyLoyalty", result_path=JsonPath.DISCARD)
+            .branch(self._points_step())
+            .branch(self._redemptions(VendorRequestType.VOUCHER, "vouchers", "voucher_code"))
+            .branch(self._redemptions(VendorRequestType.REWARD, "rewards", "reward_code"))
+        )
+        complete = self._worker(
+            "CompleteOrder",
+            OrderStep.COMPLETE,
+            "complete",
+            detail={"loyalty": JsonPath.object_at("$.loyalty")},
+            table_actions=["dynamodb:UpdateItem"],
+        )
+
+        # -- failures -------------------------------------------------------------------------
+        order_failed = sfn.Fail(
+            self, "OrderFailed", error_path="$.error.Error", cause_path="$.error.Cause"
+        )
+        record_failure = self._worker(
+            "RecordFailure",
+            OrderStep.RECORD_FAILURE,
+            "record_failure",
+            detail={"error": JsonPath.object_at("$.error")},
+            table_actions=["dynamodb:UpdateItem", "dynamodb:GetItem"],
+        )
+        # If recording fails too, still end with the order's own error.
+        record_failure.add_catch(order_failed, errors=["States.ALL"], result_path=JsonPath.DISCARD)
+        record_failure.next(order_failed)
+        store.add_catch(
+            sfn.Fail(
+                self,
+                "DuplicateOrderIgnored",
+                error=ErrorName.DUPLICATE_ORDER.value,
+                cause="another execution owns this order; this one changed nothing",
+            ),
+            errors=[ErrorName.DUPLICATE_ORDER.value],
+        )
+        for state in (recognise, validate, store, proportion, transform, apply_loyalty, complete):
+            state.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+
+        self.state_machine = self.flow.build(
+            recognise.next(validate)
+            .next(store)
+            .next(proportion)
+            .next(transform)
+            .next(apply_loyalty)
+            .next(complete)
+        )
+
+        # -- how executions start and resume ----------------------------------------------------
+        starter = self._function(
+            "OrderStarter",
+            "order_starter.handler.handler",
+            "Starts one order-processing execution per order reference",
+            environment={Env.STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
+        )
+        self.state_machine.grant_start_execution(starter)
+        self.bus.add_lambda_rule(
+            "OrdersReceived",
+            function=starter,
+            event_pattern=order_received_pattern(),
+            description="order.received starts an order-processing execution",
+            answers=False,
+        )
+
+        self.step_finisher = StepFinisher(
+            self,
+            "StepFinisher",
+            bus=self.bus,
+            target=self.state_machine,
+            event_pattern=task_answer_pattern(),
+            failed_detail_type=TaskAnswer.FAILED.value,
+        )
+
+        token_handler = self._function(
+            "TokenHandler",
+            "token_handler.handler.handler",
+            "Resumes vendor steps when the Vendor Mediator answers (seed 000 step 5)",
+            environment={Env.ORDERS_TABLE: self.orders_table.table_name},
+        )
+        self.state_machine.grant_task_response(token_handler)
+        self.orders_table.grant(token_handler, "dynamodb:UpdateItem")
+        self.bus.add_lambda_rule(
+            "VendorAnswers",
+            function=token_handler,
+            event_pattern=vendor_answer_pattern(config.domain),
+            description="Vendor Mediator answers to the Token Handler (seed 000 step 4)",
+            answers=False,
+        )
+
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "StepFinisherArn", value=self.step_finisher.state_machine.state_machine_arn)
+        CfnOutput(self, "OrdersTableName", value=self.orders_table.table_name)
+
+    # -- building blocks ----------------------------------------------------------------------
+
+    def _function(
+        self,
+        id: str,
+        handler: str,
+        description: str,
+        *,
+        environment: Mapping[str, str] | None = None,
+    ) -> PowertoolsFunction:
+        return PowertoolsFunction(
+            self,
+            id,
+            handler=handler,
+            description=description,
+            service_name="order-processing",
+            metrics_namespace=self._config.metrics_namespace,
+            layer=self._layer,
+            timeout=Duration.seconds(30),
+            environment={Env.LOYALTY_DOMAIN: self._config.domain, **(environment or {})},
+        )
+
+    def _worker(
+        self,
+        id: str,
+        step: OrderStep,
+        module: str,
+        *,
+        result_path: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        table_actions: list[str] | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> sfn.TaskStateBase:
+        """One order step: its worker Lambda (``order_steps.<module>``), the rule that feeds it
+        and the waiting task."""
+        env = dict(environment or {})
+        if table_actions:
+            env[Env.ORDERS_TABLE] = self.orders_table.table_name
+        function = self._function(
+            f"{id}Worker", f"order_steps.{module}.handler", f"{id} step worker", environment=env
+        )
+        if table_actions:
+            self.orders_table.grant(function, *table_actions)
+        return self.flow.worker_step(
+            id,
+            detail_type=step.value,
+            event_pattern=order_step_pattern(step),
+            function=function,
+            detail={
+                "metadata": order_step_metadata(
+                    domain=self._config.domain, step=step.value, status="requested"
+                ),
+                "order_reference": JsonPath.string_at("$.order_reference"),
+                "execution_id": JsonPath.execution_id,
+                "order": JsonPath.object_at("$.order"),
+                **(detail or {}),
+            },
+            result_path=result_path,
+        )
+
+    def _vendor_request(self, id: str, *, type: str, data: Mapping[str, Any]) -> sfn.TaskStateBase:
+        """A seed 000 vendor request; the token travels in ``data.loyalty_request_id``."""
+        return self.flow.callback_step(
+            id,
+            detail_type=VENDOR_DETAIL_TYPE,
+            detail={
+                "metadata": vendor_metadata(
+                    domain=self._config.domain,
+                    service=Source.ORDER_PROCESS,
+                    type=type,
+                    status=VendorStatus.PROCESSED,
+                ),
+                "data": {"loyalty_request_id": JsonPath.task_token, **data},
+            },
+            wait=self._config.vendor_wait,
+        )
+
+    def _points_step(self) -> sfn.TaskStateBase:
+        """Credit (sale) or deduct (return) points: one request whose type is the order's."""
+        return self._vendor_request(
+            "ApplyPoints",
+            type=JsonPath.string_at("$.loyalty.order_type"),
+            data={
+                "loyalty_reference": JsonPath.string_at("$.loyalty.loyalty_reference"),
+                "merchant_reference": JsonPath.string_at("$.loyalty.merchant_reference"),
+                "loyalty_order_reference": JsonPath.string_at("$.order_reference"),
+                "points": JsonPath.number_at("$.loyalty.points"),
+            },
+        )
+
+    def _redemptions(self, kind: VendorRequestType, items: str, code: str) -> sfn.Map:
+        """A Map over the order's vouchers (or rewards): one request, one token, per item. The
+        request is seed 000's Dispatch Voucher, field for field."""
+        title = kind.value.capitalize()
+        redeem = self._vendor_request(
+            f"Redeem{title}",
+            type=kind.value,
+            data={
+                "loyalty_reference": JsonPath.string_at("$.loyalty_reference"),
+                "merchant_reference": JsonPath.string_at("$.merchant_reference"),
+                "loyalty_order_reference": JsonPath.string_at("$.loyalty_order_reference"),
+                items: [{code: JsonPath.string_at(f"$.{code}")}],
+            },
+        )
+        return sfn.Map(
+            self,
+            f"Redeem{title}s",
+            items_path=f"$.loyalty.{items}",
+            item_selector={
+                code: JsonPath.string_at(f"$$.Map.Item.Value.{code}"),
+                "loyalty_reference": JsonPath.string_at("$.loyalty.loyalty_reference"),
+                "merchant_reference": JsonPath.string_at("$.loyalty.merchant_reference"),
+                "loyalty_order_reference": JsonPath.string_at("$.order_reference"),
+            },
+            max_concurrency=self._config.voucher_concurrency,
+            result_path=JsonPath.DISCARD,
+        ).item_processor(redeem)
