@@ -112,7 +112,7 @@ class StepFinisher(Construct):
             ),
         )
         self.rule: BusRule = bus.add_state_machine_rule(
-            "Answers",
+            f"{id}Answers",
             state_machine=self.state_machine,
             event_pattern=event_pattern,
             description="Worker answers (TASK_FINISHED / TASK_FAILED) to the Step Finisher",

@@ -21,4 +21,6 @@ What moto lacks, and only that, is emulated here:
 * **The Step Finisher's aws-sdk parameters**: moto's ``aws-sdk:sfn:sendTaskSuccess`` accepts only
   camelCase parameter names; AWS requires the PascalCase the template has. The deployer
   translates them when it registers the definition in moto (``deployer.camel_case_aws_sdk``).
+* **moto bugs** that change what the app observes (``moto_patches``): ``SendTaskFailure``'s
+  ``cause`` is forwarded.
 """

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from local_cloud import moto_patches
 from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.event_router import EventRouter, execution_name
 from local_cloud.fake_vendor import FakeVendor
@@ -111,6 +112,7 @@ class LocalCloud:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         install_stdout_router()
+        moto_patches.apply()
         if self._owns_vendor:
             self.vendor.start()
         templates = synthesise(

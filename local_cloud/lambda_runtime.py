@@ -45,7 +45,8 @@ class ThreadRoutedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         sink: FunctionLogSink | None = getattr(_current, "sink", None)
         if sink is None:
-            return self.real.write(text)
+            real = self.real if not getattr(self.real, "closed", False) else sys.__stdout__
+            return real.write(text) if real else len(text)
         sink.write(text)
         return len(text)
 
@@ -61,8 +62,9 @@ class ThreadRoutedStream(io.TextIOBase):
 
 
 def install_stdout_router() -> ThreadRoutedStream:
-    """Route handler output to function sinks. Must happen before handler modules are imported:
-    Powertools' Logger binds ``sys.stdout`` when it is created."""
+    """Route handler output to function sinks. Called before every import and invocation of a
+    handler: Powertools' Logger binds ``sys.stdout`` when it is created and its Metrics print to
+    whatever ``sys.stdout`` is, and test runners swap ``sys.stdout`` between tests."""
     if isinstance(sys.stdout, ThreadRoutedStream):
         return sys.stdout
     router = ThreadRoutedStream(sys.stdout)
@@ -168,6 +170,7 @@ class LocalFunction:
         )
         started = time.perf_counter()
         failed = True
+        install_stdout_router()
         _current.sink = self.log_sink
         try:
             result = entry(event, context)
@@ -205,6 +208,7 @@ def _import_isolated(function: LocalFunction, module_path: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {file}")
     module = importlib.util.module_from_spec(spec)
+    install_stdout_router()
     with _function_environment(function):
         sink_before = getattr(_current, "sink", None)
         _current.sink = function.log_sink

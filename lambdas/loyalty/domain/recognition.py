@@ -23,9 +23,10 @@ def recognise_order(raw: Mapping[str, Any]) -> dict[str, Any]:
     Rules, first match wins:
     1. an explicit `order_type` is normalised (strip, lower-case) and must be known;
     2. a non-blank `original_order_reference` means a return;
-    3. lines whose numeric quantities are all negative mean a legacy return: the
-       quantities are made positive; a mix of negative and positive is refused;
+    3. lines whose numeric quantities are all negative mean a legacy return;
     4. otherwise it is a sale.
+    Returns with negative quantities (legacy tills, however the type was given) get them
+    made positive; a mix of negative and positive quantities is refused.
 
     `raw` is never mutated. Raises `OrderValidationError` if `raw` is not an object and
     `UnknownOrderType` if the type is unsupported or ambiguous.
@@ -39,7 +40,9 @@ def recognise_order(raw: Mapping[str, Any]) -> dict[str, Any]:
     elif _has_original_reference(order):
         order["order_type"] = "return"
     else:
-        order.update(_type_from_quantities(order.get("lines")))
+        order["order_type"] = _type_from_quantities(order.get("lines"))
+    if order["order_type"] == "return" and _has_returned_lines(order.get("lines")):
+        order["lines"] = [_with_positive_quantity(line) for line in order["lines"]]
     return order
 
 
@@ -61,22 +64,23 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
-def _type_from_quantities(lines: object) -> dict[str, Any]:
-    """The `order_type` (and, for a legacy return, the positive `lines`) to apply."""
+def _has_returned_lines(lines: object) -> bool:
+    """Whether any line has a negative quantity; refuses a mix of sold and returned lines."""
     if not isinstance(lines, list):
-        return {"order_type": "sale"}
+        return False
     quantities = [
         line["quantity"]
         for line in lines
         if isinstance(line, Mapping) and _is_number(line.get("quantity"))
     ]
     has_returned = any(q < 0 for q in quantities)
-    has_sold = any(q > 0 for q in quantities)
-    if has_returned and has_sold:
+    if has_returned and any(q > 0 for q in quantities):
         raise UnknownOrderType("order mixes sold and returned lines; send them as separate orders")
-    if not has_returned:
-        return {"order_type": "sale"}
-    return {"order_type": "return", "lines": [_with_positive_quantity(line) for line in lines]}
+    return has_returned
+
+
+def _type_from_quantities(lines: object) -> str:
+    return "return" if _has_returned_lines(lines) else "sale"
 
 
 def _with_positive_quantity(line: object) -> object:

@@ -41,6 +41,21 @@ def test_explicit_type_wins_over_negative_quantities(raw_order: RawOrder) -> Non
     assert recognised["lines"][0]["quantity"] == -1
 
 
+@pytest.mark.parametrize(
+    "type_hint",
+    [{"order_type": "return"}, {"order_type": None, "original_order_reference": "ORD-1000"}],
+)
+def test_a_return_from_a_legacy_till_gets_positive_quantities_however_its_type_is_given(
+    raw_order: RawOrder, type_hint: dict[str, Any]
+) -> None:
+    raw = raw_order(lines=[{"sku": "A", "quantity": -2, "unit_price": "1.00"}], **type_hint)
+
+    recognised = recognise_order(raw)
+
+    assert recognised["order_type"] == "return"
+    assert recognised["lines"] == [{"sku": "A", "quantity": 2, "unit_price": "1.00"}]
+
+
 def test_original_order_reference_without_type_means_return(raw_order: RawOrder) -> None:
     raw = raw_order(order_type=None, original_order_reference="ORD-1000")
 

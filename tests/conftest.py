@@ -1,0 +1,46 @@
+"""Shared test set-up: no test can reach AWS, and jsii stays quiet."""
+
+from __future__ import annotations
+
+import os
+
+# Fake credentials first: whatever a test forgets to mock fails instead of reaching an account.
+for _key, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "tests",
+    "POWERTOOLS_METRICS_NAMESPACE": "LoyaltyTests",
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+}.items():
+    os.environ[_key] = _value
+
+
+import pytest  # noqa: E402
+from aws_cdk import Stack  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from app import ORDER_PROCESSING_STACK, VENDOR_MEDIATOR_STACK, build_app  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stacks() -> dict[str, Stack]:
+    """The app as `cdk synth` builds it (cdk.json context), synthesised once per session."""
+    app = build_app({})
+    return {
+        name: app.node.find_child(name)  # type: ignore[misc]
+        for name in (ORDER_PROCESSING_STACK, VENDOR_MEDIATOR_STACK)
+    }
+
+
+@pytest.fixture(scope="session")
+def order_template(stacks: dict[str, Stack]) -> Template:
+    return Template.from_stack(stacks[ORDER_PROCESSING_STACK])
+
+
+@pytest.fixture(scope="session")
+def vendor_template(stacks: dict[str, Stack]) -> Template:
+    return Template.from_stack(stacks[VENDOR_MEDIATOR_STACK])

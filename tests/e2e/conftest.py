@@ -1,0 +1,48 @@
+"""One local cloud for the end-to-end package: synthesised and deployed once (about 6 s)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor
+
+CUSTOMER = "E2E-MEMBER-1"
+MERCHANT = "E2E-MERCHANT"
+
+_references = itertools.count(1)
+
+
+@pytest.fixture(scope="package")
+def vendor() -> Iterator[FakeVendor]:
+    with FakeVendor() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="package")
+def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
+    with LocalCloud(vendor=vendor) as local:
+        yield local
+
+
+@pytest.fixture
+def new_reference() -> Callable[[str], str]:
+    """Unique order references, so tests sharing the cloud never see each other's orders."""
+    return lambda prefix: f"{prefix}-{next(_references):04d}"
+
+
+def sale(reference: str, **changes: Any) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "order_reference": reference,
+        "loyalty_reference": CUSTOMER,
+        "merchant_reference": MERCHANT,
+        "order_type": "sale",
+        "currency": "GBP",
+        "lines": [{"sku": "LEGO-42151", "quantity": 2, "unit_price": "49.99"}],
+    }
+    order.update(changes)
+    return {k: v for k, v in order.items() if v is not None}

@@ -1,0 +1,161 @@
+"""Handler tests run the real handler modules against moto.
+
+Handlers read their configuration when their module is imported (a cold start), so each test
+loads the module afresh with its environment (``load_handler``). Tables are created from the key
+schema in the synthesised template, so the tests and the deployment cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Template
+from moto import mock_aws
+
+from local_cloud import moto_patches
+from loyalty import contract
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    moto_patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
+
+
+@dataclass
+class BusTap:
+    """Everything put on the default bus by the project's services, read back from an SQS queue."""
+
+    queue_url: str
+
+    def events(self, *, wait: float = 2.0, expect: int = 1) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and len(found) < expect:
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if not messages:
+                time.sleep(0.02)
+        return found
+
+
+@pytest.fixture
+def bus_tap(aws: None) -> BusTap:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events = boto3.client("events")
+    sources = [s.value for s in contract.Source] + ["test"]
+    events.put_rule(Name="tap", EventPattern=json.dumps({"source": sources}))
+    events.put_targets(Rule="tap", Targets=[{"Id": "tap", "Arn": arn}])
+    return BusTap(url)
+
+
+@pytest.fixture
+def orders_table(aws: None, order_template: Template) -> str:
+    (table,) = order_template.find_resources("AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    boto3.client("dynamodb").create_table(
+        TableName="orders",
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=props["BillingMode"],
+    )
+    return "orders"
+
+
+LoadHandler = Callable[[str, dict[str, str]], ModuleType]
+
+
+@pytest.fixture
+def load_handler(aws: None, monkeypatch: pytest.MonkeyPatch) -> LoadHandler:
+    def load(module: str, env: dict[str, str]) -> ModuleType:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return importlib.reload(importlib.import_module(module))
+
+    return load
+
+
+@dataclass
+class WaitingTask:
+    execution_arn: str
+    token: str
+
+    def describe(self, wait: float = 3.0) -> dict[str, Any]:
+        sfn = boto3.client("stepfunctions")
+        deadline = time.monotonic() + wait
+        while True:
+            execution = sfn.describe_execution(executionArn=self.execution_arn)
+            if execution["status"] != "RUNNING" or time.monotonic() > deadline:
+                return execution  # type: ignore[no-any-return]
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def waiting_task(aws: None, bus_tap: BusTap) -> WaitingTask:
+    """A running execution whose one task waits for its token, like a vendor step."""
+    definition = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
+                "HeartbeatSeconds": 60,
+                "TimeoutSeconds": 120,
+                "Parameters": {
+                    "Entries": [
+                        {
+                            "Source": "test",
+                            "DetailType": "waiting",
+                            "Detail": {"token.$": "$$.Task.Token"},
+                        }
+                    ]
+                },
+                "End": True,
+            }
+        },
+    }
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="waiting",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/x",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="waiting-1", input="{}")[
+        "executionArn"
+    ]
+    (event,) = bus_tap.events()
+    return WaitingTask(execution, event["detail"]["token"])
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "request-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> Context:
+    return Context()

@@ -1,0 +1,108 @@
+"""Token Handler: vendor answers resume (or fail) the waiting task and record the item status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from pydantic import ValidationError
+
+from loyalty.adapters.orders_table import ItemStatus, OrdersTable
+from tests.handlers.conftest import Context, LoadHandler, WaitingTask
+from tests.sample_events import load_event
+
+
+@pytest.fixture
+def handler(load_handler: LoadHandler, orders_table: str) -> Any:
+    return load_handler("token_handler.handler", {"ORDERS_TABLE_NAME": orders_table}).handler
+
+
+@pytest.fixture
+def stored_order(orders_table: str) -> OrdersTable:
+    table = OrdersTable(client=boto3.client("dynamodb"), table_name=orders_table)
+    table.create(
+        order_reference="M101-S76-OP10-T65",
+        execution_id="exec-1",
+        attributes={},
+        items={"voucher#1v8LlBkl": {"kind": "voucher", "status": "PENDING"}},
+        now="2026-11-23T10:00:00.000+00:00",
+    )
+    return table
+
+
+def answer(token: str, status: str = "submitted", **data: Any) -> dict[str, Any]:
+    event = load_event("seed000_step3_voucher_submitted")
+    event["detail"]["metadata"]["status"] = status
+    event["detail"]["data"].update(loyalty_request_id=token, **data)
+    return event
+
+
+def test_submitted_resumes_the_task_with_the_event_as_output(
+    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+) -> None:
+    event = answer(waiting_task.token, vendor_references=["red-1"])
+
+    result = handler(event, lambda_context)
+
+    execution = waiting_task.describe()
+    assert result == {"resumed": True, "status": "submitted"}
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"]) == event
+    item = stored_order.get("M101-S76-OP10-T65")
+    assert item is not None
+    assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.SUBMITTED
+    assert item["items"]["voucher#1v8LlBkl"]["vendor_references"] == ["red-1"]
+
+
+def test_error_fails_the_task_with_the_named_error_and_reason(
+    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+) -> None:
+    event = answer(
+        waiting_task.token,
+        "error",
+        error={"name": "VendorRejected", "reason": "voucher_not_found: no such voucher"},
+    )
+
+    handler(event, lambda_context)
+
+    execution = waiting_task.describe()
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "VendorRejected"
+    assert execution["cause"] == "voucher_not_found: no such voucher"
+    item = stored_order.get("M101-S76-OP10-T65")
+    assert item is not None
+    assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.ERROR
+
+
+def test_an_error_without_a_reason_still_fails_with_a_named_error(
+    handler: Any, waiting_task: WaitingTask, lambda_context: Context
+) -> None:
+    handler(answer(waiting_task.token, "error"), lambda_context)
+
+    assert waiting_task.describe()["error"] == "VendorError"
+
+
+def test_a_late_or_duplicate_answer_is_logged_and_dropped(
+    handler: Any, waiting_task: WaitingTask, lambda_context: Context
+) -> None:
+    handler(answer(waiting_task.token), lambda_context)
+    assert waiting_task.describe()["status"] == "SUCCEEDED"
+
+    duplicate = handler(answer(waiting_task.token), lambda_context)
+    unknown = handler(answer("no-such-token"), lambda_context)
+
+    # moto says InvalidToken where AWS says TaskTimedOut; both are dropped, neither raises
+    assert duplicate["resumed"] is False
+    assert unknown == {"resumed": False, "reason": "InvalidToken"}
+
+
+def test_an_answer_that_is_not_the_contract_raises_for_the_dlq(
+    handler: Any, lambda_context: Context
+) -> None:
+    event = answer("token")
+    del event["detail"]["data"]["loyalty_order_reference"]
+
+    with pytest.raises(ValidationError, match="loyalty_order_reference"):
+        handler(event, lambda_context)

@@ -1,0 +1,203 @@
+"""The L3 constructs on their own, in a minimal stack: what one call gives you."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import App, Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.assertions import Match, Template
+
+from cdk_constructs import DefaultBus, EventDrivenStateMachine, StepFinisher, WaitPolicy
+
+PATTERN = {"source": ["test.source"], "detail-type": ["thing.happened"]}
+
+
+def function(stack: Stack, id: str) -> lambda_.Function:
+    return lambda_.Function(
+        stack,
+        id,
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+    )
+
+
+@pytest.fixture
+def stack() -> Stack:
+    return Stack(App(), "TestStack", env={"account": "111111111111", "region": "eu-west-1"})
+
+
+def test_lambda_rule_gets_pattern_retries_dlq_env_and_put_events(stack: Stack) -> None:
+    bus = DefaultBus(stack, "Bus", event_source="test.service")
+    fn = function(stack, "Fn")
+
+    rule = bus.add_lambda_rule("Things", function=fn, event_pattern=PATTERN, description="things")
+
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": PATTERN,
+            "EventBusName": "default",
+            "Targets": [
+                Match.object_like(
+                    {
+                        "RetryPolicy": {
+                            "MaximumRetryAttempts": 185,
+                            "MaximumEventAgeInSeconds": 86400,
+                        },
+                        "DeadLetterConfig": {"Arn": Match.any_value()},
+                    }
+                )
+            ],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": {"EVENT_BUS": "default", "EVENT_SOURCE": "test.service"}}},
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with([Match.object_like({"Action": "events:PutEvents"})])
+            }
+        },
+    )
+    assert rule.dead_letter_queue is not None
+
+
+def test_a_lambda_that_does_not_answer_gets_no_bus_env_or_put_events(stack: Stack) -> None:
+    bus = DefaultBus(stack, "Bus", event_source="test.service")
+    bus.add_lambda_rule(
+        "Things",
+        function=function(stack, "Fn"),
+        event_pattern=PATTERN,
+        description="x",
+        answers=False,
+    )
+
+    template = Template.from_stack(stack)
+    for fn in template.find_resources("AWS::Lambda::Function").values():
+        assert "EVENT_BUS" not in fn["Properties"].get("Environment", {}).get("Variables", {})
+    assert not template.find_resources(
+        "AWS::IAM::Policy",
+        {
+            "Properties": {
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [Match.object_like({"Action": "events:PutEvents"})]
+                    )
+                }
+            }
+        },
+    )
+
+
+def test_an_aws_source_is_refused(stack: Stack) -> None:
+    with pytest.raises(ValueError, match=r"aws\."):
+        DefaultBus(stack, "Bus", event_source="aws.fake")
+
+
+def test_wait_policy_needs_a_heartbeat_shorter_than_the_timeout() -> None:
+    with pytest.raises(ValueError, match="heartbeat"):
+        WaitPolicy(heartbeat=Duration.seconds(60), timeout=Duration.seconds(60))
+
+
+def _machine(stack: Stack) -> tuple[EventDrivenStateMachine, Any]:
+    bus = DefaultBus(stack, "Bus", event_source="test.service")
+    flow = EventDrivenStateMachine(
+        stack,
+        "Flow",
+        bus=bus,
+        default_wait=WaitPolicy(heartbeat=Duration.seconds(30), timeout=Duration.seconds(90)),
+        timeout=Duration.hours(1),
+    )
+    step = flow.worker_step(
+        "DoThing",
+        detail_type="thing.do",
+        event_pattern=PATTERN,
+        function=function(stack, "Worker"),
+        detail={"id.$": "$.id"},
+        result_path="$.thing",
+    )
+    return flow, step
+
+
+def test_worker_step_is_a_waiting_put_events_task_with_its_rule(stack: Stack) -> None:
+    flow, step = _machine(stack)
+    flow.build(step)
+
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::Events::Rule", 1)
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    text = "".join(
+        p for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(p, str)
+    )
+    assert ":states:::events:putEvents.waitForTaskToken" in text
+    assert '"HeartbeatSeconds":30' in text
+    assert '"TimeoutSeconds":90' in text
+    assert '"TaskToken.$":"$$.Task.Token"' in text
+    assert '"Source":"test.service"' in text
+
+
+def test_the_state_machine_exists_only_after_build(stack: Stack) -> None:
+    flow, step = _machine(stack)
+    with pytest.raises(RuntimeError, match="build"):
+        _ = flow.state_machine
+    flow.build(step)
+    with pytest.raises(RuntimeError, match="already"):
+        flow.build(step)
+
+
+def test_step_finisher_rule_targets_the_express_finisher_with_a_dlq(stack: Stack) -> None:
+    flow, step = _machine(stack)
+    flow.build(step)
+    StepFinisher(
+        stack,
+        "Finisher",
+        bus=flow.bus,
+        target=flow.state_machine,
+        event_pattern={"detail-type": ["DONE", "FAILED"]},
+        failed_detail_type="FAILED",
+    )
+
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine", {"StateMachineType": "EXPRESS"}
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {"detail-type": ["DONE", "FAILED"]},
+            "Targets": [
+                Match.object_like(
+                    {"DeadLetterConfig": Match.any_value(), "RoleArn": Match.any_value()}
+                )
+            ],
+        },
+    )
+
+
+def test_a_state_machine_rule_can_start_any_machine(stack: Stack) -> None:
+    bus = DefaultBus(stack, "Bus", event_source="test.service")
+    machine = sfn.StateMachine(
+        stack, "M", definition_body=sfn.DefinitionBody.from_chainable(sfn.Pass(stack, "P"))
+    )
+    bus.add_state_machine_rule(
+        "Start", state_machine=machine, event_pattern=PATTERN, description="start"
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {"PolicyDocument": {"Statement": [Match.object_like({"Action": "states:StartExecution"})]}},
+    )

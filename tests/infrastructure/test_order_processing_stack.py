@@ -1,0 +1,296 @@
+"""The Order Processing stack as synthesised: the flow, its rules, resume paths and IAM scope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from loyalty import contract
+from loyalty.contract import OrderStep
+from tests.infrastructure.asl import all_states, definition
+from tests.sample_events import load_event
+
+WAIT_FOR_TOKEN = ":states:::events:putEvents.waitForTaskToken"
+
+
+@pytest.fixture(scope="module")
+def order_asl(order_template: Template) -> dict[str, Any]:
+    return definition(order_template, "STANDARD")
+
+
+@pytest.fixture(scope="module")
+def waiting_tasks(order_asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: state
+        for name, state in all_states(order_asl["States"])
+        if state.get("Resource", "").endswith(WAIT_FOR_TOKEN)
+    }
+
+
+def rule_patterns(template: Template) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]["EventPattern"]
+        for r in template.find_resources("AWS::Events::Rule").values()
+    ]
+
+
+def test_the_flow_runs_every_step_of_seed_000_in_order(order_asl: dict[str, Any]) -> None:
+    path, state = [], order_asl["StartAt"]
+    while state:
+        path.append(state)
+        state = order_asl["States"][state].get("Next")
+    assert path == [
+        "RecogniseOrder",
+        "ValidateOrder",
+        "StoreOrder",
+        "ProportionDiscounts",
+        "TransformOrder",
+        "ApplyLoyalty",
+        "CompleteOrder",
+    ]
+    branches = order_asl["States"]["ApplyLoyalty"]["Branches"]
+    assert [b["StartAt"] for b in branches] == ["ApplyPoints", "RedeemVouchers", "RedeemRewards"]
+
+
+def test_every_unit_of_work_is_an_event_with_a_task_token(
+    order_asl: dict[str, Any], waiting_tasks: dict[str, dict[str, Any]]
+) -> None:
+    task_states = {n for n, s in all_states(order_asl["States"]) if s["Type"] == "Task"}
+    assert task_states == set(waiting_tasks)
+    assert len(waiting_tasks) == 10
+
+
+def test_no_state_only_reshapes_data(order_asl: dict[str, Any]) -> None:
+    # Pass states cost a state transition each ($25 per million) and do no work.
+    assert [n for n, s in all_states(order_asl["States"]) if s["Type"] == "Pass"] == []
+
+
+def test_every_waiting_task_has_a_heartbeat_shorter_than_its_timeout_and_retries_timeouts(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    for name, task in waiting_tasks.items():
+        assert 0 < task["HeartbeatSeconds"] < task["TimeoutSeconds"], name
+        retried = [e for r in task.get("Retry", []) for e in r["ErrorEquals"]]
+        assert {"States.HeartbeatTimeout", "States.Timeout"} <= set(retried), name
+
+
+@pytest.mark.parametrize("step", ["ApplyPoints", "RedeemVoucher", "RedeemReward"])
+def test_vendor_requests_carry_the_token_in_loyalty_request_id(
+    waiting_tasks: dict[str, dict[str, Any]], step: str
+) -> None:
+    (entry,) = waiting_tasks[step]["Parameters"]["Entries"]
+    assert entry["DetailType"] == contract.VENDOR_DETAIL_TYPE
+    assert entry["Source"] == contract.Source.ORDER_PROCESS
+    assert entry["Detail"]["data"]["loyalty_request_id.$"] == "$$.Task.Token"
+    assert "TaskToken.$" not in entry["Detail"]
+    assert entry["Detail"]["metadata"]["status"] == "processed"
+
+
+def test_voucher_request_is_seed_000_dispatch_voucher_field_for_field(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    (entry,) = waiting_tasks["RedeemVoucher"]["Parameters"]["Entries"]
+    assert entry["Detail"] == {
+        "metadata": {
+            "domain": "LEGO-LOYALTY",
+            "service": "service-loyalty-order-process",
+            "category": "task-status",
+            "type": "voucher",
+            "status": "processed",
+        },
+        "data": {
+            "loyalty_request_id.$": "$$.Task.Token",
+            "loyalty_reference.$": "$.loyalty_reference",
+            "merchant_reference.$": "$.merchant_reference",
+            "loyalty_order_reference.$": "$.loyalty_order_reference",
+            "vouchers": [{"voucher_code.$": "$.voucher_code"}],
+        },
+    }
+
+
+def test_points_request_type_is_the_orders_sale_or_return(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    (entry,) = waiting_tasks["ApplyPoints"]["Parameters"]["Entries"]
+    assert entry["Detail"]["metadata"]["type.$"] == "$.loyalty.order_type"
+
+
+def test_worker_steps_carry_the_token_in_task_token(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    workers = {
+        n: t
+        for n, t in waiting_tasks.items()
+        if n not in ("ApplyPoints", "RedeemVoucher", "RedeemReward")
+    }
+    assert len(workers) == len(OrderStep)
+    for name, task in workers.items():
+        (entry,) = task["Parameters"]["Entries"]
+        assert entry["Detail"]["TaskToken.$"] == "$$.Task.Token", name
+        assert entry["DetailType"] in {s.value for s in OrderStep}, name
+
+
+def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
+    order_asl: dict[str, Any],
+) -> None:
+    states = order_asl["States"]
+    for name in (
+        "RecogniseOrder",
+        "ValidateOrder",
+        "StoreOrder",
+        "ProportionDiscounts",
+        "TransformOrder",
+        "ApplyLoyalty",
+        "CompleteOrder",
+    ):
+        last_catch = states[name]["Catch"][-1]
+        assert last_catch == {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.error",
+            "Next": "RecordFailure",
+        }, name
+    assert states["RecordFailure"]["Next"] == "OrderFailed"
+    assert states["OrderFailed"] == {
+        "Type": "Fail",
+        "ErrorPath": "$.error.Error",
+        "CausePath": "$.error.Cause",
+    }
+
+
+def test_a_duplicate_order_ends_before_any_vendor_step(order_asl: dict[str, Any]) -> None:
+    first_catch = order_asl["States"]["StoreOrder"]["Catch"][0]
+    assert first_catch["ErrorEquals"] == ["DuplicateOrder"]
+    assert order_asl["States"][first_catch["Next"]]["Type"] == "Fail"
+
+
+def test_order_machine_is_standard_with_tracing_and_logging(order_template: Template) -> None:
+    order_template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like(
+                {"Level": "ERROR", "IncludeExecutionData": True}
+            ),
+        },
+    )
+
+
+def test_rules_use_the_contracts_patterns(order_template: Template) -> None:
+    patterns = rule_patterns(order_template)
+    expected = [
+        contract.order_received_pattern(),
+        contract.task_answer_pattern(),
+        contract.vendor_answer_pattern(),
+        *(contract.order_step_pattern(step) for step in OrderStep),
+    ]
+    canonical = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731 - CDK sorts top-level keys
+    assert sorted(map(canonical, patterns)) == sorted(map(canonical, expected))
+
+
+def test_token_handler_rule_is_seed_step_4_byte_for_byte(order_template: Template) -> None:
+    seed = json.dumps(load_event("seed000_step4_pattern"))
+    assert seed in [json.dumps(p) for p in rule_patterns(order_template)]
+
+
+def test_every_rule_target_has_a_retry_policy_and_a_dead_letter_queue(
+    order_template: Template,
+) -> None:
+    for rule in order_template.find_resources("AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            assert "Arn" in target["DeadLetterConfig"]
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_step_finisher_is_express_and_may_resume_only_the_order_machine(
+    order_template: Template,
+) -> None:
+    finisher = definition(order_template, "EXPRESS")
+    resources = {s.get("Resource", "") for _, s in all_states(finisher["States"])}
+    assert {r.split(":::")[-1] for r in resources if r} == {
+        "aws-sdk:sfn:sendTaskSuccess",
+        "aws-sdk:sfn:sendTaskFailure",
+    }
+    order_machine = order_template.find_resources(
+        "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineType": "STANDARD"}}
+    )
+    (order_machine_id,) = order_machine
+    order_template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": ["states:SendTaskFailure", "states:SendTaskSuccess"],
+                            "Effect": "Allow",
+                            "Resource": {"Ref": order_machine_id},
+                        }
+                    ]
+                )
+            },
+            "Roles": [{"Ref": Match.string_like_regexp("StepFinisherStateMachineRole")}],
+        },
+    )
+
+
+def test_step_finisher_uses_the_pascal_case_aws_requires(order_template: Template) -> None:
+    finisher = definition(order_template, "EXPRESS")
+    params = {n: s["Parameters"] for n, s in all_states(finisher["States"]) if "Parameters" in s}
+    assert params["SendTaskSuccess"] == {
+        "TaskToken.$": "$.detail.TaskToken",
+        "Output.$": "States.JsonToString($.detail.result)",
+    }
+    assert set(params["SendTaskFailure"]) == {"TaskToken.$", "Error.$", "Cause.$"}
+    closed = finisher["States"]["SendTaskSuccess"]["Catch"][0]["ErrorEquals"]
+    assert closed == [
+        "Sfn.InvalidTokenException",
+        "Sfn.TaskTimedOutException",
+        "Sfn.TaskDoesNotExistException",
+    ]
+
+
+def test_no_iam_statement_allows_every_action(
+    order_template: Template, vendor_template: Template
+) -> None:
+    for template in (order_template, vendor_template):
+        for policy in template.find_resources("AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"]
+                    if isinstance(statement["Action"], list)
+                    else [statement["Action"]]
+                )
+                assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+
+
+def test_orders_table_is_encrypted_recoverable_and_retained(order_template: Template) -> None:
+    order_template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": Match.object_like(
+                {
+                    "KeySchema": [{"AttributeName": "order_reference", "KeyType": "HASH"}],
+                    "SSESpecification": {"SSEEnabled": True},
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                }
+            ),
+            "DeletionPolicy": "Retain",
+        },
+    )
+
+
+def test_dead_letter_queues_are_encrypted_and_ssl_only(order_template: Template) -> None:
+    queues = order_template.find_resources("AWS::SQS::Queue")
+    assert queues
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    for policy in order_template.find_resources("AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )

@@ -1,0 +1,101 @@
+"""The event contract against seed 000: its patterns and sample events, matched by the same
+pattern matcher the local cloud's EventBridge uses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+
+from loyalty import contract
+from loyalty.contract import OrderStep, VendorRequestType
+from tests.sample_events import load_event
+
+
+def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    return bool(EventPattern.load(json.dumps(pattern)).matches_event(event))
+
+
+def test_token_handler_pattern_is_seed_step_4_byte_for_byte() -> None:
+    seed = load_event("seed000_step4_pattern")
+    assert json.dumps(contract.vendor_answer_pattern()) == json.dumps(seed)
+
+
+def test_mediator_pattern_is_seed_step_2_generalised_to_the_four_types() -> None:
+    seed = load_event("seed000_step2_pattern")
+    seed["detail"]["metadata"]["type"] = ["voucher", "reward", "sale", "return"]
+    assert json.dumps(contract.vendor_request_pattern()) == json.dumps(seed)
+
+
+def test_seed_request_reaches_the_mediator_and_not_the_token_handler() -> None:
+    request = load_event("seed000_step1_voucher_request")
+    assert matches(contract.vendor_request_pattern(), request)
+    assert matches(load_event("seed000_step2_pattern"), request)
+    assert not matches(contract.vendor_answer_pattern(), request)
+
+
+def test_seed_answer_reaches_the_token_handler_and_not_the_mediator() -> None:
+    answer = load_event("seed000_step3_voucher_submitted")
+    assert matches(contract.vendor_answer_pattern(), answer)
+    assert not matches(contract.vendor_request_pattern(), answer)
+
+
+@pytest.mark.parametrize("kind", list(VendorRequestType))
+@pytest.mark.parametrize("status", ["submitted", "error"])
+def test_every_answer_type_and_status_reaches_the_token_handler(
+    kind: VendorRequestType, status: str
+) -> None:
+    answer = load_event("seed000_step3_voucher_submitted")
+    answer["detail"]["metadata"].update(type=kind.value, status=status)
+    assert matches(contract.vendor_answer_pattern(), answer)
+
+
+def test_an_answer_without_a_token_is_not_delivered() -> None:
+    answer = load_event("seed000_step3_voucher_submitted")
+    del answer["detail"]["data"]["loyalty_request_id"]
+    assert not matches(contract.vendor_answer_pattern(), answer)
+
+
+def test_another_domain_is_not_ours() -> None:
+    request = load_event("seed000_step1_voucher_request")
+    request["detail"]["metadata"]["domain"] = "OTHER-LOYALTY"
+    assert not matches(contract.vendor_request_pattern(), request)
+    assert matches(contract.vendor_request_pattern("OTHER-LOYALTY"), request)
+
+
+def _step_request(step: OrderStep) -> dict[str, Any]:
+    return {
+        "source": contract.Source.ORDER_PROCESS.value,
+        "detail-type": step.value,
+        "detail": {
+            "metadata": contract.order_step_metadata(
+                domain=contract.DEFAULT_DOMAIN, step=step.value, status="requested"
+            ),
+            "TaskToken": "token",
+            "order_reference": "R-1",
+        },
+    }
+
+
+@pytest.mark.parametrize("step", list(OrderStep))
+def test_a_step_request_reaches_only_its_worker(step: OrderStep) -> None:
+    request = _step_request(step)
+    assert [s for s in OrderStep if matches(contract.order_step_pattern(s), request)] == [step]
+    assert not matches(contract.vendor_request_pattern(), request)
+    assert not matches(contract.vendor_answer_pattern(), request)
+    assert not matches(contract.task_answer_pattern(), request)
+
+
+def test_worker_answers_reach_the_step_finisher_only() -> None:
+    for answer in contract.TaskAnswer:
+        event = {**_step_request(OrderStep.VALIDATE), "detail-type": answer.value}
+        assert matches(contract.task_answer_pattern(), event)
+        assert not any(matches(contract.order_step_pattern(s), event) for s in OrderStep)
+
+
+def test_vendor_requests_do_not_reach_workers_or_the_finisher() -> None:
+    request = load_event("seed000_step1_voucher_request")
+    assert not any(matches(contract.order_step_pattern(s), request) for s in OrderStep)
+    assert not matches(contract.task_answer_pattern(), request)
