@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +79,11 @@ class DefaultBus(Construct):
         description: str,
         answers: bool = True,
     ) -> BusRule:
-        dlq = self._dead_letter_queue(id)
-        rule = self._rule(id, event_pattern, description)
-        rule.add_target(
-            targets.LambdaFunction(
-                function,
-                dead_letter_queue=dlq,
-                retry_attempts=self._target_retry_attempts,
-                max_event_age=self._target_max_event_age,
-            )
+        added = self._add_rule(
+            id,
+            event_pattern,
+            description,
+            lambda options: targets.LambdaFunction(function, **options),
         )
         if function.node.path not in self._async_configured:
             # One async config per function; a function on several rules reports failures to the
@@ -95,14 +91,14 @@ class DefaultBus(Construct):
             function.configure_async_invoke(
                 retry_attempts=self._lambda_retry_attempts,
                 max_event_age=self._lambda_max_event_age,
-                on_failure=destinations.SqsDestination(dlq),
+                on_failure=destinations.SqsDestination(added.dead_letter_queue),
             )
             self._async_configured.add(function.node.path)
         if answers:
             self.grant_put_events(function)
             function.add_environment(EVENT_BUS_ENV, self.bus.event_bus_name)
             function.add_environment(EVENT_SOURCE_ENV, self.event_source)
-        return BusRule(rule, dlq)
+        return added
 
     def add_state_machine_rule(
         self,
@@ -112,17 +108,12 @@ class DefaultBus(Construct):
         event_pattern: Mapping[str, Any],
         description: str,
     ) -> BusRule:
-        dlq = self._dead_letter_queue(id)
-        rule = self._rule(id, event_pattern, description)
-        rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                dead_letter_queue=dlq,
-                retry_attempts=self._target_retry_attempts,
-                max_event_age=self._target_max_event_age,
-            )
+        return self._add_rule(
+            id,
+            event_pattern,
+            description,
+            lambda options: targets.SfnStateMachine(state_machine, **options),
         )
-        return BusRule(rule, dlq)
 
     def add_queue_rule(
         self,
@@ -132,28 +123,38 @@ class DefaultBus(Construct):
         event_pattern: Mapping[str, Any],
         description: str,
     ) -> BusRule:
-        dlq = self._dead_letter_queue(id)
-        rule = self._rule(id, event_pattern, description)
-        rule.add_target(
-            targets.SqsQueue(
-                queue,
-                dead_letter_queue=dlq,
-                retry_attempts=self._target_retry_attempts,
-                max_event_age=self._target_max_event_age,
-            )
+        return self._add_rule(
+            id, event_pattern, description, lambda options: targets.SqsQueue(queue, **options)
         )
-        return BusRule(rule, dlq)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _rule(self, id: str, pattern: Mapping[str, Any], description: str) -> events.Rule:
-        return events.Rule(
+    def _add_rule(
+        self,
+        id: str,
+        pattern: Mapping[str, Any],
+        description: str,
+        target: Callable[[dict[str, Any]], events.IRuleTarget],
+    ) -> BusRule:
+        """A rule with one target; ``target`` gets the retry and dead-letter options to use."""
+        dlq = self._dead_letter_queue(id)
+        rule = events.Rule(
             self,
             id,
             event_bus=self.bus,
             description=description,
             event_pattern=event_pattern_from_dict(pattern),
         )
+        rule.add_target(
+            target(
+                {
+                    "dead_letter_queue": dlq,
+                    "retry_attempts": self._target_retry_attempts,
+                    "max_event_age": self._target_max_event_age,
+                }
+            )
+        )
+        return BusRule(rule, dlq)
 
     def _dead_letter_queue(self, id: str) -> sqs.Queue:
         return sqs.Queue(

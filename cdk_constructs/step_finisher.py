@@ -51,33 +51,17 @@ class StepFinisher(Construct):
         super().__init__(scope, id)
         token_closed = sfn.Succeed(self, "TokenAlreadyClosed", comment="duplicate or late answer")
 
-        send_success = tasks.CallAwsService(
-            self,
-            "SendTaskSuccess",
-            service="sfn",
-            action="sendTaskSuccess",
-            iam_action="states:SendTaskSuccess",
-            iam_resources=[target.state_machine_arn],
-            parameters={
+        def resume(action: str, parameters: dict[str, str]) -> tasks.CallAwsService:
+            call = tasks.CallAwsService(
+                self,
+                action[0].upper() + action[1:],
+                service="sfn",
+                action=action,
+                iam_action=f"states:{action[0].upper()}{action[1:]}",
+                iam_resources=[target.state_machine_arn],
                 # PascalCase: what the aws-sdk integration requires on AWS.
-                "TaskToken": sfn.JsonPath.string_at(token_path),
-                "Output": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(output_path)),
-            },
-        )
-        send_failure = tasks.CallAwsService(
-            self,
-            "SendTaskFailure",
-            service="sfn",
-            action="sendTaskFailure",
-            iam_action="states:SendTaskFailure",
-            iam_resources=[target.state_machine_arn],
-            parameters={
-                "TaskToken": sfn.JsonPath.string_at(token_path),
-                "Error": sfn.JsonPath.string_at(error_path),
-                "Cause": sfn.JsonPath.string_at(cause_path),
-            },
-        )
-        for call in (send_success, send_failure):
+                parameters={"TaskToken": sfn.JsonPath.string_at(token_path), **parameters},
+            )
             call.add_retry(
                 errors=TRANSIENT_ERRORS,
                 max_attempts=3,
@@ -86,6 +70,19 @@ class StepFinisher(Construct):
                 jitter_strategy=sfn.JitterType.FULL,
             )
             call.add_catch(token_closed, errors=CLOSED_TOKEN_ERRORS)
+            return call
+
+        send_success = resume(
+            "sendTaskSuccess",
+            {"Output": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(output_path))},
+        )
+        send_failure = resume(
+            "sendTaskFailure",
+            {
+                "Error": sfn.JsonPath.string_at(error_path),
+                "Cause": sfn.JsonPath.string_at(cause_path),
+            },
+        )
 
         definition = (
             sfn.Choice(self, "FinishedOrFailed")

@@ -53,28 +53,26 @@ class StepRequest(_Lenient):
 def task_finished(
     request: StepRequest, *, step: OrderStep, domain: str, result: dict[str, Any]
 ) -> OutgoingEvent:
-    return OutgoingEvent(
-        TaskAnswer.FINISHED.value,
-        {
-            "metadata": order_step_metadata(domain=domain, step=step.value, status="finished"),
-            "TaskToken": request.task_token,
-            "order_reference": request.order_reference,
-            "result": result,
-        },
-    )
+    return _task_answer(request, TaskAnswer.FINISHED, step, domain, {"result": result})
 
 
 def task_failed(
     request: StepRequest, *, step: OrderStep, domain: str, error: str, cause: str
 ) -> OutgoingEvent:
+    return _task_answer(request, TaskAnswer.FAILED, step, domain, {"error": error, "cause": cause})
+
+
+def _task_answer(
+    request: StepRequest, answer: TaskAnswer, step: OrderStep, domain: str, body: dict[str, Any]
+) -> OutgoingEvent:
+    status = "finished" if answer is TaskAnswer.FINISHED else "failed"
     return OutgoingEvent(
-        TaskAnswer.FAILED.value,
+        answer.value,
         {
-            "metadata": order_step_metadata(domain=domain, step=step.value, status="failed"),
+            "metadata": order_step_metadata(domain=domain, step=step.value, status=status),
             "TaskToken": request.task_token,
             "order_reference": request.order_reference,
-            "error": error,
-            "cause": cause,
+            **body,
         },
     )
 

@@ -38,9 +38,9 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
     if kind in (VendorRequestType.SALE, VendorRequestType.RETURN):
         if not data.points:
             return []  # nothing earned (fully discounted) or nothing to give back
-        call = client.credit_points if kind is VendorRequestType.SALE else client.deduct_points
         return [
-            call(
+            client.apply_points(
+                "credit" if kind is VendorRequestType.SALE else "deduct",
                 account=data.loyalty_reference,
                 points=data.points,
                 order_reference=data.loyalty_order_reference,
@@ -49,23 +49,18 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
             )
         ]
     if kind is VendorRequestType.VOUCHER:
-        return [
-            client.redeem_voucher(
-                code=v.voucher_code,
-                account=data.loyalty_reference,
-                order_reference=data.loyalty_order_reference,
-                idempotency_key=idempotency_key(request, v.voucher_code),
-            )
-            for v in data.vouchers
-        ]
+        codes = [v.voucher_code for v in data.vouchers]
+    else:
+        codes = [r.reward_code for r in data.rewards]
     return [
-        client.redeem_reward(
-            code=r.reward_code,
+        client.redeem(
+            "voucher" if kind is VendorRequestType.VOUCHER else "reward",
+            code=code,
             account=data.loyalty_reference,
             order_reference=data.loyalty_order_reference,
-            idempotency_key=idempotency_key(request, r.reward_code),
+            idempotency_key=idempotency_key(request, code),
         )
-        for r in data.rewards
+        for code in codes
     ]
 
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import urllib3
+
+PointsOperation = Literal["credit", "deduct"]
+RedemptionKind = Literal["voucher", "reward"]
 
 
 class VendorRejectedError(Exception):
@@ -52,8 +55,9 @@ class VendorClient:
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._pool = pool or urllib3.PoolManager(maxsize=10)
 
-    def credit_points(
+    def apply_points(
         self,
+        operation: PointsOperation,
         *,
         account: str,
         points: int,
@@ -61,44 +65,7 @@ class VendorClient:
         merchant_reference: str,
         idempotency_key: str,
     ) -> str:
-        return self._points(
-            "credit", account, points, order_reference, merchant_reference, idempotency_key
-        )
-
-    def deduct_points(
-        self,
-        *,
-        account: str,
-        points: int,
-        order_reference: str,
-        merchant_reference: str,
-        idempotency_key: str,
-    ) -> str:
-        return self._points(
-            "deduct", account, points, order_reference, merchant_reference, idempotency_key
-        )
-
-    def redeem_voucher(
-        self, *, code: str, account: str, order_reference: str, idempotency_key: str
-    ) -> str:
-        return self._redeem("vouchers", code, account, order_reference, idempotency_key)
-
-    def redeem_reward(
-        self, *, code: str, account: str, order_reference: str, idempotency_key: str
-    ) -> str:
-        return self._redeem("rewards", code, account, order_reference, idempotency_key)
-
-    # -- helpers ------------------------------------------------------------------------------
-
-    def _points(
-        self,
-        operation: str,
-        account: str,
-        points: int,
-        order_reference: str,
-        merchant_reference: str,
-        idempotency_key: str,
-    ) -> str:
+        """Credit or deduct points; returns the vendor's transaction id."""
         body = {
             "operation": operation,
             "points": points,
@@ -108,11 +75,18 @@ class VendorClient:
         answer = self._post(f"/v1/accounts/{quote(account, safe='')}/points", body, idempotency_key)
         return _field(answer, "transaction_id")
 
-    def _redeem(
-        self, collection: str, code: str, account: str, order_reference: str, idempotency_key: str
+    def redeem(
+        self,
+        kind: RedemptionKind,
+        *,
+        code: str,
+        account: str,
+        order_reference: str,
+        idempotency_key: str,
     ) -> str:
+        """Redeem a voucher or an instant reward; returns the vendor's redemption id."""
         body = {"account": account, "order_reference": order_reference}
-        path = f"/v1/{collection}/{quote(code, safe='')}/redemptions"
+        path = f"/v1/{kind}s/{quote(code, safe='')}/redemptions"
         return _field(self._post(path, body, idempotency_key), "redemption_id")
 
     def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:

@@ -27,17 +27,11 @@ class RecordingClient:
             raise self._error
         return f"ref-{len(self.calls)}"
 
-    def credit_points(self, **kwargs: Any) -> str:
-        return self._call("credit", **kwargs)
+    def apply_points(self, operation: str, **kwargs: Any) -> str:
+        return self._call(operation, **kwargs)
 
-    def deduct_points(self, **kwargs: Any) -> str:
-        return self._call("deduct", **kwargs)
-
-    def redeem_voucher(self, **kwargs: Any) -> str:
-        return self._call("voucher", **kwargs)
-
-    def redeem_reward(self, **kwargs: Any) -> str:
-        return self._call("reward", **kwargs)
+    def redeem(self, kind: str, **kwargs: Any) -> str:
+        return self._call(kind, **kwargs)
 
 
 def request(kind: str = "voucher", **data: Any) -> VendorEvent:
