@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup synth run test lint typecheck unit e2e clean
+.PHONY: help setup synth run test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ synth: setup ## cdk synth, offline (no AWS credentials needed)
 
 run: setup ## run the system end to end on the local cloud (moto + fake vendor)
 	$(PY) -m local_cloud run
+
+bench: setup ## benchmarks (figures, not tests): the mediator under a quota and faults
+	$(PY) -m bench.mediator --requests 200 --quota 20 --faults healthy
+	$(PY) -m bench.mediator --requests 200 --quota 20 --faults flaky
 
 lint: setup ## ruff (lint + format check) and mypy
 	ruff check .

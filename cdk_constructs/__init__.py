@@ -9,6 +9,7 @@ from cdk_constructs.default_bus import BusRule, DefaultBus
 from cdk_constructs.event_driven_state_machine import EventDrivenStateMachine, WaitPolicy
 from cdk_constructs.event_patterns import event_pattern_from_dict
 from cdk_constructs.powertools_function import PowertoolsFunction, powertools_layer
+from cdk_constructs.queue_consumer import QueueConsumer
 from cdk_constructs.step_finisher import StepFinisher
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "DefaultBus",
     "EventDrivenStateMachine",
     "PowertoolsFunction",
+    "QueueConsumer",
     "StepFinisher",
     "WaitPolicy",
     "event_pattern_from_dict",

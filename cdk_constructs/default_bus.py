@@ -70,6 +70,13 @@ class DefaultBus(Construct):
     def grant_put_events(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.bus.grant_put_events_to(grantee)
 
+    def add_publisher(self, function: lambda_.Function) -> None:
+        """Let ``function`` put events on the bus as this service: permission to put events and
+        the ``EVENT_BUS`` / ``EVENT_SOURCE`` environment variables."""
+        self.grant_put_events(function)
+        function.add_environment(EVENT_BUS_ENV, self.bus.event_bus_name)
+        function.add_environment(EVENT_SOURCE_ENV, self.event_source)
+
     def add_lambda_rule(
         self,
         id: str,
@@ -95,9 +102,7 @@ class DefaultBus(Construct):
             )
             self._async_configured.add(function.node.path)
         if answers:
-            self.grant_put_events(function)
-            function.add_environment(EVENT_BUS_ENV, self.bus.event_bus_name)
-            function.add_environment(EVENT_SOURCE_ENV, self.event_source)
+            self.add_publisher(function)
         return added
 
     def add_state_machine_rule(

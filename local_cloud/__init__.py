@@ -7,10 +7,13 @@ listens on 127.0.0.1.
 
 What moto lacks, and only that, is emulated here:
 
-* **Lambda** (``lambda_runtime``): moto's Lambda needs Docker; handlers run in-process, each
-  function with its own environment variables (from the template), its own module instance,
-  Lambda's async-invoke semantics (two retries, then the on-failure destination) and its own log
-  sink (``.local_cloud/logs/<function>.log``).
+* **Lambda** (``lambda_runtime``, ``sqs_pollers``): moto's Lambda needs Docker; handlers run
+  in-process. Like Lambda, each concurrent invocation gets an execution environment of its own (a
+  separate instance of the handler module, reused warm), the function's environment variables
+  (from the template; per thread, the process environment is never changed), Lambda's
+  async-invoke semantics (two retries, then the on-failure destination), SQS event source
+  mappings (batches, maximum concurrency, partial batch failures) and a log sink
+  (``.local_cloud/logs/<function>.log``).
 * **EventBridge rule targets of type Lambda and Step Functions** (``event_router``): moto raises
   ``NotImplementedError`` for them. Rules, patterns and targets are created in moto as
   synthesised; only the delivery to these two target types is done here.
@@ -22,5 +25,15 @@ What moto lacks, and only that, is emulated here:
   camelCase parameter names; AWS requires the PascalCase the template has. The deployer
   translates them when it registers the definition in moto (``deployer.camel_case_aws_sdk``).
 * **moto bugs** that change what the app observes (``moto_patches``): ``SendTaskFailure``'s
-  ``cause`` is forwarded.
+  ``cause`` is forwarded, and a task token is no longer lost when an execution starts at the
+  moment it is sent.
 """
+
+import sys as _sys
+from pathlib import Path as _Path
+
+# `lambdas/` is the Lambda asset root: handlers and their shared `loyalty` package import from it
+# exactly as in Lambda.
+_LAMBDAS = str(_Path(__file__).resolve().parent.parent / "lambdas")
+if _LAMBDAS not in _sys.path:
+    _sys.path.insert(0, _LAMBDAS)

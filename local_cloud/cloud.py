@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,14 @@ from local_cloud import moto_patches
 from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.event_router import EventRouter, execution_name
 from local_cloud.fake_vendor import FakeVendor
-from local_cloud.lambda_runtime import AsyncInvoker, LocalFunction, install_stdout_router
+from local_cloud.lambda_runtime import (
+    AsyncInvoker,
+    LocalFunction,
+    install_stdout_router,
+    install_thread_environ,
+    isolate_powertools_metrics,
+)
+from local_cloud.sqs_pollers import SqsPollers
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -92,6 +100,7 @@ class LocalCloud:
         self.workdir = workdir or ROOT / ".local_cloud"
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._router: EventRouter | None = None
+        self._pollers: SqsPollers | None = None
         self.stacks: dict[str, DeployedStack] = {}
         self.functions: dict[str, LocalFunction] = {}
         self._saved_env: dict[str, str | None] = {}
@@ -105,13 +114,14 @@ class LocalCloud:
         self.stop()
 
     def start(self) -> LocalCloud:
-        # Powertools' Metrics keeps its metric set per process, shared by every instance: fine in
-        # Lambda (one function per process), noisy here where all functions share one process.
+        # Default dimensions stay shared by every function in this one process: harmless noise.
         warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         install_stdout_router()
+        install_thread_environ()
+        isolate_powertools_metrics()
         moto_patches.apply()
         if self._owns_vendor:
             self.vendor.start()
@@ -136,6 +146,9 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        if self._pollers is not None:
+            self._pollers.stop()
+            self._pollers = None
         if self._router is not None:
             self._router.uninstall()
             self._router = None
@@ -184,6 +197,14 @@ class LocalCloud:
             self.stacks[name] = deployer.deploy(name, template)
         self.functions = deployer.functions
         self._point_secrets_at_vendor()
+        # One warm execution environment per function before the first event, as after a
+        # deployment that was smoke-tested; more are created as concurrency needs them.
+        for function in self.functions.values():
+            function.warm()
+        self._pollers = SqsPollers(
+            mappings=deployer.event_source_mappings, client=self.client, region=REGION
+        )
+        self._pollers.start()
         self._router = EventRouter(
             functions=self.functions,
             invoker=AsyncInvoker(
@@ -254,6 +275,18 @@ class LocalCloud:
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"put_events failed: {response['Entries']}")
 
+    def tap(self, pattern: dict[str, Any]) -> Tap:
+        """Observe events matching ``pattern`` (a rule and an SQS queue added to moto for
+        observation only; they are not part of the app)."""
+        name = f"tap-{uuid.uuid4().hex[:12]}"
+        url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        events = self.client("events")
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(
+            Rule=name, Targets=[{"Id": "tap", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"}]
+        )
+        return Tap(self._sqs, url)
+
     def submit_order(self, order: dict[str, Any]) -> None:
         """What a client integration does: put ``order.received``."""
         from loyalty.contract import OrderEvent, Source
@@ -321,19 +354,54 @@ class LocalCloud:
         )
 
     def wait_idle(self, timeout: float = 30) -> bool:
-        """Wait until no event is being delivered and no finisher execution is running."""
+        """Wait until nothing is in flight: no event being delivered, no finisher running, no
+        message waiting or hidden (requeued with a delay) in a buffer queue, no poller
+        invocation running. Returns False on timeout."""
         deadline = time.monotonic() + timeout
-        assert self._router is not None
         while time.monotonic() < deadline:
-            if (
-                self._router.wait_idle(max(0.0, deadline - time.monotonic()))
-                and not self._running_finishers()
-            ):
-                time.sleep(0.05)
-                if self._router.in_flight == 0:
+            if self._quiet():
+                time.sleep(0.05)  # an answer may be on its way from a thread that just finished
+                if self._quiet():
                     return True
             time.sleep(0.02)
         return False
+
+    def _quiet(self) -> bool:
+        assert self._router is not None and self._pollers is not None
+        return (
+            self._router.in_flight == 0
+            and self._pollers.busy == 0
+            and not self._running_finishers()
+            and not any(self.buffered_messages().values())
+        )
+
+    def in_flight(self) -> dict[str, Any]:
+        """What is still moving (for diagnostics when ``wait_idle`` gives up)."""
+        assert self._router is not None and self._pollers is not None
+        return {
+            "deliveries": self._router.in_flight,
+            "poller_invocations": self._pollers.busy,
+            "finishers_running": self._running_finishers(),
+            "buffered_messages": self.buffered_messages(),
+        }
+
+    def buffered_messages(self) -> dict[str, int]:
+        """Messages waiting or hidden in every queue that is not a dead-letter queue, by logical
+        id."""
+        counts = {}
+        for stack in self.stacks.values():
+            for queue in stack.of_type("AWS::SQS::Queue"):
+                if "DeadLetterQueue" in queue.logical_id:
+                    continue
+                attributes = self._sqs.get_queue_attributes(
+                    QueueUrl=queue.ref,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"]
+                counts[queue.logical_id] = sum(int(v) for v in attributes.values())
+        return counts
 
     def _running_finishers(self) -> int:
         sfn = self.client("stepfunctions")
@@ -369,6 +437,27 @@ class LocalCloud:
                     assert isinstance(resource.physical, LocalFunction)
                     return resource.physical
         raise KeyError(logical_prefix)
+
+
+class Tap:
+    """Events seen by a tap, oldest first."""
+
+    def __init__(self, sqs: Any, url: str) -> None:
+        self._sqs = sqs
+        self._url = url
+        self.seen: list[dict[str, Any]] = []
+
+    def events(self) -> list[dict[str, Any]]:
+        """Everything seen so far (reads what arrived since the last call)."""
+        while True:
+            messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return list(self.seen)
+            for message in messages:
+                self.seen.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def synthesise(context: dict[str, Any], workdir: Path) -> dict[str, dict[str, Any]]:

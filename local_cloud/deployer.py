@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.lambda_runtime import AsyncConfig, FunctionLogSink, LocalFunction
+from local_cloud.sqs_pollers import EventSourceMapping
 
 NO_RUNTIME_EFFECT = {
     "AWS::IAM::Role": "IAM is not enforced by moto; construct tests assert the policies",
@@ -89,6 +90,7 @@ class Deployer:
         self._public_parameter = public_parameter
         self.exports: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}  # by ARN
+        self.event_source_mappings: list[EventSourceMapping] = []
 
     # -- public -------------------------------------------------------------------------------
 
@@ -299,6 +301,23 @@ class Deployer:
             .get("Destination"),
         )
         return Deployed(logical_id, raw["Type"], f"{function.name}-invoke-config")
+
+    def _create_aws_lambda_eventsourcemapping(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        source = props["EventSourceArn"]
+        if ":sqs:" not in source:
+            raise DeployError(f"{logical_id}: only SQS event sources run locally")
+        mapping = EventSourceMapping(
+            function=self._function_named(props["FunctionName"]),
+            queue_arn=source,
+            batch_size=int(props.get("BatchSize", 10)),
+            max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in props.get("FunctionResponseTypes", []),
+        )
+        self.event_source_mappings.append(mapping)
+        return Deployed(logical_id, raw["Type"], f"{logical_id}-{mapping.function.name}")
 
     def _function_named(self, name_or_arn: str) -> LocalFunction:
         for function in self.functions.values():

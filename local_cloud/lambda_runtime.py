@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +31,6 @@ from typing import Any, TextIO
 
 LOG = logging.getLogger(__name__)
 
-_env_lock = threading.RLock()
 _current = threading.local()
 
 
@@ -73,21 +72,28 @@ def install_stdout_router() -> ThreadRoutedStream:
 
 
 class FunctionLogSink:
-    """The function's CloudWatch log group, locally: a file plus the lines in memory."""
+    """The function's CloudWatch log group, locally: a file plus the lines in memory. Lines are
+    assembled per thread (a logger may write a line in pieces) so that concurrent invocations
+    never interleave inside a line."""
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
-        self._buffer = ""
+        self._partial = threading.local()
         self.lines: list[str] = []
         self._file = path.open("a", encoding="utf-8") if path else None
 
     def write(self, text: str) -> None:
+        buffered = getattr(self._partial, "text", "") + text
+        *complete, self._partial.text = buffered.split("\n")
+        if not complete:
+            return
         with self._lock:
-            self._buffer += text
-            *complete, self._buffer = self._buffer.split("\n")
-            self.lines.extend(line for line in complete if line)
+            for line in complete:
+                if line:
+                    self.lines.append(line)
+                    if self._file:
+                        self._file.write(line + "\n")
             if self._file:
-                self._file.write(text)
                 self._file.flush()
 
     def close(self) -> None:
@@ -110,6 +116,49 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+class _PerThreadDict(MutableMapping[str, Any]):
+    """A dict whose contents belong to the thread using it."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        data: dict[str, Any] | None = getattr(self._local, "data", None)
+        if data is None:
+            data = self._local.data = {}
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def isolate_powertools_metrics() -> None:
+    """Powertools' Metrics keeps the metrics of the current invocation in class attributes shared
+    by every instance: right in Lambda (one invocation per process at a time), wrong here where
+    many invocations of many functions run at once in one process — one would flush or clear
+    another's metrics. Give each thread (each invocation runs on one) its own metric set. Must run
+    before handlers create their ``Metrics``."""
+    from aws_lambda_powertools.metrics.metrics import Metrics
+
+    if not isinstance(Metrics._metrics, _PerThreadDict):
+        Metrics._metrics = _PerThreadDict()  # type: ignore[assignment]
+        Metrics._dimensions = _PerThreadDict()  # type: ignore[assignment]
+        Metrics._metadata = _PerThreadDict()  # type: ignore[assignment]
+
+
 class LambdaTimeoutError(RuntimeError):
     pass
 
@@ -119,6 +168,7 @@ class InvocationStats:
     invocations: int = 0
     errors: int = 0
     async_failures: int = 0
+    cold_starts: int = 0
     duration_ms: float = 0.0
 
     def gb_seconds(self, memory_mb: int) -> float:
@@ -131,8 +181,16 @@ class AsyncConfig:
     on_failure_arn: str | None = None
 
 
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
 @dataclass
 class LocalFunction:
+    """A deployed function. Like Lambda, it runs each concurrent invocation in an execution
+    environment of its own: a separate instance of the handler module, created on demand (a cold
+    start) and reused by later invocations (warm starts). Module-level state (Powertools' batch
+    processor, clients, caches) is therefore never shared by two invocations running at once."""
+
     name: str
     arn: str
     handler: str
@@ -144,21 +202,33 @@ class LocalFunction:
     log_sink: FunctionLogSink
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
     stats: InvocationStats = field(default_factory=InvocationStats)
-    _entry: Callable[[dict[str, Any], Any], Any] | None = None
-    _load_lock: threading.Lock = field(default_factory=threading.Lock)
-    _stats_lock: threading.Lock = field(default_factory=threading.Lock)
+    _idle: list[Handler] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _load(self) -> Callable[[dict[str, Any], Any], Any]:
-        with self._load_lock:
-            if self._entry is None:
-                module_path, _, attribute = self.handler.rpartition(".")
-                module = _import_isolated(self, module_path)
-                self._entry = getattr(module, attribute)
-            return self._entry
+    def warm(self) -> None:
+        """Create one execution environment now (a cold start ahead of the first event)."""
+        self._release(self._new_environment())
+
+    def _acquire(self) -> Handler:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._new_environment()
+
+    def _release(self, handler: Handler) -> None:
+        with self._lock:
+            self._idle.append(handler)
+
+    def _new_environment(self) -> Handler:
+        with self._lock:
+            self.stats.cold_starts += 1
+        module_path, _, attribute = self.handler.rpartition(".")
+        module = _import_isolated(self, module_path)
+        handler: Handler = getattr(module, attribute)
+        return handler
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """One synchronous invocation; raises what the handler raises (or LambdaTimeoutError)."""
-        entry = self._load()
         context = LambdaContext(
             function_name=self.name,
             invoked_function_arn=self.arn,
@@ -171,30 +241,34 @@ class LocalFunction:
         started = time.perf_counter()
         failed = True
         install_stdout_router()
-        _current.sink = self.log_sink
-        try:
-            result = entry(event, context)
-            elapsed = time.perf_counter() - started
-            if elapsed > self.timeout_seconds:
-                # A thread cannot be stopped; the work happened, as it may on AWS before the
-                # sandbox is killed, but the invocation counts as timed out.
-                raise LambdaTimeoutError(f"Task timed out after {self.timeout_seconds:.2f} seconds")
-            failed = False
-            return result
-        except Exception:
-            self.log_sink.write(traceback.format_exc())
-            raise
-        finally:
-            _current.sink = None
-            with self._stats_lock:
-                self.stats.invocations += 1
-                self.stats.errors += int(failed)
-                self.stats.duration_ms += (time.perf_counter() - started) * 1000
+        with function_environment(self):
+            try:
+                handler = self._acquire()
+                try:
+                    result = handler(event, context)
+                finally:
+                    self._release(handler)
+                elapsed = time.perf_counter() - started
+                if elapsed > self.timeout_seconds:
+                    # A thread cannot be stopped; the work happened, as it may on AWS before the
+                    # environment is killed, but the invocation counts as timed out.
+                    raise LambdaTimeoutError(
+                        f"Task timed out after {self.timeout_seconds:.2f} seconds"
+                    )
+                failed = False
+                return result
+            except Exception:
+                self.log_sink.write(traceback.format_exc())
+                raise
+            finally:
+                with self._lock:
+                    self.stats.invocations += 1
+                    self.stats.errors += int(failed)
+                    self.stats.duration_ms += (time.perf_counter() - started) * 1000
 
 
 def _import_isolated(function: LocalFunction, module_path: str) -> ModuleType:
-    """Import the handler module as a fresh module instance for this function, with the
-    function's environment variables in place while its module-level code runs."""
+    """Import the handler module as a fresh module instance (one execution environment)."""
     relative = Path(*module_path.split("."))
     file = function.code_dir / relative.with_suffix(".py")
     if not file.exists():
@@ -203,41 +277,91 @@ def _import_isolated(function: LocalFunction, module_path: str) -> ModuleType:
         raise ImportError(
             f"{function.name}: handler module {module_path} not in {function.code_dir}"
         )
-    unique = f"_local_lambda_.{function.name}.{module_path}"
-    spec = importlib.util.spec_from_file_location(unique, file)
+    # The module keeps its real name, as in every Lambda environment (Powertools' idempotency
+    # keys, for one, include it), but it is a new instance, not the one in sys.modules.
+    spec = importlib.util.spec_from_file_location(module_path, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {file}")
     module = importlib.util.module_from_spec(spec)
     install_stdout_router()
-    with _function_environment(function):
-        sink_before = getattr(_current, "sink", None)
-        _current.sink = function.log_sink
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            _current.sink = sink_before
+    with function_environment(function):
+        spec.loader.exec_module(module)
     return module
 
 
+class ThreadEnviron(MutableMapping[str, str]):
+    """Stands in for ``os.environ``: a thread running a function sees that function's
+    environment variables on top of the process's, without the process environment ever being
+    changed (other threads, running other functions, keep seeing theirs)."""
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self.base = base
+        self._local = threading.local()
+
+    @property
+    def overlay(self) -> dict[str, str] | None:
+        return getattr(self._local, "overlay", None)
+
+    @overlay.setter
+    def overlay(self, value: dict[str, str] | None) -> None:
+        self._local.overlay = value
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self.overlay
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        return self.base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self.overlay
+        if overlay is not None:
+            overlay[key] = value
+        else:
+            self.base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self.overlay
+        if overlay is not None and key in overlay:
+            del overlay[key]
+        else:
+            del self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self.overlay or {}
+        yield from overlay
+        yield from (key for key in list(self.base) if key not in overlay)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+def install_thread_environ() -> ThreadEnviron:
+    """Replace ``os.environ`` (once) so functions can have their own environment per thread."""
+    if not isinstance(os.environ, ThreadEnviron):
+        os.environ = ThreadEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 - on purpose
+    assert isinstance(os.environ, ThreadEnviron)
+    return os.environ
+
+
 @contextlib.contextmanager
-def _function_environment(function: LocalFunction) -> Iterator[None]:
-    overrides = {
+def function_environment(function: LocalFunction) -> Iterator[None]:
+    """Run the block as ``function``: its environment variables and its log sink."""
+    environ = install_thread_environ()
+    previous_overlay, previous_sink = environ.overlay, getattr(_current, "sink", None)
+    environ.overlay = {
         **function.environment,
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
     }
-    with _env_lock:
-        saved = {key: os.environ.get(key) for key in overrides}
-        os.environ.update(overrides)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    _current.sink = function.log_sink
+    try:
+        yield
+    finally:
+        environ.overlay, _current.sink = previous_overlay, previous_sink
 
 
 class AsyncInvoker:
@@ -259,7 +383,7 @@ class AsyncInvoker:
                 return True
             except Exception as err:
                 error = err
-        with function._stats_lock:
+        with function._lock:
             function.stats.async_failures += 1
         self._on_failure(function, event, error, attempts)
         return False

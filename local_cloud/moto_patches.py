@@ -1,7 +1,12 @@
 """Gaps in moto 5.2.5 that change what the app observes, filled here (and only here).
 
 * ``SendTaskFailure`` drops its ``cause`` parameter in moto's response layer (its ASL engine
-  supports one), so a failed order would lose its reason. ``apply()`` forwards it.
+  supports one), so a failed order would lose its reason. Forwarded.
+* ``SendTaskSuccess``/``Failure``/``Heartbeat`` look for the token in every running execution,
+  including one that was created a moment ago and has no worker environment yet; that one raises
+  ``AttributeError`` and the call fails (seen as ``States.Runtime`` in the Step Finisher, so a
+  worker's answer was lost and the order waited for its heartbeat). Executions without a worker
+  cannot hold the token, so they are skipped.
 """
 
 from __future__ import annotations
@@ -9,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 _applied = False
+_original_get_executions = StepFunctionsParserBackend._get_executions
 
 
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
@@ -26,9 +33,18 @@ def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     return EmptyResult()
 
 
+def _started_executions(self: StepFunctionsParserBackend, execution_status: Any = None) -> Any:
+    return [
+        execution
+        for execution in _original_get_executions(self, execution_status)
+        if getattr(getattr(execution, "exec_worker", None), "env", None) is not None
+    ]
+
+
 def apply() -> None:
     """Idempotent; affects every moto mock in the process."""
     global _applied
     if not _applied:
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+        StepFunctionsParserBackend._get_executions = _started_executions  # type: ignore[method-assign]
         _applied = True

@@ -6,6 +6,7 @@ A bad value fails the synth with a message that names the key.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from aws_cdk import Duration
 
 from cdk_constructs import WaitPolicy
+from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
 from loyalty.contract import DEFAULT_DOMAIN
 
 PREFIX = "loyalty:"
@@ -26,6 +28,115 @@ class ContextReader(Protocol):
 
 class ConfigError(ValueError):
     pass
+
+
+SQS_MAX_RECEIVE_COUNT = 1000
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+MIN_REQUEUE_DELAY_SECONDS = 1  # SQS visibility timeouts are whole seconds
+ANSWER_MARGIN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class MediatorConfig:
+    """How the Vendor Mediator treats the vendor, and every duration that follows from it.
+
+    This is the one place where the mediator's retry horizon, the queue and the waiting vendor
+    step are related; the construct tests assert the synthesised values keep these relations.
+    """
+
+    requests_per_second: float
+    """The vendor's quota, shared by all consumers."""
+    max_concurrency: int
+    """Concurrent consumer invocations (event source mapping MaximumConcurrency, 2..1000)."""
+    batch_size: int
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    attempts_per_delivery: int
+    """Calls made in one invocation before the request goes back to the queue."""
+    retry_base_seconds: float
+    retry_max_seconds: int
+    """Cap of the exponential backoff (in-invocation and between deliveries)."""
+    deadline_seconds: int
+    """How long a request may wait through vendor trouble before it is answered
+    ``VendorUnavailable``."""
+    circuit_failure_rate: float
+    circuit_min_requests: int
+    circuit_window_seconds: int
+    circuit_cooldown_seconds: int
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 2 <= self.max_concurrency <= 1000:
+            problems.append("vendorMaxConcurrency must be 2..1000 (an SQS event source limit)")
+        if not 1 <= self.batch_size <= 10:
+            problems.append("vendorBatchSize must be 1..10")
+        if self.attempts_per_delivery < 1:
+            problems.append("vendorAttemptsPerDelivery must be >= 1")
+        if not 0 < self.circuit_failure_rate <= 1:
+            problems.append("vendorCircuitFailureRate must be in (0, 1]")
+        if self.requests_per_second <= 0:
+            problems.append("vendorRequestsPerSecond must be > 0")
+        if self.max_receive_count > SQS_MAX_RECEIVE_COUNT:
+            problems.append(
+                f"vendorDeadlineSeconds={self.deadline_seconds} needs more than "
+                f"{SQS_MAX_RECEIVE_COUNT} deliveries at the minimum requeue delay"
+            )
+        if self.visibility_timeout_seconds > SQS_MAX_VISIBILITY_SECONDS:
+            problems.append("batch size x attempts x timeouts exceed the SQS visibility limit")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def attempt_seconds(self) -> float:
+        return self.connect_timeout_seconds + self.read_timeout_seconds
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(base_seconds=self.retry_base_seconds, cap_seconds=self.retry_max_seconds)
+
+    @property
+    def delivery_budget_seconds(self) -> float:
+        """Worst case for one request in one invocation: every attempt waits out a short vendor
+        pause and the shared quota, then times out, with the longest backoff between attempts."""
+        waits = sum(self.backoff.ceiling(i) for i in range(self.attempts_per_delivery - 1))
+        per_attempt = self.attempt_seconds + 2 * MAX_IN_INVOCATION_WAIT_SECONDS
+        return self.attempts_per_delivery * per_attempt + waits
+
+    @property
+    def function_timeout_seconds(self) -> int:
+        return math.ceil(self.batch_size * self.delivery_budget_seconds) + 5
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """AWS's guidance for SQS event sources: at least six times the function timeout."""
+        return 6 * self.function_timeout_seconds
+
+    @property
+    def max_receive_count(self) -> int:
+        """Deliveries before the DLQ: more than a request can use before its deadline answer."""
+        return math.ceil(self.deadline_seconds / MIN_REQUEUE_DELAY_SECONDS) + 10
+
+    @property
+    def answer_horizon_seconds(self) -> int:
+        """Latest answer to a request, counted from when it was put: the deadline, plus an
+        invocation that started just before it, plus a crashed invocation's batch becoming
+        visible again, plus a margin."""
+        return (
+            self.deadline_seconds
+            + self.function_timeout_seconds
+            + self.visibility_timeout_seconds
+            + ANSWER_MARGIN_SECONDS
+        )
+
+    @property
+    def queue_retention_seconds(self) -> int:
+        """Requests are never dropped by age before they are answered or dead-lettered."""
+        return max(4 * 24 * 3600, 2 * self.answer_horizon_seconds)
+
+    @property
+    def idempotency_ttl_seconds(self) -> int:
+        """Duplicates of a request can arrive for as long as it may be redelivered."""
+        return self.answer_horizon_seconds
 
 
 @dataclass(frozen=True)
@@ -42,13 +153,22 @@ class LoyaltyConfig:
     vendor_base_url: str
     vendor_api_key_secret_name: str | None
     """Existing Secrets Manager secret holding the vendor API key; None creates one to fill in."""
-    vendor_connect_timeout_seconds: float
-    vendor_read_timeout_seconds: float
+    mediator: MediatorConfig
     worker_wait: WaitPolicy
-    vendor_wait: WaitPolicy
+    vendor_step_retries: int
     voucher_concurrency: int
     """Vouchers (and rewards) of one order redeemed in parallel (Map MaxConcurrency)."""
     execution_timeout: Duration
+
+    @property
+    def vendor_wait(self) -> WaitPolicy:
+        """A vendor step waits exactly as long as the mediator may take to answer."""
+        horizon = self.mediator.answer_horizon_seconds
+        return WaitPolicy(
+            heartbeat=Duration.seconds(horizon),
+            timeout=Duration.seconds(2 * horizon),
+            retries=self.vendor_step_retries,
+        )
 
     @classmethod
     def from_context(cls, node: ContextReader) -> LoyaltyConfig:
@@ -62,10 +182,23 @@ class LoyaltyConfig:
             points_per_currency_unit=ctx.decimal("pointsPerCurrencyUnit", "1"),
             vendor_base_url=ctx.text("vendorBaseUrl", pattern=r"https?://\S+"),
             vendor_api_key_secret_name=ctx.optional_text("vendorApiKeySecretName"),
-            vendor_connect_timeout_seconds=ctx.number("vendorConnectTimeoutSeconds", 2),
-            vendor_read_timeout_seconds=ctx.number("vendorReadTimeoutSeconds", 5),
+            mediator=MediatorConfig(
+                requests_per_second=ctx.number("vendorRequestsPerSecond", 10),
+                max_concurrency=int(ctx.number("vendorMaxConcurrency", 5)),
+                batch_size=int(ctx.number("vendorBatchSize", 5)),
+                connect_timeout_seconds=ctx.number("vendorConnectTimeoutSeconds", 2),
+                read_timeout_seconds=ctx.number("vendorReadTimeoutSeconds", 5),
+                attempts_per_delivery=int(ctx.number("vendorAttemptsPerDelivery", 2)),
+                retry_base_seconds=ctx.number("vendorRetryBaseSeconds", 1),
+                retry_max_seconds=int(ctx.number("vendorRetryMaxSeconds", 60)),
+                deadline_seconds=int(ctx.number("vendorDeadlineSeconds", 900)),
+                circuit_failure_rate=ctx.number("vendorCircuitFailureRate", 0.5),
+                circuit_min_requests=int(ctx.number("vendorCircuitMinRequests", 10)),
+                circuit_window_seconds=int(ctx.number("vendorCircuitWindowSeconds", 30)),
+                circuit_cooldown_seconds=int(ctx.number("vendorCircuitCooldownSeconds", 30)),
+            ),
             worker_wait=ctx.wait("workerStep", heartbeat=60, timeout=300, retries=2),
-            vendor_wait=ctx.wait("vendorStep", heartbeat=900, timeout=3600, retries=1),
+            vendor_step_retries=int(ctx.number("vendorStepRetries", 1)),
             voucher_concurrency=int(ctx.number("voucherConcurrency", 10)),
             execution_timeout=Duration.seconds(ctx.number("executionTimeoutSeconds", 86_400)),
         )

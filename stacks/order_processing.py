@@ -22,7 +22,6 @@ from cdk_constructs import (
     StepFinisher,
     powertools_layer,
 )
-from loyalty.adapters.orders_table import PARTITION_KEY
 from loyalty.contract import (
     VENDOR_DETAIL_TYPE,
     Env,
@@ -39,6 +38,7 @@ from loyalty.contract import (
     vendor_answer_pattern,
     vendor_metadata,
 )
+from loyalty.order_status import PARTITION_KEY
 from stacks.config import LoyaltyConfig
 
 JsonPath = sfn.JsonPath

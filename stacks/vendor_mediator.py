@@ -1,24 +1,29 @@
-"""Vendor Mediator: vendor requests (seed 000 step 2) → the loyalty SaaS → a task-status answer."""
+"""Vendor Mediator: vendor requests (seed 000 step 2) → a buffer queue → the mediator, which
+calls the loyalty SaaS within its quota, through a shared circuit breaker, and answers every
+request with a task-status event (seed 000 step 3)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_constructs import BusRule, DefaultBus, PowertoolsFunction, powertools_layer
+from cdk_constructs import BusRule, DefaultBus, PowertoolsFunction, QueueConsumer, powertools_layer
 from loyalty.contract import Env, Source, vendor_request_pattern
 from stacks.config import LoyaltyConfig
 
 
 class VendorMediatorStack(Stack):
-    """Attributes: ``mediator`` (the function), ``api_key`` (the secret), ``requests`` (the rule
-    and its dead-letter queue)."""
+    """Attributes: ``mediator`` (the function), ``api_key`` (the secret), ``state_table``
+    (circuit, quota and idempotency records), ``buffer`` (queue and DLQ), ``requests`` (the
+    rule)."""
 
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
+        timing = config.mediator
         bus = DefaultBus(self, "Bus", event_source=Source.VENDOR_MEDIATOR.value)
 
         if config.vendor_api_key_secret_name:
@@ -34,6 +39,17 @@ class VendorMediatorStack(Stack):
             )
             secret_id = self.api_key.secret_arn
 
+        # Short-lived coordination state shared by all consumers; nothing here outlives a day.
+        self.state_table = dynamodb.Table(
+            self,
+            "MediatorState",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute="expiration",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
         self.mediator = PowertoolsFunction(
             self,
             "Mediator",
@@ -42,20 +58,55 @@ class VendorMediatorStack(Stack):
             service_name="vendor-mediator",
             metrics_namespace=config.metrics_namespace,
             layer=powertools_layer(self, powertools_version=config.powertools_version),
-            timeout=Duration.seconds(60),
+            timeout=Duration.seconds(timing.function_timeout_seconds),
             environment={
                 Env.LOYALTY_DOMAIN: config.domain,
                 Env.VENDOR_BASE_URL: config.vendor_base_url,
                 Env.VENDOR_API_KEY_SECRET_ID: secret_id,
-                Env.VENDOR_CONNECT_TIMEOUT_SECONDS: str(config.vendor_connect_timeout_seconds),
-                Env.VENDOR_READ_TIMEOUT_SECONDS: str(config.vendor_read_timeout_seconds),
+                Env.VENDOR_CONNECT_TIMEOUT_SECONDS: str(timing.connect_timeout_seconds),
+                Env.VENDOR_READ_TIMEOUT_SECONDS: str(timing.read_timeout_seconds),
+                Env.VENDOR_REQUESTS_PER_SECOND: str(timing.requests_per_second),
+                Env.VENDOR_ATTEMPTS_PER_DELIVERY: str(timing.attempts_per_delivery),
+                Env.VENDOR_RETRY_BASE_SECONDS: str(timing.retry_base_seconds),
+                Env.VENDOR_RETRY_MAX_SECONDS: str(timing.retry_max_seconds),
+                Env.VENDOR_DEADLINE_SECONDS: str(timing.deadline_seconds),
+                Env.CIRCUIT_FAILURE_RATE: str(timing.circuit_failure_rate),
+                Env.CIRCUIT_MIN_REQUESTS: str(timing.circuit_min_requests),
+                Env.CIRCUIT_WINDOW_SECONDS: str(timing.circuit_window_seconds),
+                Env.CIRCUIT_COOLDOWN_SECONDS: str(timing.circuit_cooldown_seconds),
+                Env.IDEMPOTENCY_TTL_SECONDS: str(timing.idempotency_ttl_seconds),
+                Env.MEDIATOR_STATE_TABLE: self.state_table.table_name,
             },
         )
+        bus.add_publisher(self.mediator)
         self.api_key.grant_read(self.mediator)
-        self.requests: BusRule = bus.add_lambda_rule(
-            "VendorRequests",
+        self.state_table.grant(
+            self.mediator,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        )
+
+        self.buffer = QueueConsumer(
+            self,
+            "Requests",
             function=self.mediator,
+            batch_size=timing.batch_size,
+            max_concurrency=timing.max_concurrency,
+            visibility_timeout=Duration.seconds(timing.visibility_timeout_seconds),
+            retention_period=Duration.seconds(timing.queue_retention_seconds),
+            max_receive_count=timing.max_receive_count,
+            queue_url_env=Env.REQUESTS_QUEUE_URL,
+            dead_letter_queue_url_env=Env.REQUESTS_DEAD_LETTER_QUEUE_URL,
+        )
+        self.requests: BusRule = bus.add_queue_rule(
+            "VendorRequests",
+            queue=self.buffer.queue,
             event_pattern=vendor_request_pattern(config.domain),
-            description="Vendor requests from order processing (seed 000 step 2)",
+            description="Vendor requests from order processing (seed 000 step 2) to the buffer",
         )
         CfnOutput(self, "VendorApiKeySecret", value=secret_id)
+        CfnOutput(self, "RequestsQueueUrl", value=self.buffer.queue.queue_url)
+        CfnOutput(self, "RequestsDeadLetterQueueUrl", value=self.buffer.dead_letter_queue.queue_url)
+        CfnOutput(self, "MediatorStateTableName", value=self.state_table.table_name)

@@ -1,11 +1,11 @@
 """Discount proportioning: the order-level discount shared across lines, to the cent."""
 
-from loyalty.adapters.orders_table import OrderStage
 from loyalty.clock import utc_now
 from loyalty.contract import OrderStep
 from loyalty.domain.discounts import proportion_discount
 from loyalty.domain.orders import Order
 from loyalty.events import StepRequest
+from loyalty.order_status import OrderStage
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
 
 orders = orders_table_from_env()

@@ -6,11 +6,11 @@ the same order reference fails with ``DuplicateOrder`` before any vendor step ru
 
 from typing import Any
 
-from loyalty.adapters.orders_table import POINTS_ITEM, ItemStatus, reward_item, voucher_item
 from loyalty.clock import utc_now
 from loyalty.contract import OrderStep
 from loyalty.domain.orders import Order
 from loyalty.events import StepRequest
+from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
 
 orders = orders_table_from_env()

@@ -1,12 +1,12 @@
 """Transformation: the order turned into what the vendor is asked to do (points, vouchers,
 rewards)."""
 
-from loyalty.adapters.orders_table import OrderStage
 from loyalty.clock import utc_now
 from loyalty.contract import Env, OrderStep
 from loyalty.domain.orders import Order
 from loyalty.domain.transform import to_loyalty_instructions
 from loyalty.events import StepRequest
+from loyalty.order_status import OrderStage
 from loyalty.settings import decimal_env
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
 

@@ -15,17 +15,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.adapters.orders_table import (
-    POINTS_ITEM,
-    ItemStatus,
-    OrdersTable,
-    reward_item,
-    voucher_item,
-)
+from loyalty.adapters.orders_table import OrdersTable
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
 from loyalty.contract import Env, ErrorName, VendorRequestType, VendorStatus
 from loyalty.events import VendorEvent
+from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
 from loyalty.settings import require_env
 
 logger = Logger()

@@ -1,31 +1,70 @@
-"""Vendor Mediator entry point: a vendor request event in, a ``task-status`` answer event out.
+"""Vendor Mediator entry point: a batch of vendor requests from the buffer queue.
 
-First version: one attempt per request, timeouts on every call, permanent and transient failures
-answered as ``error`` with a named reason.
+Each SQS record is one vendor request event (seed 000 step 1). Records are processed one by one
+with partial-batch failure reporting, so one request that must wait never re-runs its neighbours:
+
+* a request that does not parse against the contract goes straight to the dead-letter queue,
+  with the validation error, and is not answered (there is no valid token to answer);
+* a request that must wait (circuit open, quota, vendor trouble) is made invisible for its backoff
+  delay and reported failed: SQS delivers it again later;
+* otherwise the verdict is put on the bus as seed 000's step-3 answer — once: a redelivered
+  request (same event id and token) finds its answer in the idempotency store and is not answered
+  twice.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from loyalty.adapters.event_bus import EventBusPublisher
-from loyalty.contract import Env, VendorStatus
+from loyalty.backoff import Backoff
+from loyalty.contract import Env
 from loyalty.events import VendorEvent, vendor_answer
-from loyalty.settings import float_env, require_env
-from vendor_mediator.mediation import mediate
+from loyalty.settings import decimal_env, float_env, require_env
+from vendor_mediator.mediation import MediationPolicy, Mediator, Report, Requeue, Verdict
+from vendor_mediator.resilience import CircuitBreaker, RateLimiter
 from vendor_mediator.vendor_client import VendorClient
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+# A batch in which every request must wait is normal (vendor outage): report the failures, do not
+# fail the invocation.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _secret_id = require_env(Env.VENDOR_API_KEY_SECRET_ID)
+_state_table = require_env(Env.MEDIATOR_STATE_TABLE)
+_queue_url = require_env(Env.REQUESTS_QUEUE_URL)
+_dead_letter_url = require_env(Env.REQUESTS_DEAD_LETTER_QUEUE_URL)
+_dynamodb = boto3.client("dynamodb")
+_sqs = boto3.client("sqs")
+_backoff = Backoff(
+    base_seconds=float_env(Env.VENDOR_RETRY_BASE_SECONDS, 1.0),
+    cap_seconds=float_env(Env.VENDOR_RETRY_MAX_SECONDS, 60.0),
+)
 
 
 def _api_key() -> str:
@@ -33,42 +72,159 @@ def _api_key() -> str:
     return str(parameters.get_secret(_secret_id, max_age=300))
 
 
-client = VendorClient(
-    base_url=require_env(Env.VENDOR_BASE_URL),
-    api_key=_api_key,
-    connect_timeout=float_env(Env.VENDOR_CONNECT_TIMEOUT_SECONDS, 2.0),
-    read_timeout=float_env(Env.VENDOR_READ_TIMEOUT_SECONDS, 5.0),
+mediator = Mediator(
+    client=VendorClient(
+        base_url=require_env(Env.VENDOR_BASE_URL),
+        api_key=_api_key,
+        connect_timeout=float_env(Env.VENDOR_CONNECT_TIMEOUT_SECONDS, 2.0),
+        read_timeout=float_env(Env.VENDOR_READ_TIMEOUT_SECONDS, 5.0),
+    ),
+    circuit=CircuitBreaker(
+        client=_dynamodb,
+        table=_state_table,
+        failure_rate=float_env(Env.CIRCUIT_FAILURE_RATE, 0.5),
+        min_requests=int(decimal_env(Env.CIRCUIT_MIN_REQUESTS, "10")),
+        window_seconds=float_env(Env.CIRCUIT_WINDOW_SECONDS, 30.0),
+        cooldown_seconds=float_env(Env.CIRCUIT_COOLDOWN_SECONDS, 30.0),
+        probe_lease_seconds=float_env(Env.VENDOR_CONNECT_TIMEOUT_SECONDS, 2.0)
+        + float_env(Env.VENDOR_READ_TIMEOUT_SECONDS, 5.0)
+        + 1,
+    ),
+    limiter=RateLimiter(
+        client=_dynamodb,
+        table=_state_table,
+        per_second=float_env(Env.VENDOR_REQUESTS_PER_SECOND, 10.0),
+    ),
+    policy=MediationPolicy(
+        attempts_per_delivery=int(decimal_env(Env.VENDOR_ATTEMPTS_PER_DELIVERY, "2")),
+        deadline_seconds=float_env(Env.VENDOR_DEADLINE_SECONDS, 900.0),
+        backoff=_backoff,
+    ),
 )
 publisher = EventBusPublisher(
     client=boto3.client("events"),
     bus_name=require_env(Env.EVENT_BUS),
     source=require_env(Env.EVENT_SOURCE),
 )
+idempotency = IdempotencyConfig(
+    # One answer per delivered request: EventBridge's event id and the task token identify it.
+    event_key_jmespath="[id, detail.data.loyalty_request_id]",
+    expires_after_seconds=int(decimal_env(Env.IDEMPOTENCY_TTL_SECONDS, "3600")),
+)
+persistence = DynamoDBPersistenceLayer(
+    table_name=_state_table, key_attr="pk", expiry_attr="expiration", boto3_client=_dynamodb
+)
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.data.loyalty_order_reference")
+class RequeueLater(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, requeue: Requeue) -> None:
+        super().__init__(f"requeued for {requeue.delay_seconds} s: {requeue.reason}")
+        self.requeue = requeue
+
+
+def received_at(event: dict[str, Any]) -> float:
+    """When the request was put on the bus: the start of its deadline."""
+    return datetime.fromisoformat(str(event["time"])).timestamp()
+
+
+@idempotent_function(
+    data_keyword_argument="event", config=idempotency, persistence_store=persistence
+)
+def answer_once(*, event: dict[str, Any], delivery: int) -> dict[str, Any]:
+    request = VendorEvent.model_validate(event["detail"])
+    report = Report()
+    outcome = mediator.process(
+        request, received_at=received_at(event), delivery=delivery, report=report
+    )
+    _record_metrics(report)
+    if isinstance(outcome, Requeue):
+        raise RequeueLater(outcome)
+    publisher.publish([_answer(request, outcome)])
+    if outcome.error is not None:
+        logger.warning("request answered error", extra={"error": outcome.error.model_dump()})
+    metrics.add_metric(
+        name=f"Answered{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1
+    )
+    return {"status": outcome.status.value}
+
+
+def _answer(request: VendorEvent, verdict: Verdict) -> Any:
+    extra = {"vendor_references": verdict.vendor_references} if verdict.vendor_references else None
+    return vendor_answer(request, status=verdict.status, extra=extra, error=verdict.error)
+
+
+def _record_metrics(report: Report) -> None:
+    if report.calls:
+        metrics.add_metric(name="VendorCalls", unit=MetricUnit.Count, value=report.calls)
+        metrics.add_metric(
+            name="VendorLatency",
+            unit=MetricUnit.Milliseconds,
+            value=1000 * report.vendor_seconds / report.calls,
+        )
+    if report.retries:
+        metrics.add_metric(name="VendorRetries", unit=MetricUnit.Count, value=report.retries)
+    if report.probed:
+        logger.info("circuit half-open: probing the vendor")
+    if report.circuit_opened:
+        logger.warning("circuit opened")
+        metrics.add_metric(name="CircuitOpened", unit=MetricUnit.Count, value=1)
+    if report.circuit_closed:
+        logger.info("circuit closed")
+        metrics.add_metric(name="CircuitClosed", unit=MetricUnit.Count, value=1)
+    if report.throttled:
+        metrics.add_metric(name="VendorThrottled", unit=MetricUnit.Count, value=1)
+
+
+def _dead_letter(record: SQSRecord, problem: str) -> None:
+    logger.error("invalid vendor request sent to the dead-letter queue", extra={"problem": problem})
+    metrics.add_metric(name="InvalidRequest", unit=MetricUnit.Count, value=1)
+    _sqs.send_message(
+        QueueUrl=_dead_letter_url,
+        MessageBody=record.body,
+        MessageAttributes={"error": {"DataType": "String", "StringValue": problem[:1000]}},
+    )
+
+
+def _hide(record: SQSRecord, seconds: int) -> None:
+    _sqs.change_message_visibility(
+        QueueUrl=_queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+    )
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    try:
+        event = json.loads(record.body)
+        VendorEvent.model_validate(event["detail"])
+        received_at(event)
+    except (ValueError, KeyError, TypeError, ValidationError) as err:
+        _dead_letter(record, f"{type(err).__name__}: {err}")
+        return  # handled: the record leaves the queue
+    logger.append_keys(order_reference=event["detail"]["data"]["loyalty_order_reference"])
+    delivery = int(record.attributes.approximate_receive_count)
+    try:
+        answer_once(event=event, delivery=delivery)
+    except RequeueLater as later:
+        logger.info(
+            "request requeued",
+            extra={"delay": later.requeue.delay_seconds, "reason": later.requeue.reason},
+        )
+        metrics.add_metric(name="Requeued", unit=MetricUnit.Count, value=1)
+        _hide(record, later.requeue.delay_seconds)
+        raise
+    except IdempotencyAlreadyInProgressError:
+        # A duplicate of a request being answered right now: look again shortly.
+        _hide(record, max(1, int(_backoff.ceiling(0))))
+        raise
+
+
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = VendorEvent.model_validate(event["detail"])
-    tracer.put_annotation("order_reference", request.data.loyalty_order_reference)
-    verdict = mediate(request, client)
-    publisher.publish(
-        [
-            vendor_answer(
-                request,
-                status=verdict.status,
-                extra={"vendor_references": verdict.vendor_references}
-                if verdict.vendor_references
-                else None,
-                error=verdict.error,
-            )
-        ]
+    idempotency.register_lambda_context(context)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     )
-    if verdict.status is VendorStatus.SUBMITTED:
-        metrics.add_metric(name="VendorRequestSubmitted", unit=MetricUnit.Count, value=1)
-    else:
-        assert verdict.error is not None
-        logger.warning("vendor request failed", extra={"error": verdict.error.model_dump()})
-        metrics.add_metric(name="VendorRequestFailed", unit=MetricUnit.Count, value=1)
-    return {"status": verdict.status.value}

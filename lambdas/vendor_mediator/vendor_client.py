@@ -31,8 +31,11 @@ class VendorRejectedError(Exception):
 
 
 class VendorUnavailableError(Exception):
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
+        self.status = status
         self.retry_after = retry_after
 
 
@@ -109,6 +112,7 @@ class VendorClient:
         if status == 429 or status >= 500:
             raise VendorUnavailableError(
                 f"HTTP {status}: {_error_message(response.data)}",
+                status=status,
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 400:

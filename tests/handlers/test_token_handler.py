@@ -9,7 +9,8 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from loyalty.adapters.orders_table import ItemStatus, OrdersTable
+from loyalty.adapters.orders_table import OrdersTable
+from loyalty.order_status import ItemStatus
 from tests.handlers.conftest import Context, LoadHandler, WaitingTask
 from tests.sample_events import load_event
 

@@ -31,7 +31,7 @@ def test_cdk_json_gives_a_complete_config_with_the_seed_domain() -> None:
     loaded = config()
     assert loaded.domain == "LEGO-LOYALTY"
     assert loaded.worker_wait.heartbeat.to_seconds() == 60
-    assert loaded.vendor_wait.timeout.to_seconds() == 3600
+    assert loaded.vendor_wait.heartbeat.to_seconds() == loaded.mediator.answer_horizon_seconds
 
 
 def test_powertools_layer_version_is_the_version_the_tests_run_against() -> None:
@@ -49,6 +49,8 @@ def test_powertools_layer_version_is_the_version_the_tests_run_against() -> None
         ({"pointsPerCurrencyUnit": "lots"}, "loyalty:pointsPerCurrencyUnit"),
         ({"workerStepHeartbeatSeconds": 400}, "heartbeat"),
         ({"domain": ""}, "loyalty:domain"),
+        ({"vendorMaxConcurrency": 1}, "vendorMaxConcurrency"),
+        ({"vendorDeadlineSeconds": 5000}, "vendorDeadlineSeconds"),
     ],
 )
 def test_bad_context_fails_with_the_key_named(override: dict[str, Any], message: str) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
 from loyalty import contract
+from tests.infrastructure.asl import all_states, definition
 from tests.sample_events import load_event
 
 
@@ -61,3 +63,79 @@ def test_mediator_may_read_the_secret_and_put_events_on_the_default_bus_only(
     assert "event-bus/default" in json.dumps(put_events[0]["Resource"])
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert secret_reads and all("Ref" in s["Resource"] for s in secret_reads)
+
+
+def test_requests_are_buffered_in_an_encrypted_queue_consumed_with_partial_batch_failures(
+    vendor_template: Template,
+) -> None:
+    (rule,) = vendor_template.find_resources("AWS::Events::Rule").values()
+    (target,) = rule["Properties"]["Targets"]
+    queues = vendor_template.find_resources("AWS::SQS::Queue")
+    assert target["Arn"]["Fn::GetAtt"][0] in queues
+    vendor_template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": 5,
+            "ScalingConfig": {"MaximumConcurrency": 5},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def _resource(template: Template, kind: str, logical_prefix: str) -> dict[str, Any]:
+    (found,) = [r for k, r in template.find_resources(kind).items() if k.startswith(logical_prefix)]
+    return found
+
+
+def test_retry_horizon_queue_and_vendor_step_timing_fit_together(
+    vendor_template: Template, order_template: Template
+) -> None:
+    """The mediator answers every request before the vendor step's heartbeat gives up on it, and
+    the queue keeps a request at least until then."""
+    function = _resource(vendor_template, "AWS::Lambda::Function", "Mediator")["Properties"]
+    env = function["Environment"]["Variables"]
+    queue = _resource(vendor_template, "AWS::SQS::Queue", "RequestsQueue")["Properties"]
+    deadline = float(env["VENDOR_DEADLINE_SECONDS"])
+    attempts = int(env["VENDOR_ATTEMPTS_PER_DELIVERY"])
+    attempt = float(env["VENDOR_CONNECT_TIMEOUT_SECONDS"]) + float(
+        env["VENDOR_READ_TIMEOUT_SECONDS"]
+    )
+    batch = _resource(vendor_template, "AWS::Lambda::EventSourceMapping", "Mediator")["Properties"][
+        "BatchSize"
+    ]
+
+    # one invocation can try every request of a batch `attempts` times, each up to its timeouts
+    assert function["Timeout"] >= batch * attempts * attempt
+    # AWS's guidance for SQS event sources: visibility timeout >= 6 x function timeout
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    # a request can be requeued (>= 1 s each time) until its deadline before the DLQ takes it
+    assert queue["RedrivePolicy"]["maxReceiveCount"] > deadline
+
+    order_machine = definition(order_template, "STANDARD")
+    vendor_tasks = [
+        s
+        for n, s in all_states(order_machine["States"])
+        if n in ("ApplyPoints", "RedeemVoucher", "RedeemReward")
+    ]
+    assert len(vendor_tasks) == 3
+    for task in vendor_tasks:
+        heartbeat, timeout = task["HeartbeatSeconds"], task["TimeoutSeconds"]
+        # the answer may come at the deadline, from an invocation that started just before it,
+        # after a crashed invocation's batch became visible again
+        assert heartbeat >= deadline + function["Timeout"] + queue["VisibilityTimeout"]
+        assert timeout > heartbeat
+        assert queue["MessageRetentionPeriod"] > heartbeat
+        assert int(env["IDEMPOTENCY_TTL_SECONDS"]) >= heartbeat
+
+
+def test_the_state_table_expires_its_records(vendor_template: Template) -> None:
+    vendor_template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )

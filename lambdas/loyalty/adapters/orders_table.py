@@ -9,46 +9,12 @@ Handler as the vendor answers.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-PARTITION_KEY = "order_reference"
-
-
-class OrderStatus(StrEnum):
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-
-class OrderStage(StrEnum):
-    STORED = "STORED"
-    DISCOUNTS_PROPORTIONED = "DISCOUNTS_PROPORTIONED"
-    TRANSFORMED = "TRANSFORMED"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-
-class ItemStatus(StrEnum):
-    PENDING = "PENDING"
-    SUBMITTED = "SUBMITTED"
-    ERROR = "ERROR"
-
-
-TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED})
-
-POINTS_ITEM = "points"
-
-
-def voucher_item(code: str) -> str:
-    return f"voucher#{code}"
-
-
-def reward_item(code: str) -> str:
-    return f"reward#{code}"
+from loyalty.order_status import PARTITION_KEY, ItemStatus, OrderStage, OrderStatus
 
 
 class NotOwnerError(Exception):

@@ -1,0 +1,157 @@
+"""Drive N vendor requests through the Vendor Mediator on the local cloud and print how it kept
+the vendor's quota, how often it retried, and how long requests waited for their answer.
+
+    python -m bench.mediator --requests 300 --quota 20 --faults flaky
+
+Requests are seed 000 voucher requests put on the bus (each with its own voucher and token),
+exactly as the order-processing state machine puts them; answers are read back from the bus.
+The fake vendor records when it applied each redemption, which gives the calls per second it saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from loyalty import contract
+
+ACCOUNT = "BENCH-MEMBER"
+
+
+def fault_profile(name: str) -> FaultProfile:
+    path = Path(name)
+    if path.suffix == ".json" and path.exists():
+        return FaultProfile.from_dict(json.loads(path.read_text()))
+    return FaultProfile.named(name)
+
+
+def request_event(i: int) -> dict[str, Any]:
+    return {
+        "source": contract.Source.ORDER_PROCESS.value,
+        "detail_type": contract.VENDOR_DETAIL_TYPE,
+        "detail": {
+            "metadata": contract.vendor_metadata(
+                domain=contract.DEFAULT_DOMAIN,
+                service=contract.Source.ORDER_PROCESS,
+                type=contract.VendorRequestType.VOUCHER.value,
+                status=contract.VendorStatus.PROCESSED,
+            ),
+            "data": {
+                "loyalty_request_id": f"bench-token-{i}",
+                "loyalty_reference": ACCOUNT,
+                "merchant_reference": "BENCH",
+                "loyalty_order_reference": f"BENCH-{i:06d}",
+                "vouchers": [{"voucher_code": f"B-{i:06d}"}],
+            },
+        },
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    context = {
+        "loyalty:vendorRequestsPerSecond": args.quota,
+        "loyalty:vendorMaxConcurrency": args.concurrency,
+        "loyalty:vendorDeadlineSeconds": args.deadline,
+        "loyalty:vendorRetryMaxSeconds": 2,
+        "loyalty:vendorConnectTimeoutSeconds": 1,
+        "loyalty:vendorReadTimeoutSeconds": 1,
+    }
+    print(f"Synthesising and deploying (quota {args.quota}/s, {args.concurrency} consumers) ...")
+    with FakeVendor() as vendor, LocalCloud(vendor=vendor, context=context) as cloud:
+        vendor.add_account(ACCOUNT, balance=0)
+        for i in range(args.requests):
+            vendor.add_voucher(f"B-{i:06d}")
+        vendor.faults = fault_profile(args.faults)
+        answers = cloud.tap(contract.vendor_answer_pattern())
+        sent: dict[str, float] = {}
+        answered: dict[str, float] = {}
+        statuses: Counter[str] = Counter()
+
+        started = time.monotonic()
+        for first in range(0, args.requests, 10):
+            batch = [request_event(i) for i in range(first, min(first + 10, args.requests))]
+            cloud.put_events(*batch)
+            now = time.monotonic()
+            for event in batch:
+                sent[event["detail"]["data"]["loyalty_request_id"]] = now
+        deadline = started + args.timeout
+        seen = 0
+        while len(answered) < args.requests and time.monotonic() < deadline:
+            events = answers.events()
+            now = time.monotonic()
+            for event in events[seen:]:
+                token = event["detail"]["data"]["loyalty_request_id"]
+                answered.setdefault(token, now)
+                statuses[event["detail"]["metadata"]["status"]] += 1
+            seen = len(events)
+            if sys.stdout.isatty():
+                print(f"\r  answered {len(answered)}/{args.requests}", end="", flush=True)
+            time.sleep(0.01)
+        elapsed = time.monotonic() - started
+        if sys.stdout.isatty():
+            print()
+        stats = vendor.stats()
+        applied = [r.at for r in vendor.redemptions()]
+        requeues = sum(
+            1 for line in cloud.function("Mediator").log_sink.lines if '"request requeued"' in line
+        )
+
+    waits = [answered[t] - sent[t] for t in answered]
+    per_second = Counter(int(at) for at in applied)
+    duration = (max(applied) - min(applied)) if len(applied) > 1 else 0.0
+    print(f"\nMediator benchmark: {args.requests} voucher requests, faults={args.faults}")
+    rows = [
+        ("answered", f"{len(answered)}/{args.requests} in {elapsed:.1f} s ({dict(statuses)})"),
+        ("vendor quota", f"{args.quota:g} requests/s"),
+        (
+            "achieved",
+            f"{len(applied) / duration:.1f} redemptions/s over {duration:.1f} s"
+            if duration
+            else "-",
+        ),
+        ("peak in one second", f"{max(per_second.values(), default=0)} redemptions"),
+        ("vendor calls", f"{stats.requests_total} ({dict(sorted(stats.by_status.items()))})"),
+        (
+            "retries per request",
+            f"{(stats.requests_total - len(applied)) / args.requests:.2f} calls, "
+            f"{requeues / args.requests:.2f} requeues",
+        ),
+        ("time to answer p50", f"{statistics.median(waits):.2f} s" if waits else "-"),
+        ("time to answer p99", f"{percentile(waits, 0.99):.2f} s" if waits else "-"),
+    ]
+    for name, value in rows:
+        print(f"  {name:<22} {value}")
+    return 0 if len(answered) == args.requests else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mediator", description=__doc__)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--quota", type=float, default=20, help="vendor requests per second")
+    parser.add_argument("--concurrency", type=int, default=5, help="mediator consumers (>= 2)")
+    parser.add_argument(
+        "--faults", default="healthy", help="healthy|flaky|throttled|outage|slow|file.json"
+    )
+    parser.add_argument("--deadline", type=int, default=120, help="mediator deadline, seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="give up after this many seconds"
+    )
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""A local cloud with the mediator's timings shortened (deadline 8 s, cool-down 1 s, sub-second
+timeouts), so every vendor failure mode plays out in seconds. Same templates, other numbers."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local_cloud.cloud import LocalCloud, OrderOutcome
+from local_cloud.fake_vendor import FakeVendor
+
+CUSTOMER = "FAULT-MEMBER"
+VOUCHERS = ("V-1", "V-2", "V-3", "V-4", "V-5", "V-6")
+
+FAST_MEDIATOR = {
+    "loyalty:vendorDeadlineSeconds": 8,
+    "loyalty:vendorRetryBaseSeconds": 0.2,
+    "loyalty:vendorRetryMaxSeconds": 1,
+    "loyalty:vendorConnectTimeoutSeconds": 0.5,
+    "loyalty:vendorReadTimeoutSeconds": 0.5,
+    "loyalty:vendorCircuitMinRequests": 3,
+    "loyalty:vendorCircuitWindowSeconds": 10,
+    "loyalty:vendorCircuitCooldownSeconds": 1,
+    "loyalty:vendorRequestsPerSecond": 50,
+}
+
+_references = itertools.count(1)
+
+
+@pytest.fixture(scope="package")
+def vendor() -> Iterator[FakeVendor]:
+    with FakeVendor() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="package")
+def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
+    with LocalCloud(vendor=vendor, context=FAST_MEDIATOR) as local:
+        yield local
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(cloud: LocalCloud, vendor: FakeVendor) -> Iterator[None]:
+    """Each scenario starts with a healthy vendor, a closed circuit and an empty quota."""
+    vendor.reset()
+    vendor.add_account(CUSTOMER, balance=10_000)
+    for code in VOUCHERS:
+        vendor.add_voucher(code)
+    dynamodb = cloud.client("dynamodb")
+    table = cloud.output("MediatorStateTableName")
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        dynamodb.delete_item(TableName=table, Key={"pk": item["pk"]})
+    yield
+    vendor.faults = type(vendor.faults)()
+
+
+@pytest.fixture
+def order() -> Callable[..., dict[str, Any]]:
+    def make(**changes: Any) -> dict[str, Any]:
+        reference = f"FAULT-{next(_references):04d}"
+        return {
+            "order_reference": reference,
+            "loyalty_reference": CUSTOMER,
+            "merchant_reference": "M-1",
+            "order_type": "sale",
+            "currency": "GBP",
+            "lines": [{"sku": "A", "quantity": 1, "unit_price": "25.00"}],
+            "vouchers": [{"voucher_code": "V-1"}],
+            **changes,
+        }
+
+    return make
+
+
+def assert_settled(cloud: LocalCloud, *outcomes: OrderOutcome) -> None:
+    """Every order ended, and nothing is left in flight or in a dead-letter queue."""
+    assert all(o.terminal for o in outcomes), outcomes
+    assert cloud.wait_idle(timeout=30), cloud.in_flight()
+    assert not any(cloud.buffered_messages().values())
+    assert cloud.dead_letters() == {}
+
+
+def effects_of(vendor: FakeVendor, reference: str) -> tuple[list[int], list[str]]:
+    """The points credited and the codes redeemed for one order, as the vendor recorded them."""
+    points = [e.points for e in vendor.ledger() if e.order_reference == reference]
+    codes = sorted(r.code for r in vendor.redemptions() if r.order_reference == reference)
+    return points, codes
