@@ -67,9 +67,10 @@ _backoff = Backoff(
 )
 
 
-def _api_key() -> str:
-    # Cached for five minutes: a rotated key is picked up without a redeploy.
-    return str(parameters.get_secret(_secret_id, max_age=300))
+def _api_key(refresh: bool) -> str:
+    # Cached for five minutes so a rotated key is picked up without a redeploy; fetched afresh
+    # when the vendor has just refused the cached one.
+    return str(parameters.get_secret(_secret_id, max_age=300, force_fetch=refresh))
 
 
 mediator = Mediator(

@@ -4,9 +4,11 @@ Every call has a connect and a read timeout and an ``Idempotency-Key``; there ar
 retries here (urllib3's are off) because retry policy belongs to the mediator. Answers are
 classified into three errors the mediator can act on:
 
-* ``VendorRejectedError`` — a permanent 4xx: the vendor understood and said no (unknown voucher,
-  insufficient points). Retrying cannot help.
-* ``VendorUnavailableError`` — 5xx, 429, timeouts, connection errors: the vendor may say yes later.
+* ``VendorRejectedError`` — a permanent 4xx other than 401/403: the vendor understood and said
+  no (unknown voucher, insufficient points). Retrying cannot help.
+* ``VendorUnavailableError`` — 5xx, 429, timeouts, connection errors, and 401/403 (our API key
+  is wrong or was rotated: an operator's problem, not the order's; the key is fetched afresh for
+  the next call): the vendor may say yes later.
 * ``VendorProtocolError`` — a 2xx that is not the JSON the API documents.
 """
 
@@ -48,13 +50,14 @@ class VendorClient:
         self,
         *,
         base_url: str,
-        api_key: Callable[[], str],
+        api_key: Callable[[bool], str],
         connect_timeout: float,
         read_timeout: float,
         pool: urllib3.PoolManager | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._refresh_key = False
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._pool = pool or urllib3.PoolManager(maxsize=10)
 
@@ -100,7 +103,7 @@ class VendorClient:
                 body=json.dumps(body).encode(),
                 headers={
                     "Content-Type": "application/json",
-                    "x-api-key": self._api_key(),
+                    "x-api-key": self._api_key(self._refresh_key),
                     "Idempotency-Key": idempotency_key,
                 },
                 timeout=self._timeout,
@@ -109,6 +112,12 @@ class VendorClient:
         except urllib3.exceptions.HTTPError as err:  # timeouts, refused connections, resets
             raise VendorUnavailableError(f"{type(err).__name__}: {err}") from err
         status = response.status
+        self._refresh_key = status in (401, 403)
+        if status in (401, 403):
+            raise VendorUnavailableError(
+                f"HTTP {status}: the vendor refused our API key ({_error_message(response.data)})",
+                status=status,
+            )
         if status == 429 or status >= 500:
             raise VendorUnavailableError(
                 f"HTTP {status}: {_error_message(response.data)}",

@@ -252,3 +252,23 @@ def test_one_record_that_must_wait_does_not_fail_its_neighbours(
     assert failed_ids(result) == []
     assert len(bus_tap.events(expect=2)) == 2
     assert len(queues.dead_letters()) == 1
+
+
+def test_a_refused_api_key_is_not_the_orders_fault_and_is_fetched_afresh(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    # GIVEN the vendor rotated our key and our secret still holds the old one
+    boto3.client("secretsmanager").put_secret_value(SecretId="vendor-key", SecretString="old-key")
+    handler(queues.deliver(request()), lambda_context)  # warm: caches the wrong key
+    assert bus_tap.events(wait=0.3) == []  # ... the request waits instead of failing
+    assert queues.hidden() == 1
+
+    # WHEN the operator puts the right key
+    boto3.client("secretsmanager").put_secret_value(SecretId="vendor-key", SecretString=API_KEY)
+    handler(
+        queues.deliver(request(event_id="event-2", loyalty_request_id="token-2")), lambda_context
+    )
+
+    # THEN the next call fetches it afresh and succeeds
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["metadata"]["status"] == "submitted"
