@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup synth run test bench lint clean
+.PHONY: help setup synth run serve test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,8 +34,11 @@ synth: setup ## cdk synth, offline (no AWS credentials needed)
 	npx cdk synth --quiet
 	@echo "Templates in cdk.out/: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
 
-run: setup ## run the system end to end on the local cloud (moto + fake vendor)
+run: setup ## run the system end to end on the local cloud (moto + fake vendor + local API)
 	$(PY) -m local_cloud run
+
+serve: setup ## like run, then keep the local cloud and its Order API up (Ctrl-C to stop)
+	$(PY) -m local_cloud run --serve
 
 bench: setup ## benchmarks (figures, not tests): the mediator under a quota and faults
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults healthy

@@ -23,11 +23,13 @@ if str(ROOT / "lambdas") not in sys.path:
 import aws_cdk as cdk  # noqa: E402
 
 from stacks.config import LoyaltyConfig  # noqa: E402
+from stacks.order_api import OrderApiStack  # noqa: E402
 from stacks.order_processing import OrderProcessingStack  # noqa: E402
 from stacks.vendor_mediator import VendorMediatorStack  # noqa: E402
 
 ORDER_PROCESSING_STACK = "LoyaltyOrderProcessing"
 VENDOR_MEDIATOR_STACK = "LoyaltyVendorMediator"
+ORDER_API_STACK = "LoyaltyOrderApi"
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -43,7 +45,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     app = cdk.App(context=context, outdir=outdir)
     config = LoyaltyConfig.from_context(app.node)
     env = cdk.Environment(account=config.account, region=config.region)
-    OrderProcessingStack(
+    order_processing = OrderProcessingStack(
         app,
         ORDER_PROCESSING_STACK,
         config=config,
@@ -57,6 +59,16 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         config=config,
         env=env,
         description="Loyalty vendor mediator: the only caller of the loyalty SaaS",
+    )
+    OrderApiStack(
+        app,
+        ORDER_API_STACK,
+        config=config,
+        orders_table=order_processing.orders_table,
+        actions_table=order_processing.actions_table,
+        state_machine=order_processing.state_machine,
+        env=env,
+        description="Loyalty Order API: submit orders, read status, approve or reject",
     )
     cdk.Tags.of(app).add("project", "loyalty-orchestration")
     return app

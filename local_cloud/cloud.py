@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local_cloud import moto_patches
+from local_cloud.api_gateway import LocalApiServer
 from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.event_router import EventRouter, execution_name
 from local_cloud.fake_vendor import FakeVendor
@@ -101,6 +102,7 @@ class LocalCloud:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._router: EventRouter | None = None
         self._pollers: SqsPollers | None = None
+        self._api_servers: list[LocalApiServer] = []
         self.stacks: dict[str, DeployedStack] = {}
         self.functions: dict[str, LocalFunction] = {}
         self._saved_env: dict[str, str | None] = {}
@@ -146,6 +148,9 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        for server in self._api_servers:
+            server.stop()
+        self._api_servers = []
         if self._pollers is not None:
             self._pollers.stop()
             self._pollers = None
@@ -205,6 +210,10 @@ class LocalCloud:
             mappings=deployer.event_source_mappings, client=self.client, region=REGION
         )
         self._pollers.start()
+        self._api_servers = [
+            LocalApiServer(api=api, functions=self.functions).start()
+            for api in deployer.apis.values()
+        ]
         self._router = EventRouter(
             functions=self.functions,
             invoker=AsyncInvoker(
@@ -242,6 +251,12 @@ class LocalCloud:
             if name in stack.outputs:
                 return stack.outputs[name]
         raise KeyError(f"no stack output {name}")
+
+    @property
+    def api_url(self) -> str:
+        """The Order API on 127.0.0.1, e.g. ``http://127.0.0.1:40123/v1``."""
+        (server,) = self._api_servers
+        return server.url
 
     @property
     def state_machine_arn(self) -> str:

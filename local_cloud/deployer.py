@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_cloud.api_gateway import LocalRestApi
 from local_cloud.lambda_runtime import AsyncConfig, FunctionLogSink, LocalFunction
 from local_cloud.sqs_pollers import EventSourceMapping
 
@@ -91,6 +92,7 @@ class Deployer:
         self.exports: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}  # by ARN
         self.event_source_mappings: list[EventSourceMapping] = []
+        self.apis: dict[str, LocalRestApi] = {}
 
     # -- public -------------------------------------------------------------------------------
 
@@ -318,6 +320,71 @@ class Deployer:
         )
         self.event_source_mappings.append(mapping)
         return Deployed(logical_id, raw["Type"], f"{logical_id}-{mapping.function.name}")
+
+    # -- API Gateway (REST): recorded, then served by local_cloud.api_gateway ------------------
+
+    def _create_aws_apigateway_restapi(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        api_id = secrets.token_hex(5)
+        api = LocalRestApi(
+            api_id=api_id, name=props.get("Name", logical_id), root_id=f"{api_id}-root"
+        )
+        self.apis[api_id] = api
+        return Deployed(
+            logical_id, raw["Type"], api_id, {"RootResourceId": api.root_id}, physical=api
+        )
+
+    def _create_aws_apigateway_resource(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        api = self.apis[props["RestApiId"]]
+        resource_id = f"{api.api_id}-{logical_id}"
+        api.resources[resource_id] = (props["ParentId"], props["PathPart"])
+        return Deployed(logical_id, raw["Type"], resource_id)
+
+    def _create_aws_apigateway_method(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        api = self.apis[props["RestApiId"]]
+        api.methods.append((props["ResourceId"], props["HttpMethod"], props))
+        return Deployed(logical_id, raw["Type"], logical_id)
+
+    def _create_aws_apigateway_model(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        name = props.get("Name") or logical_id
+        self.apis[props["RestApiId"]].models[name] = props["Schema"]
+        return Deployed(logical_id, raw["Type"], name)
+
+    def _create_aws_apigateway_requestvalidator(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        validator_id = f"{props['RestApiId']}-{logical_id}"
+        self.apis[props["RestApiId"]].validators[validator_id] = props
+        return Deployed(logical_id, raw["Type"], validator_id)
+
+    def _create_aws_apigateway_gatewayresponse(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        self.apis[props["RestApiId"]].gateway_responses[props["ResponseType"]] = props
+        return Deployed(logical_id, raw["Type"], logical_id)
+
+    def _create_aws_apigateway_stage(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        self.apis[props["RestApiId"]].stage = props["StageName"]
+        return Deployed(logical_id, raw["Type"], props["StageName"])
+
+    def _create_aws_apigateway_deployment(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        return Deployed(logical_id, raw["Type"], f"{props['RestApiId']}-deployment")
+
+    def _create_aws_apigateway_account(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        return Deployed(logical_id, raw["Type"], "account")  # the CloudWatch role: no effect here
 
     def _function_named(self, name_or_arn: str) -> LocalFunction:
         for function in self.functions.values():

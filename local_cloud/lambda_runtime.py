@@ -32,6 +32,7 @@ from typing import Any, TextIO
 LOG = logging.getLogger(__name__)
 
 _current = threading.local()
+_import_lock = threading.RLock()
 
 
 class ThreadRoutedStream(io.TextIOBase):
@@ -284,8 +285,18 @@ def _import_isolated(function: LocalFunction, module_path: str) -> ModuleType:
         raise ImportError(f"cannot load {file}")
     module = importlib.util.module_from_spec(spec)
     install_stdout_router()
-    with function_environment(function):
-        spec.loader.exec_module(module)
+    # While its code runs, the module is what its name resolves to (pydantic, dataclasses and
+    # typing look annotations up through sys.modules); afterwards the previous entry is back.
+    with _import_lock, function_environment(function):
+        previous = sys.modules.get(module_path)
+        sys.modules[module_path] = module
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            if previous is None:
+                del sys.modules[module_path]
+            else:
+                sys.modules[module_path] = previous
     return module
 
 

@@ -1,10 +1,12 @@
 """The sample batch `make run` pushes through the local cloud: a mix of sales, returns, vouchers,
-rewards and orders that must fail, each with the outcome it should have."""
+rewards, orders that wait for a person (one approved, one rejected) and orders that must fail,
+each with the outcome it should have and the channel it comes through (the Order API, or straight
+onto the bus as a till integration would)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from local_cloud.fake_vendor import FakeVendor
 
@@ -19,6 +21,9 @@ class SampleOrder:
     order: dict[str, Any]
     expected_status: str
     expected_error: str | None = None
+    channel: Literal["api", "bus"] = "api"
+    decision: Literal["approve", "reject"] | None = None
+    """What the reviewer decides when the order waits for approval."""
 
     @property
     def reference(self) -> str:
@@ -33,6 +38,15 @@ def _sale(reference: str, lines: list[tuple[str, int, str]], **extra: Any) -> di
         "order_type": "sale",
         "currency": "GBP",
         "lines": [{"sku": sku, "quantity": qty, "unit_price": price} for sku, qty, price in lines],
+        **extra,
+    }
+
+
+def _return(reference: str, lines: list[tuple[str, int, str]], **extra: Any) -> dict[str, Any]:
+    return {
+        **_sale(reference, lines),
+        "order_type": "return",
+        "original_order_reference": "M090-S76-OP01-T01",
         **extra,
     }
 
@@ -60,20 +74,17 @@ def sample_orders() -> list[SampleOrder]:
             "COMPLETED",
         ),
         SampleOrder(
-            "plain sale for another member",
+            "plain sale for another member, from a till",
             {
                 **_sale("M102-S12-OP03-T01", [("LEGO-21330", 1, "299.99")]),
                 "loyalty_reference": OTHER_CUSTOMER,
             },
             "COMPLETED",
+            channel="bus",
         ),
         SampleOrder(
             "return of part of an earlier sale (points deducted)",
-            {
-                **_sale("M101-S76-OP10-R01", [("LEGO-40516", 1, "9.99")]),
-                "order_type": "return",
-                "original_order_reference": "M090-S76-OP01-T01",
-            },
+            _return("M101-S76-OP10-R01", [("LEGO-40516", 1, "9.99")]),
             "COMPLETED",
         ),
         SampleOrder(
@@ -81,16 +92,28 @@ def sample_orders() -> list[SampleOrder]:
             {
                 **{
                     k: v
-                    for k, v in _sale("M103-S02-OP07-R02", [("LEGO-60337", -1, "99.99")]).items()
+                    for k, v in _return("M103-S02-OP07-R02", [("LEGO-60337", -1, "99.99")]).items()
                     if k != "order_type"
                 },
                 "loyalty_reference": OTHER_CUSTOMER,
-                "original_order_reference": "M099-S02-OP01-T77",
             },
             "COMPLETED",
+            channel="bus",
         ),
         SampleOrder(
-            "invalid order: quantity 0 and no currency",
+            "high-value return: waits for a person, who approves it",
+            _return("M106-S76-OP04-R03", [("LEGO-10294", 1, "679.99")]),
+            "COMPLETED",
+            decision="approve",
+        ),
+        SampleOrder(
+            "high-value return: waits for a person, who rejects it",
+            _return("M106-S76-OP04-R04", [("LEGO-75313", 1, "849.99")]),
+            "REJECTED",
+            decision="reject",
+        ),
+        SampleOrder(
+            "invalid order from a till: quantity 0 and no currency",
             {
                 k: v
                 for k, v in _sale("M104-S01-OP01-T09", [("LEGO-10305", 0, "349.99")]).items()
@@ -98,12 +121,14 @@ def sample_orders() -> list[SampleOrder]:
             },
             "FAILED",
             "OrderValidationError",
+            channel="bus",
         ),
         SampleOrder(
-            "unknown order type",
+            "unknown order type, from a till",
             {**_sale("M104-S01-OP01-X01", [("LEGO-10305", 1, "349.99")]), "order_type": "exchange"},
             "FAILED",
             "UnknownOrderType",
+            channel="bus",
         ),
         SampleOrder(
             "voucher the vendor does not know",
@@ -118,9 +143,14 @@ def sample_orders() -> list[SampleOrder]:
     ]
 
 
+def invalid_api_order() -> dict[str, Any]:
+    """Refused by the Order API with field-level messages; never reaches the state machine."""
+    return _sale("M104-S01-OP01-T10", [("LEGO-10305", -2, "349.999")])
+
+
 def seed_vendor(vendor: FakeVendor) -> None:
     """Members, vouchers and rewards the vendor knows (EXPIRED-99 deliberately missing)."""
-    vendor.add_account(CUSTOMER, balance=1_000)
+    vendor.add_account(CUSTOMER, balance=10_000)
     vendor.add_account(OTHER_CUSTOMER, balance=500)
     for code in ("1v8LlBkl", "SPRING-5", "VIP-10"):
         vendor.add_voucher(code)

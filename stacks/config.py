@@ -159,6 +159,34 @@ class LoyaltyConfig:
     voucher_concurrency: int
     """Vouchers (and rewards) of one order redeemed in parallel (Map MaxConcurrency)."""
     execution_timeout: Duration
+    approval_return_threshold: Decimal
+    """Returns with a net amount above this wait for a person's approval."""
+    approval_timeout: Duration
+    """How long an order waits for a person before it is rejected."""
+    api_rate_limit: float
+    api_burst_limit: int
+    api_cognito_user_pool_arn: str | None
+    """When set, the Order API uses this Cognito user pool instead of IAM authorization."""
+
+    def __post_init__(self) -> None:
+        longest_wait = (
+            self.approval_timeout.to_seconds()
+            + (1 + self.vendor_step_retries) * 2 * self.mediator.answer_horizon_seconds
+        )
+        if self.execution_timeout.to_seconds() <= longest_wait:
+            raise ConfigError(
+                f"{PREFIX}executionTimeoutSeconds must exceed the approval timeout plus the "
+                f"vendor steps' waits ({longest_wait:.0f} s), or orders time out while waiting"
+            )
+
+    @property
+    def approval_wait(self) -> WaitPolicy:
+        """Nobody sends heartbeats for a person: the heartbeat is the approval deadline."""
+        return WaitPolicy(
+            heartbeat=self.approval_timeout,
+            timeout=Duration.seconds(self.approval_timeout.to_seconds() + 60),
+            retries=0,
+        )
 
     @property
     def vendor_wait(self) -> WaitPolicy:
@@ -200,7 +228,12 @@ class LoyaltyConfig:
             worker_wait=ctx.wait("workerStep", heartbeat=60, timeout=300, retries=2),
             vendor_step_retries=int(ctx.number("vendorStepRetries", 1)),
             voucher_concurrency=int(ctx.number("voucherConcurrency", 10)),
-            execution_timeout=Duration.seconds(ctx.number("executionTimeoutSeconds", 86_400)),
+            execution_timeout=Duration.seconds(ctx.number("executionTimeoutSeconds", 8 * 86_400)),
+            approval_return_threshold=ctx.decimal("approvalReturnThreshold", "500"),
+            approval_timeout=Duration.seconds(ctx.number("approvalTimeoutSeconds", 7 * 86_400)),
+            api_rate_limit=ctx.number("apiRateLimit", 50),
+            api_burst_limit=int(ctx.number("apiBurstLimit", 100)),
+            api_cognito_user_pool_arn=ctx.optional_text("apiCognitoUserPoolArn"),
         )
 
 

@@ -1,8 +1,10 @@
 """Order Processing: ``order.received`` → a Standard state machine of event-driven steps.
 
 Reads like the flow it builds: recognise → validate → store → proportion discounts → transform →
-(points ‖ each voucher ‖ each reward, at the vendor) → complete; any failure → record it → fail.
-Worker steps are answered through the Step Finisher, vendor steps through the Token Handler.
+[approval by a person, when the order needs it] → (points ‖ each voucher ‖ each reward, at the
+vendor) → complete; a rejection → record it (REJECTED); any failure → record it → fail.
+Worker steps are answered through the Step Finisher, vendor steps through the Token Handler,
+the approval step by a person through the Order API.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cdk_constructs import (
     EventDrivenStateMachine,
     PowertoolsFunction,
     StepFinisher,
+    WaitPolicy,
     powertools_layer,
 )
 from loyalty.contract import (
@@ -38,14 +41,15 @@ from loyalty.contract import (
     vendor_answer_pattern,
     vendor_metadata,
 )
-from loyalty.order_status import PARTITION_KEY
+from loyalty.order_status import ACTION_SORT_KEY, PARTITION_KEY
 from stacks.config import LoyaltyConfig
 
 JsonPath = sfn.JsonPath
 
 
 class OrderProcessingStack(Stack):
-    """Attributes: ``orders_table``, ``state_machine``, ``step_finisher``, ``bus``."""
+    """Attributes: ``orders_table``, ``actions_table``, ``state_machine``, ``step_finisher``,
+    ``bus``."""
 
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
@@ -64,6 +68,22 @@ class OrderProcessingStack(Stack):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Steps waiting for a person: their task tokens, kept server-side.
+        self.actions_table = dynamodb.Table(
+            self,
+            "Actions",
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=ACTION_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="expiration",
             removal_policy=RemovalPolicy.RETAIN,
         )
 
@@ -98,7 +118,23 @@ class OrderProcessingStack(Stack):
             "transform",
             result_path="$.loyalty",
             table_actions=["dynamodb:UpdateItem"],
-            environment={Env.POINTS_PER_CURRENCY_UNIT: str(config.points_per_currency_unit)},
+            environment={
+                Env.POINTS_PER_CURRENCY_UNIT: str(config.points_per_currency_unit),
+                Env.APPROVAL_RETURN_THRESHOLD: str(config.approval_return_threshold),
+            },
+        )
+        await_approval = self._worker(
+            "AwaitApproval",
+            OrderStep.AWAIT_APPROVAL,
+            "await_approval",
+            detail={"approval_reasons": JsonPath.list_at("$.loyalty.approval_reasons")},
+            result_path="$.approval",
+            table_actions=["dynamodb:UpdateItem"],
+            actions_table_actions=["dynamodb:PutItem"],
+            environment={
+                Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
+            },
+            wait=config.approval_wait,
         )
         apply_loyalty = (
             sfn.Parallel(self, "ApplyLoyalty", result_path=JsonPath.DISCARD)
@@ -137,16 +173,53 @@ class OrderProcessingStack(Stack):
             ),
             errors=[ErrorName.DUPLICATE_ORDER.value],
         )
-        for state in (recognise, validate, store, proportion, transform, apply_loyalty, complete):
+
+        # -- rejection: a person said no, or nobody answered in time ----------------------------
+        record_rejection = self._worker(
+            "RecordRejection",
+            OrderStep.RECORD_REJECTION,
+            "record_rejection",
+            detail={"error": JsonPath.object_at("$.error")},
+            table_actions=["dynamodb:UpdateItem"],
+            actions_table_actions=["dynamodb:UpdateItem"],
+        )
+        record_rejection.next(sfn.Succeed(self, "OrderRejected", comment="status REJECTED"))
+        await_approval.add_catch(
+            record_rejection, errors=[ErrorName.ORDER_REJECTED.value], result_path="$.error"
+        )
+        await_approval.add_catch(
+            record_rejection,
+            errors=["States.HeartbeatTimeout", "States.Timeout"],
+            result_path="$.error",
+        )
+        for state in (
+            recognise,
+            validate,
+            store,
+            proportion,
+            transform,
+            await_approval,
+            apply_loyalty,
+            complete,
+            record_rejection,
+        ):
             state.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
+        needs_approval = (
+            sfn.Choice(self, "NeedsApproval")
+            .when(
+                sfn.Condition.is_present("$.loyalty.approval_reasons[0]"),
+                await_approval.next(apply_loyalty),
+            )
+            .otherwise(apply_loyalty)
+        )
+        apply_loyalty.next(complete)
         self.state_machine = self.flow.build(
             recognise.next(validate)
             .next(store)
             .next(proportion)
             .next(transform)
-            .next(apply_loyalty)
-            .next(complete)
+            .next(needs_approval)
         )
 
         # -- how executions start and resume ----------------------------------------------------
@@ -225,18 +298,24 @@ class OrderProcessingStack(Stack):
         result_path: str | None = None,
         detail: Mapping[str, Any] | None = None,
         table_actions: list[str] | None = None,
+        actions_table_actions: list[str] | None = None,
         environment: Mapping[str, str] | None = None,
+        wait: WaitPolicy | None = None,
     ) -> sfn.TaskStateBase:
         """One order step: its worker Lambda (``order_steps.<module>``), the rule that feeds it
-        and the waiting task."""
+        and the waiting task, with the table permissions the step needs and nothing more."""
         env = dict(environment or {})
         if table_actions:
             env[Env.ORDERS_TABLE] = self.orders_table.table_name
+        if actions_table_actions:
+            env[Env.ACTIONS_TABLE] = self.actions_table.table_name
         function = self._function(
             f"{id}Worker", f"order_steps.{module}.handler", f"{id} step worker", environment=env
         )
         if table_actions:
             self.orders_table.grant(function, *table_actions)
+        if actions_table_actions:
+            self.actions_table.grant(function, *actions_table_actions)
         return self.flow.worker_step(
             id,
             detail_type=step.value,
@@ -252,6 +331,7 @@ class OrderProcessingStack(Stack):
                 **(detail or {}),
             },
             result_path=result_path,
+            wait=wait,
         )
 
     def _vendor_request(self, id: str, *, type: str, data: Mapping[str, Any]) -> sfn.TaskStateBase:

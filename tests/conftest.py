@@ -23,7 +23,12 @@ import pytest  # noqa: E402
 from aws_cdk import Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from app import ORDER_PROCESSING_STACK, VENDOR_MEDIATOR_STACK, build_app  # noqa: E402
+from app import (  # noqa: E402
+    ORDER_API_STACK,
+    ORDER_PROCESSING_STACK,
+    VENDOR_MEDIATOR_STACK,
+    build_app,
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +37,7 @@ def stacks() -> dict[str, Stack]:
     app = build_app({})
     return {
         name: app.node.find_child(name)  # type: ignore[misc]
-        for name in (ORDER_PROCESSING_STACK, VENDOR_MEDIATOR_STACK)
+        for name in (ORDER_PROCESSING_STACK, VENDOR_MEDIATOR_STACK, ORDER_API_STACK)
     }
 
 
@@ -44,3 +49,8 @@ def order_template(stacks: dict[str, Stack]) -> Template:
 @pytest.fixture(scope="session")
 def vendor_template(stacks: dict[str, Stack]) -> Template:
     return Template.from_stack(stacks[VENDOR_MEDIATOR_STACK])
+
+
+@pytest.fixture(scope="session")
+def api_template(stacks: dict[str, Stack]) -> Template:
+    return Template.from_stack(stacks[ORDER_API_STACK])

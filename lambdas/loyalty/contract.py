@@ -125,8 +125,11 @@ class OrderStep(StrEnum):
     STORE = "order.store"
     PROPORTION_DISCOUNTS = "order.proportion-discounts"
     TRANSFORM = "order.transform"
+    AWAIT_APPROVAL = "order.await-approval"
+    """Answered by a person through the Order API, not by a worker."""
     COMPLETE = "order.complete"
     RECORD_FAILURE = "order.record-failure"
+    RECORD_REJECTION = "order.record-rejection"
 
 
 class TaskAnswer(StrEnum):
@@ -140,8 +143,10 @@ class OrderEvent(StrEnum):
     """Order lifecycle events, for whoever needs to know (notifications, analytics)."""
 
     RECEIVED = "order.received"
+    APPROVAL_REQUESTED = "order.approval-requested"
     COMPLETED = "order.completed"
     FAILED = "order.failed"
+    REJECTED = "order.rejected"
 
 
 def order_step_metadata(*, domain: str, step: str, status: str) -> dict[str, str]:
@@ -182,6 +187,11 @@ def task_answer_pattern() -> dict[str, Any]:
     }
 
 
+APPROVAL_ACTION: Final = "approval"
+"""The action a person takes on an order that waits for approval
+(``POST /orders/{reference}/actions/approval``)."""
+
+
 # --- Error names ---------------------------------------------------------------------------
 
 
@@ -190,6 +200,8 @@ class ErrorName(StrEnum):
     ``error_name``, e.g. ``OrderValidationError``, ``UnknownOrderType``)."""
 
     DUPLICATE_ORDER = "DuplicateOrder"
+    ORDER_REJECTED = "OrderRejected"
+    """A person rejected the order (SendTaskFailure from the Order API)."""
     VENDOR_REJECTED = "VendorRejected"
     VENDOR_UNAVAILABLE = "VendorUnavailable"
     VENDOR_PROTOCOL_ERROR = "VendorProtocolError"
@@ -206,6 +218,10 @@ class Env(StrEnum):
     LOYALTY_DOMAIN = "LOYALTY_DOMAIN"
     ORDERS_TABLE = "ORDERS_TABLE_NAME"
     STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+    ACTIONS_TABLE = "ACTIONS_TABLE_NAME"
+    IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
+    APPROVAL_RETURN_THRESHOLD = "APPROVAL_RETURN_THRESHOLD"
+    APPROVAL_TIMEOUT_SECONDS = "APPROVAL_TIMEOUT_SECONDS"
     POINTS_PER_CURRENCY_UNIT = "POINTS_PER_CURRENCY_UNIT"
     VENDOR_BASE_URL = "VENDOR_BASE_URL"
     VENDOR_API_KEY_SECRET_ID = "VENDOR_API_KEY_SECRET_ID"

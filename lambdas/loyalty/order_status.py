@@ -13,16 +13,20 @@ PARTITION_KEY = "order_reference"
 
 class OrderStatus(StrEnum):
     PROCESSING = "PROCESSING"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    REJECTED = "REJECTED"
 
 
 class OrderStage(StrEnum):
     STORED = "STORED"
     DISCOUNTS_PROPORTIONED = "DISCOUNTS_PROPORTIONED"
     TRANSFORMED = "TRANSFORMED"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    REJECTED = "REJECTED"
 
 
 class ItemStatus(StrEnum):
@@ -31,7 +35,18 @@ class ItemStatus(StrEnum):
     ERROR = "ERROR"
 
 
-TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED})
+TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.REJECTED})
+
+
+class ActionStatus(StrEnum):
+    """A step waiting for a person (an approval), as the actions table records it."""
+
+    PENDING = "PENDING"
+    DECIDED = "DECIDED"
+    EXPIRED = "EXPIRED"
+
+
+ACTION_SORT_KEY = "action"
 
 POINTS_ITEM = "points"
 

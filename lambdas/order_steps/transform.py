@@ -1,8 +1,9 @@
 """Transformation: the order turned into what the vendor is asked to do (points, vouchers,
-rewards)."""
+rewards), and whether a person must approve it first."""
 
 from loyalty.clock import utc_now
 from loyalty.contract import Env, OrderStep
+from loyalty.domain.approval import ApprovalPolicy, approval_reasons
 from loyalty.domain.orders import Order
 from loyalty.domain.transform import to_loyalty_instructions
 from loyalty.events import StepRequest
@@ -12,10 +13,13 @@ from order_steps.worker import StepResult, orders_table_from_env, step_handler
 
 orders = orders_table_from_env()
 points_rate = decimal_env(Env.POINTS_PER_CURRENCY_UNIT, "1")
+approval = ApprovalPolicy(return_threshold=decimal_env(Env.APPROVAL_RETURN_THRESHOLD, "500"))
 
 
 def transform(request: StepRequest) -> StepResult:
-    instructions = to_loyalty_instructions(Order.model_validate(request.order), points_rate)
+    order = Order.model_validate(request.order)
+    instructions = to_loyalty_instructions(order, points_rate)
+    reasons = approval_reasons(order, approval)
     orders.record_stage(
         order_reference=instructions.order_reference,
         execution_id=request.execution_id,
@@ -23,7 +27,8 @@ def transform(request: StepRequest) -> StepResult:
         now=utc_now(),
         attributes={"points": instructions.points, "net_amount": str(instructions.net_amount)},
     )
-    return StepResult(result=instructions.model_dump(mode="json"))
+    # The state machine waits for a person when there are reasons to.
+    return StepResult(result={**instructions.model_dump(mode="json"), "approval_reasons": reasons})
 
 
 handler = step_handler(OrderStep.TRANSFORM, transform)

@@ -1,4 +1,5 @@
-"""One local cloud for the end-to-end package: synthesised and deployed once (about 6 s)."""
+"""One local cloud for the end-to-end package: synthesised and deployed once (about 6 s), with
+the approval step's timeout shortened to a few seconds so a late decision can be tested."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
 
 CUSTOMER = "E2E-MEMBER-1"
+APPROVAL_TIMEOUT = 4
 MERCHANT = "E2E-MERCHANT"
 
 _references = itertools.count(1)
@@ -25,7 +27,9 @@ def vendor() -> Iterator[FakeVendor]:
 
 @pytest.fixture(scope="package")
 def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
-    with LocalCloud(vendor=vendor) as local:
+    with LocalCloud(
+        vendor=vendor, context={"loyalty:approvalTimeoutSeconds": APPROVAL_TIMEOUT}
+    ) as local:
         yield local
 
 

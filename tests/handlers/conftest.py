@@ -67,17 +67,26 @@ def bus_tap(aws: None) -> BusTap:
     return BusTap(url)
 
 
-@pytest.fixture
-def orders_table(aws: None, order_template: Template) -> str:
-    (table,) = order_template.find_resources("AWS::DynamoDB::Table").values()
-    props = table["Properties"]
+def create_table(template: Template, logical_prefix: str, name: str) -> str:
+    """Create, in moto, the table of ``template`` whose logical id starts with ``logical_prefix``,
+    with its synthesised key schema."""
+    (props,) = [
+        resource["Properties"]
+        for logical_id, resource in template.find_resources("AWS::DynamoDB::Table").items()
+        if logical_id.startswith(logical_prefix)
+    ]
     boto3.client("dynamodb").create_table(
-        TableName="orders",
+        TableName=name,
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],
         BillingMode=props["BillingMode"],
     )
-    return "orders"
+    return name
+
+
+@pytest.fixture
+def orders_table(aws: None, order_template: Template) -> str:
+    return create_table(order_template, "Orders", "orders")
 
 
 LoadHandler = Callable[[str, dict[str, str]], ModuleType]
@@ -108,16 +117,16 @@ class WaitingTask:
             time.sleep(0.02)
 
 
-@pytest.fixture
-def waiting_task(aws: None, bus_tap: BusTap) -> WaitingTask:
-    """A running execution whose one task waits for its token, like a vendor step."""
+def start_waiting_task(bus_tap: BusTap, name: str, heartbeat: int = 60) -> WaitingTask:
+    """Start an execution whose one task waits for its token (like a vendor step), and return
+    it with the token it put on the bus."""
     definition = {
         "StartAt": "Wait",
         "States": {
             "Wait": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
-                "HeartbeatSeconds": 60,
+                "HeartbeatSeconds": heartbeat,
                 "TimeoutSeconds": 120,
                 "Parameters": {
                     "Entries": [
@@ -134,15 +143,20 @@ def waiting_task(aws: None, bus_tap: BusTap) -> WaitingTask:
     }
     sfn = boto3.client("stepfunctions")
     machine = sfn.create_state_machine(
-        name="waiting",
+        name=name,
         definition=json.dumps(definition),
         roleArn="arn:aws:iam::123456789012:role/x",
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine, name="waiting-1", input="{}")[
+    execution = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input="{}")[
         "executionArn"
     ]
     (event,) = bus_tap.events()
     return WaitingTask(execution, event["detail"]["token"])
+
+
+@pytest.fixture
+def waiting_task(aws: None, bus_tap: BusTap) -> WaitingTask:
+    return start_waiting_task(bus_tap, "waiting")
 
 
 class Context:

@@ -41,13 +41,15 @@ def test_the_flow_runs_every_step_of_seed_000_in_order(order_asl: dict[str, Any]
     path, state = [], order_asl["StartAt"]
     while state:
         path.append(state)
-        state = order_asl["States"][state].get("Next")
+        current = order_asl["States"][state]
+        state = current.get("Next") or current.get("Default")  # an order needing no approval
     assert path == [
         "RecogniseOrder",
         "ValidateOrder",
         "StoreOrder",
         "ProportionDiscounts",
         "TransformOrder",
+        "NeedsApproval",
         "ApplyLoyalty",
         "CompleteOrder",
     ]
@@ -60,7 +62,7 @@ def test_every_unit_of_work_is_an_event_with_a_task_token(
 ) -> None:
     task_states = {n for n, s in all_states(order_asl["States"]) if s["Type"] == "Task"}
     assert task_states == set(waiting_tasks)
-    assert len(waiting_tasks) == 10
+    assert len(waiting_tasks) == 12
 
 
 def test_no_state_only_reshapes_data(order_asl: dict[str, Any]) -> None:
@@ -73,6 +75,8 @@ def test_every_waiting_task_has_a_heartbeat_shorter_than_its_timeout_and_retries
 ) -> None:
     for name, task in waiting_tasks.items():
         assert 0 < task["HeartbeatSeconds"] < task["TimeoutSeconds"], name
+        if name == "AwaitApproval":
+            continue  # a person is not asked twice: see the approval tests
         retried = [e for r in task.get("Retry", []) for e in r["ErrorEquals"]]
         assert {"States.HeartbeatTimeout", "States.Timeout"} <= set(retried), name
 
@@ -143,8 +147,10 @@ def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
         "StoreOrder",
         "ProportionDiscounts",
         "TransformOrder",
+        "AwaitApproval",
         "ApplyLoyalty",
         "CompleteOrder",
+        "RecordRejection",
     ):
         last_catch = states[name]["Catch"][-1]
         assert last_catch == {
@@ -158,6 +164,36 @@ def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
         "ErrorPath": "$.error.Error",
         "CausePath": "$.error.Cause",
     }
+
+
+def test_an_order_with_approval_reasons_waits_for_a_person_before_any_vendor_step(
+    order_asl: dict[str, Any],
+) -> None:
+    choice = order_asl["States"]["NeedsApproval"]
+    assert choice["Choices"] == [
+        {"Variable": "$.loyalty.approval_reasons[0]", "IsPresent": True, "Next": "AwaitApproval"}
+    ]
+    assert order_asl["States"]["AwaitApproval"]["Next"] == "ApplyLoyalty"
+
+
+def test_a_rejection_or_no_answer_in_time_ends_rejected_and_nothing_is_retried(
+    order_asl: dict[str, Any], order_template: Template
+) -> None:
+    approval = order_asl["States"]["AwaitApproval"]
+    assert "Retry" not in approval
+    assert [c["ErrorEquals"] for c in approval["Catch"]] == [
+        ["OrderRejected"],
+        ["States.HeartbeatTimeout", "States.Timeout"],
+        ["States.ALL"],
+    ]
+    assert [c["Next"] for c in approval["Catch"]] == [
+        "RecordRejection",
+        "RecordRejection",
+        "RecordFailure",
+    ]
+    assert approval["HeartbeatSeconds"] == 7 * 24 * 3600  # cdk.json's approvalTimeoutSeconds
+    assert order_asl["States"]["RecordRejection"]["Next"] == "OrderRejected"
+    assert order_asl["States"]["OrderRejected"]["Type"] == "Succeed"
 
 
 def test_a_duplicate_order_ends_before_any_vendor_step(order_asl: dict[str, Any]) -> None:

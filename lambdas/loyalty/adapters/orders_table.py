@@ -91,6 +91,33 @@ class OrdersTable:
             {"stage": stage.value, "updated_at": now, **(attributes or {})},
         )
 
+    def await_approval(
+        self, *, order_reference: str, execution_id: str, reasons: list[str], now: str
+    ) -> None:
+        self._update_owned(
+            order_reference,
+            execution_id,
+            {
+                "status": OrderStatus.AWAITING_APPROVAL.value,
+                "stage": OrderStage.AWAITING_APPROVAL.value,
+                "approval_reasons": reasons,
+                "updated_at": now,
+            },
+        )
+
+    def reject(self, *, order_reference: str, execution_id: str, reason: str, now: str) -> None:
+        self._update_owned(
+            order_reference,
+            execution_id,
+            {
+                "status": OrderStatus.REJECTED.value,
+                "stage": OrderStage.REJECTED.value,
+                "rejection_reason": reason,
+                "updated_at": now,
+                "rejected_at": now,
+            },
+        )
+
     def complete(self, *, order_reference: str, execution_id: str, now: str) -> None:
         self._update_owned(
             order_reference,

@@ -1,0 +1,366 @@
+"""Order API (seed 002): submit orders, read their status, decide on steps that wait for a person.
+
+Routes (API Gateway REST, proxy integration):
+
+* ``POST /orders`` — validate the body as an order (field-level 400s); put ``order.received``;
+  ``202`` with the order reference and its status URL. Idempotent on the ``Idempotency-Key``
+  header, or on the order reference when there is none: a repeat returns the first answer and
+  puts nothing; the same key with a different order is a ``409``.
+* ``GET /orders/{reference}`` — status, per-item statuses, timestamps, failure or rejection reason.
+* ``GET /orders/{reference}/actions`` — the steps waiting (or that waited) for a person.
+* ``POST /orders/{reference}/actions/{action}`` with ``{"decision": "approve"|"reject",
+  "comment": ...}`` — resumes (or fails) the waiting step with the token kept server-side;
+  ``409`` if already decided, ``410`` if the step no longer waits.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any, Literal
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loyalty.adapters.actions_table import ActionsTable, public_view
+from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
+from loyalty.adapters.orders_table import OrdersTable
+from loyalty.adapters.task_tokens import TaskTokens
+from loyalty.clock import utc_now
+from loyalty.contract import Env, ErrorName, OrderEvent
+from loyalty.domain.errors import FieldProblem, OrderValidationError, UnknownOrderType
+from loyalty.domain.recognition import recognise_order
+from loyalty.domain.validation import field_path, validate_order
+from loyalty.naming import execution_name_for
+from loyalty.order_status import ActionStatus, OrderStatus
+from loyalty.settings import require_env
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+_dynamodb = boto3.client("dynamodb")
+_sfn = boto3.client("stepfunctions")
+orders = OrdersTable(client=_dynamodb, table_name=require_env(Env.ORDERS_TABLE))
+actions = ActionsTable(client=_dynamodb, table_name=require_env(Env.ACTIONS_TABLE))
+tokens = TaskTokens(client=_sfn)
+state_machine_arn = require_env(Env.STATE_MACHINE_ARN)
+publisher = EventBusPublisher(
+    client=boto3.client("events"),
+    bus_name=require_env(Env.EVENT_BUS),
+    source=require_env(Env.EVENT_SOURCE),
+)
+submissions = IdempotencyConfig(
+    event_key_jmespath="key",
+    payload_validation_jmespath="order",
+    expires_after_seconds=24 * 3600,
+)
+persistence = DynamoDBPersistenceLayer(
+    table_name=require_env(Env.IDEMPOTENCY_TABLE), boto3_client=_dynamodb
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    comment: str | None = Field(default=None, max_length=500)
+
+
+def _json(
+    status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers,
+    )
+
+
+def _invalid(problems: list[FieldProblem]) -> Response:
+    return _json(
+        HTTPStatus.BAD_REQUEST,
+        {
+            "message": "the request body is invalid",
+            "errors": [{"field": p.field, "message": p.message} for p in problems],
+        },
+    )
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    return _json(error.status, {"message": str(error)})
+
+
+@app.exception_handler(OrderValidationError)
+def _invalid_order(error: OrderValidationError) -> Response:
+    return _invalid(error.problems)
+
+
+@app.exception_handler(UnknownOrderType)
+def _unknown_type(error: UnknownOrderType) -> Response:
+    return _invalid([FieldProblem("order_type", str(error))])
+
+
+@app.exception_handler(ValidationError)
+def _invalid_body(error: ValidationError) -> Response:
+    return _invalid(
+        [FieldProblem(field_path(e["loc"]) or "body", e["msg"]) for e in error.errors()]
+    )
+
+
+def _json_body() -> Any:
+    try:
+        return app.current_event.json_body
+    except ValueError as err:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "the request body must be JSON") from err
+
+
+def _caller() -> str:
+    """Who is calling: the IAM principal, or the Cognito user when that authorizer is used."""
+    context = app.current_event.request_context
+    claims = (context.authorizer.claims or {}) if context.authorizer else {}
+    return str(
+        claims.get("email")
+        or claims.get("sub")
+        or context.identity.user_arn
+        or context.identity.caller
+        or "anonymous"
+    )
+
+
+def _url(path: str) -> str:
+    context = app.current_event.request_context
+    if context.domain_name:
+        scheme = app.current_event.headers.get("X-Forwarded-Proto", "https")
+        return f"{scheme}://{context.domain_name}/{context.stage}{path}"
+    return path
+
+
+# -- submitting orders --------------------------------------------------------------------
+
+
+@idempotent_function(
+    data_keyword_argument="submission", config=submissions, persistence_store=persistence
+)
+def submit_once(*, submission: dict[str, Any]) -> dict[str, Any]:
+    order = submission["order"]
+    publisher.publish([OutgoingEvent(OrderEvent.RECEIVED.value, order)])
+    metrics.add_metric(name="OrderAccepted", unit=MetricUnit.Count, value=1)
+    return {
+        "order_reference": order["order_reference"],
+        "status": "ACCEPTED",
+        "accepted_at": utc_now(),
+    }
+
+
+@app.post("/orders")
+@tracer.capture_method
+def submit_order() -> Response:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(HTTPStatus.BAD_REQUEST, "the request body must be a JSON object")
+    order = validate_order(recognise_order(body)).model_dump(mode="json")
+    key = app.current_event.headers.get("Idempotency-Key") or order["order_reference"]
+    try:
+        accepted = submit_once(submission={"key": key, "order": order})
+    except IdempotencyValidationError as err:
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"idempotency key {key!r} was already used for a different order",
+        ) from err
+    location = _url(f"/orders/{accepted['order_reference']}")
+    return _json(HTTPStatus.ACCEPTED, {**accepted, "status_url": location}, {"Location": location})
+
+
+# -- reading orders -----------------------------------------------------------------------
+
+_ITEM_FIELDS = ("kind", "status", "points", "error", "reason", "vendor_references", "updated_at")
+_ORDER_FIELDS = (
+    "order_reference",
+    "status",
+    "stage",
+    "order_type",
+    "loyalty_reference",
+    "merchant_reference",
+    "currency",
+    "net_amount",
+    "points",
+    "approval_reasons",
+    "rejection_reason",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "failed_at",
+    "rejected_at",
+)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: counts as JSON integers (money is stored as
+    strings already)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _order_view(item: dict[str, Any], order_actions: list[dict[str, Any]]) -> dict[str, Any]:
+    item = _plain(item)
+    view: dict[str, Any] = {key: item[key] for key in _ORDER_FIELDS if key in item}
+    if view.get("status") == OrderStatus.AWAITING_APPROVAL and any(
+        a["status"] == ActionStatus.DECIDED for a in order_actions
+    ):
+        view["status"] = OrderStatus.PROCESSING.value  # approved; the effects are being applied
+    if item.get("status") == OrderStatus.FAILED:
+        view["failure"] = {"error": item.get("error"), "cause": item.get("cause")}
+    view["items"] = {
+        key: {f: value[f] for f in _ITEM_FIELDS if f in value}
+        for key, value in (item.get("items") or {}).items()
+    }
+    view["actions"] = [public_view(a) for a in order_actions]
+    return view
+
+
+def _execution_status(reference: str) -> str | None:
+    machine = state_machine_arn.split(":")
+    arn = ":".join([*machine[:5], "execution", machine[6], execution_name_for(reference)])
+    try:
+        return str(_sfn.describe_execution(executionArn=arn)["status"])
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+@app.get("/orders/<reference>")
+@tracer.capture_method
+def get_order(reference: str) -> Response:
+    item = orders.get(reference)
+    if item is None:
+        if _execution_status(reference) == "RUNNING":
+            # Accepted and being recognised or validated: not stored yet.
+            return _json(HTTPStatus.OK, {"order_reference": reference, "status": "RECEIVED"})
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
+    return _json(HTTPStatus.OK, _order_view(item, actions.list(reference)))
+
+
+@app.get("/orders/<reference>/actions")
+@tracer.capture_method
+def list_actions(reference: str) -> Response:
+    found = actions.list(reference)
+    if not found and orders.get(reference) is None:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
+    return _json(
+        HTTPStatus.OK, {"order_reference": reference, "actions": [public_view(a) for a in found]}
+    )
+
+
+# -- deciding -----------------------------------------------------------------------------
+
+_DECISION_METRICS = {"approve": "OrderApproved", "reject": "OrderRejected"}
+
+
+def _refuse(reference: str, action: str, item: dict[str, Any] | None, now: int) -> ApiError:
+    """Why a decision cannot be taken on ``item`` (already decided, or no longer waiting)."""
+    if item is None:
+        return ApiError(HTTPStatus.NOT_FOUND, f"no action {action!r} on order {reference}")
+    if item["status"] == ActionStatus.DECIDED:
+        return ApiError(
+            HTTPStatus.CONFLICT,
+            f"{action} was already decided: {item.get('decision')} by "
+            f"{item.get('decided_by')} at {item.get('decided_at')}",
+        )
+    if item["status"] == ActionStatus.PENDING and int(item["expires_at"]) <= now:
+        actions.expire(order_reference=reference, action=action)
+    return ApiError(HTTPStatus.GONE, f"the {action} step of order {reference} is no longer waiting")
+
+
+@app.post("/orders/<reference>/actions/<action>")
+@tracer.capture_method
+def decide(reference: str, action: str) -> Response:
+    decision = Decision.model_validate(_json_body())
+    now = int(time.time())
+    decided_at = utc_now()
+    claimed = actions.claim(
+        order_reference=reference,
+        action=action,
+        decision=decision.decision,
+        comment=decision.comment,
+        decided_by=_caller(),
+        decided_at=decided_at,
+        now=now,
+    )
+    if claimed is None:
+        raise _refuse(reference, action, actions.get(reference, action), now)
+    try:
+        if decision.decision == "approve":
+            closed = tokens.succeed(
+                claimed["task_token"],
+                {
+                    "decision": "approve",
+                    "comment": decision.comment,
+                    "decided_by": claimed["decided_by"],
+                },
+            )
+        else:
+            closed = tokens.fail(
+                claimed["task_token"],
+                error=ErrorName.ORDER_REJECTED.value,
+                cause=f"rejected by {claimed['decided_by']}"
+                + (f": {decision.comment}" if decision.comment else ""),
+            )
+    except ClientError as err:
+        actions.release(order_reference=reference, action=action, decided_at=decided_at)
+        logger.exception("decision not delivered")
+        raise ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE, "the decision could not be delivered; try again"
+        ) from err
+    if closed:
+        actions.expire(order_reference=reference, action=action)
+        raise ApiError(
+            HTTPStatus.GONE, f"the {action} step of order {reference} is no longer waiting"
+        )
+    metrics.add_metric(name=_DECISION_METRICS[decision.decision], unit=MetricUnit.Count, value=1)
+    return _json(
+        HTTPStatus.OK,
+        {
+            "order_reference": reference,
+            "action": action,
+            "status": ActionStatus.DECIDED.value,
+            "decision": decision.decision,
+            "decided_by": claimed["decided_by"],
+            "decided_at": decided_at,
+        },
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="pathParameters.reference")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    submissions.register_lambda_context(context)
+    return app.resolve(event, context)

@@ -1,0 +1,83 @@
+"""Waiting for a person: the approval step's request handler.
+
+Unlike the other steps, nobody answers here. The handler stores the task token in the actions
+table (keyed by order and action; clients never see it), marks the order AWAITING_APPROVAL and
+announces ``order.approval-requested`` for whoever reviews orders. The decision comes later,
+through the Order API, which resumes (approve) or fails (reject) the waiting task with the token.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.adapters.actions_table import ActionsTable
+from loyalty.adapters.event_bus import EventBusPublisher
+from loyalty.clock import utc_now
+from loyalty.contract import APPROVAL_ACTION, Env, OrderEvent
+from loyalty.events import StepRequest, order_lifecycle_event
+from loyalty.settings import decimal_env, require_env
+from order_steps.worker import orders_table_from_env
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+orders = orders_table_from_env()
+actions = ActionsTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ACTIONS_TABLE))
+domain = require_env(Env.LOYALTY_DOMAIN)
+timeout_seconds = int(decimal_env(Env.APPROVAL_TIMEOUT_SECONDS, str(7 * 24 * 3600)))
+publisher = EventBusPublisher(
+    client=boto3.client("events"),
+    bus_name=require_env(Env.EVENT_BUS),
+    source=require_env(Env.EVENT_SOURCE),
+)
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.order_reference")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = StepRequest.model_validate(event["detail"])
+    reasons = [str(r) for r in (request.model_extra or {}).get("approval_reasons", [])]
+    now = utc_now()
+    expires_at = int(time.time()) + timeout_seconds
+    actions.open(
+        order_reference=request.order_reference,
+        action=APPROVAL_ACTION,
+        task_token=request.task_token,
+        execution_id=request.execution_id,
+        reasons=reasons,
+        requested_at=now,
+        expires_at=expires_at,
+    )
+    orders.await_approval(
+        order_reference=request.order_reference,
+        execution_id=request.execution_id,
+        reasons=reasons,
+        now=now,
+    )
+    publisher.publish(
+        [
+            order_lifecycle_event(
+                OrderEvent.APPROVAL_REQUESTED,
+                domain=domain,
+                order_reference=request.order_reference,
+                data={
+                    "action": APPROVAL_ACTION,
+                    "reasons": reasons,
+                    "requested_at": now,
+                    "expires_at": expires_at,
+                    "loyalty_reference": request.order.get("loyalty_reference"),
+                    "merchant_reference": request.order.get("merchant_reference"),
+                    "order_type": request.order.get("order_type"),
+                },
+            )
+        ]
+    )
+    metrics.add_metric(name="ApprovalRequested", unit=MetricUnit.Count, value=1)
+    return {"action": APPROVAL_ACTION, "expires_at": expires_at}

@@ -1,0 +1,56 @@
+"""A minimal JSON client for the local Order API (what `make run`, the e2e tests and the README's
+curl examples do)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class ApiClient:
+    def __init__(self, base_url: str, *, timeout: float = 10) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> ApiResponse:
+        request = urllib.request.Request(  # noqa: S310 - the base URL is the local API's
+            self.base_url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                return ApiResponse(response.status, _json(response.read()), dict(response.headers))
+        except urllib.error.HTTPError as error:
+            return ApiResponse(error.code, _json(error.read()), dict(error.headers))
+
+    def submit(self, order: dict[str, Any], idempotency_key: str | None = None) -> ApiResponse:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self.call("POST", "/orders", order, headers)
+
+    def order(self, reference: str) -> ApiResponse:
+        return self.call("GET", f"/orders/{reference}")
+
+    def decide(self, reference: str, decision: str, comment: str | None = None) -> ApiResponse:
+        body = {"decision": decision, **({"comment": comment} if comment else {})}
+        return self.call("POST", f"/orders/{reference}/actions/approval", body)
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        return {}
+    loaded = json.loads(raw)
+    return loaded if isinstance(loaded, dict) else {"value": loaded}

@@ -1,0 +1,240 @@
+"""API Gateway REST APIs, locally: the synthesised routes served on 127.0.0.1.
+
+moto's API Gateway cannot invoke Lambda without Docker, so the deployer records each REST API's
+resources, methods, models and request validators from the template, and ``LocalApiServer``
+serves them: it validates a method's JSON body against its model (JSON Schema draft 4, as API
+Gateway does), answers a failed validation with the template's ``BAD_REQUEST_BODY`` gateway
+response, and otherwise invokes the integration's function with an API Gateway proxy event (REST,
+payload 1.0). Authorization (IAM, Cognito) is not enforced locally: requests carry a fixed local
+identity. Unknown routes get API Gateway's ``403 Missing Authentication Token``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from jsonschema import Draft4Validator
+
+from local_cloud.lambda_runtime import LocalFunction
+
+LOG = logging.getLogger(__name__)
+LOCAL_CALLER = "arn:aws:iam::123456789012:user/local-developer"
+
+
+@dataclass
+class LocalMethod:
+    resource_path: str
+    http_method: str
+    function_arn: str
+    validate_body: bool = False
+    body_schema: dict[str, Any] | None = None
+
+
+@dataclass
+class LocalRestApi:
+    api_id: str
+    name: str
+    root_id: str
+    resources: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    """resource id → (parent id, path part)"""
+    methods: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    """(resource id, HTTP method, resolved properties)"""
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    validators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gateway_responses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stage: str = "prod"
+
+    def path_of(self, resource_id: str) -> str:
+        if resource_id == self.root_id:
+            return "/"
+        parent, part = self.resources[resource_id]
+        prefix = self.path_of(parent) if parent else "/"
+        return prefix.rstrip("/") + "/" + part
+
+    def routes(self) -> list[LocalMethod]:
+        found = []
+        for resource_id, http_method, props in self.methods:
+            uri = str(props.get("Integration", {}).get("Uri", ""))
+            match = re.search(r"functions/(.+)/invocations", uri)
+            if not match:
+                raise ValueError(f"{http_method} {self.path_of(resource_id)}: not a Lambda proxy")
+            validator = self.validators.get(str(props.get("RequestValidatorId", "")), {})
+            model = props.get("RequestModels", {}).get("application/json")
+            found.append(
+                LocalMethod(
+                    resource_path=self.path_of(resource_id),
+                    http_method=http_method,
+                    function_arn=match.group(1),
+                    validate_body=bool(validator.get("ValidateRequestBody")),
+                    body_schema=self.models.get(model) if model else None,
+                )
+            )
+        return found
+
+
+def _template_regex(path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\\{([^}+]+)\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(f"^{pattern}$")
+
+
+def _validation_error_string(errors: list[Any]) -> str:
+    """Close to API Gateway's own wording, e.g. ``[object has missing required properties]``."""
+    return "[" + ", ".join(sorted(e.message for e in errors)) + "]"
+
+
+class LocalApiServer:
+    def __init__(
+        self, *, api: LocalRestApi, functions: dict[str, LocalFunction], host: str = "127.0.0.1"
+    ) -> None:
+        self.api = api
+        self._routes = [(_template_regex(m.resource_path), m) for m in api.routes()]
+        self._functions = functions
+        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}/{self.api.stage}"
+
+    def start(self) -> LocalApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        split = urlsplit(raw_path)
+        prefix = f"/{self.api.stage}"
+        path = split.path[len(prefix) :] if split.path.startswith(prefix + "/") else None
+        for pattern, route in self._routes:
+            match = pattern.match(path or "")
+            if match and route.http_method == method:
+                return self._invoke(
+                    route, match.groupdict(), path or "", split.query, headers, body
+                )
+        return (
+            403,
+            {"Content-Type": "application/json"},
+            b'{"message":"Missing Authentication Token"}',
+        )
+
+    def _invoke(
+        self,
+        route: LocalMethod,
+        path_parameters: dict[str, str],
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        text = body.decode() if body else None
+        if route.validate_body and route.body_schema is not None:
+            problem = self._invalid_body(route.body_schema, text)
+            if problem is not None:
+                return self._bad_request_body(problem)
+        host = headers.get("Host", "127.0.0.1")
+        headers = {**headers, "X-Forwarded-Proto": "http"}  # API Gateway says https
+        query_values = parse_qs(query)
+        event = {
+            "resource": route.resource_path,
+            "path": path,
+            "httpMethod": route.http_method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in query_values.items()} or None,
+            "multiValueQueryStringParameters": query_values or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.resource_path,
+                "httpMethod": route.http_method,
+                "path": f"/{self.api.stage}{path}",
+                "stage": self.api.stage,
+                "requestId": str(uuid.uuid4()),
+                "apiId": self.api.api_id,
+                "domainName": host,
+                "identity": {"sourceIp": "127.0.0.1", "userArn": LOCAL_CALLER, "caller": "local"},
+            },
+            "body": text,
+            "isBase64Encoded": False,
+        }
+        function = self._functions[route.function_arn]
+        try:
+            response = function.invoke(event)
+        except Exception:
+            return (
+                502,
+                {"Content-Type": "application/json"},
+                b'{"message": "Internal server error"}',
+            )
+        response_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+        return (
+            int(response["statusCode"]),
+            response_headers,
+            str(response.get("body") or "").encode(),
+        )
+
+    @staticmethod
+    def _invalid_body(schema: dict[str, Any], text: str | None) -> str | None:
+        try:
+            document = json.loads(text or "")
+        except ValueError:
+            return "[Invalid input: not JSON]"
+        errors = list(Draft4Validator(schema).iter_errors(document))
+        return _validation_error_string(errors) if errors else None
+
+    def _bad_request_body(self, problem: str) -> tuple[int, dict[str, str], bytes]:
+        response = self.api.gateway_responses.get("BAD_REQUEST_BODY", {})
+        template = response.get("ResponseTemplates", {}).get("application/json")
+        if template is None:
+            body = json.dumps({"message": "Invalid request body"})
+        else:
+            body = template.replace(
+                "$context.error.validationErrorString", json.dumps(problem)[1:-1]
+            )
+        return (
+            int(response.get("StatusCode", 400)),
+            {"Content-Type": "application/json"},
+            body.encode(),
+        )
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, payload = server.handle(
+                    self.command, self.path, dict(self.headers.items()), body
+                )
+                self.send_response(status)
+                for key, value in {**headers, "Content-Length": str(len(payload))}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                LOG.debug("local api: " + format, *args)
+
+        return Handler

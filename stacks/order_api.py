@@ -1,0 +1,216 @@
+"""Order API: the HTTP front of the loyalty system (seed 002).
+
+A REST API (API Gateway v1) rather than an HTTP API, because this API needs what only REST
+offers: request validation against a JSON schema model at the gateway (bad bodies never reach
+the function), per-stage throttling, and IAM authorization with access logs on the same stage.
+One function serves every route (Powertools' REST resolver); orders go in as ``order.received``
+events, like any other channel's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk_constructs import DefaultBus, PowertoolsFunction, powertools_layer
+from loyalty.contract import Env, Source
+from stacks.config import LoyaltyConfig
+
+ORDER_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="Order",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["order_reference", "loyalty_reference", "merchant_reference", "currency", "lines"],
+    properties={
+        "order_reference": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64
+        ),
+        "loyalty_reference": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64
+        ),
+        "merchant_reference": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64
+        ),
+        "order_type": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
+        "currency": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern="^[A-Z]{3}$"),
+        "lines": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.ARRAY,
+            min_items=1,
+            max_items=500,
+            items=apigw.JsonSchema(
+                type=apigw.JsonSchemaType.OBJECT,
+                required=["sku", "quantity", "unit_price"],
+            ),
+        ),
+        "vouchers": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
+        "rewards": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
+    },
+)
+DECISION_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="Decision",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["decision"],
+    additional_properties=False,
+    properties={
+        "decision": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, enum=["approve", "reject"]),
+        "comment": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
+    },
+)
+
+
+class OrderApiStack(Stack):
+    """Attributes: ``api`` (the REST API), ``function``, ``idempotency_table``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: LoyaltyConfig,
+        orders_table: dynamodb.ITable,
+        actions_table: dynamodb.ITable,
+        state_machine: sfn.IStateMachine,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        bus = DefaultBus(self, "Bus", event_source=Source.ORDER_INTAKE.value)
+
+        # Submissions already answered, so a repeated POST /orders returns the first answer.
+        self.idempotency_table = dynamodb.Table(
+            self,
+            "Submissions",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute="expiration",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        self.function = PowertoolsFunction(
+            self,
+            "OrderApi",
+            handler="order_api.handler.handler",
+            description="Order API: submit orders, read their status, decide on approvals",
+            service_name="order-api",
+            metrics_namespace=config.metrics_namespace,
+            layer=powertools_layer(self, powertools_version=config.powertools_version),
+            timeout=Duration.seconds(10),
+            environment={
+                Env.LOYALTY_DOMAIN: config.domain,
+                Env.ORDERS_TABLE: orders_table.table_name,
+                Env.ACTIONS_TABLE: actions_table.table_name,
+                Env.IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
+                Env.STATE_MACHINE_ARN: state_machine.state_machine_arn,
+            },
+        )
+        bus.add_publisher(self.function)
+        orders_table.grant(self.function, "dynamodb:GetItem")
+        actions_table.grant(
+            self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"
+        )
+        self.idempotency_table.grant(
+            self.function,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        )
+        state_machine.grant_task_response(self.function)
+        # To tell "accepted, not stored yet" from "unknown" (GET /orders/{reference}).
+        state_machine.grant_execution(self.function, "states:DescribeExecution")
+
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        authorization = self._authorization(config)
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="Loyalty Order API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=config.api_rate_limit,
+                throttling_burst_limit=config.api_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+            default_method_options=authorization,
+        )
+        # Field-level messages from the gateway's validator, not a bare "Invalid request body".
+        self.api.add_gateway_response(
+            "BadRequestBody",
+            type=apigw.ResponseType.BAD_REQUEST_BODY,
+            templates={
+                "application/json": '{"message": "the request body is invalid", '
+                '"errors": [{"field": "body", "message": "$context.error.validationErrorString"}]}'
+            },
+        )
+        validator = self.api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True
+        )
+        order_model = self.api.add_model(
+            "Order", content_type="application/json", schema=ORDER_SCHEMA
+        )
+        decision_model = self.api.add_model(
+            "Decision", content_type="application/json", schema=DECISION_SCHEMA
+        )
+        integration = apigw.LambdaIntegration(self.function)
+
+        orders = self.api.root.add_resource("orders")
+        orders.add_method(
+            "POST",
+            integration,
+            request_validator=validator,
+            request_models={"application/json": order_model},
+            request_parameters={"method.request.header.Idempotency-Key": False},
+        )
+        order = orders.add_resource("{reference}")
+        order.add_method("GET", integration)
+        order_actions = order.add_resource("actions")
+        order_actions.add_method("GET", integration)
+        order_actions.add_resource("{action}").add_method(
+            "POST",
+            integration,
+            request_validator=validator,
+            request_models={"application/json": decision_model},
+        )
+        CfnOutput(self, "ApiUrl", value=self.api.url)
+
+    def _authorization(self, config: LoyaltyConfig) -> apigw.MethodOptions:
+        """IAM (SigV4-signed requests) by default; a Cognito user pool when configured."""
+        if not config.api_cognito_user_pool_arn:
+            return apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
+        pool = cognito.UserPool.from_user_pool_arn(self, "Users", config.api_cognito_user_pool_arn)
+        return apigw.MethodOptions(
+            authorization_type=apigw.AuthorizationType.COGNITO,
+            authorizer=apigw.CognitoUserPoolsAuthorizer(
+                self, "UsersAuthorizer", cognito_user_pools=[pool]
+            ),
+        )

@@ -1,0 +1,181 @@
+"""The Order API end to end on the local cloud: orders submitted over HTTP, high-value returns
+that wait for a person, decisions taken over the API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from local_cloud.api_client import ApiClient
+from local_cloud.cloud import LocalCloud, Tap
+from local_cloud.fake_vendor import FakeVendor
+from loyalty import contract
+from tests.e2e.conftest import APPROVAL_TIMEOUT, CUSTOMER, sale
+
+
+@pytest.fixture(autouse=True)
+def catalog(vendor: FakeVendor) -> None:
+    vendor.reset()
+    vendor.add_account(CUSTOMER, balance=5_000)
+
+
+@pytest.fixture
+def api(cloud: LocalCloud) -> ApiClient:
+    return ApiClient(cloud.api_url)
+
+
+@pytest.fixture
+def lifecycle(cloud: LocalCloud) -> Iterator[Tap]:
+    yield cloud.tap(
+        {
+            "source": [contract.Source.ORDER_PROCESS.value],
+            "detail": {"metadata": {"category": ["order-lifecycle"]}},
+        }
+    )
+
+
+def big_return(reference: str) -> dict[str, object]:
+    return sale(
+        reference,
+        order_type="return",
+        original_order_reference="SALE-9",
+        lines=[{"sku": "LEGO-10294", "quantity": 1, "unit_price": "679.99"}],
+    )
+
+
+def wait_for_status(
+    api: ApiClient, reference: str, status: str, timeout: float = 20
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api.order(reference).body
+        if body.get("status") == status or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def events_of(tap: Tap, reference: str, detail_type: str) -> list[dict[str, object]]:
+    return [
+        e["detail"]
+        for e in tap.events()
+        if e["detail-type"] == detail_type and e["detail"]["order_reference"] == reference
+    ]
+
+
+def test_a_high_value_return_waits_for_approval_then_completes(
+    cloud: LocalCloud,
+    api: ApiClient,
+    vendor: FakeVendor,
+    lifecycle: Tap,
+    new_reference: Callable[[str], str],
+) -> None:
+    reference = new_reference("BIGRETURN")
+
+    assert api.submit(big_return(reference)).status == 202
+    waiting = wait_for_status(api, reference, "AWAITING_APPROVAL")
+
+    # nothing reached the vendor before a person decided
+    assert waiting["approval_reasons"] == [
+        "return of 679.99 GBP is above the approval threshold of 500.00 GBP"
+    ]
+    assert vendor.ledger() == []
+    (requested,) = events_of(lifecycle, reference, "order.approval-requested")
+    assert requested["action"] == "approval"
+
+    decided = api.decide(reference, "approve", comment="receipt checked")
+    outcome = cloud.wait_for_order(reference)
+
+    assert decided.status == 200
+    assert outcome.status == "COMPLETED"
+    assert [(e.operation, e.points) for e in vendor.ledger()] == [("deduct", 679)]
+    order = api.order(reference).body
+    assert (order["status"], order["points"]) == ("COMPLETED", 679)
+    assert order["actions"][0]["status"] == "DECIDED"  # type: ignore[index]
+    (completed,) = events_of(lifecycle, reference, "order.completed")
+    assert (completed["loyalty_reference"], completed["points"], completed["order_type"]) == (
+        CUSTOMER,
+        679,
+        "return",
+    )
+
+
+def test_a_rejected_return_ends_rejected_with_the_reason_and_no_vendor_effect(
+    cloud: LocalCloud,
+    api: ApiClient,
+    vendor: FakeVendor,
+    lifecycle: Tap,
+    new_reference: Callable[[str], str],
+) -> None:
+    reference = new_reference("REJECTED")
+    api.submit(big_return(reference))
+    wait_for_status(api, reference, "AWAITING_APPROVAL")
+
+    assert api.decide(reference, "reject", comment="no receipt").status == 200
+    outcome = cloud.wait_for_order(reference)
+
+    assert (outcome.status, outcome.execution_status) == ("REJECTED", "SUCCEEDED")
+    order = api.order(reference).body
+    assert (
+        order["rejection_reason"]
+        == "rejected by arn:aws:iam::123456789012:user/local-developer: no receipt"
+    )
+    assert vendor.ledger() == []
+    (rejected,) = events_of(lifecycle, reference, "order.rejected")
+    assert (rejected["loyalty_reference"], rejected["timed_out"]) == (CUSTOMER, False)
+    assert api.decide(reference, "approve").status == 409
+
+
+def test_nobody_deciding_in_time_rejects_the_order_and_a_late_decision_is_gone(
+    cloud: LocalCloud, api: ApiClient, vendor: FakeVendor, new_reference: Callable[[str], str]
+) -> None:
+    reference = new_reference("LATE")
+    api.submit(big_return(reference))
+    wait_for_status(api, reference, "AWAITING_APPROVAL")
+
+    outcome = cloud.wait_for_order(reference, timeout=APPROVAL_TIMEOUT + 20)
+    late = api.decide(reference, "approve")
+
+    assert outcome.status == "REJECTED"
+    assert "timed out" in str(api.order(reference).body["rejection_reason"])
+    assert late.status == 410
+    assert api.call("GET", f"/orders/{reference}/actions").body["actions"][0]["status"] == "EXPIRED"
+    assert vendor.ledger() == []
+
+
+def test_a_duplicate_post_starts_one_execution(
+    cloud: LocalCloud, api: ApiClient, new_reference: Callable[[str], str]
+) -> None:
+    reference = new_reference("DUPPOST")
+    order = sale(reference)
+
+    answers = [api.submit(order), api.submit(order), api.submit(order, idempotency_key="retry-1")]
+    outcome = cloud.wait_for_order(reference)
+
+    assert [a.status for a in answers] == [202, 202, 202]
+    assert answers[0].body == answers[1].body
+    executions = cloud.client("stepfunctions").list_executions(
+        stateMachineArn=cloud.state_machine_arn
+    )["executions"]
+    assert [e["name"] for e in executions].count(reference) == 1
+    assert outcome.status == "COMPLETED"
+
+
+def test_a_bad_body_is_refused_at_the_gateway_or_by_the_handler_with_field_messages(
+    api: ApiClient,
+) -> None:
+    missing = api.submit({"order_reference": "X-1"})
+    invalid = api.submit(sale("X-2", lines=[{"sku": "A", "quantity": -1, "unit_price": "1.00"}]))
+
+    assert missing.status == 400
+    assert "required" in missing.body["errors"][0]["message"]  # type: ignore[index]
+    assert invalid.status == 400
+    assert invalid.body["errors"] == [
+        {"field": "lines[0].quantity", "message": "Input should be greater than 0"}
+    ]
+
+
+def test_unknown_orders_and_routes(api: ApiClient) -> None:
+    assert api.order("NOBODY").status == 404
+    assert api.call("GET", "/nothing").status == 403  # API Gateway: Missing Authentication Token

@@ -1,0 +1,318 @@
+"""Order API handler against moto: every status code it answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Template
+
+from loyalty.adapters.actions_table import ActionsTable
+from loyalty.adapters.orders_table import OrdersTable
+from tests.handlers.conftest import (
+    BusTap,
+    Context,
+    LoadHandler,
+    WaitingTask,
+    create_table,
+    start_waiting_task,
+)
+
+ORDER = {
+    "order_reference": "API-1",
+    "loyalty_reference": "member-1",
+    "merchant_reference": "merchant-1",
+    "order_type": "sale",
+    "currency": "GBP",
+    "lines": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}],
+}
+
+
+@pytest.fixture
+def tables(orders_table: str, order_template: Template, api_template: Template) -> dict[str, str]:
+    return {
+        "orders": orders_table,
+        "actions": create_table(order_template, "Actions", "actions"),
+        "submissions": create_table(api_template, "Submissions", "submissions"),
+    }
+
+
+@pytest.fixture
+def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> Any:
+    module = load_handler(
+        "order_api.handler",
+        {
+            "EVENT_BUS": "default",
+            "EVENT_SOURCE": "service-loyalty-order-intake",
+            "ORDERS_TABLE_NAME": tables["orders"],
+            "ACTIONS_TABLE_NAME": tables["actions"],
+            "IDEMPOTENCY_TABLE_NAME": tables["submissions"],
+            "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:orders",
+        },
+    )
+
+    def call(
+        method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        resource, parameters = path, {}
+        parts = path.strip("/").split("/")
+        if len(parts) >= 2:
+            parameters["reference"] = parts[1]
+            resource = "/orders/{reference}" + ("/actions" if len(parts) >= 3 else "")
+        if len(parts) == 4:
+            parameters["action"] = parts[3]
+            resource += "/{action}"
+        event = {
+            "resource": resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers or {},
+            "multiValueHeaders": {},
+            "queryStringParameters": None,
+            "pathParameters": parameters or None,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": method,
+                "stage": "v1",
+                "domainName": "api.example.com",
+                "requestId": "r-1",
+                "identity": {"userArn": "arn:aws:iam::123456789012:user/reviewer"},
+            },
+            "body": body if isinstance(body, str) or body is None else json.dumps(body),
+            "isBase64Encoded": False,
+        }
+        response = module.handler(event, Context())
+        return response["statusCode"], json.loads(response["body"])
+
+    return call
+
+
+# -- POST /orders ---------------------------------------------------------------------------
+
+
+def test_a_valid_order_is_accepted_and_put_on_the_bus(api: Any, bus_tap: BusTap) -> None:
+    status, body = api("POST", "/orders", ORDER)
+
+    assert status == 202
+    assert body["order_reference"] == "API-1"
+    assert body["status_url"] == "https://api.example.com/v1/orders/API-1"
+    (received,) = bus_tap.events()
+    assert (received["source"], received["detail-type"]) == (
+        "service-loyalty-order-intake",
+        "order.received",
+    )
+    assert received["detail"]["order_reference"] == "API-1"
+    assert received["detail"]["lines"][0]["unit_price"] == "10.00"
+
+
+def test_the_same_submission_twice_gives_the_same_answer_and_one_event(
+    api: Any, bus_tap: BusTap
+) -> None:
+    first = api("POST", "/orders", ORDER, {"Idempotency-Key": "k-1"})
+    second = api("POST", "/orders", ORDER, {"Idempotency-Key": "k-1"})
+    without_key = api("POST", "/orders", ORDER)  # the order reference is the key then
+
+    assert first == second
+    assert without_key[0] == 202
+    assert len(bus_tap.events(wait=0.5, expect=3)) == 2  # k-1 once, API-1 once
+
+
+def test_the_same_key_for_a_different_order_is_a_conflict(api: Any) -> None:
+    api("POST", "/orders", ORDER, {"Idempotency-Key": "k-2"})
+
+    status, body = api("POST", "/orders", {**ORDER, "currency": "EUR"}, {"Idempotency-Key": "k-2"})
+
+    assert status == 409
+    assert "k-2" in body["message"]
+
+
+def test_a_bad_order_gets_field_level_messages(api: Any, bus_tap: BusTap) -> None:
+    bad = {
+        **ORDER,
+        "lines": [{"sku": "A", "quantity": 0, "unit_price": "1.999"}],
+        "currency": "gbp",
+    }
+
+    status, body = api("POST", "/orders", bad)
+
+    assert status == 400
+    assert {e["field"] for e in body["errors"]} == {
+        "lines[0].quantity",
+        "lines[0].unit_price",
+        "currency",
+    }
+    assert bus_tap.events(wait=0.3) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({**ORDER, "order_type": "exchange"}, "order_type"), ({**ORDER, "surprise": 1}, "surprise")],
+)
+def test_an_unknown_type_or_field_is_named(api: Any, body: dict[str, Any], field: str) -> None:
+    status, answer = api("POST", "/orders", body)
+    assert status == 400
+    assert [e["field"] for e in answer["errors"]] == [field]
+
+
+@pytest.mark.parametrize("body", ["not json", "[1, 2]"])
+def test_a_body_that_is_not_a_json_object_is_refused(api: Any, body: str) -> None:
+    status, answer = api("POST", "/orders", body)
+    assert status == 400
+    assert "JSON" in answer["message"]
+
+
+# -- GET /orders/{reference} ----------------------------------------------------------------
+
+
+def test_an_unknown_order_is_404(api: Any) -> None:
+    assert api("GET", "/orders/NOPE") == (404, {"message": "no order NOPE"})
+
+
+def test_an_order_shows_its_status_items_and_failure(api: Any, tables: dict[str, str]) -> None:
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"])
+    orders.create(
+        order_reference="API-1",
+        execution_id="exec-1",
+        attributes={"order_type": "sale", "loyalty_reference": "member-1"},
+        items={"points": {"kind": "sale", "status": "PENDING"}},
+        now="2026-11-23T10:00:00.000+00:00",
+    )
+    orders.fail(
+        order_reference="API-1",
+        execution_id="exec-1",
+        error="VendorRejected",
+        cause="no",
+        now="2026-11-23T10:00:01.000+00:00",
+    )
+
+    status, body = api("GET", "/orders/API-1")
+
+    assert status == 200
+    assert body["status"] == "FAILED"
+    assert body["failure"] == {"error": "VendorRejected", "cause": "no"}
+    assert body["items"] == {"points": {"kind": "sale", "status": "PENDING"}}
+    assert body["failed_at"] == "2026-11-23T10:00:01.000+00:00"
+    assert isinstance(api("GET", "/orders/API-1")[1]["actions"], list)
+    assert "execution_id" not in body
+
+
+# -- actions --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pending_approval(tables: dict[str, str], waiting_task: WaitingTask) -> ActionsTable:
+    actions = ActionsTable(client=boto3.client("dynamodb"), table_name=tables["actions"])
+    OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"]).create(
+        order_reference="API-1", execution_id="exec-1", attributes={}, items={}, now="t"
+    )
+    actions.open(
+        order_reference="API-1",
+        action="approval",
+        task_token=waiting_task.token,
+        execution_id="exec-1",
+        reasons=["return of 799.98 GBP is above the approval threshold of 500.00 GBP"],
+        requested_at="2026-11-23T10:00:00.000+00:00",
+        expires_at=int(time.time()) + 3600,
+    )
+    return actions
+
+
+def test_actions_are_listed_without_their_token(
+    api: Any, pending_approval: ActionsTable, waiting_task: WaitingTask
+) -> None:
+    status, body = api("GET", "/orders/API-1/actions")
+
+    assert status == 200
+    (action,) = body["actions"]
+    assert (action["action"], action["status"]) == ("approval", "PENDING")
+    assert waiting_task.token not in json.dumps(body)
+    assert waiting_task.token not in json.dumps(api("GET", "/orders/API-1")[1])
+
+
+def test_approving_resumes_the_waiting_step_and_a_second_decision_conflicts(
+    api: Any, pending_approval: ActionsTable, waiting_task: WaitingTask
+) -> None:
+    status, body = api(
+        "POST", "/orders/API-1/actions/approval", {"decision": "approve", "comment": "ok"}
+    )
+
+    assert (status, body["decision"], body["decided_by"]) == (
+        200,
+        "approve",
+        "arn:aws:iam::123456789012:user/reviewer",
+    )
+    execution = waiting_task.describe()
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["decision"] == "approve"
+    again = api("POST", "/orders/API-1/actions/approval", {"decision": "reject"})
+    assert again[0] == 409
+    assert "already decided: approve" in again[1]["message"]
+
+
+def test_rejecting_fails_the_waiting_step_with_order_rejected(
+    api: Any, pending_approval: ActionsTable, waiting_task: WaitingTask
+) -> None:
+    status, _ = api(
+        "POST", "/orders/API-1/actions/approval", {"decision": "reject", "comment": "no receipt"}
+    )
+
+    execution = waiting_task.describe()
+    assert status == 200
+    assert (execution["status"], execution["error"]) == ("FAILED", "OrderRejected")
+    assert execution["cause"] == "rejected by arn:aws:iam::123456789012:user/reviewer: no receipt"
+
+
+def test_a_decision_after_the_deadline_is_gone(
+    api: Any, pending_approval: ActionsTable, tables: dict[str, str], waiting_task: WaitingTask
+) -> None:
+    boto3.client("dynamodb").update_item(
+        TableName=tables["actions"],
+        Key={"order_reference": {"S": "API-1"}, "action": {"S": "approval"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+
+    status, _ = api("POST", "/orders/API-1/actions/approval", {"decision": "approve"})
+
+    assert status == 410
+    assert pending_approval.get("API-1", "approval")["status"] == "EXPIRED"  # type: ignore[index]
+    assert waiting_task.describe(wait=0.2)["status"] == "RUNNING"
+
+
+def test_a_decision_on_a_step_that_stopped_waiting_is_gone(
+    api: Any, pending_approval: ActionsTable, bus_tap: BusTap
+) -> None:
+    # GIVEN the approval step already timed out (its token is closed) though the record says PENDING
+    timed_out = start_waiting_task(bus_tap, "timed-out", heartbeat=1)
+    assert timed_out.describe(wait=5)["status"] == "FAILED"
+    pending_approval.open(
+        order_reference="API-2",
+        action="approval",
+        task_token=timed_out.token,
+        execution_id="exec-2",
+        reasons=[],
+        requested_at="t",
+        expires_at=int(time.time()) + 3600,
+    )
+
+    status, _ = api("POST", "/orders/API-2/actions/approval", {"decision": "approve"})
+
+    assert status == 410
+    assert pending_approval.get("API-2", "approval")["status"] == "EXPIRED"  # type: ignore[index]
+
+
+def test_deciding_on_an_unknown_action_is_404(api: Any, pending_approval: ActionsTable) -> None:
+    assert api("POST", "/orders/API-1/actions/refund", {"decision": "approve"})[0] == 404
+    assert api("POST", "/orders/NOPE/actions/approval", {"decision": "approve"})[0] == 404
+
+
+@pytest.mark.parametrize("body", [{"decision": "maybe"}, {"decision": "approve", "extra": 1}, {}])
+def test_a_bad_decision_body_is_400(
+    api: Any, pending_approval: ActionsTable, body: dict[str, Any]
+) -> None:
+    status, answer = api("POST", "/orders/API-1/actions/approval", body)
+    assert status == 400
+    assert answer["errors"]
