@@ -5,6 +5,7 @@ Named `cdk_constructs` and not `constructs`: a top-level package called `constru
 the `constructs` library that aws-cdk-lib imports.
 """
 
+from cdk_constructs.data_table import data_table
 from cdk_constructs.default_bus import BusRule, DefaultBus
 from cdk_constructs.event_driven_state_machine import EventDrivenStateMachine, WaitPolicy
 from cdk_constructs.event_patterns import event_pattern_from_dict
@@ -20,6 +21,7 @@ __all__ = [
     "QueueConsumer",
     "StepFinisher",
     "WaitPolicy",
+    "data_table",
     "event_pattern_from_dict",
     "powertools_layer",
 ]

@@ -19,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk_constructs import DefaultBus, PowertoolsFunction, powertools_layer
+from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertools_layer
 from loyalty.contract import Env, Source
 from stacks.config import LoyaltyConfig
 
@@ -84,14 +84,12 @@ class OrderApiStack(Stack):
         bus = DefaultBus(self, "Bus", event_source=Source.ORDER_INTAKE.value)
 
         # Submissions already answered, so a repeated POST /orders returns the first answer.
-        self.idempotency_table = dynamodb.Table(
+        self.idempotency_table = data_table(
             self,
             "Submissions",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            partition_key="id",
             time_to_live_attribute="expiration",
-            removal_policy=RemovalPolicy.DESTROY,
+            durable=False,
         )
 
         self.function = PowertoolsFunction(

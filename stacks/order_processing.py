@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -23,6 +22,7 @@ from cdk_constructs import (
     PowertoolsFunction,
     StepFinisher,
     WaitPolicy,
+    data_table,
     powertools_layer,
 )
 from loyalty.contract import (
@@ -57,34 +57,14 @@ class OrderProcessingStack(Stack):
         self.bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
         self._layer = powertools_layer(self, powertools_version=config.powertools_version)
 
-        self.orders_table = dynamodb.Table(
-            self,
-            "Orders",
-            partition_key=dynamodb.Attribute(
-                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.orders_table = data_table(self, "Orders", partition_key=PARTITION_KEY)
         # Steps waiting for a person: their task tokens, kept server-side.
-        self.actions_table = dynamodb.Table(
+        self.actions_table = data_table(
             self,
             "Actions",
-            partition_key=dynamodb.Attribute(
-                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(name=ACTION_SORT_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
+            partition_key=PARTITION_KEY,
+            sort_key=ACTION_SORT_KEY,
             time_to_live_attribute="expiration",
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
         self.flow = EventDrivenStateMachine(

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_constructs import BusRule, DefaultBus, PowertoolsFunction, QueueConsumer, powertools_layer
+from cdk_constructs import (
+    BusRule,
+    DefaultBus,
+    PowertoolsFunction,
+    QueueConsumer,
+    data_table,
+    powertools_layer,
+)
 from loyalty.contract import Env, Source, vendor_request_pattern
 from stacks.config import LoyaltyConfig
 
@@ -40,14 +46,12 @@ class VendorMediatorStack(Stack):
             secret_id = self.api_key.secret_arn
 
         # Short-lived coordination state shared by all consumers; nothing here outlives a day.
-        self.state_table = dynamodb.Table(
+        self.state_table = data_table(
             self,
             "MediatorState",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            partition_key="pk",
             time_to_live_attribute="expiration",
-            removal_policy=RemovalPolicy.DESTROY,
+            durable=False,
         )
 
         self.mediator = PowertoolsFunction(
