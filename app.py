@@ -66,6 +66,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         config=config,
         orders_table=order_processing.orders_table,
         actions_table=order_processing.actions_table,
+        documents=order_processing.documents,
         state_machine=order_processing.state_machine,
         env=env,
         description="Loyalty Order API: submit orders, read status, approve or reject",

@@ -7,18 +7,25 @@
   ``AttributeError`` and the call fails (seen as ``States.Runtime`` in the Step Finisher, so a
   worker's answer was lost and the order waited for its heartbeat). Executions without a worker
   cannot hold the token, so they are skipped.
+* Every request to any moto service goes through ``BackendDict._create_account_specific_backend``,
+  which takes a process-wide lock and scans a list even when the account's backend exists: with
+  many threads (executions, handlers, pollers) it serialised the whole local cloud (a profile of
+  a 500-voucher order spent a fifth of its samples there). A backend that exists is returned
+  without the lock; creating one still goes through moto's code.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from moto.core.base_backend import BackendDict
 from moto.core.responses import ActionResult, EmptyResult
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 _applied = False
 _original_get_executions = StepFunctionsParserBackend._get_executions
+_original_create_backend = BackendDict._create_account_specific_backend
 
 
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
@@ -41,10 +48,19 @@ def _started_executions(self: StepFunctionsParserBackend, execution_status: Any 
     ]
 
 
+def _existing_or_new_backend(self: BackendDict[Any], account_id: str) -> None:
+    # A BackendDict only gains an account inside moto's create (which registers it for reset)
+    # and loses all of them on reset: an account present here is created and registered.
+    if dict.__contains__(self, account_id):
+        return
+    _original_create_backend(self, account_id)
+
+
 def apply() -> None:
     """Idempotent; affects every moto mock in the process."""
     global _applied
     if not _applied:
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
         StepFunctionsParserBackend._get_executions = _started_executions  # type: ignore[method-assign]
+        BackendDict._create_account_specific_backend = _existing_or_new_backend  # type: ignore[method-assign]
         _applied = True

@@ -16,11 +16,12 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertools_layer
-from loyalty.contract import Env, Source
+from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS, Env, Source
 from stacks.config import LoyaltyConfig
 
 ORDER_SCHEMA = apigw.JsonSchema(
@@ -43,14 +44,14 @@ ORDER_SCHEMA = apigw.JsonSchema(
         "lines": apigw.JsonSchema(
             type=apigw.JsonSchemaType.ARRAY,
             min_items=1,
-            max_items=500,
+            max_items=MAX_LINES,
             items=apigw.JsonSchema(
                 type=apigw.JsonSchemaType.OBJECT,
                 required=["sku", "quantity", "unit_price"],
             ),
         ),
-        "vouchers": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
-        "rewards": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
+        "vouchers": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, max_items=MAX_VOUCHERS),
+        "rewards": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, max_items=MAX_REWARDS),
     },
 )
 DECISION_SCHEMA = apigw.JsonSchema(
@@ -77,6 +78,7 @@ class OrderApiStack(Stack):
         config: LoyaltyConfig,
         orders_table: dynamodb.ITable,
         actions_table: dynamodb.ITable,
+        documents: s3.IBucket,
         state_machine: sfn.IStateMachine,
         **kwargs: Any,
     ) -> None:
@@ -107,10 +109,11 @@ class OrderApiStack(Stack):
                 Env.ACTIONS_TABLE: actions_table.table_name,
                 Env.IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
                 Env.STATE_MACHINE_ARN: state_machine.state_machine_arn,
+                Env.ORDERS_BUCKET: documents.bucket_name,
             },
         )
         bus.add_publisher(self.function)
-        orders_table.grant(self.function, "dynamodb:GetItem")
+        orders_table.grant(self.function, "dynamodb:Query")
         actions_table.grant(
             self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"
         )
@@ -121,6 +124,7 @@ class OrderApiStack(Stack):
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         )
+        documents.grant_put(self.function, "orders/*")
         state_machine.grant_task_response(self.function)
         # To tell "accepted, not stored yet" from "unknown" (GET /orders/{reference}).
         state_machine.grant_execution(self.function, "states:DescribeExecution")

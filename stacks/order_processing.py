@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -41,15 +42,15 @@ from loyalty.contract import (
     vendor_answer_pattern,
     vendor_metadata,
 )
-from loyalty.order_status import ACTION_SORT_KEY, PARTITION_KEY
+from loyalty.order_status import ACTION_SORT_KEY, PARTITION_KEY, SORT_KEY
 from stacks.config import LoyaltyConfig
 
 JsonPath = sfn.JsonPath
 
 
 class OrderProcessingStack(Stack):
-    """Attributes: ``orders_table``, ``actions_table``, ``state_machine``, ``step_finisher``,
-    ``bus``."""
+    """Attributes: ``orders_table``, ``actions_table``, ``documents`` (the claim-check bucket),
+    ``state_machine``, ``step_finisher``, ``bus``."""
 
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
@@ -57,7 +58,21 @@ class OrderProcessingStack(Stack):
         self.bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
         self._layer = powertools_layer(self, powertools_version=config.powertools_version)
 
-        self.orders_table = data_table(self, "Orders", partition_key=PARTITION_KEY)
+        # One order record and one record per item (points, each voucher, each reward).
+        self.orders_table = data_table(
+            self, "Orders", partition_key=PARTITION_KEY, sort_key=SORT_KEY
+        )
+        # Orders too large for the state machine travel as claim checks to this bucket.
+        self.documents = s3.Bucket(
+            self,
+            "OrderDocuments",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         # Steps waiting for a person: their task tokens, kept server-side.
         self.actions_table = data_table(
             self,
@@ -77,13 +92,25 @@ class OrderProcessingStack(Stack):
 
         # -- the steps ------------------------------------------------------------------------
         recognise = self._worker(
-            "RecogniseOrder", OrderStep.RECOGNISE, "recognise", result_path="$.order"
+            "RecogniseOrder",
+            OrderStep.RECOGNISE,
+            "recognise",
+            result_path="$.order",
+            writes_documents=True,
         )
         validate = self._worker(
-            "ValidateOrder", OrderStep.VALIDATE, "validate", result_path="$.order"
+            "ValidateOrder",
+            OrderStep.VALIDATE,
+            "validate",
+            result_path="$.order",
+            writes_documents=True,
         )
         store = self._worker(
-            "StoreOrder", OrderStep.STORE, "store", table_actions=["dynamodb:PutItem"]
+            "StoreOrder",
+            OrderStep.STORE,
+            "store",
+            table_actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+            writes_documents=True,
         )
         proportion = self._worker(
             "ProportionDiscounts",
@@ -91,6 +118,7 @@ class OrderProcessingStack(Stack):
             "proportion_discounts",
             result_path="$.order",
             table_actions=["dynamodb:UpdateItem"],
+            writes_documents=True,
         )
         transform = self._worker(
             "TransformOrder",
@@ -107,7 +135,7 @@ class OrderProcessingStack(Stack):
             "AwaitApproval",
             OrderStep.AWAIT_APPROVAL,
             "await_approval",
-            detail={"approval_reasons": JsonPath.list_at("$.loyalty.approval_reasons")},
+            detail={"loyalty": JsonPath.object_at("$.loyalty")},
             result_path="$.approval",
             table_actions=["dynamodb:UpdateItem"],
             actions_table_actions=["dynamodb:PutItem"],
@@ -139,7 +167,7 @@ class OrderProcessingStack(Stack):
             OrderStep.RECORD_FAILURE,
             "record_failure",
             detail={"error": JsonPath.object_at("$.error")},
-            table_actions=["dynamodb:UpdateItem", "dynamodb:GetItem"],
+            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
         )
         # If recording fails too, still end with the order's own error.
         record_failure.add_catch(order_failed, errors=["States.ALL"], result_path=JsonPath.DISCARD)
@@ -207,9 +235,13 @@ class OrderProcessingStack(Stack):
             "OrderStarter",
             "order_starter.handler.handler",
             "Starts one order-processing execution per order reference",
-            environment={Env.STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
+            environment={
+                Env.STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
+                Env.ORDERS_BUCKET: self.documents.bucket_name,
+            },
         )
         self.state_machine.grant_start_execution(starter)
+        self.documents.grant_put(starter, "orders/*")
         self.bus.add_lambda_rule(
             "OrdersReceived",
             function=starter,
@@ -279,12 +311,13 @@ class OrderProcessingStack(Stack):
         detail: Mapping[str, Any] | None = None,
         table_actions: list[str] | None = None,
         actions_table_actions: list[str] | None = None,
+        writes_documents: bool = False,
         environment: Mapping[str, str] | None = None,
         wait: WaitPolicy | None = None,
     ) -> sfn.TaskStateBase:
         """One order step: its worker Lambda (``order_steps.<module>``), the rule that feeds it
         and the waiting task, with the table permissions the step needs and nothing more."""
-        env = dict(environment or {})
+        env = {Env.ORDERS_BUCKET: self.documents.bucket_name, **(environment or {})}
         if table_actions:
             env[Env.ORDERS_TABLE] = self.orders_table.table_name
         if actions_table_actions:
@@ -296,6 +329,10 @@ class OrderProcessingStack(Stack):
             self.orders_table.grant(function, *table_actions)
         if actions_table_actions:
             self.actions_table.grant(function, *actions_table_actions)
+        # Every step may receive an order by claim check; the ones producing orders may store one.
+        self.documents.grant_read(function, "orders/*")
+        if writes_documents:
+            self.documents.grant_put(function, "orders/*")
         return self.flow.worker_step(
             id,
             detail_type=step.value,

@@ -192,6 +192,28 @@ APPROVAL_ACTION: Final = "approval"
 (``POST /orders/{reference}/actions/approval``)."""
 
 
+# --- Order size limits (the model enforces them; the API's gateway schema repeats them) ----
+
+MAX_LINES: Final = 10_000
+MAX_VOUCHERS: Final = 1_000
+"""Each voucher and reward is one waiting task in a Map (about 9 history events); 1,000 of each
+keeps an order far below Step Functions' 25,000-event execution history (see README)."""
+MAX_REWARDS: Final = 1_000
+
+
+# --- Large payloads: claim checks ----------------------------------------------------------
+
+CLAIM_CHECK_FIELD: Final = "claim_check"
+"""An order (or a step's result) too large to travel inline is stored in the orders bucket and
+travels as ``{"claim_check": {"bucket": ..., "key": ..., "bytes": ...}}`` instead; an
+``order.received`` event then carries ``order_reference`` beside it."""
+
+MAX_INLINE_BYTES: Final = 96 * 1024
+"""Anything larger goes to S3. Step Functions caps state at 256 KB: an order (or its pointer),
+the loyalty instructions (at most 1,000 vouchers and 1,000 rewards, about 60 KB) and the rest of
+the state must fit together."""
+
+
 # --- Error names ---------------------------------------------------------------------------
 
 
@@ -209,6 +231,52 @@ class ErrorName(StrEnum):
     """Fallback when a vendor ``error`` answer names no error."""
 
 
+# --- Observability: services (Powertools service names) and the metrics alarms watch ----------
+
+METRICS_NAMESPACE_DEFAULT: Final = "Loyalty"
+
+
+class ServiceName(StrEnum):
+    """``POWERTOOLS_SERVICE_NAME`` of each function: the ``service`` dimension of its metrics and
+    the ``service`` key of its log lines."""
+
+    ORDER_PROCESSING = "order-processing"
+    VENDOR_MEDIATOR = "vendor-mediator"
+    ORDER_API = "order-api"
+
+
+class MetricName(StrEnum):
+    """Custom metrics (EMF, one namespace) the handlers emit and the dashboard and alarms read."""
+
+    ORDER_ACCEPTED = "OrderAccepted"
+    DUPLICATE_ORDER_RECEIVED = "DuplicateOrderReceived"
+    ORDER_STARTED = "OrderStarted"
+    ORDER_COMPLETED = "OrderCompleted"
+    ORDER_FAILED = "OrderFailed"
+    ORDER_REJECTED = "OrderRejected"
+    STEP_SUCCEEDED = "StepSucceeded"
+    STEP_FAILED = "StepFailed"
+    STEP_DURATION = "StepDuration"
+    """Milliseconds from a step's request to its worker's answer (dimension ``step``)."""
+    APPROVAL_REQUESTED = "ApprovalRequested"
+    APPROVAL_GRANTED = "ApprovalGranted"
+    APPROVAL_DENIED = "ApprovalDenied"
+    TASK_RESUMED = "TaskResumed"
+    VENDOR_CALLS = "VendorCalls"
+    VENDOR_ERRORS = "VendorErrors"
+    VENDOR_LATENCY = "VendorLatency"
+    VENDOR_RETRIES = "VendorRetries"
+    VENDOR_THROTTLED = "VendorThrottled"
+    CIRCUIT_OPENED = "CircuitOpened"
+    CIRCUIT_CLOSED = "CircuitClosed"
+    REQUEUED = "Requeued"
+    INVALID_REQUEST = "InvalidRequest"
+    """A vendor request parked in the dead-letter queue."""
+    ANSWER_DROPPED = "AnswerDroppedTokenClosed"
+    ANSWERED_SUBMITTED = "AnsweredSubmitted"
+    ANSWERED_ERROR = "AnsweredError"
+
+
 # --- Environment variables set by the constructs and read by handlers at cold start ------------
 
 
@@ -219,6 +287,7 @@ class Env(StrEnum):
     ORDERS_TABLE = "ORDERS_TABLE_NAME"
     STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
     ACTIONS_TABLE = "ACTIONS_TABLE_NAME"
+    ORDERS_BUCKET = "ORDERS_BUCKET_NAME"
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
     APPROVAL_RETURN_THRESHOLD = "APPROVAL_RETURN_THRESHOLD"
     APPROVAL_TIMEOUT_SECONDS = "APPROVAL_TIMEOUT_SECONDS"

@@ -9,6 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 PARTITION_KEY = "order_reference"
+SORT_KEY = "record"
+ORDER_RECORD = "order"
+ITEM_RECORD_PREFIX = "item#"
 
 
 class OrderStatus(StrEnum):

@@ -15,6 +15,7 @@ Routes (API Gateway REST, proxy integration):
 
 from __future__ import annotations
 
+import hashlib
 import time
 from decimal import Decimal
 from http import HTTPStatus
@@ -35,11 +36,12 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loyalty.adapters.actions_table import ActionsTable, public_view
+from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
 from loyalty.adapters.orders_table import OrdersTable
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
-from loyalty.contract import Env, ErrorName, OrderEvent
+from loyalty.contract import Env, ErrorName, MetricName, OrderEvent
 from loyalty.domain.errors import FieldProblem, OrderValidationError, UnknownOrderType
 from loyalty.domain.recognition import recognise_order
 from loyalty.domain.validation import field_path, validate_order
@@ -57,6 +59,7 @@ _sfn = boto3.client("stepfunctions")
 orders = OrdersTable(client=_dynamodb, table_name=require_env(Env.ORDERS_TABLE))
 actions = ActionsTable(client=_dynamodb, table_name=require_env(Env.ACTIONS_TABLE))
 tokens = TaskTokens(client=_sfn)
+claims = ClaimCheck(client=boto3.client("s3"), bucket=require_env(Env.ORDERS_BUCKET))
 state_machine_arn = require_env(Env.STATE_MACHINE_ARN)
 publisher = EventBusPublisher(
     client=boto3.client("events"),
@@ -165,8 +168,14 @@ def _url(path: str) -> str:
 )
 def submit_once(*, submission: dict[str, Any]) -> dict[str, Any]:
     order = submission["order"]
-    publisher.publish([OutgoingEvent(OrderEvent.RECEIVED.value, order)])
-    metrics.add_metric(name="OrderAccepted", unit=MetricUnit.Count, value=1)
+    reference = order["order_reference"]
+    # EventBridge takes 1 MB and the state machine 256 KB: a large order travels by claim check.
+    digest = hashlib.sha256(submission["key"].encode()).hexdigest()[:16]
+    payload = claims.inline_or_store(f"orders/{reference}/submitted-{digest}.json", order)
+    if is_claim_check(payload):
+        payload = {"order_reference": reference, **payload}
+    publisher.publish([OutgoingEvent(OrderEvent.RECEIVED.value, payload)])
+    metrics.add_metric(name=MetricName.ORDER_ACCEPTED, unit=MetricUnit.Count, value=1)
     return {
         "order_reference": order["order_reference"],
         "status": "ACCEPTED",
@@ -281,7 +290,7 @@ def list_actions(reference: str) -> Response:
 
 # -- deciding -----------------------------------------------------------------------------
 
-_DECISION_METRICS = {"approve": "OrderApproved", "reject": "OrderRejected"}
+_DECISION_METRICS = {"approve": MetricName.APPROVAL_GRANTED, "reject": MetricName.APPROVAL_DENIED}
 
 
 def _refuse(reference: str, action: str, item: dict[str, Any] | None, now: int) -> ApiError:

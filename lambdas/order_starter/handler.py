@@ -17,7 +17,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from loyalty.contract import Env
+from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
+from loyalty.contract import CLAIM_CHECK_FIELD, Env, MetricName
 from loyalty.naming import execution_name_for
 from loyalty.settings import require_env
 
@@ -26,6 +27,7 @@ tracer = Tracer()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
 state_machine_arn = require_env(Env.STATE_MACHINE_ARN)
+claims = ClaimCheck(client=boto3.client("s3"), bucket=require_env(Env.ORDERS_BUCKET))
 
 
 class InvalidOrderEventError(ValueError):
@@ -33,7 +35,9 @@ class InvalidOrderEventError(ValueError):
 
 
 def execution_input(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The order reference and the execution input of an ``order.received`` event."""
+    """The order reference and the execution input of an ``order.received`` event. The order
+    travels inline, or by claim check when it is too large for the state machine (the Order API
+    already stored it, or this function stores it now)."""
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise InvalidOrderEventError(f"event {event.get('id')}: detail must be a JSON object")
@@ -42,11 +46,17 @@ def execution_input(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise InvalidOrderEventError(
             f"event {event.get('id')}: detail.order_reference must be a non-empty string"
         )
+    if is_claim_check(detail):
+        order = {CLAIM_CHECK_FIELD: detail[CLAIM_CHECK_FIELD]}
+    else:
+        order = claims.inline_or_store(
+            f"orders/{reference}/received-{event.get('id')}.json", detail
+        )
     return reference, {
         "order_reference": reference,
         "received_at": event.get("time"),
         "event_id": event.get("id"),
-        "order": detail,
+        "order": order,
     }
 
 
@@ -64,7 +74,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if err.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
             raise
         logger.warning("duplicate order.received ignored", extra={"execution_name": name})
-        metrics.add_metric(name="DuplicateOrderReceived", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.DUPLICATE_ORDER_RECEIVED, unit=MetricUnit.Count, value=1)
         return {"started": False, "execution_name": name}
-    metrics.add_metric(name="OrderStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MetricName.ORDER_STARTED, unit=MetricUnit.Count, value=1)
     return {"started": True, "execution_arn": response["executionArn"]}

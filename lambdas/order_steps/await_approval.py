@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, Env, OrderEvent
+from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent
 from loyalty.events import StepRequest, order_lifecycle_event
 from loyalty.settings import decimal_env, require_env
 from order_steps.worker import orders_table_from_env
@@ -43,7 +43,9 @@ publisher = EventBusPublisher(
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = StepRequest.model_validate(event["detail"])
-    reasons = [str(r) for r in (request.model_extra or {}).get("approval_reasons", [])]
+    # The loyalty instructions always travel inline (the order may be a claim check).
+    loyalty = (request.model_extra or {}).get("loyalty", {})
+    reasons = [str(r) for r in loyalty.get("approval_reasons", [])]
     now = utc_now()
     expires_at = int(time.time()) + timeout_seconds
     actions.open(
@@ -72,12 +74,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     "reasons": reasons,
                     "requested_at": now,
                     "expires_at": expires_at,
-                    "loyalty_reference": request.order.get("loyalty_reference"),
-                    "merchant_reference": request.order.get("merchant_reference"),
-                    "order_type": request.order.get("order_type"),
+                    "loyalty_reference": loyalty.get("loyalty_reference"),
+                    "merchant_reference": loyalty.get("merchant_reference"),
+                    "order_type": loyalty.get("order_type"),
                 },
             )
         ]
     )
-    metrics.add_metric(name="ApprovalRequested", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MetricName.APPROVAL_REQUESTED, unit=MetricUnit.Count, value=1)
     return {"action": APPROVAL_ACTION, "expires_at": expires_at}

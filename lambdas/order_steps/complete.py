@@ -1,7 +1,7 @@
 """Completion: status COMPLETED and ``order.completed`` for whoever notifies the customer."""
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, OrderEvent, OrderStep
+from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
 from loyalty.events import StepRequest, order_lifecycle_event
 from loyalty.settings import require_env
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
@@ -30,7 +30,9 @@ def complete(request: StepRequest) -> StepResult:
             "completed_at": now,
         },
     )
-    return StepResult(result={"status": "COMPLETED"}, events=[completed])
+    return StepResult(
+        result={"status": "COMPLETED"}, events=[completed], counts=(MetricName.ORDER_COMPLETED,)
+    )
 
 
 handler = step_handler(OrderStep.COMPLETE, complete)

@@ -6,7 +6,7 @@ statuses so that whoever compensates knows exactly which vendor effects were app
 """
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, OrderEvent, OrderStep
+from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
 from loyalty.settings import require_env
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
@@ -41,7 +41,7 @@ def record_failure(request: StepRequest) -> StepResult:
             "failed_at": now,
         },
     )
-    return StepResult(result={"recorded": True}, events=[failed])
+    return StepResult(result={"recorded": True}, events=[failed], counts=(MetricName.ORDER_FAILED,))
 
 
 handler = step_handler(OrderStep.RECORD_FAILURE, record_failure)

@@ -6,7 +6,7 @@ import boto3
 
 from loyalty.adapters.actions_table import ActionsTable
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, Env, ErrorName, OrderEvent, OrderStep
+from loyalty.contract import APPROVAL_ACTION, Env, ErrorName, MetricName, OrderEvent, OrderStep
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
 from loyalty.settings import require_env
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
@@ -47,7 +47,11 @@ def record_rejection(request: StepRequest) -> StepResult:
             "rejected_at": now,
         },
     )
-    return StepResult(result={"rejected": True, "reason": reason}, events=[rejected])
+    return StepResult(
+        result={"rejected": True, "reason": reason},
+        events=[rejected],
+        counts=(MetricName.ORDER_REJECTED,),
+    )
 
 
 handler = step_handler(OrderStep.RECORD_REJECTION, record_rejection)

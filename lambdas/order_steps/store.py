@@ -11,9 +11,16 @@ from loyalty.contract import OrderStep
 from loyalty.domain.orders import Order
 from loyalty.events import StepRequest
 from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
-from order_steps.worker import StepResult, orders_table_from_env, step_handler
+from order_steps.worker import (
+    StepResult,
+    claim_check_from_env,
+    claim_key,
+    orders_table_from_env,
+    step_handler,
+)
 
 orders = orders_table_from_env()
+claims = claim_check_from_env()
 
 
 def pending_items(order: Order) -> dict[str, dict[str, Any]]:
@@ -37,7 +44,10 @@ def store(request: StepRequest) -> StepResult:
             "loyalty_reference": order.loyalty_reference,
             "merchant_reference": order.merchant_reference,
             "currency": order.currency,
-            "order": order.model_dump(mode="json"),
+            # A large order is kept in S3 (DynamoDB items stop at 400 KB): the item points to it.
+            "order": claims.inline_or_store(
+                claim_key(request, "stored-order"), order.model_dump(mode="json")
+            ),
         },
         items=pending_items(order),
         now=utc_now(),

@@ -5,6 +5,9 @@
 3. Answer on the bus: ``TASK_FINISHED`` with the result (plus any events the step emits, in the
    same ``PutEvents`` call), or ``TASK_FAILED`` with the domain error's name and message.
 
+An order that travels by claim check (too large for the state machine) is read from the orders
+bucket before the step runs, and a result too large to travel is stored there in its turn.
+
 Domain errors are business outcomes and are answered, never retried. Anything else (a throttled
 table, a bug) propagates: Lambda retries the invocation, then sends it to the DLQ, and the waiting
 task's heartbeat timeout makes Step Functions retry the step with a new token.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -21,9 +25,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
 from loyalty.adapters.orders_table import NotOwnerError, OrdersTable
-from loyalty.contract import Env, ErrorName, OrderStep, TaskAnswer
+from loyalty.contract import Env, ErrorName, MetricName, OrderStep, TaskAnswer
 from loyalty.domain.errors import DomainError
 from loyalty.events import StepRequest, task_failed, task_finished
 from loyalty.settings import require_env
@@ -35,6 +40,8 @@ class StepResult:
     """Becomes the task's output in the state machine."""
     events: list[OutgoingEvent] = field(default_factory=list)
     """Put in the same call as TASK_FINISHED (e.g. ``order.completed``)."""
+    counts: tuple[MetricName, ...] = ()
+    """Business metrics to count once (e.g. ``OrderCompleted``)."""
 
 
 StepFunction = Callable[[StepRequest], StepResult]
@@ -45,6 +52,16 @@ def orders_table_from_env() -> OrdersTable:
     return OrdersTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ORDERS_TABLE))
 
 
+def claim_check_from_env() -> ClaimCheck:
+    return ClaimCheck(client=boto3.client("s3"), bucket=require_env(Env.ORDERS_BUCKET))
+
+
+def claim_key(request: StepRequest, name: str) -> str:
+    """Where a document of this execution is kept: ``orders/<order>/<execution>/<name>.json``."""
+    execution = request.execution_id.rsplit(":", 1)[-1]
+    return f"orders/{request.order_reference}/{execution}/{name}.json"
+
+
 def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
     """Build the Lambda entry point of a step worker. Called at import (cold start), so the
     environment is read once and a missing variable fails loudly."""
@@ -53,6 +70,7 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
     metrics = Metrics()
     metrics.set_default_dimensions(step=step.value)
     domain = require_env(Env.LOYALTY_DOMAIN)
+    claims = claim_check_from_env()
     publisher = EventBusPublisher(
         client=boto3.client("events"),
         bus_name=require_env(Env.EVENT_BUS),
@@ -64,7 +82,7 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
         publisher.publish(
             [task_failed(request, step=step, domain=domain, error=error, cause=cause)]
         )
-        metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.STEP_FAILED, unit=MetricUnit.Count, value=1)
         return {"answer": TaskAnswer.FAILED.value, "error": error}
 
     @logger.inject_lambda_context(correlation_id_path="detail.order_reference")
@@ -73,19 +91,30 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request = StepRequest.model_validate(event["detail"])
         tracer.put_annotation("order_reference", request.order_reference)
+        if is_claim_check(request.order):
+            request = request.model_copy(update={"order": claims.load(request.order)})
         try:
             outcome = run(request)
         except NotOwnerError as err:
             return answer_failure(request, ErrorName.DUPLICATE_ORDER.value, str(err))
         except DomainError as err:
             return answer_failure(request, err.error_name, str(err))
+        # A result too large for the state machine (an order of many lines) travels by claim check.
+        result = claims.inline_or_store(claim_key(request, step.value), outcome.result)
         publisher.publish(
-            [
-                task_finished(request, step=step, domain=domain, result=outcome.result),
-                *outcome.events,
-            ]
+            [task_finished(request, step=step, domain=domain, result=result), *outcome.events]
         )
-        metrics.add_metric(name="StepSucceeded", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.STEP_SUCCEEDED, unit=MetricUnit.Count, value=1)
+        for name in outcome.counts:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        requested_at = (request.model_extra or {}).get("requested_at")
+        if requested_at:
+            waited = datetime.now(UTC) - datetime.fromisoformat(str(requested_at))
+            metrics.add_metric(
+                name=MetricName.STEP_DURATION,
+                unit=MetricUnit.Milliseconds,
+                value=waited.total_seconds() * 1000,
+            )
         return {"answer": TaskAnswer.FINISHED.value}
 
     return handler

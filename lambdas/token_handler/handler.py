@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.adapters.orders_table import OrdersTable
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
-from loyalty.contract import Env, ErrorName, VendorRequestType, VendorStatus
+from loyalty.contract import Env, ErrorName, MetricName, VendorRequestType, VendorStatus
 from loyalty.events import VendorEvent
 from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
 from loyalty.settings import require_env
@@ -78,7 +78,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     if closed:
         logger.warning("task token already closed; answer dropped", extra={"reason": closed})
-        metrics.add_metric(name="AnswerDroppedTokenClosed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.ANSWER_DROPPED, unit=MetricUnit.Count, value=1)
         return {"resumed": False, "reason": closed}
-    metrics.add_metric(name="TaskResumed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MetricName.TASK_RESUMED, unit=MetricUnit.Count, value=1)
     return {"resumed": True, "status": answer.metadata.status.value}

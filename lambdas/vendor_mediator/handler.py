@@ -41,7 +41,7 @@ from pydantic import ValidationError
 
 from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.backoff import Backoff
-from loyalty.contract import Env
+from loyalty.contract import Env, MetricName, VendorStatus
 from loyalty.events import VendorEvent, vendor_answer
 from loyalty.settings import decimal_env, float_env, require_env
 from vendor_mediator.mediation import MediationPolicy, Mediator, Report, Requeue, Verdict
@@ -144,7 +144,11 @@ def answer_once(*, event: dict[str, Any], delivery: int) -> dict[str, Any]:
     if outcome.error is not None:
         logger.warning("request answered error", extra={"error": outcome.error.model_dump()})
     metrics.add_metric(
-        name=f"Answered{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1
+        name=MetricName.ANSWERED_SUBMITTED
+        if outcome.status is VendorStatus.SUBMITTED
+        else MetricName.ANSWERED_ERROR,
+        unit=MetricUnit.Count,
+        value=1,
     )
     return {"status": outcome.status.value}
 
@@ -156,29 +160,35 @@ def _answer(request: VendorEvent, verdict: Verdict) -> Any:
 
 def _record_metrics(report: Report) -> None:
     if report.calls:
-        metrics.add_metric(name="VendorCalls", unit=MetricUnit.Count, value=report.calls)
+        metrics.add_metric(name=MetricName.VENDOR_CALLS, unit=MetricUnit.Count, value=report.calls)
         metrics.add_metric(
-            name="VendorLatency",
+            name=MetricName.VENDOR_LATENCY,
             unit=MetricUnit.Milliseconds,
             value=1000 * report.vendor_seconds / report.calls,
         )
+    if report.failures:
+        metrics.add_metric(
+            name=MetricName.VENDOR_ERRORS, unit=MetricUnit.Count, value=report.failures
+        )
     if report.retries:
-        metrics.add_metric(name="VendorRetries", unit=MetricUnit.Count, value=report.retries)
+        metrics.add_metric(
+            name=MetricName.VENDOR_RETRIES, unit=MetricUnit.Count, value=report.retries
+        )
     if report.probed:
         logger.info("circuit half-open: probing the vendor")
     if report.circuit_opened:
         logger.warning("circuit opened")
-        metrics.add_metric(name="CircuitOpened", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.CIRCUIT_OPENED, unit=MetricUnit.Count, value=1)
     if report.circuit_closed:
         logger.info("circuit closed")
-        metrics.add_metric(name="CircuitClosed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.CIRCUIT_CLOSED, unit=MetricUnit.Count, value=1)
     if report.throttled:
-        metrics.add_metric(name="VendorThrottled", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.VENDOR_THROTTLED, unit=MetricUnit.Count, value=1)
 
 
 def _dead_letter(record: SQSRecord, problem: str) -> None:
     logger.error("invalid vendor request sent to the dead-letter queue", extra={"problem": problem})
-    metrics.add_metric(name="InvalidRequest", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MetricName.INVALID_REQUEST, unit=MetricUnit.Count, value=1)
     _sqs.send_message(
         QueueUrl=_dead_letter_url,
         MessageBody=record.body,
@@ -210,7 +220,7 @@ def record_handler(record: SQSRecord) -> None:
             "request requeued",
             extra={"delay": later.requeue.delay_seconds, "reason": later.requeue.reason},
         )
-        metrics.add_metric(name="Requeued", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=MetricName.REQUEUED, unit=MetricUnit.Count, value=1)
         _hide(record, later.requeue.delay_seconds)
         raise
     except IdempotencyAlreadyInProgressError:

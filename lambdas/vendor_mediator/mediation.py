@@ -55,6 +55,8 @@ class Report:
     """What happened while mediating one delivery of a request (for metrics and logs)."""
 
     calls: int = 0
+    failures: int = 0
+    """Calls that failed transiently (5xx, 429, timeouts, garbage)."""
     retries: int = 0
     vendor_seconds: float = 0.0
     probed: bool = False
@@ -187,6 +189,7 @@ class Mediator:
             report.circuit_closed |= self._circuit.record_success(permit)
             return error_verdict(ErrorName.VENDOR_REJECTED, str(err))
         except VendorUnavailableError as err:
+            report.failures += 1
             if err.retry_after is not None and err.status == 429:
                 report.throttled = True
                 self._circuit.throttle(err.retry_after)
@@ -194,6 +197,7 @@ class Mediator:
                 report.circuit_opened |= self._circuit.record_failure(permit)
             return err
         except VendorProtocolError as err:
+            report.failures += 1
             report.circuit_opened |= self._circuit.record_failure(permit)
             return err
         finally:

@@ -1,5 +1,6 @@
 """One local cloud for the end-to-end package: synthesised and deployed once (about 6 s), with
-the approval step's timeout shortened to a few seconds so a late decision can be tested."""
+the approval step's timeout shortened to a few seconds (so a late decision can be tested) and a
+generous vendor quota (so a 500-voucher order takes seconds)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from local_cloud.fake_vendor import FakeVendor
 
 CUSTOMER = "E2E-MEMBER-1"
 APPROVAL_TIMEOUT = 4
+E2E_CONTEXT = {
+    "loyalty:approvalTimeoutSeconds": APPROVAL_TIMEOUT,
+    # a vendor quota that lets an order of hundreds of vouchers through in seconds
+    "loyalty:vendorRequestsPerSecond": 500,
+    "loyalty:vendorMaxConcurrency": 10,
+    "loyalty:voucherConcurrency": 50,
+}
 MERCHANT = "E2E-MERCHANT"
 
 _references = itertools.count(1)

@@ -92,10 +92,17 @@ def orders_table(aws: None, order_template: Template) -> str:
 LoadHandler = Callable[[str, dict[str, str]], ModuleType]
 
 
+DOCUMENTS_BUCKET = "order-documents"
+
+
 @pytest.fixture
 def load_handler(aws: None, monkeypatch: pytest.MonkeyPatch) -> LoadHandler:
+    """Load a handler module afresh with ``env`` (plus the claim-check bucket every order
+    handler is given)."""
+    boto3.client("s3").create_bucket(Bucket=DOCUMENTS_BUCKET)
+
     def load(module: str, env: dict[str, str]) -> ModuleType:
-        for key, value in env.items():
+        for key, value in {"ORDERS_BUCKET_NAME": DOCUMENTS_BUCKET, **env}.items():
             monkeypatch.setenv(key, value)
         return importlib.reload(importlib.import_module(module))
 

@@ -193,7 +193,13 @@ def test_an_order_shows_its_status_items_and_failure(api: Any, tables: dict[str,
     assert status == 200
     assert body["status"] == "FAILED"
     assert body["failure"] == {"error": "VendorRejected", "cause": "no"}
-    assert body["items"] == {"points": {"kind": "sale", "status": "PENDING"}}
+    assert body["items"] == {
+        "points": {
+            "kind": "sale",
+            "status": "PENDING",
+            "updated_at": "2026-11-23T10:00:00.000+00:00",
+        }
+    }
     assert body["failed_at"] == "2026-11-23T10:00:01.000+00:00"
     assert isinstance(api("GET", "/orders/API-1")[1]["actions"], list)
     assert "execution_id" not in body

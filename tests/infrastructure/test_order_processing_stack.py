@@ -309,7 +309,10 @@ def test_orders_table_is_encrypted_recoverable_and_retained(order_template: Temp
         {
             "Properties": Match.object_like(
                 {
-                    "KeySchema": [{"AttributeName": "order_reference", "KeyType": "HASH"}],
+                    "KeySchema": [
+                        {"AttributeName": "order_reference", "KeyType": "HASH"},
+                        {"AttributeName": "record", "KeyType": "RANGE"},
+                    ],
                     "SSESpecification": {"SSEEnabled": True},
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 }

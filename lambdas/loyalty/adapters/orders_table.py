@@ -1,10 +1,14 @@
-"""The orders table: one item per order, keyed by its reference, owned by one execution.
+"""The orders table: per order, one *order record* and one *item record* per vendor effect.
 
-Every write after the first is conditional on ``execution_id``: the execution that stored the
-order owns it, so a duplicate execution (a redelivered ``order.received`` after the 90-day name
-window, or an operator's mistake) can never overwrite the status of the real one. Per-item
-statuses (points, each voucher, each reward) live in the ``items`` map, updated by the Token
-Handler as the vendor answers.
+Key: ``order_reference`` (partition) and ``record`` (sort): ``order`` for the order record,
+``item#points``, ``item#voucher#<code>``, ``item#reward#<code>`` for its items. Items are records
+of their own, not a map inside the order record, because the Token Handler updates one item per
+vendor answer: a nested map would make every update rewrite (and pay write units for) the whole
+order, and an order of 2,000 vouchers and rewards would pass DynamoDB's 400 KB item limit.
+
+Every write to the order record after the first is conditional on ``execution_id``: the execution
+that stored the order owns it, so a duplicate execution (a redelivered ``order.received`` after
+the 90-day name window, or an operator's mistake) can never overwrite the status of the real one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from loyalty.order_status import PARTITION_KEY, ItemStatus, OrderStage, OrderStatus
+from loyalty.order_status import (
+    ITEM_RECORD_PREFIX,
+    ORDER_RECORD,
+    PARTITION_KEY,
+    SORT_KEY,
+    ItemStatus,
+    OrderStage,
+    OrderStatus,
+)
+
+BATCH_WRITE_LIMIT = 25
 
 
 class NotOwnerError(Exception):
@@ -40,6 +54,9 @@ class OrdersTable:
         self._client = client
         self._table = table_name
 
+    def _key(self, order_reference: str, record: str = ORDER_RECORD) -> dict[str, Any]:
+        return {PARTITION_KEY: _to_attr(order_reference), SORT_KEY: _to_attr(record)}
+
     def create(
         self,
         *,
@@ -49,22 +66,23 @@ class OrdersTable:
         items: dict[str, dict[str, Any]],
         now: str,
     ) -> None:
-        """Store a new order. Idempotent for its own execution (a retried storage step rewrites
-        the same item); raises NotOwnerError if another execution stored it first."""
-        item = {
+        """Store a new order and its PENDING items. Idempotent for its own execution (a retried
+        storage step rewrites the same records); raises NotOwnerError if another execution
+        stored it first."""
+        record = {
             **attributes,
             PARTITION_KEY: order_reference,
+            SORT_KEY: ORDER_RECORD,
             "execution_id": execution_id,
             "status": OrderStatus.PROCESSING.value,
             "stage": OrderStage.STORED.value,
-            "items": items,
             "created_at": now,
             "updated_at": now,
         }
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={k: _to_attr(v) for k, v in item.items()},
+                Item={k: _to_attr(v) for k, v in record.items()},
                 ConditionExpression="attribute_not_exists(#pk) OR execution_id = :exec",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY},
                 ExpressionAttributeValues={":exec": _to_attr(execution_id)},
@@ -74,6 +92,31 @@ class OrdersTable:
             if _is_condition_failure(err):
                 raise NotOwnerError(order_reference, _owner_in(err)) from err
             raise
+        # The order record is this execution's: its item records can be written unconditionally.
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        **self._key(order_reference, ITEM_RECORD_PREFIX + key),
+                        **{k: _to_attr(v) for k, v in {**value, "updated_at": now}.items()},
+                    }
+                }
+            }
+            for key, value in items.items()
+        ]
+        for start in range(0, len(puts), BATCH_WRITE_LIMIT):
+            self._batch_write(puts[start : start + BATCH_WRITE_LIMIT])
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self._table: requests}
+        for _ in range(8):
+            unprocessed = self._client.batch_write_item(RequestItems=pending).get(
+                "UnprocessedItems", {}
+            )
+            if not unprocessed:
+                return
+            pending = unprocessed
+        raise RuntimeError(f"{len(pending[self._table])} item records not written (throttled)")
 
     def record_stage(
         self,
@@ -175,21 +218,20 @@ class OrdersTable:
         attributes: dict[str, Any] | None = None,
     ) -> bool:
         """Set one item's status (e.g. a voucher SUBMITTED at the vendor). Returns False if the
-        order or item is unknown."""
-        names = {"#pk": PARTITION_KEY, "#items": "items", "#item": item_key}
+        order has no such item."""
+        names = {"#pk": PARTITION_KEY, "#status": "status"}
         values: dict[str, Any] = {":status": status.value, ":now": now}
-        sets = ["#items.#item.#status = :status", "#items.#item.updated_at = :now"]
-        names["#status"] = "status"
+        sets = ["#status = :status", "updated_at = :now"]
         for index, (key, value) in enumerate((attributes or {}).items()):
             names[f"#a{index}"] = key
             values[f":a{index}"] = value
-            sets.append(f"#items.#item.#a{index} = :a{index}")
+            sets.append(f"#a{index} = :a{index}")
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={PARTITION_KEY: _to_attr(order_reference)},
+                Key=self._key(order_reference, ITEM_RECORD_PREFIX + item_key),
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(#pk) AND attribute_exists(#items.#item)",
+                ConditionExpression="attribute_exists(#pk)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: _to_attr(v) for k, v in values.items()},
             )
@@ -200,15 +242,33 @@ class OrdersTable:
         return True
 
     def get(self, order_reference: str) -> dict[str, Any] | None:
-        response = self._client.get_item(
-            TableName=self._table,
-            Key={PARTITION_KEY: _to_attr(order_reference)},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        if item is None:
+        """The order record with its items as ``items`` (keyed without the record prefix), or
+        None for an unknown order."""
+        order: dict[str, Any] | None = None
+        items: dict[str, dict[str, Any]] = {}
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :ref",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+            "ExpressionAttributeValues": {":ref": _to_attr(order_reference)},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**arguments)
+            for raw in page.get("Items", []):
+                record = {k: _deserializer.deserialize(v) for k, v in raw.items()}
+                name = str(record.pop(SORT_KEY))
+                if name == ORDER_RECORD:
+                    order = record
+                else:
+                    record.pop(PARTITION_KEY, None)
+                    items[name.removeprefix(ITEM_RECORD_PREFIX)] = record
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if order is None:
             return None
-        return {k: _deserializer.deserialize(v) for k, v in item.items()}
+        return {**order, "items": items}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -249,7 +309,7 @@ class OrdersTable:
             sets.append(f"#n{index} = if_not_exists(#n{index}, :n{index})")
         self._client.update_item(
             TableName=self._table,
-            Key={PARTITION_KEY: _to_attr(order_reference)},
+            Key=self._key(order_reference),
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=condition,
             ExpressionAttributeNames=names,

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS
 from loyalty.domain.errors import FieldProblem
 
 OrderType = Literal["sale", "return"]
@@ -21,10 +22,9 @@ OrderType = Literal["sale", "return"]
 CENT = Decimal("0.01")
 
 # Upper bounds keep every sum well inside Decimal's default 28-digit precision
-# (500 lines x 1e6 units x 1e9 per unit), so arithmetic stays exact and never raises.
+# (10,000 lines x 1e6 units x 1e9 per unit: 22 digits), so arithmetic stays exact and never raises.
 MAX_AMOUNT = Decimal("999999999.99")
 MAX_QUANTITY = 1_000_000
-MAX_LINES = 500
 
 
 def _to_cents(amount: Decimal) -> Decimal:
@@ -72,6 +72,7 @@ class OrderLine(_DomainModel):
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
     unit_price: Money
     discount: Money = Decimal("0.00")
+    description: str | None = Field(default=None, max_length=200)
 
     @property
     def gross(self) -> Decimal:
@@ -112,8 +113,8 @@ class Order(_DomainModel):
     currency: CurrencyCode
     lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     discount: Money = Decimal("0.00")
-    vouchers: list[VoucherRef] = Field(default_factory=list)
-    rewards: list[RewardRef] = Field(default_factory=list)
+    vouchers: list[VoucherRef] = Field(default_factory=list, max_length=MAX_VOUCHERS)
+    rewards: list[RewardRef] = Field(default_factory=list, max_length=MAX_REWARDS)
     original_order_reference: Reference | None = None
     placed_at: datetime | None = None
 
