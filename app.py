@@ -21,6 +21,7 @@ if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 
 from stacks.config import LoyaltyConfig  # noqa: E402
 from stacks.order_api import OrderApiStack  # noqa: E402
@@ -72,6 +73,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         description="Loyalty Order API: submit orders, read status, approve or reject",
     )
     cdk.Tags.of(app).add("project", "loyalty-orchestration")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app
 
 

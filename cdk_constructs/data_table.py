@@ -7,6 +7,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from cdk_constructs.nag import acknowledge
+
 
 def data_table(
     scope: Construct,
@@ -20,7 +22,7 @@ def data_table(
     """An on-demand, encrypted table with string keys. ``durable`` tables (records of business
     facts) get point-in-time recovery and are retained when the stack is deleted; the others
     (short-lived coordination state that expires anyway) are deleted with it."""
-    return dynamodb.Table(
+    table = dynamodb.Table(
         scope,
         id,
         partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
@@ -35,3 +37,11 @@ def data_table(
         time_to_live_attribute=time_to_live_attribute,
         removal_policy=RemovalPolicy.RETAIN if durable else RemovalPolicy.DESTROY,
     )
+    if not durable:
+        acknowledge(
+            table,
+            "AwsSolutions-DDB3",
+            "Short-lived coordination state that expires by TTL (at most a day); restoring an "
+            "old copy would be wrong, so point-in-time recovery buys nothing",
+        )
+    return table

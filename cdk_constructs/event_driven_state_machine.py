@@ -14,6 +14,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from cdk_constructs.default_bus import DefaultBus
+from cdk_constructs.nag import STATE_MACHINE_WILDCARD_REASON, acknowledge
 
 WAIT_TIMEOUT_ERRORS = ["States.HeartbeatTimeout", "States.Timeout"]
 """What a waiting task fails with when nobody answers in time. Retrying re-puts the event with a
@@ -176,5 +177,14 @@ class EventDrivenStateMachine(Construct):
             logs=sfn.LogOptions(
                 destination=self.log_group, level=self._log_level, include_execution_data=True
             ),
+        )
+        acknowledge(
+            self._state_machine, "AwsSolutions-IAM5[Resource::*]", STATE_MACHINE_WILDCARD_REASON
+        )
+        acknowledge(
+            self._state_machine,
+            "AwsSolutions-SF1",
+            "A Standard workflow: Step Functions keeps every event of every execution in its "
+            "execution history (90 days); CloudWatch gets the ERROR events with their data",
         )
         return self._state_machine

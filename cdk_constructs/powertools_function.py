@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
+
+from cdk_constructs.nag import acknowledge
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -59,9 +62,19 @@ class PowertoolsFunction(lambda_.Function):
             retention=log_retention,
             removal_policy=log_removal_policy,
         )
+        # Our own role instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on "*"):
+        # write access to this function's log group only.
+        role = iam.Role(
+            scope,
+            f"{id}ServiceRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of {id}",
+        )
+        log_group.grant_write(role)
         super().__init__(
             scope,
             id,
+            role=role,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=handler,
@@ -79,4 +92,10 @@ class PowertoolsFunction(lambda_.Function):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(environment or {}),
             },
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+            "resource-level permissions, so their resource must be '*'",
         )

@@ -9,6 +9,8 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk_constructs.nag import acknowledge
+
 
 class QueueConsumer(Construct):
     """Creates an encrypted, SSL-only queue and its dead-letter queue, and makes ``function``
@@ -72,3 +74,21 @@ class QueueConsumer(Construct):
         self.dead_letter_queue.grant_send_messages(function)
         function.add_environment(queue_url_env, self.queue.queue_url)
         function.add_environment(dead_letter_queue_url_env, self.dead_letter_queue.queue_url)
+        acknowledge(
+            self.dead_letter_queue,
+            "Serverless-SQSRedrivePolicy",
+            "This is the dead-letter queue of the buffer queue; a DLQ of a DLQ would only hide "
+            "messages further (they come back with a DLQ redrive)",
+        )
+        acknowledge(
+            function,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS event source mappings do not support an OnFailure destination; records that "
+            "keep failing move to the queue's dead-letter queue through its redrive policy",
+        )
+        acknowledge(
+            function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by the SQS event source mapping; a Lambda DeadLetterConfig "
+            "only applies to asynchronous invocations. The queue's redrive policy is the DLQ",
+        )

@@ -7,6 +7,11 @@
   ``AttributeError`` and the call fails (seen as ``States.Runtime`` in the Step Finisher, so a
   worker's answer was lost and the order waited for its heartbeat). Executions without a worker
   cannot hold the token, so they are skipped.
+* A ``waitForTaskToken`` task with a heartbeat sets up its heartbeat wait only after its request
+  (``PutEvents``) returned. An answer that arrives sooner (a fast worker: EventBridge delivers
+  while ``PutEvents`` is still writing to its other targets) is stored, but the heartbeat wait
+  never hears of it, and the task times out on its heartbeat instead of resuming. On AWS the
+  answer resumes the task. Fixed: a heartbeat wait set up after the answer starts as notified.
 * Every request to any moto service goes through ``BackendDict._create_account_specific_backend``,
   which takes a process-wide lock and scans a list even when the account's backend exists: with
   many threads (executions, handlers, pollers) it serialised the whole local cloud (a profile of
@@ -20,12 +25,17 @@ from typing import Any
 
 from moto.core.base_backend import BackendDict
 from moto.core.responses import ActionResult, EmptyResult
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackEndpoint,
+    HeartbeatEndpoint,
+)
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 _applied = False
 _original_get_executions = StepFunctionsParserBackend._get_executions
 _original_create_backend = BackendDict._create_account_specific_backend
+_original_setup_heartbeat = CallbackEndpoint.setup_heartbeat_endpoint
 
 
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
@@ -48,6 +58,18 @@ def _started_executions(self: StepFunctionsParserBackend, execution_status: Any 
     ]
 
 
+def _heartbeat_after_an_early_answer(
+    self: CallbackEndpoint, heartbeat_seconds: int
+) -> HeartbeatEndpoint:
+    endpoint = _original_setup_heartbeat(self, heartbeat_seconds)
+    # ``notify`` stores the outcome, then notifies the heartbeat endpoint if there is one: one
+    # of the two threads sees the other's write, so the answer is never missed (a second
+    # notification is harmless).
+    if self.get_outcome() is not None:
+        endpoint.notify()
+    return endpoint
+
+
 def _existing_or_new_backend(self: BackendDict[Any], account_id: str) -> None:
     # A BackendDict only gains an account inside moto's create (which registers it for reset)
     # and loses all of them on reset: an account present here is created and registered.
@@ -63,4 +85,5 @@ def apply() -> None:
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
         StepFunctionsParserBackend._get_executions = _started_executions  # type: ignore[method-assign]
         BackendDict._create_account_specific_backend = _existing_or_new_backend  # type: ignore[method-assign]
+        CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_after_an_early_answer  # type: ignore[method-assign]
         _applied = True

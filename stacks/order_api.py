@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertools_layer
+from cdk_constructs.nag import acknowledge
 from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS, Env, Source
 from stacks.config import LoyaltyConfig
 
@@ -204,6 +205,45 @@ class OrderApiStack(Stack):
             request_models={"application/json": decision_model},
         )
         CfnOutput(self, "ApiUrl", value=self.api.url)
+        self._acknowledge(config)
+
+    def _acknowledge(self, config: LoyaltyConfig) -> None:
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by API Gateway (proxy integration); a DeadLetterConfig only "
+            "applies to asynchronous invocations",
+        )
+        assert self.function.role is not None
+        acknowledge(
+            self.function.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{config.region}:"
+            f"{config.account}:execution:"
+            '{"Fn::Select":[6,{"Fn::Split":[":",{"Fn::ImportValue":"LoyaltyOrderProcessing:'
+            'ExportsOutputRefOrderProcessingStateMachineBBD2C5B3E2054167"}]}]}:*]',
+            "states:DescribeExecution on the executions of the order-processing state machine "
+            "only; executions are named by order reference, unknown in advance",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level role API Gateway uses to write execution logs; AWS documents "
+            "this managed policy for it and the log groups are created by API Gateway",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            "No WAF: every method requires IAM (SigV4) or Cognito authorization and the stage "
+            "is throttled; there is no anonymous traffic for a web ACL to filter",
+        )
+        if not config.api_cognito_user_pool_arn:
+            acknowledge(
+                self.api,
+                "AwsSolutions-COG4",
+                "Callers are services and operators with AWS credentials: methods use IAM "
+                "(SigV4) authorization. Set loyalty:apiCognitoUserPoolArn to use Cognito",
+            )
 
     def _authorization(self, config: LoyaltyConfig) -> apigw.MethodOptions:
         """IAM (SigV4-signed requests) by default; a Cognito user pool when configured."""

@@ -18,6 +18,7 @@ from cdk_constructs import (
     data_table,
     powertools_layer,
 )
+from cdk_constructs.nag import acknowledge
 from loyalty.contract import Env, Source, vendor_request_pattern
 from stacks.config import LoyaltyConfig
 
@@ -44,6 +45,12 @@ class VendorMediatorStack(Stack):
                 description="API key of the loyalty SaaS: put the real key here after deploying",
             )
             secret_id = self.api_key.secret_arn
+            acknowledge(
+                self.api_key,
+                "AwsSolutions-SMG4",
+                "The loyalty SaaS issues this API key; it has no API to mint a new one, so a "
+                "rotation Lambda has nothing to call. The operator rotates it with the vendor",
+            )
 
         # Short-lived coordination state shared by all consumers; nothing here outlives a day.
         self.state_table = data_table(

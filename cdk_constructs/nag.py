@@ -1,0 +1,21 @@
+"""cdk-nag 3.x acknowledgements: one call, with the reason required."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+
+def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
+    """Acknowledge ``rule_id`` (e.g. ``AwsSolutions-SQS3`` or a granular finding such as
+    ``AwsSolutions-IAM5[Resource::*]``) on ``scope`` and everything under it."""
+    if len(reason.strip()) < 20:
+        raise ValueError(f"{rule_id}: give a real reason")
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+
+
+STATE_MACHINE_WILDCARD_REASON = (
+    "Written by CDK for logging and tracing: the CloudWatch Logs vended-log-delivery actions "
+    "(logs:CreateLogDelivery and the like) and X-Ray's PutTraceSegments/PutTelemetryRecords/"
+    "GetSampling* support no resource-level permissions"
+)
