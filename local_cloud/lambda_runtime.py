@@ -151,7 +151,8 @@ def isolate_powertools_metrics() -> None:
     by every instance: right in Lambda (one invocation per process at a time), wrong here where
     many invocations of many functions run at once in one process — one would flush or clear
     another's metrics. Give each thread (each invocation runs on one) its own metric set. Must run
-    before handlers create their ``Metrics``."""
+    before handlers create their ``Metrics``. Default dimensions stay shared (they are set at
+    import, on another thread than the invocations), so handlers add dimensions per invocation."""
     from aws_lambda_powertools.metrics.metrics import Metrics
 
     if not isinstance(Metrics._metrics, _PerThreadDict):

@@ -68,7 +68,6 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
     logger = Logger()
     tracer = Tracer()
     metrics = Metrics()
-    metrics.set_default_dimensions(step=step.value)
     domain = require_env(Env.LOYALTY_DOMAIN)
     claims = claim_check_from_env()
     publisher = EventBusPublisher(
@@ -89,6 +88,9 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # Per invocation, not set_default_dimensions: default dimensions live on the Metrics
+        # class, shared by every worker that runs in one process (as in the local cloud).
+        metrics.add_dimension(name="step", value=step.value)
         request = StepRequest.model_validate(event["detail"])
         tracer.put_annotation("order_reference", request.order_reference)
         if is_claim_check(request.order):

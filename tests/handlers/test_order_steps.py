@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -130,6 +132,24 @@ def test_completion_marks_completed_and_announces_it_with_the_answer(
     assert completed["detail"]["points"] == 10
     item = table.get("R-100")
     assert item is not None and item["status"] == "COMPLETED"
+
+
+def test_each_answer_emits_its_step_metrics_with_the_time_since_the_request(
+    worker: Any, bus_tap: BusTap, lambda_context: Context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    requested = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
+    worker("recognise")(step_request("order.recognise", requested_at=requested), lambda_context)
+    worker("validate")(
+        step_request("order.validate"), lambda_context
+    )  # no requested_at: no duration
+
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [blob["step"] for blob in blobs] == ["order.recognise", "order.validate"]
+    assert blobs[0]["StepSucceeded"] == [1.0]
+    assert 2000 <= blobs[0]["StepDuration"][0] < 60_000
+    assert "StepDuration" not in blobs[1]
+    (dimensions,) = blobs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert "step" in dimensions
 
 
 def test_a_failure_is_recorded_even_for_an_order_that_was_never_stored(
