@@ -24,6 +24,7 @@ import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 
 from stacks.config import LoyaltyConfig  # noqa: E402
+from stacks.observability import ObservabilityStack  # noqa: E402
 from stacks.order_api import OrderApiStack  # noqa: E402
 from stacks.order_processing import OrderProcessingStack  # noqa: E402
 from stacks.vendor_mediator import VendorMediatorStack  # noqa: E402
@@ -31,6 +32,7 @@ from stacks.vendor_mediator import VendorMediatorStack  # noqa: E402
 ORDER_PROCESSING_STACK = "LoyaltyOrderProcessing"
 VENDOR_MEDIATOR_STACK = "LoyaltyVendorMediator"
 ORDER_API_STACK = "LoyaltyOrderApi"
+OBSERVABILITY_STACK = "LoyaltyObservability"
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -54,25 +56,37 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         description="Loyalty order processing: event-driven Step Functions, Step Finisher, "
         "Token Handler",
     )
-    VendorMediatorStack(
+    vendor_mediator = VendorMediatorStack(
         app,
         VENDOR_MEDIATOR_STACK,
         config=config,
         env=env,
         description="Loyalty vendor mediator: the only caller of the loyalty SaaS",
     )
-    OrderApiStack(
+    order_api = OrderApiStack(
         app,
         ORDER_API_STACK,
         config=config,
         orders_table=order_processing.orders_table,
         actions_table=order_processing.actions_table,
-        documents=order_processing.documents,
         state_machine=order_processing.state_machine,
         env=env,
         description="Loyalty Order API: submit orders, read status, approve or reject",
     )
+    ObservabilityStack(
+        app,
+        OBSERVABILITY_STACK,
+        config=config,
+        order_processing=order_processing,
+        vendor_mediator=vendor_mediator,
+        order_api=order_api,
+        env=env,
+        description="Loyalty observability: event log and archive, dashboard, alarms",
+    )
     cdk.Tags.of(app).add("project", "loyalty-orchestration")
+    if config.disposable:
+        # A development deployment: nothing is retained, data included.
+        cdk.RemovalPolicies.of(app).destroy()
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app
 

@@ -6,14 +6,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration
+import jsii
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from cdk_constructs.event_patterns import event_pattern_from_dict
@@ -21,6 +24,27 @@ from cdk_constructs.nag import acknowledge
 
 EVENT_BUS_ENV = "EVENT_BUS"
 EVENT_SOURCE_ENV = "EVENT_SOURCE"
+
+
+@jsii.implements(events.IRuleTarget)
+class _LogGroupTarget:
+    """A CloudWatch Logs target without CDK's custom resource (the stack adds the policy)."""
+
+    def __init__(self, arn: str, options: dict[str, Any]) -> None:
+        self._arn = arn
+        self._options = options
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(
+            arn=self._arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
+                arn=self._options["dead_letter_queue"].queue_arn
+            ),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=self._options["retry_attempts"],
+                maximum_event_age_in_seconds=int(self._options["max_event_age"].to_seconds()),
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -41,7 +65,7 @@ class DefaultBus(Construct):
     and then sends the failed event to the same dead-letter queue.
 
     Attributes: ``bus`` (the imported default bus), ``event_source`` (the source this service's
-    functions put events with).
+    functions put events with), ``dead_letter_queues``.
     """
 
     def __init__(
@@ -67,6 +91,8 @@ class DefaultBus(Construct):
         self._lambda_max_event_age = lambda_max_event_age
         self._dead_letter_retention = dead_letter_retention
         self._async_configured: set[str] = set()
+        self.dead_letter_queues: list[sqs.Queue] = []
+        """Every dead-letter queue this bus's rules created (for alarms on their depth)."""
 
     def grant_put_events(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.bus.grant_put_events_to(grantee)
@@ -128,6 +154,40 @@ class DefaultBus(Construct):
             lambda options: targets.SfnStateMachine(state_machine, **options),
         )
 
+    def add_log_group_rule(
+        self,
+        id: str,
+        *,
+        log_group: logs.ILogGroup,
+        event_pattern: Mapping[str, Any],
+        description: str,
+    ) -> BusRule:
+        """Matching events, whole, into ``log_group`` (with the resource policy EventBridge needs;
+        no custom resource)."""
+        arn = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=log_group.log_group_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        logs.ResourcePolicy(
+            self,
+            f"{id}LogGroupPolicy",
+            policy_statements=[
+                iam.PolicyStatement(
+                    principals=[
+                        iam.ServicePrincipal("events.amazonaws.com"),
+                        iam.ServicePrincipal("delivery.logs.amazonaws.com"),
+                    ],
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[f"{arn}:*"],
+                )
+            ],
+        )
+        return self._add_rule(
+            id, event_pattern, description, lambda options: _LogGroupTarget(arn, options)
+        )
+
     def add_queue_rule(
         self,
         id: str,
@@ -184,4 +244,5 @@ class DefaultBus(Construct):
         )
         acknowledge(queue, "AwsSolutions-SQS3", reason)
         acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)
+        self.dead_letter_queues.append(queue)
         return queue

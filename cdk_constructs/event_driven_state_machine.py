@@ -69,6 +69,7 @@ class EventDrivenStateMachine(Construct):
         bus: DefaultBus,
         default_wait: WaitPolicy,
         timeout: Duration,
+        state_machine_name: str | None = None,
         token_field: str = "TaskToken",
         log_level: sfn.LogLevel = sfn.LogLevel.ERROR,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
@@ -78,6 +79,7 @@ class EventDrivenStateMachine(Construct):
         self.bus = bus
         self._default_wait = default_wait
         self._timeout = timeout
+        self._state_machine_name = state_machine_name
         self._token_field = token_field
         self._log_level = log_level
         self.log_group = logs.LogGroup(
@@ -170,6 +172,7 @@ class EventDrivenStateMachine(Construct):
         self._state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=self._state_machine_name,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=self._timeout,

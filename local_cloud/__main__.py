@@ -18,6 +18,7 @@ from local_cloud.cloud import LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.sample_orders import SampleOrder, invalid_api_order, sample_orders, seed_vendor
 
+DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)"}
 COLUMNS = (
     "{ref:<20} {via:<4} {type:<7} {status:<10} {error:<21} {duration:>8} {transitions:>5}  {note}"
 )
@@ -25,9 +26,7 @@ COLUMNS = (
 
 def _line(outcome: OrderOutcome, sample: SampleOrder, expected_ok: bool) -> str:
     duration = f"{outcome.duration_seconds:.2f}s" if outcome.duration_seconds is not None else "-"
-    note = (
-        "<- UNEXPECTED" if not expected_ok else (f"({sample.decision}d)" if sample.decision else "")
-    )
+    note = "<- UNEXPECTED" if not expected_ok else DECISION_NOTES.get(sample.decision or "", "")
     return COLUMNS.format(
         ref=outcome.order_reference,
         via=sample.channel,
@@ -129,12 +128,28 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"Dead-letter queues: {sum(len(m) for m in dead.values())} messages")
         print(f"Function logs: {cloud.workdir / 'logs'}")
+        if args.timeline:
+            _print_timeline(cloud, args.timeline)
         if args.serve:
             _serve(cloud)
     if pending or unexpected:
         print("FAILED: some orders did not end as expected", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_timeline(cloud: LocalCloud, reference: str) -> None:
+    entries = cloud.timeline(reference)
+    print(f"\nTimeline of {reference}: {len(entries)} events in the event log")
+    if not entries:
+        return
+    start = previous = entries[0].timestamp_ms
+    for entry in entries:
+        print(
+            f"  {entry.timestamp_ms - start:>7} ms (+{entry.timestamp_ms - previous:>5})  "
+            f"{entry.source:<32} {entry.detail_type:<27} {entry.what}"
+        )
+        previous = entry.timestamp_ms
 
 
 def _serve(cloud: LocalCloud) -> None:
@@ -160,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument(
         "--serve", action="store_true", help="keep the local cloud up afterwards"
+    )
+    run_parser.add_argument(
+        "--timeline",
+        default="M101-S76-OP10-T65",
+        metavar="ORDER_REFERENCE",
+        help="print this order's events from the event log afterwards ('' for none)",
     )
     return run(parser.parse_args(argv))
 

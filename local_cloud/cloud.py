@@ -290,6 +290,29 @@ class LocalCloud:
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"put_events failed: {response['Entries']}")
 
+    def timeline(self, order_reference: str) -> list[TimelineEntry]:
+        """Every event of one order, from the event log (the same log group and rule as on AWS:
+        the LoyaltyObservability stack's), in the order the log received them. As on AWS, that
+        is delivery order: a step's answer can land a few milliseconds before its request."""
+        logs = self.client("logs")
+        group = self.output("EventLogGroupName")
+        found: list[TimelineEntry] = []
+        arguments: dict[str, Any] = {"logGroupName": group}
+        while True:
+            page = logs.filter_log_events(**arguments)
+            for record in page.get("events", []):
+                event = json.loads(record["message"])
+                detail = event.get("detail", {})
+                reference = detail.get("order_reference") or detail.get("data", {}).get(
+                    "loyalty_order_reference"
+                )
+                if reference == order_reference:
+                    found.append(TimelineEntry.of(record["timestamp"], event))
+            if not page.get("nextToken"):
+                break
+            arguments["nextToken"] = page["nextToken"]
+        return sorted(found, key=lambda entry: entry.timestamp_ms)
+
     def tap(self, pattern: dict[str, Any]) -> Tap:
         """Observe events matching ``pattern`` (a rule and an SQS queue added to moto for
         observation only; they are not part of the app)."""
@@ -463,6 +486,27 @@ class LocalCloud:
                     assert isinstance(resource.physical, LocalFunction)
                     return resource.physical
         raise KeyError(logical_prefix)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    timestamp_ms: int
+    source: str
+    detail_type: str
+    what: str
+    """The metadata's type and status (``voucher submitted``, ``order.validate finished``)."""
+
+    @classmethod
+    def of(cls, timestamp_ms: int, event: dict[str, Any]) -> TimelineEntry:
+        metadata = event.get("detail", {}).get("metadata", {})
+        what = " ".join(str(metadata[k]) for k in ("type", "status") if metadata.get(k))
+        error = event.get("detail", {}).get("error")
+        if isinstance(error, str):
+            what += f" ({error})"
+        elif isinstance(error, dict):
+            what += f" ({error.get('name')})"
+        # moto stamps log records with a float; CloudWatch Logs keeps whole milliseconds.
+        return cls(int(timestamp_ms), event.get("source", ""), event.get("detail-type", ""), what)
 
 
 class Tap:

@@ -271,6 +271,18 @@ class Deployer:
             events.put_targets(Rule=name, EventBusName=bus, Targets=props["Targets"])
         return Deployed(logical_id, raw["Type"], name, {"Arn": arn})
 
+    def _create_aws_events_archive(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        name = props.get("ArchiveName") or self.physical_name(ctx.stack, logical_id, 48)
+        args: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": props["SourceArn"]}
+        if "EventPattern" in props:
+            args["EventPattern"] = json.dumps(props["EventPattern"])
+        if "RetentionDays" in props:
+            args["RetentionDays"] = int(props["RetentionDays"])
+        arn = self._client("events").create_archive(**args)["ArchiveArn"]
+        return Deployed(logical_id, raw["Type"], name, {"Arn": arn})
+
     def _create_aws_stepfunctions_statemachine(
         self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
     ) -> Deployed:

@@ -143,6 +143,11 @@ class MediatorConfig:
 class LoyaltyConfig:
     account: str
     region: str
+    resource_prefix: str
+    """Prefix of the few resources with fixed names (so other stacks need no import)."""
+    disposable: bool
+    """A development deployment: every resource, data included, goes with ``cdk destroy``.
+    Off by default: orders, actions, documents and the vendor key are retained."""
     domain: str
     """``metadata.domain`` of every vendor event (seed 000: LEGO-LOYALTY)."""
     powertools_version: str
@@ -167,6 +172,11 @@ class LoyaltyConfig:
     api_burst_limit: int
     api_cognito_user_pool_arn: str | None
     """When set, the Order API uses this Cognito user pool instead of IAM authorization."""
+    alarm_email: str | None
+    """When set, alarms notify this address through an SNS topic."""
+    event_log_retention_days: int
+    archive_retention_days: int
+    failed_executions_alarm_threshold: int
 
     def __post_init__(self) -> None:
         longest_wait = (
@@ -178,6 +188,15 @@ class LoyaltyConfig:
                 f"{PREFIX}executionTimeoutSeconds must exceed the approval timeout plus the "
                 f"vendor steps' waits ({longest_wait:.0f} s), or orders time out while waiting"
             )
+
+    @property
+    def documents_bucket_name(self) -> str:
+        """The claim-check bucket: S3 names are global, so account and region are in it."""
+        return f"{self.resource_prefix}-order-documents-{self.account}-{self.region}"
+
+    @property
+    def order_state_machine_name(self) -> str:
+        return f"{self.resource_prefix}-order-processing"
 
     @property
     def approval_wait(self) -> WaitPolicy:
@@ -204,6 +223,8 @@ class LoyaltyConfig:
         return cls(
             account=ctx.text("account", os.environ.get("CDK_DEFAULT_ACCOUNT") or "000000000000"),
             region=ctx.text("region", os.environ.get("CDK_DEFAULT_REGION") or "us-east-1"),
+            resource_prefix=ctx.text("resourcePrefix", "loyalty", pattern=r"[a-z][a-z0-9-]{1,20}"),
+            disposable=ctx.flag("disposable"),
             domain=ctx.text("domain", DEFAULT_DOMAIN),
             powertools_version=ctx.text("powertoolsVersion", pattern=r"\d+\.\d+\.\d+"),
             metrics_namespace=ctx.text("metricsNamespace", "Loyalty"),
@@ -234,6 +255,10 @@ class LoyaltyConfig:
             api_rate_limit=ctx.number("apiRateLimit", 50),
             api_burst_limit=int(ctx.number("apiBurstLimit", 100)),
             api_cognito_user_pool_arn=ctx.optional_text("apiCognitoUserPoolArn"),
+            alarm_email=ctx.optional_text("alarmEmail"),
+            event_log_retention_days=int(ctx.number("eventLogRetentionDays", 90)),
+            archive_retention_days=int(ctx.number("archiveRetentionDays", 365)),
+            failed_executions_alarm_threshold=int(ctx.number("failedExecutionsAlarmThreshold", 1)),
         )
 
 
@@ -253,6 +278,14 @@ class _Context:
         if pattern and not re.fullmatch(pattern, value):
             raise ConfigError(f"context {PREFIX}{name}={value!r} must match {pattern}")
         return value
+
+    def flag(self, name: str) -> bool:
+        value = self._raw(name)
+        if value in (None, False, "false", "False", "0", 0):
+            return False
+        if value in (True, "true", "True", "1", 1):
+            return True
+        raise ConfigError(f"context {PREFIX}{name}={value!r} must be true or false")
 
     def optional_text(self, name: str) -> str | None:
         value = self._raw(name)

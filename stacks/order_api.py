@@ -16,7 +16,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -24,6 +23,7 @@ from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertool
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS, Env, Source
 from stacks.config import LoyaltyConfig
+from stacks.permissions import grant_describe_order_executions, grant_order_documents
 
 ORDER_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
@@ -79,12 +79,11 @@ class OrderApiStack(Stack):
         config: LoyaltyConfig,
         orders_table: dynamodb.ITable,
         actions_table: dynamodb.ITable,
-        documents: s3.IBucket,
         state_machine: sfn.IStateMachine,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        bus = DefaultBus(self, "Bus", event_source=Source.ORDER_INTAKE.value)
+        self.bus = bus = DefaultBus(self, "Bus", event_source=Source.ORDER_INTAKE.value)
 
         # Submissions already answered, so a repeated POST /orders returns the first answer.
         self.idempotency_table = data_table(
@@ -110,7 +109,7 @@ class OrderApiStack(Stack):
                 Env.ACTIONS_TABLE: actions_table.table_name,
                 Env.IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
                 Env.STATE_MACHINE_ARN: state_machine.state_machine_arn,
-                Env.ORDERS_BUCKET: documents.bucket_name,
+                Env.ORDERS_BUCKET: config.documents_bucket_name,
             },
         )
         bus.add_publisher(self.function)
@@ -125,10 +124,14 @@ class OrderApiStack(Stack):
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         )
-        documents.grant_put(self.function, "orders/*")
+        grant_order_documents(
+            self.function, bucket_name=config.documents_bucket_name, actions=["s3:PutObject"]
+        )
         state_machine.grant_task_response(self.function)
         # To tell "accepted, not stored yet" from "unknown" (GET /orders/{reference}).
-        state_machine.grant_execution(self.function, "states:DescribeExecution")
+        grant_describe_order_executions(
+            self.function, state_machine_name=config.order_state_machine_name
+        )
 
         access_logs = logs.LogGroup(
             self,
@@ -213,16 +216,6 @@ class OrderApiStack(Stack):
             "Serverless-LambdaDLQ",
             "Invoked synchronously by API Gateway (proxy integration); a DeadLetterConfig only "
             "applies to asynchronous invocations",
-        )
-        assert self.function.role is not None
-        acknowledge(
-            self.function.role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{config.region}:"
-            f"{config.account}:execution:"
-            '{"Fn::Select":[6,{"Fn::Split":[":",{"Fn::ImportValue":"LoyaltyOrderProcessing:'
-            'ExportsOutputRefOrderProcessingStateMachineBBD2C5B3E2054167"}]}]}:*]',
-            "states:DescribeExecution on the executions of the order-processing state machine "
-            "only; executions are named by order reference, unknown in advance",
         )
         acknowledge(
             self.api,

@@ -26,6 +26,7 @@ from cdk_constructs import (
     data_table,
     powertools_layer,
 )
+from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     VENDOR_DETAIL_TYPE,
     Env,
@@ -44,6 +45,7 @@ from loyalty.contract import (
 )
 from loyalty.order_status import ACTION_SORT_KEY, PARTITION_KEY, SORT_KEY
 from stacks.config import LoyaltyConfig
+from stacks.permissions import grant_order_documents
 
 JsonPath = sfn.JsonPath
 
@@ -66,12 +68,21 @@ class OrderProcessingStack(Stack):
         self.documents = s3.Bucket(
             self,
             "OrderDocuments",
+            bucket_name=config.documents_bucket_name,
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.DESTROY if config.disposable else RemovalPolicy.RETAIN,
+            auto_delete_objects=config.disposable,  # a bucket must be empty to be deleted
+        )
+        acknowledge(
+            self.documents,
+            "AwsSolutions-S1",
+            "A claim-check store read and written only by this app's function roles (see their "
+            "policies); server access logs would need a second bucket to audit what IAM already "
+            "confines; enable CloudTrail S3 data events for an audit trail",
         )
         # Steps waiting for a person: their task tokens, kept server-side.
         self.actions_table = data_table(
@@ -88,6 +99,7 @@ class OrderProcessingStack(Stack):
             bus=self.bus,
             default_wait=config.worker_wait,
             timeout=config.execution_timeout,
+            state_machine_name=config.order_state_machine_name,
         )
 
         # -- the steps ------------------------------------------------------------------------
@@ -241,8 +253,10 @@ class OrderProcessingStack(Stack):
             },
         )
         self.state_machine.grant_start_execution(starter)
-        self.documents.grant_put(starter, "orders/*")
-        self.bus.add_lambda_rule(
+        grant_order_documents(
+            starter, bucket_name=config.documents_bucket_name, actions=["s3:PutObject"]
+        )
+        self.orders_received = self.bus.add_lambda_rule(
             "OrdersReceived",
             function=starter,
             event_pattern=order_received_pattern(),
@@ -259,7 +273,7 @@ class OrderProcessingStack(Stack):
             failed_detail_type=TaskAnswer.FAILED.value,
         )
 
-        token_handler = self._function(
+        self.token_handler = token_handler = self._function(
             "TokenHandler",
             "token_handler.handler.handler",
             "Resumes vendor steps when the Vendor Mediator answers (seed 000 step 5)",
@@ -278,6 +292,8 @@ class OrderProcessingStack(Stack):
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "StepFinisherArn", value=self.step_finisher.state_machine.state_machine_arn)
         CfnOutput(self, "OrdersTableName", value=self.orders_table.table_name)
+        # For replays from the archive: `--destination FilterArns=<this>` re-drives lost orders.
+        CfnOutput(self, "OrdersReceivedRuleArn", value=self.orders_received.rule.rule_arn)
 
     # -- building blocks ----------------------------------------------------------------------
 
@@ -330,9 +346,11 @@ class OrderProcessingStack(Stack):
         if actions_table_actions:
             self.actions_table.grant(function, *actions_table_actions)
         # Every step may receive an order by claim check; the ones producing orders may store one.
-        self.documents.grant_read(function, "orders/*")
-        if writes_documents:
-            self.documents.grant_put(function, "orders/*")
+        grant_order_documents(
+            function,
+            bucket_name=self._config.documents_bucket_name,
+            actions=["s3:GetObject", "s3:PutObject"] if writes_documents else ["s3:GetObject"],
+        )
         return self.flow.worker_step(
             id,
             detail_type=step.value,
@@ -344,6 +362,7 @@ class OrderProcessingStack(Stack):
                 ),
                 "order_reference": JsonPath.string_at("$.order_reference"),
                 "execution_id": JsonPath.execution_id,
+                "requested_at": JsonPath.state_entered_time,  # for StepDuration
                 "order": JsonPath.object_at("$.order"),
                 **(detail or {}),
             },

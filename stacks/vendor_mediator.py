@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -31,7 +31,7 @@ class VendorMediatorStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         timing = config.mediator
-        bus = DefaultBus(self, "Bus", event_source=Source.VENDOR_MEDIATOR.value)
+        self.bus = bus = DefaultBus(self, "Bus", event_source=Source.VENDOR_MEDIATOR.value)
 
         if config.vendor_api_key_secret_name:
             self.api_key = secretsmanager.Secret.from_secret_name_v2(
@@ -43,6 +43,7 @@ class VendorMediatorStack(Stack):
                 self,
                 "VendorApiKey",
                 description="API key of the loyalty SaaS: put the real key here after deploying",
+                removal_policy=RemovalPolicy.RETAIN,  # the operator put a real key in it
             )
             secret_id = self.api_key.secret_arn
             acknowledge(

@@ -24,6 +24,7 @@ from aws_cdk import Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
 from app import (  # noqa: E402
+    OBSERVABILITY_STACK,
     ORDER_API_STACK,
     ORDER_PROCESSING_STACK,
     VENDOR_MEDIATOR_STACK,
@@ -37,7 +38,12 @@ def stacks() -> dict[str, Stack]:
     app = build_app({})
     return {
         name: app.node.find_child(name)  # type: ignore[misc]
-        for name in (ORDER_PROCESSING_STACK, VENDOR_MEDIATOR_STACK, ORDER_API_STACK)
+        for name in (
+            ORDER_PROCESSING_STACK,
+            VENDOR_MEDIATOR_STACK,
+            ORDER_API_STACK,
+            OBSERVABILITY_STACK,
+        )
     }
 
 
@@ -54,3 +60,8 @@ def vendor_template(stacks: dict[str, Stack]) -> Template:
 @pytest.fixture(scope="session")
 def api_template(stacks: dict[str, Stack]) -> Template:
     return Template.from_stack(stacks[ORDER_API_STACK])
+
+
+@pytest.fixture(scope="session")
+def observability_template(stacks: dict[str, Stack]) -> Template:
+    return Template.from_stack(stacks[OBSERVABILITY_STACK])

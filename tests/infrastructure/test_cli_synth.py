@@ -35,6 +35,7 @@ def test_cdk_synth_with_the_pinned_cli_produces_every_stack_offline(tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.glob("*.template.json")) == [
+        "LoyaltyObservability.template.json",
         "LoyaltyOrderApi.template.json",
         "LoyaltyOrderProcessing.template.json",
         "LoyaltyVendorMediator.template.json",
