@@ -12,7 +12,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -528,6 +528,19 @@ class Tap:
             for message in messages:
                 self.seen.append(json.loads(message["Body"]))
                 self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+
+    def wait_for(
+        self, matches: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """The events that match, once at least one has arrived (or the timeout passed): the
+        router delivers to taps on its own threads, so an event can land just after the state
+        change a test waited for."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [event for event in self.events() if matches(event)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
 
 def synthesise(context: dict[str, Any], workdir: Path) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,9 @@
 """Delivery of EventBridge events to Lambda and Step Functions targets, which moto lacks.
 
 moto matches every event against every rule (its own pattern matcher, the rules as deployed) and
-delivers to SQS, CloudWatch Logs and archives itself; for Lambda and Step Functions targets it
-raises ``NotImplementedError``. ``EventRouter.install`` wraps moto's ``Rule.send_to_targets`` so
+delivers to SQS, CloudWatch Logs and archives itself, disabled rules included; for Lambda and Step
+Functions targets it raises ``NotImplementedError``. ``EventRouter.install`` wraps moto's
+``Rule.send_to_targets`` so that disabled rules deliver nothing, as in EventBridge, and
 those two target types are handed to a pool of delivery threads instead, as EventBridge does
 asynchronously: Lambda targets get Lambda's async invocation (`lambda_runtime.AsyncInvoker`),
 state machine targets a ``StartExecution``. A delivery that cannot be made is retried per the
@@ -81,8 +82,8 @@ class EventRouter:
         def send_to_targets(
             rule: events_models.Rule, original_event: Any, transform_input: bool = True
         ) -> None:
-            if not rule.event_pattern.matches_event(original_event):
-                return
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
+                return  # moto delivers to disabled rules too; EventBridge does not
             ours = [t for t in rule.targets if _service_of(t["Arn"]) in ("lambda", "states")]
             for target in ours:
                 if "InputTransformer" in target or "Input" in target or "InputPath" in target:

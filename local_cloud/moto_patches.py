@@ -12,6 +12,9 @@
   while ``PutEvents`` is still writing to its other targets) is stored, but the heartbeat wait
   never hears of it, and the task times out on its heartbeat instead of resuming. On AWS the
   answer resumes the task. Fixed: a heartbeat wait set up after the answer starts as notified.
+* ``StartReplay`` sends every archived event to every rule of the bus, ignoring the replay's
+  time window and ``Destination.FilterArns`` (the README's replay procedure relies on both: it
+  re-drives lost orders through the order starter's rule only). Honoured.
 * Every request to any moto service goes through ``BackendDict._create_account_specific_backend``,
   which takes a process-wide lock and scans a list even when the account's backend exists: with
   many threads (executions, handlers, pollers) it serialised the whole local cloud (a profile of
@@ -21,10 +24,14 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from moto.core.base_backend import BackendDict
 from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import unix_time
+from moto.events import models as events_models
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackEndpoint,
     HeartbeatEndpoint,
@@ -70,6 +77,30 @@ def _heartbeat_after_an_early_answer(
     return endpoint
 
 
+def _epoch_seconds(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def _replay_events(self: events_models.Replay, archive: events_models.Archive) -> None:
+    backend = events_models.events_backends[self.account_id][self.region]
+    bus = backend.describe_event_bus(self.destination["Arn"].split("/")[-1])
+    only = set(self.destination.get("FilterArns") or [])
+    start = _epoch_seconds(self.event_start_time)
+    end = _epoch_seconds(self.event_end_time)
+    for event in list(archive.events):
+        if not start <= _epoch_seconds(event["time"]) < end:
+            continue
+        for rule in list(bus.rules.values()):
+            if only and rule.arn not in only:
+                continue
+            replayed: Any = {**event, "id": str(uuid.uuid4()), "replay-name": self.name}
+            rule.send_to_targets(replayed, transform_input=False)
+    self.state = events_models.ReplayState.COMPLETED
+    self.end_time = unix_time()
+
+
 def _existing_or_new_backend(self: BackendDict[Any], account_id: str) -> None:
     # A BackendDict only gains an account inside moto's create (which registers it for reset)
     # and loses all of them on reset: an account present here is created and registered.
@@ -86,4 +117,5 @@ def apply() -> None:
         StepFunctionsParserBackend._get_executions = _started_executions  # type: ignore[method-assign]
         BackendDict._create_account_specific_backend = _existing_or_new_backend  # type: ignore[method-assign]
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_after_an_early_answer  # type: ignore[method-assign]
+        events_models.Replay.replay_events = _replay_events  # type: ignore[method-assign]
         _applied = True

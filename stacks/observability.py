@@ -99,6 +99,11 @@ class ObservabilityStack(Stack):
         cfn_archive = self.archive.node.default_child
         assert isinstance(cfn_archive, events.CfnArchive)
         cfn_archive.add_property_deletion_override("KmsKeyIdentifier")
+        # The archive is the replay source of every order: as durable as the orders table.
+        cfn_archive.apply_removal_policy(
+            RemovalPolicy.DESTROY if config.disposable else RemovalPolicy.RETAIN
+        )
+        CfnOutput(self, "EventArchiveArn", value=self.archive.archive_arn)
 
         # -- alarms ------------------------------------------------------------------------------
         machine = order_processing.state_machine

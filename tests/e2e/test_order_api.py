@@ -59,8 +59,11 @@ def wait_for_status(
 def events_of(tap: Tap, reference: str, detail_type: str) -> list[dict[str, object]]:
     return [
         e["detail"]
-        for e in tap.events()
-        if e["detail-type"] == detail_type and e["detail"]["order_reference"] == reference
+        for e in tap.wait_for(
+            lambda e: (
+                e["detail-type"] == detail_type and e["detail"]["order_reference"] == reference
+            )
+        )
     ]
 
 

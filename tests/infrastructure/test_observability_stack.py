@@ -152,7 +152,7 @@ def test_the_dashboard_shows_step_durations_and_dead_letter_queues(
 RETAINED = {
     ORDER_PROCESSING_STACK: {"AWS::DynamoDB::Table": 2, "AWS::S3::Bucket": 1},
     VENDOR_MEDIATOR_STACK: {"AWS::SecretsManager::Secret": 1},
-    OBSERVABILITY_STACK: {"AWS::Logs::LogGroup": 1},
+    OBSERVABILITY_STACK: {"AWS::Logs::LogGroup": 1, "AWS::Events::Archive": 1},
 }
 
 
