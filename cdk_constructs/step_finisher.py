@@ -24,6 +24,11 @@ finisher's log group) and dropped, never retried."""
 
 TRANSIENT_ERRORS = ["Sfn.SfnException", "Sfn.ThrottlingException"]
 
+MALFORMED_ANSWER_ERROR = "MalformedWorkerAnswer"
+"""What the waiting task fails with when its answer lacks the output (or the error and cause)
+it must carry: the order fails at once with a named error, instead of the finisher failing on a
+missing path and the task waiting for its heartbeat."""
+
 
 class StepFinisher(Construct):
     """On ``event_pattern`` (a worker's answer), calls ``sfn:sendTaskSuccess`` with the token and
@@ -52,10 +57,12 @@ class StepFinisher(Construct):
         super().__init__(scope, id)
         token_closed = sfn.Succeed(self, "TokenAlreadyClosed", comment="duplicate or late answer")
 
-        def resume(action: str, parameters: dict[str, str]) -> tasks.CallAwsService:
+        def resume(
+            action: str, parameters: dict[str, str], id: str | None = None
+        ) -> tasks.CallAwsService:
             call = tasks.CallAwsService(
                 self,
-                action[0].upper() + action[1:],
+                id or action[0].upper() + action[1:],
                 service="sfn",
                 action=action,
                 iam_action=f"states:{action[0].upper()}{action[1:]}",
@@ -85,13 +92,33 @@ class StepFinisher(Construct):
             },
         )
 
+        reject_malformed = resume(
+            "sendTaskFailure",
+            {
+                "Error": MALFORMED_ANSWER_ERROR,
+                "Cause": f"a worker answer without {output_path} (to finish) or "
+                f"{error_path} and {cause_path} (to fail): a bug in the worker",
+            },
+            id="RejectMalformedAnswer",
+        )
+        failed = sfn.Condition.string_equals("$.detail-type", failed_detail_type)
         definition = (
             sfn.Choice(self, "FinishedOrFailed")
             .when(
-                sfn.Condition.string_equals("$.detail-type", failed_detail_type),
+                sfn.Condition.and_(
+                    failed,
+                    sfn.Condition.is_present(error_path),
+                    sfn.Condition.is_present(cause_path),
+                ),
                 send_failure,
             )
-            .otherwise(send_success)
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.not_(failed), sfn.Condition.is_present(output_path)
+                ),
+                send_success,
+            )
+            .otherwise(reject_malformed)
         )
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=log_removal_policy

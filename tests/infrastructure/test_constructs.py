@@ -11,6 +11,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Match, Template
 
 from cdk_constructs import DefaultBus, EventDrivenStateMachine, StepFinisher, WaitPolicy
+from cdk_constructs.step_finisher import MALFORMED_ANSWER_ERROR
+from tests.infrastructure.asl import definition
 
 PATTERN = {"source": ["test.source"], "detail-type": ["thing.happened"]}
 
@@ -160,10 +162,10 @@ def test_the_state_machine_exists_only_after_build(stack: Stack) -> None:
         flow.build(step)
 
 
-def test_step_finisher_rule_targets_the_express_finisher_with_a_dlq(stack: Stack) -> None:
+def _finisher(stack: Stack) -> StepFinisher:
     flow, step = _machine(stack)
     flow.build(step)
-    StepFinisher(
+    return StepFinisher(
         stack,
         "Finisher",
         bus=flow.bus,
@@ -171,6 +173,10 @@ def test_step_finisher_rule_targets_the_express_finisher_with_a_dlq(stack: Stack
         event_pattern={"detail-type": ["DONE", "FAILED"]},
         failed_detail_type="FAILED",
     )
+
+
+def test_step_finisher_rule_targets_the_express_finisher_with_a_dlq(stack: Stack) -> None:
+    _finisher(stack)
 
     template = Template.from_stack(stack)
     template.has_resource_properties(
@@ -201,3 +207,21 @@ def test_a_state_machine_rule_can_start_any_machine(stack: Stack) -> None:
         "AWS::IAM::Policy",
         {"PolicyDocument": {"Statement": [Match.object_like({"Action": "states:StartExecution"})]}},
     )
+
+
+def test_the_step_finisher_fails_the_task_on_an_answer_it_cannot_use(stack: Stack) -> None:
+    _finisher(stack)
+
+    states = definition(Template.from_stack(stack), "EXPRESS")["States"]
+    choice = states["FinishedOrFailed"]
+    to_failure, to_success = choice["Choices"]
+    assert to_failure["Next"] == "SendTaskFailure"
+    assert {"Variable": "$.detail.error", "IsPresent": True} in to_failure["And"]
+    assert {"Variable": "$.detail.cause", "IsPresent": True} in to_failure["And"]
+    assert to_success["Next"] == "SendTaskSuccess"
+    assert {"Variable": "$.detail.result", "IsPresent": True} in to_success["And"]
+    # anything else (a TASK_FINISHED without a result...) fails the waiting task, by name
+    assert choice["Default"] == "RejectMalformedAnswer"
+    reject = states["RejectMalformedAnswer"]
+    assert reject["Parameters"]["Error"] == MALFORMED_ANSWER_ERROR
+    assert reject["Catch"][0]["Next"] == "TokenAlreadyClosed"
