@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup synth run serve test bench lint clean
+.PHONY: help setup synth run serve test faults bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +40,9 @@ run: setup ## run the system end to end on the local cloud (moto + fake vendor +
 serve: setup ## like run, then keep the local cloud and its Order API up (Ctrl-C to stop)
 	$(PY) -m local_cloud run --serve
 
-bench: setup ## benchmarks (figures, not tests): the mediator under a quota and faults
+bench: setup ## benchmarks (figures, not tests): cost per order, throughput, the mediator
+	$(PY) -m bench.cost --repeat 3
+	$(PY) -m bench.throughput
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults healthy
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults flaky
 
@@ -50,7 +52,10 @@ lint: setup ## ruff (lint + format check) and mypy
 	mypy
 
 test: setup lint ## lint, type-check and run the whole test suite
-	$(PY) -m pytest
+	LOAD_ORDERS=$${LOAD_ORDERS:-100} $(PY) -m pytest
+
+faults: setup ## the fault-injection suite, with 500 orders at once in its load scenario
+	LOAD_ORDERS=$${LOAD_ORDERS:-500} $(PY) -m pytest tests/faults
 
 clean: ## remove generated files (keeps .venv and node_modules)
 	rm -rf cdk.out .local_cloud .pytest_cache .mypy_cache .ruff_cache .hypothesis

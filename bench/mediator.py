@@ -11,13 +11,11 @@ The fake vendor records when it applied each redemption, which gives the calls p
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from local_cloud.cloud import LocalCloud
@@ -25,13 +23,6 @@ from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from loyalty import contract
 
 ACCOUNT = "BENCH-MEMBER"
-
-
-def fault_profile(name: str) -> FaultProfile:
-    path = Path(name)
-    if path.suffix == ".json" and path.exists():
-        return FaultProfile.from_dict(json.loads(path.read_text()))
-    return FaultProfile.named(name)
 
 
 def request_event(i: int) -> dict[str, Any]:
@@ -75,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         vendor.add_account(ACCOUNT, balance=0)
         for i in range(args.requests):
             vendor.add_voucher(f"B-{i:06d}")
-        vendor.faults = fault_profile(args.faults)
+        vendor.faults = FaultProfile.load(args.faults)
         answers = cloud.tap(contract.vendor_answer_pattern())
         sent: dict[str, float] = {}
         answered: dict[str, float] = {}

@@ -1,27 +1,46 @@
 """``python -m local_cloud run``: the system end to end on the local cloud (what `make run` does).
 
 Synthesises the app, deploys it into moto, starts the fake vendor and the Order API on
-127.0.0.1, submits the sample orders (through the API, or onto the bus as a till would), approves
-or rejects the ones that wait for a person through the API, and prints one line per order as it
-ends, then a summary. Exits 1 if any order did not reach a terminal state or ended differently
-than expected. With ``--serve`` the local cloud stays up afterwards, for curl.
+127.0.0.1, submits orders (through the API, or onto the bus as a till would), approves or rejects
+the ones that wait for a person through the API, and prints one line per order as it ends, then a
+summary and the vendor ledger check. Exits 1 if any order did not reach a terminal state, ended
+differently than expected, or the vendor's effects differ from the orders'.
+
+Without ``--orders`` it runs the ten curated sample orders; with ``--orders N`` it generates N
+orders from ``--mix`` and ``--seed``. ``--vendor-faults`` makes the fake vendor misbehave,
+``--concurrency`` bounds the orders in flight, ``--json`` writes the full report. With ``--serve``
+the local cloud stays up afterwards, for curl.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud, OrderOutcome
-from local_cloud.fake_vendor import FakeVendor
+from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from local_cloud.order_mix import (
+    DEFAULT_MIX,
+    generate_orders,
+    parse_mix,
+    points_rate,
+    seed_vendor_for,
+)
+from local_cloud.run_report import report
+from local_cloud.runner import Progress, run_orders
 from local_cloud.sample_orders import SampleOrder, invalid_api_order, sample_orders, seed_vendor
 
 DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)"}
 COLUMNS = (
     "{ref:<20} {via:<4} {type:<7} {status:<10} {error:<21} {duration:>8} {transitions:>5}  {note}"
 )
+MAX_LINES_PRINTED = 40
+"""Larger runs print only the orders that ended unexpectedly (the JSON report has them all)."""
 
 
 def _line(outcome: OrderOutcome, sample: SampleOrder, expected_ok: bool) -> str:
@@ -39,14 +58,20 @@ def _line(outcome: OrderOutcome, sample: SampleOrder, expected_ok: bool) -> str:
     )
 
 
-def _submit(cloud: LocalCloud, api: ApiClient, samples: list[SampleOrder]) -> None:
-    for sample in samples:
-        if sample.channel == "bus":
-            cloud.submit_order(sample.order)
-            continue
-        response = api.submit(sample.order)
-        if response.status != 202:
-            raise SystemExit(f"POST /orders {sample.reference}: {response.status} {response.body}")
+def _header() -> str:
+    return COLUMNS.format(
+        ref="ORDER",
+        via="VIA",
+        type="TYPE",
+        status="STATUS",
+        error="ERROR",
+        duration="DURATION",
+        transitions="STEPS",
+        note="",
+    )
+
+
+def _show_refused_body(api: ApiClient) -> None:
     refused = api.submit(invalid_api_order())
     problems = "; ".join(f"{e['field']}: {e['message']}" for e in refused.body.get("errors", []))
     print(f"POST /orders with an invalid body -> {refused.status} ({problems})\n", flush=True)
@@ -54,88 +79,106 @@ def _submit(cloud: LocalCloud, api: ApiClient, samples: list[SampleOrder]) -> No
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    generated = args.orders is not None
+    samples = generate_orders(args.orders, args.mix, args.seed) if generated else sample_orders()
     print("Local cloud: synthesising the app and deploying it into moto ...", flush=True)
     with FakeVendor() as vendor, LocalCloud(vendor=vendor) as cloud:
-        seed_vendor(vendor)
+        if generated:
+            seed_vendor_for(vendor, samples)
+        else:
+            seed_vendor(vendor)
+        vendor.faults = args.vendor_faults
         api = ApiClient(cloud.api_url)
         print(
             f"Deployed {len(cloud.stacks)} stacks ({len(cloud.functions)} Lambda functions run "
             f"in-process) in {time.monotonic() - started:.1f}s\n"
-            f"Order API:   {cloud.api_url}\nFake vendor: {vendor.base_url}",
+            f"Order API:   {cloud.api_url}\nFake vendor: {vendor.base_url} "
+            f"(faults: {args.vendor_faults_name})",
             flush=True,
         )
-        samples = sample_orders()
-        print(f"Submitting {len(samples)} orders ...", flush=True)
-        _submit(cloud, api, samples)
         print(
-            COLUMNS.format(
-                ref="ORDER",
-                via="VIA",
-                type="TYPE",
-                status="STATUS",
-                error="ERROR",
-                duration="DURATION",
-                transitions="STEPS",
-                note="",
-            )
+            f"Submitting {len(samples)} orders"
+            + (f", at most {args.concurrency} at once" if args.concurrency else "")
+            + " ...",
+            flush=True,
         )
-        pending = {s.reference: s for s in samples}
-        decided: set[str] = set()
-        unexpected = 0
-        by_status: dict[str, int] = {}
-        deadline = time.monotonic() + args.timeout
-        while pending and time.monotonic() < deadline:
-            for reference, sample in list(pending.items()):
-                outcome = cloud.order_outcome(reference)
-                if (
-                    outcome.status == "AWAITING_APPROVAL"
-                    and sample.decision
-                    and reference not in decided
-                ):
-                    api.decide(reference, sample.decision, comment="checked by make run")
-                    decided.add(reference)
-                if not outcome.terminal:
-                    continue
-                ok = (outcome.status, outcome.error) == (
-                    sample.expected_status,
-                    sample.expected_error,
-                )
-                unexpected += not ok
-                by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
-                print(_line(outcome, sample, ok), flush=True)
-                del pending[reference]
-            time.sleep(0.05)
-        for reference, sample in pending.items():
-            print(_line(cloud.order_outcome(reference), sample, False), flush=True)
-        cloud.wait_idle(timeout=10)
-        dead = cloud.dead_letters()
-        ledger = vendor.ledger()
-        redemptions = vendor.redemptions()
+        if not generated:
+            _show_refused_body(api)
+        print_all = len(samples) <= MAX_LINES_PRINTED
+        print(_header() if print_all else "(only orders that end unexpectedly are listed)")
 
-        print()
-        print(
-            "Summary: "
-            + ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
-            + f", {len(pending)} not terminal, {unexpected} unexpected "
-            f"(of {len(samples)} orders, {time.monotonic() - started:.1f}s in all)"
+        def on_end(sample: SampleOrder, outcome: OrderOutcome) -> None:
+            ok = (outcome.status, outcome.error) == (sample.expected_status, sample.expected_error)
+            if print_all or not ok:
+                print(_line(outcome, sample, ok), flush=True)
+
+        result = run_orders(
+            cloud,
+            api,
+            samples,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            on_end=on_end,
+            progress=Progress(len(samples)),
         )
-        credited = sum(e.points for e in ledger if e.operation == "credit")
-        deducted = sum(e.points for e in ledger if e.operation == "deduct")
-        print(
-            f"Vendor ledger: {len(ledger)} points operations (+{credited} / -{deducted}), "
-            f"{sum(r.kind == 'voucher' for r in redemptions)} vouchers and "
-            f"{sum(r.kind == 'reward' for r in redemptions)} rewards redeemed"
+        for reference in result.pending:
+            sample = next(s for s in samples if s.reference == reference)
+            print(_line(result.outcomes[reference], sample, False), flush=True)
+        cloud.wait_idle(timeout=10)
+        full = report(
+            cloud,
+            vendor,
+            samples,
+            result.outcomes,
+            points_rate(),
+            elapsed_seconds=time.monotonic() - started,
+            settings={
+                "orders": len(samples),
+                "mix": args.mix if generated else "samples",
+                "seed": args.seed if generated else None,
+                "concurrency": args.concurrency,
+                "vendor_faults": args.vendor_faults_name,
+            },
         )
-        print(f"Dead-letter queues: {sum(len(m) for m in dead.values())} messages")
+        _print_summary(full, len(samples), time.monotonic() - started)
         print(f"Function logs: {cloud.workdir / 'logs'}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(full, indent=2, default=str) + "\n")
+            print(f"Report: {args.json}")
         if args.timeline:
             _print_timeline(cloud, args.timeline)
         if args.serve:
             _serve(cloud)
-    if pending or unexpected:
+    totals = full["totals"]
+    if totals["not_terminal"] or totals["unexpected"] or not totals["vendor_ledger"]["ok"]:
         print("FAILED: some orders did not end as expected", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_summary(full: dict[str, Any], count: int, elapsed: float) -> None:
+    totals = full["totals"]
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(totals["by_status"].items()))
+    print(
+        f"\nSummary: {by_status}, {totals['not_terminal']} not terminal, "
+        f"{totals['unexpected']} unexpected (of {count} orders, {elapsed:.1f}s in all)"
+    )
+    ledger = totals["vendor_ledger"]
+    applied = ledger["applied"]
+    operations = applied.get("credit_operations", 0) + applied.get("deduct_operations", 0)
+    print(
+        f"Vendor ledger: {operations} points operations (+{applied.get('points_credited', 0)} / "
+        f"-{applied.get('points_deducted', 0)}), {applied.get('vouchers', 0)} vouchers and "
+        f"{applied.get('rewards', 0)} rewards redeemed: "
+        + (
+            "as the orders expect"
+            if ledger["ok"]
+            else f"{len(ledger['mismatches'])} orders DIFFER (see --json)"
+        )
+    )
+    queued = sum(totals["messages_in_queues"].values())
+    dead = sum(totals["messages_in_dead_letter_queues"].values())
+    print(f"Queues: {queued} messages left; dead-letter queues: {dead} messages")
 
 
 def _print_timeline(cloud: LocalCloud, reference: str) -> None:
@@ -178,11 +221,55 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument(
         "--timeline",
-        default="M101-S76-OP10-T65",
+        default=None,
         metavar="ORDER_REFERENCE",
-        help="print this order's events from the event log afterwards ('' for none)",
+        help="print this order's events from the event log afterwards ('' for none; "
+        "default: seed 000's order in the sample run)",
     )
-    return run(parser.parse_args(argv))
+    run_parser.add_argument(
+        "--orders", type=_positive, metavar="N", help="generate N orders (default: the samples)"
+    )
+    run_parser.add_argument(
+        "--mix",
+        type=_mix,
+        default=DEFAULT_MIX,
+        help=f"kinds of generated order and their weights (default: {DEFAULT_MIX})",
+    )
+    run_parser.add_argument("--seed", type=int, default=1, help="seed of the generated orders")
+    run_parser.add_argument(
+        "--concurrency", type=_positive, metavar="C", help="at most C orders unfinished at once"
+    )
+    run_parser.add_argument(
+        "--vendor-faults",
+        default="healthy",
+        metavar="PROFILE",
+        help="healthy, flaky, throttled, outage, slow, or a JSON file of fault knobs",
+    )
+    run_parser.add_argument("--json", metavar="PATH", help="write the full report here")
+    args = parser.parse_args(argv)
+    try:
+        args.vendor_faults_name = args.vendor_faults
+        args.vendor_faults = FaultProfile.load(args.vendor_faults)
+    except ValueError as err:
+        parser.error(f"--vendor-faults: {err}")
+    if args.timeline is None:
+        args.timeline = "" if args.orders else "M101-S76-OP10-T65"
+    return run(args)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _mix(text: str) -> str:
+    try:
+        parse_mix(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@ orders. Used by ``python -m local_cloud run`` and by the end-to-end tests."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -23,6 +25,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local_cloud import moto_patches
+from local_cloud.accounting import InvocationLedger
 from local_cloud.api_gateway import LocalApiServer
 from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.event_router import EventRouter, execution_name
@@ -56,6 +59,10 @@ def _public_parameter(path: str) -> str | None:
 
 
 _QUIET_LOGGERS = ("moto.stepfunctions", "botocore", "boto3", "urllib3")
+
+
+class InjectedCrashError(RuntimeError):
+    """An injected crash (``LocalCloud.function_fault``)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ class LocalCloud:
         self._api_servers: list[LocalApiServer] = []
         self.stacks: dict[str, DeployedStack] = {}
         self.functions: dict[str, LocalFunction] = {}
+        self.invocations = InvocationLedger()
+        """Lambda invocations and GB-seconds per order (bookkeeping for reports)."""
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -140,6 +149,7 @@ class LocalCloud:
         self._mock.start()
         self._sqs = self.client("sqs")
         self._sfn = self.client("stepfunctions")
+        self._events = self.client("events")  # clients are thread-safe; creating one is not cheap
         try:
             self._deploy(templates)
         except BaseException:
@@ -201,6 +211,8 @@ class LocalCloud:
         for name, template in templates.items():
             self.stacks[name] = deployer.deploy(name, template)
         self.functions = deployer.functions
+        for function in self.functions.values():
+            self.invocations.attach(function)
         self._point_secrets_at_vendor()
         # One warm execution environment per function before the first event, as after a
         # deployment that was smoke-tested; more are created as concurrency needs them.
@@ -276,7 +288,7 @@ class LocalCloud:
     # -- driving it -----------------------------------------------------------------------------
 
     def put_events(self, *entries: dict[str, Any]) -> None:
-        response = self.client("events").put_events(
+        response = self._events.put_events(
             Entries=[
                 {
                     "EventBusName": "default",
@@ -294,10 +306,13 @@ class LocalCloud:
         """Every event of one order, from the event log (the same log group and rule as on AWS:
         the LoyaltyObservability stack's), in the order the log received them. As on AWS, that
         is delivery order: a step's answer can land a few milliseconds before its request."""
+        return self.timelines().get(order_reference, [])
+
+    def timelines(self) -> dict[str, list[TimelineEntry]]:
+        """Every order's timeline, from one read of the event log."""
         logs = self.client("logs")
-        group = self.output("EventLogGroupName")
-        found: list[TimelineEntry] = []
-        arguments: dict[str, Any] = {"logGroupName": group}
+        found: dict[str, list[TimelineEntry]] = {}
+        arguments: dict[str, Any] = {"logGroupName": self.output("EventLogGroupName")}
         while True:
             page = logs.filter_log_events(**arguments)
             for record in page.get("events", []):
@@ -306,12 +321,17 @@ class LocalCloud:
                 reference = detail.get("order_reference") or detail.get("data", {}).get(
                     "loyalty_order_reference"
                 )
-                if reference == order_reference:
-                    found.append(TimelineEntry.of(record["timestamp"], event))
+                if reference:
+                    found.setdefault(reference, []).append(
+                        TimelineEntry.of(record["timestamp"], event)
+                    )
             if not page.get("nextToken"):
                 break
             arguments["nextToken"] = page["nextToken"]
-        return sorted(found, key=lambda entry: entry.timestamp_ms)
+        return {
+            reference: sorted(entries, key=lambda entry: entry.timestamp_ms)
+            for reference, entries in found.items()
+        }
 
     def tap(self, pattern: dict[str, Any]) -> Tap:
         """Observe events matching ``pattern`` (a rule and an SQS queue added to moto for
@@ -345,6 +365,16 @@ class LocalCloud:
                 break
             time.sleep(0.05)  # polling is not free: it shares the CPU with the cloud it watches
         return self.order_outcome(order_reference)
+
+    def execution_statuses(self) -> dict[str, str]:
+        """Status of every order execution, by execution ARN, in one listing (cheaper than a
+        ``describe_execution`` per order when many are running)."""
+        statuses: dict[str, str] = {}
+        paginator = self._sfn.get_paginator("list_executions")
+        for page in paginator.paginate(stateMachineArn=self.state_machine_arn):
+            for execution in page["executions"]:
+                statuses[execution["executionArn"]] = execution["status"]
+        return statuses
 
     def _execution_status(self, order_reference: str) -> str:
         try:
@@ -478,6 +508,42 @@ class LocalCloud:
         for message in response.get("Messages", []):
             yield json.loads(message["Body"])
 
+    @contextlib.contextmanager
+    def function_fault(
+        self,
+        logical_prefix: str,
+        *,
+        times: int,
+        stall_seconds: float = 0.0,
+        when: Callable[[dict[str, Any]], bool] = lambda event: True,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Fault injection for the fault suite: the next ``times`` invocations of a function whose
+        event satisfies ``when`` crash before the handler runs (``InjectedCrashError``, as when an
+        execution environment dies), or, with ``stall_seconds``, run only after that long (an
+        environment that stalls, so its answer comes late). Yields the events it affected; the
+        function is itself again when the block ends."""
+        function = self.function(logical_prefix)
+        invoke = function.invoke
+        affected: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def faulty(event: dict[str, Any]) -> Any:
+            with lock:
+                hit = len(affected) < times and when(event)
+                if hit:
+                    affected.append(event)
+            if hit and stall_seconds:
+                time.sleep(stall_seconds)
+            elif hit:
+                raise InjectedCrashError(f"{function.name}: injected crash {len(affected)}/{times}")
+            return invoke(event)
+
+        function.invoke = faulty  # type: ignore[method-assign]
+        try:
+            yield affected
+        finally:
+            function.invoke = invoke  # type: ignore[method-assign]
+
     def function(self, logical_prefix: str) -> LocalFunction:
         """The local function whose logical id starts with ``logical_prefix``."""
         for stack in self.stacks.values():
@@ -551,7 +617,9 @@ def synthesise(context: dict[str, Any], workdir: Path) -> dict[str, dict[str, An
 
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("cdk.out.*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        # Older runs' assemblies; one younger than ten minutes may be another process's, now.
+        if time.time() - stale.stat().st_mtime > 600:
+            shutil.rmtree(stale, ignore_errors=True)
     outdir = tempfile.mkdtemp(prefix="cdk.out.", dir=workdir)
     # The CLI asks for asset metadata by default; in-process synthesis must ask for it too.
     assembly = build_app({**context, "aws:cdk:enable-asset-metadata": True}, outdir=outdir).synth()

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_CEILING, Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
@@ -151,6 +152,18 @@ class FaultProfile:
             windows = [_outage_window(window) for window in raw]
             values["outages"] = [(now + start, now + end) for start, end in windows]
         return cls(**values)
+
+    @classmethod
+    def load(cls, name_or_path: str) -> FaultProfile:
+        """A preset's name (see ``named``) or the path of a JSON file of knobs."""
+        path = Path(name_or_path)
+        if path.suffix == ".json":
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as err:
+                raise ValueError(f"cannot read fault profile {name_or_path}: {err}") from err
+            return cls.from_dict(data)
+        return cls.named(name_or_path)
 
     @classmethod
     def named(cls, name: str) -> FaultProfile:

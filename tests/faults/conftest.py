@@ -4,6 +4,7 @@ timeouts), so every vendor failure mode plays out in seconds. Same templates, ot
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,9 +37,12 @@ def vendor() -> Iterator[FakeVendor]:
         yield fake
 
 
-@pytest.fixture(scope="package")
-def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
-    with LocalCloud(vendor=vendor, context=FAST_MEDIATOR) as local:
+@pytest.fixture(scope="module")
+def cloud(request: pytest.FixtureRequest, vendor: FakeVendor) -> Iterator[LocalCloud]:
+    """One local cloud per module (moto's state is process-wide: one at a time), with the
+    module's ``CLOUD_CONTEXT`` if it sets one, else ``FAST_MEDIATOR``."""
+    context = getattr(request.module, "CLOUD_CONTEXT", FAST_MEDIATOR)
+    with LocalCloud(vendor=vendor, context=context) as local:
         yield local
 
 
@@ -81,6 +85,24 @@ def assert_settled(cloud: LocalCloud, *outcomes: OrderOutcome) -> None:
     assert cloud.wait_idle(timeout=30), cloud.in_flight()
     assert not any(cloud.buffered_messages().values())
     assert cloud.dead_letters() == {}
+
+
+def take_dead_letters(cloud: LocalCloud) -> dict[str, list[dict[str, Any]]]:
+    """Every dead-letter message, by queue, removed from its queue (so the next scenario starts
+    with none): a scenario that expects some must account for each one."""
+    taken: dict[str, list[dict[str, Any]]] = {}
+    sqs = cloud.client("sqs")
+    for stack in cloud.stacks.values():
+        for queue in stack.of_type("AWS::SQS::Queue"):
+            if "DeadLetterQueue" not in queue.logical_id:
+                continue
+            while messages := sqs.receive_message(
+                QueueUrl=queue.ref, MaxNumberOfMessages=10, VisibilityTimeout=30
+            ).get("Messages", []):
+                for message in messages:
+                    taken.setdefault(queue.logical_id, []).append(json.loads(message["Body"]))
+                    sqs.delete_message(QueueUrl=queue.ref, ReceiptHandle=message["ReceiptHandle"])
+    return taken
 
 
 def effects_of(vendor: FakeVendor, reference: str) -> tuple[list[int], list[str]]:

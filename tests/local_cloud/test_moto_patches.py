@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+from typing import Any
 
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackEndpoint,
     CallbackOutcomeSuccess,
@@ -38,3 +45,79 @@ def test_an_answer_after_the_heartbeat_wait_is_set_up_resumes_it_as_before() -> 
 
     assert heartbeat.clear_and_wait() is True
     assert endpoint.get_outcome() is not None
+
+
+def test_each_attempt_of_a_waiting_task_has_its_own_token_and_a_closed_token_is_refused() -> None:
+    """On AWS a retried task gets a new token, and an answer for an attempt that ended is refused
+    with a named error (what both resumers drop); moto reused the token and accepted it."""
+    moto_patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        events = boto3.client("events", region_name="us-east-1")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        queue = sqs.create_queue(QueueName="requests")["QueueUrl"]
+        events.put_rule(Name="requests", EventPattern=json.dumps({"source": ["test"]}))
+        events.put_targets(
+            Rule="requests",
+            Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:requests"}],
+        )
+        definition = {
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
+                    "Parameters": {
+                        "Entries": [
+                            {
+                                "Source": "test",
+                                "DetailType": "request",
+                                "Detail": {"token.$": "$$.Task.Token"},
+                            }
+                        ]
+                    },
+                    "HeartbeatSeconds": 1,
+                    "Retry": [
+                        {"ErrorEquals": ["States.Timeout"], "MaxAttempts": 1, "IntervalSeconds": 1}
+                    ],
+                    "End": True,
+                }
+            },
+        }
+        machine = sfn.create_state_machine(
+            name="m",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+
+        first, second = _tokens(sqs, queue, count=2, timeout=10)  # the retry after 1 s of silence
+
+        assert first != second
+        with pytest.raises(ClientError) as late:
+            sfn.send_task_success(taskToken=first, output="{}")
+        # AWS says TaskTimedOut; moto says TaskDoesNotExist (its check looks at the wrapping
+        # exception, not the reason). Both resumers drop either: what matters is the refusal.
+        assert late.value.response["Error"]["Code"] in ("TaskTimedOut", "TaskDoesNotExist")
+        sfn.send_task_success(taskToken=second, output='{"ok": true}')
+        deadline = time.monotonic() + 10
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+        with pytest.raises(ClientError) as duplicate:
+            sfn.send_task_success(taskToken=second, output="{}")
+        assert duplicate.value.response["Error"]["Code"] in ("TaskDoesNotExist", "InvalidToken")
+
+
+def _tokens(sqs: Any, queue: str, *, count: int, timeout: float) -> list[str]:
+    tokens: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(tokens) < count and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            tokens.append(json.loads(message["Body"])["detail"]["token"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        time.sleep(0.05)
+    return tokens

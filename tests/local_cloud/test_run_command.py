@@ -1,10 +1,15 @@
-"""`python -m local_cloud run` (what `make run` does) succeeds and reports every sample order."""
+"""`python -m local_cloud run` (what `make run` does): the sample run, a generated run with
+vendor faults and a JSON report, and clear errors for bad options."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
 from local_cloud.__main__ import main
+from local_cloud.order_mix import DEFAULT_MIX, generate_orders
 from local_cloud.sample_orders import sample_orders
 
 
@@ -18,4 +23,51 @@ def test_run_reports_every_sample_order_and_exits_zero(capsys: pytest.CaptureFix
         assert sample.expected_status in line
         assert "UNEXPECTED" not in line
     assert "0 not terminal, 0 unexpected" in out
-    assert "Dead-letter queues: 0 messages" in out
+    assert "Queues: 0 messages left; dead-letter queues: 0 messages" in out
+    assert "as the orders expect" in out
+
+
+def test_a_generated_run_with_vendor_faults_writes_a_report_that_adds_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "report.json"
+    argv = ["run", "--orders", "12", "--seed", "5", "--concurrency", "4"]
+    code = main([*argv, "--vendor-faults", "flaky", "--json", str(report_path)])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads(report_path.read_text())
+    expected = generate_orders(12, DEFAULT_MIX, seed=5)
+    assert [o["order_reference"] for o in report["orders"]] == [s.reference for s in expected]
+    for record, sample in zip(report["orders"], expected, strict=True):
+        assert (record["status"], record["error"]) == (
+            sample.expected_status,
+            sample.expected_error,
+        )
+        assert record["events"] >= 1 and record["lambda_invocations"] >= 1
+        if record["status"] == "COMPLETED":
+            assert record["state_transitions"] >= 9
+    totals = report["totals"]
+    assert sum(totals["by_status"].values()) == 12
+    assert (totals["unexpected"], totals["not_terminal"]) == (0, 0)
+    assert totals["vendor_ledger"]["ok"] and totals["vendor_ledger"]["mismatches"] == []
+    assert totals["messages_in_queues"] == {} and totals["messages_in_dead_letter_queues"] == {}
+    assert report["settings"]["vendor_faults"] == "flaky"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--mix", "sale=2,bogus=1"], "unknown order kind 'bogus'"),
+        (["--mix", "sale=x"], "weight of 'sale' must be a whole number"),
+        (["--orders", "0"], "must be at least 1"),
+        (["--vendor-faults", "stormy"], "unknown fault profile preset 'stormy'"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_starts(
+    option: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", *option])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,197 @@
+"""What a local-cloud run did, as a record per order and totals (``--json PATH``), including
+the vendor ledger check: the effects the vendor applied equal the expected effects of every order
+that completed, and, for an order that did not complete, exactly the effects its record says
+were applied (a voucher rejected after the points went through leaves the points, and says so).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from local_cloud.cloud import LocalCloud, OrderOutcome
+from local_cloud.fake_vendor import FakeVendor
+from local_cloud.order_mix import Effects, expected_effects
+from local_cloud.sample_orders import SampleOrder
+from loyalty.order_status import POINTS_ITEM, ItemStatus
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_reference: str
+    description: str
+    channel: str
+    order_type: str | None
+    status: str
+    expected_status: str
+    error: str | None
+    expected_error: str | None
+    duration_seconds: float | None
+    state_transitions: int
+    events: int
+    lambda_invocations: float
+    lambda_gb_seconds: float
+    as_expected: bool
+
+
+@dataclass
+class LedgerCheck:
+    """Totals of the completed orders' expected effects and of what the vendor applied."""
+
+    expected: Counter[str] = field(default_factory=Counter)
+    applied: Counter[str] = field(default_factory=Counter)
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    """Orders whose vendor effects differ from what was expected of them."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _totals(effects: Effects) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    if effects.operation:
+        totals[f"points_{effects.operation}ed"] += effects.points
+        totals[f"{effects.operation}_operations"] += 1
+    totals["vouchers"] += len(effects.vouchers)
+    totals["rewards"] += len(effects.rewards)
+    return totals
+
+
+def _recorded(item: dict[str, Any]) -> Effects:
+    """The effects an order's record says were applied (items SUBMITTED)."""
+    items = item.get("items", {})
+    submitted = {k for k, v in items.items() if v.get("status") == ItemStatus.SUBMITTED}
+    points_applied = POINTS_ITEM in submitted
+    return Effects(
+        points=int(item.get("points") or 0) if points_applied else 0,
+        operation=("credit" if item.get("order_type") == "sale" else "deduct")
+        if points_applied
+        else None,
+        vouchers=tuple(sorted(k.split("#", 1)[1] for k in submitted if k.startswith("voucher#"))),
+        rewards=tuple(sorted(k.split("#", 1)[1] for k in submitted if k.startswith("reward#"))),
+    )
+
+
+def _applied_by_order(vendor: FakeVendor) -> dict[str, Effects]:
+    """What the vendor applied, per order (two points operations show as ``credit+credit``)."""
+    operations: dict[str, list[tuple[str, int]]] = {}
+    codes: dict[str, dict[str, list[str]]] = {}
+    for entry in vendor.ledger():
+        operations.setdefault(entry.order_reference, []).append((entry.operation, entry.points))
+    for redemption in vendor.redemptions():
+        kinds = codes.setdefault(redemption.order_reference, {"voucher": [], "reward": []})
+        kinds[redemption.kind].append(redemption.code)
+    applied: dict[str, Effects] = {}
+    for reference in set(operations) | set(codes):
+        ops = operations.get(reference, [])
+        kinds = codes.get(reference, {"voucher": [], "reward": []})
+        applied[reference] = Effects(
+            points=sum(points for _, points in ops),
+            operation="+".join(op for op, _ in ops) or None,
+            vouchers=tuple(sorted(kinds["voucher"])),
+            rewards=tuple(sorted(kinds["reward"])),
+        )
+    return applied
+
+
+def check_ledger(
+    cloud: LocalCloud,
+    vendor: FakeVendor,
+    samples: list[SampleOrder],
+    outcomes: dict[str, OrderOutcome],
+    points_rate: Decimal,
+) -> LedgerCheck:
+    check = LedgerCheck()
+    applied = _applied_by_order(vendor)
+    for effects in applied.values():
+        check.applied.update(_totals(effects))
+    for sample in samples:
+        status = outcomes[sample.reference].status
+        if status == "COMPLETED":
+            expected = expected_effects(sample.order, points_rate)
+            check.expected.update(_totals(expected))
+        else:
+            expected = _recorded(cloud.order_item(sample.reference) or {})
+        got = applied.pop(sample.reference, Effects())
+        if got != expected:
+            check.mismatches.append(
+                {
+                    "order_reference": sample.reference,
+                    "status": status,
+                    "expected": asdict(expected),
+                    "applied": asdict(got),
+                }
+            )
+    for reference, got in applied.items():  # effects of orders this run did not submit
+        check.mismatches.append(
+            {"order_reference": reference, "expected": None, "applied": asdict(got)}
+        )
+    return check
+
+
+def order_records(
+    cloud: LocalCloud, samples: list[SampleOrder], outcomes: dict[str, OrderOutcome]
+) -> list[OrderRecord]:
+    timelines = cloud.timelines()
+    records = []
+    for sample in samples:
+        outcome = outcomes[sample.reference]
+        work = cloud.invocations.of(sample.reference)
+        records.append(
+            OrderRecord(
+                order_reference=sample.reference,
+                description=sample.description,
+                channel=sample.channel,
+                order_type=outcome.order_type,
+                status=outcome.status,
+                expected_status=sample.expected_status,
+                error=outcome.error,
+                expected_error=sample.expected_error,
+                duration_seconds=outcome.duration_seconds,
+                state_transitions=outcome.state_transitions,
+                events=len(timelines.get(sample.reference, [])),
+                lambda_invocations=round(work.invocations, 3),
+                lambda_gb_seconds=round(work.gb_seconds, 6),
+                as_expected=(outcome.status, outcome.error)
+                == (sample.expected_status, sample.expected_error),
+            )
+        )
+    return records
+
+
+def report(
+    cloud: LocalCloud,
+    vendor: FakeVendor,
+    samples: list[SampleOrder],
+    outcomes: dict[str, OrderOutcome],
+    points_rate: Decimal,
+    *,
+    elapsed_seconds: float,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The machine-readable report of a run."""
+    records = order_records(cloud, samples, outcomes)
+    ledger = check_ledger(cloud, vendor, samples, outcomes, points_rate)
+    dead = cloud.dead_letters()
+    return {
+        "settings": settings,
+        "elapsed_seconds": round(elapsed_seconds, 3),
+        "orders": [asdict(r) for r in records],
+        "totals": {
+            "orders": len(records),
+            "by_status": dict(Counter(r.status for r in records)),
+            "unexpected": sum(not r.as_expected for r in records),
+            "not_terminal": sum(not outcomes[s.reference].terminal for s in samples),
+            "vendor_ledger": {
+                "ok": ledger.ok,
+                "expected": dict(ledger.expected),
+                "applied": dict(ledger.applied),
+                "mismatches": ledger.mismatches,
+            },
+            "messages_in_queues": {k: v for k, v in cloud.buffered_messages().items() if v},
+            "messages_in_dead_letter_queues": {k: len(v) for k, v in dead.items()},
+        },
+    }

@@ -1,0 +1,131 @@
+"""Drive a batch of orders through a running local cloud: submit them (through the Order API or
+onto the bus, at most ``concurrency`` unfinished at once), decide the ones that wait for a person
+through the API, and collect each order's outcome as it ends. Used by ``python -m local_cloud
+run`` and by the fault-injection suite.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from local_cloud.api_client import ApiClient
+from local_cloud.cloud import TERMINAL_EXECUTION_STATUSES, LocalCloud, OrderOutcome
+from local_cloud.sample_orders import SampleOrder
+
+POLL_SECONDS = 0.1  # polling shares the CPU with the cloud it watches
+
+
+@dataclass
+class RunResult:
+    outcomes: dict[str, OrderOutcome] = field(default_factory=dict)
+    """Every order's outcome (terminal or, after the timeout, as it stands)."""
+    pending: list[str] = field(default_factory=list)
+    """Orders that did not reach a terminal state in time."""
+    elapsed_seconds: float = 0.0
+
+    def as_expected(self, sample: SampleOrder) -> bool:
+        outcome = self.outcomes[sample.reference]
+        return (outcome.status, outcome.error) == (sample.expected_status, sample.expected_error)
+
+
+class Progress:
+    """A one-line progress bar, redrawn in place; silent when ``stream`` is not a terminal."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool | None = None):
+        self.total = total
+        self.stream = stream or sys.stdout
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self._started = time.monotonic()
+        self._shown = False
+
+    def show(self, ended: Counter[str], submitted: int) -> None:
+        if not self.enabled:
+            return
+        done = sum(ended.values())
+        width = 30
+        filled = width * done // max(self.total, 1)
+        statuses = ", ".join(f"{status} {count}" for status, count in sorted(ended.items()))
+        self.stream.write(
+            f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} ended, "
+            f"{submitted - done} running  {statuses}  {time.monotonic() - self._started:.0f}s\033[K"
+        )
+        self.stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        """Erase the bar so a line can be printed in its place (it is redrawn on the next show)."""
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._shown = False
+
+
+def submit(cloud: LocalCloud, api: ApiClient, sample: SampleOrder) -> None:
+    if sample.channel == "bus":
+        cloud.submit_order(sample.order)
+        return
+    response = api.submit(sample.order)
+    if response.status != 202:
+        raise RuntimeError(f"POST /orders {sample.reference}: {response.status} {response.body}")
+
+
+def run_orders(
+    cloud: LocalCloud,
+    api: ApiClient,
+    samples: list[SampleOrder],
+    *,
+    concurrency: int | None = None,
+    timeout: float = 120,
+    on_end: Callable[[SampleOrder, OrderOutcome], None] | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Submit ``samples`` (all at once, or ``concurrency`` unfinished at a time) and wait until
+    each ends or ``timeout`` seconds pass. ``on_end`` is called once per order as it ends."""
+    started = time.monotonic()
+    deadline = started + timeout
+    result = RunResult()
+    arn_of = {s.reference: cloud.execution_arn(s.reference) for s in samples}
+    waiting = list(samples)
+    running: dict[str, SampleOrder] = {}
+    decided: set[str] = set()
+    ended: Counter[str] = Counter()
+    limit = concurrency or len(samples)
+
+    while (waiting or running) and time.monotonic() < deadline:
+        while waiting and len(running) < limit:
+            sample = waiting.pop(0)
+            submit(cloud, api, sample)
+            running[sample.reference] = sample
+        statuses = cloud.execution_statuses()
+        for reference, sample in list(running.items()):
+            status = statuses.get(arn_of[reference], "NOT_STARTED")
+            if status in TERMINAL_EXECUTION_STATUSES:
+                outcome = cloud.order_outcome(reference)
+                result.outcomes[reference] = outcome
+                ended[outcome.status] += 1
+                del running[reference]
+                if on_end:
+                    if progress:
+                        progress.clear()
+                    on_end(sample, outcome)
+            elif sample.decision and reference not in decided and status == "RUNNING":
+                item = cloud.order_item(reference) or {}
+                if item.get("status") == "AWAITING_APPROVAL":
+                    api.decide(reference, sample.decision, comment="decided by the local run")
+                    decided.add(reference)
+        if progress:
+            progress.show(ended, len(samples) - len(waiting))
+        time.sleep(POLL_SECONDS)
+
+    if progress:
+        progress.clear()
+    for sample in [*running.values(), *waiting]:
+        result.outcomes[sample.reference] = cloud.order_outcome(sample.reference)
+        result.pending.append(sample.reference)
+    result.elapsed_seconds = time.monotonic() - started
+    return result

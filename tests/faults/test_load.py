@@ -1,0 +1,47 @@
+"""Many orders at once against a vendor quota far below the demand: every order still ends as
+expected, the vendor's effects equal the orders', the quota holds, and nothing is left behind.
+
+``LOAD_ORDERS`` (default 500) sets the number of orders; `make faults` runs it at 500.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+
+from local_cloud.api_client import ApiClient
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor
+from local_cloud.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run_report import check_ledger
+from local_cloud.runner import run_orders
+from tests.faults.conftest import assert_settled
+
+ORDERS = int(os.environ.get("LOAD_ORDERS", "500"))
+QUOTA = 10  # vendor requests per second, for all mediator consumers together
+CLOUD_CONTEXT = {"loyalty:vendorRequestsPerSecond": QUOTA}
+MIX = "sale=5,vouchers=3,return=2,approve=1,reject=1,invalid=1,unknown-voucher=1"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(ORDERS * 3 + 120)
+def test_many_orders_at_once_under_a_low_vendor_quota(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    samples = generate_orders(ORDERS, MIX, seed=500)
+    seed_vendor_for(vendor, samples)
+
+    result = run_orders(cloud, ApiClient(cloud.api_url), samples, timeout=ORDERS * 3)
+
+    assert result.pending == []
+    unexpected = [s.reference for s in samples if not result.as_expected(s)]
+    assert unexpected == [], [result.outcomes[r] for r in unexpected[:5]]
+    ledger = check_ledger(cloud, vendor, samples, result.outcomes, points_rate())
+    assert ledger.mismatches == []
+    # The mediator kept the quota: its fixed window lets at most twice the quota through in
+    # one wall-clock second (across a window boundary), never more.
+    applied_at = [e.at for e in vendor.ledger()] + [r.at for r in vendor.redemptions()]
+    assert max(Counter(int(at) for at in applied_at).values()) <= 2 * QUOTA
+    assert_settled(cloud, *result.outcomes.values())

@@ -1,0 +1,268 @@
+"""Faults inside the system rather than at the vendor: a worker that crashes, a worker whose
+answer comes after its task timed out, duplicate answers, malformed events on the bus. Each
+scenario checks the invariants: the order ends, the vendor's effects are applied once, nothing is
+left in flight, and every dead-letter message is accounted for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor
+from loyalty import contract
+from tests.faults.conftest import FAST_MEDIATOR, assert_settled, effects_of, take_dead_letters
+
+# Worker steps give up on a silent worker after 2 s (and try again), so a crash plays out fast.
+CLOUD_CONTEXT = {
+    **FAST_MEDIATOR,
+    "loyalty:workerStepHeartbeatSeconds": 2,
+    "loyalty:workerStepTimeoutSeconds": 30,
+}
+
+
+def _of_order(reference: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: event.get("detail", {}).get("order_reference") == reference
+
+
+def _store_requests(cloud: LocalCloud, reference: str) -> list[str]:
+    """The task tokens of the order's store-step requests, oldest first (from the event log)."""
+    logs = cloud.client("logs")
+    tokens = []
+    for record in logs.filter_log_events(logGroupName=cloud.output("EventLogGroupName"))["events"]:
+        event = json.loads(record["message"])
+        if (
+            event["detail-type"] == contract.OrderStep.STORE.value
+            and event["detail"].get("order_reference") == reference
+        ):
+            tokens.append(event["detail"]["TaskToken"])
+    return tokens
+
+
+def test_a_worker_that_crashes_on_every_attempt_is_retried_by_the_state_machine(
+    cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
+) -> None:
+    sale = order()
+    reference = sale["order_reference"]
+
+    with cloud.function_fault("StoreOrderWorker", times=3, when=_of_order(reference)) as crashed:
+        cloud.submit_order(sale)
+        outcome = cloud.wait_for_order(reference, timeout=60)
+
+    assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED")
+    assert len(crashed) == 3  # Lambda's attempt and its two retries, all of one step request
+    history = cloud.execution_history(cloud.execution_arn(reference))
+    assert sum(e["type"] == "TaskTimedOut" for e in history) == 1  # silent past its heartbeat
+    first, second = _store_requests(cloud, reference)  # so the step was sent again, new token
+    assert first == crashed[0]["detail"]["TaskToken"] != second
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    # The one dead letter: the step request whose three attempts crashed, with the error.
+    ((queue, (record,)),) = take_dead_letters(cloud).items()
+    assert "StoreOrder" in queue
+    assert record["requestPayload"]["detail"]["TaskToken"] == first
+    assert record["responsePayload"]["errorType"] == "InjectedCrashError"
+    assert_settled(cloud, outcome)
+
+
+def test_an_answer_after_its_task_timed_out_is_dropped_and_the_retry_completes_the_order(
+    cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
+) -> None:
+    sale = order()
+    reference = sale["order_reference"]
+    answers = cloud.tap(
+        {
+            "detail-type": [contract.TaskAnswer.FINISHED.value],
+            "detail": {"order_reference": [reference]},
+        }
+    )
+
+    with cloud.function_fault(
+        "StoreOrderWorker", times=1, stall_seconds=3.5, when=_of_order(reference)
+    ) as stalled:
+        cloud.submit_order(sale)
+        outcome = cloud.wait_for_order(reference, timeout=60)
+        assert cloud.wait_idle(timeout=30), cloud.in_flight()  # the stalled worker answers too
+
+    assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED")
+    late_token = stalled[0]["detail"]["TaskToken"]
+    first, second = _store_requests(cloud, reference)
+    assert first == late_token != second
+    # Both store requests were answered: the retry's in time, the stalled one late...
+    answered = [e["detail"]["TaskToken"] for e in answers.events()]
+    assert answered.count(late_token) == 1 and answered.count(second) == 1
+    # ...and the late one was dropped by the Step Finisher, not sent to a dead-letter queue.
+    assert _finisher_outcome(cloud, late_token) == "TokenAlreadyClosed"
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    assert_settled(cloud, outcome)
+
+
+def _queue(dead: dict[str, Any], rule: str) -> str:
+    """The logical id of ``rule``'s dead-letter queue among ``dead``'s."""
+    (queue,) = [q for q in dead if q.startswith(f"Bus{rule}DeadLetterQueue")]
+    return queue
+
+
+def _finisher_outcome(cloud: LocalCloud, token: str) -> str:
+    """The last state the Step Finisher entered for the answer carrying ``token``."""
+    sfn = cloud.client("stepfunctions")
+    finisher = cloud.output("StepFinisherArn")
+    for execution in sfn.list_executions(stateMachineArn=finisher)["executions"]:
+        arn = execution["executionArn"]
+        if token not in sfn.describe_execution(executionArn=arn)["input"]:
+            continue
+        entered = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in cloud.execution_history(arn)
+            if "stateEnteredEventDetails" in e
+        ]
+        return entered[-1]
+    raise AssertionError("no Step Finisher execution for that token")
+
+
+def test_duplicate_answers_change_nothing(
+    cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
+) -> None:
+    sale = order(vouchers=[{"voucher_code": "V-2"}, {"voucher_code": "V-3"}])
+    reference = sale["order_reference"]
+    worker_answers = cloud.tap(
+        {
+            "detail-type": [contract.TaskAnswer.FINISHED.value],
+            "detail": {"order_reference": [reference]},
+        }
+    )
+    vendor_answers = cloud.tap(contract.vendor_answer_pattern())
+    cloud.submit_order(sale)
+    outcome = cloud.wait_for_order(reference)
+    assert outcome.status == "COMPLETED"
+    assert cloud.wait_idle(timeout=30)
+    token_handler_log = cloud.function("TokenHandler").log_sink
+    dropped_before = sum("answer dropped" in line for line in token_handler_log.lines)
+
+    answers = [
+        *worker_answers.events(),
+        *(
+            e
+            for e in vendor_answers.events()
+            if e["detail"]["data"]["loyalty_order_reference"] == reference
+        ),
+    ]
+    assert len(answers) >= 6 + 3  # six worker steps; points and two vouchers
+    for event in answers:  # every answer delivered a second time
+        cloud.put_events(
+            {
+                "source": event["source"],
+                "detail_type": event["detail-type"],
+                "detail": event["detail"],
+            }
+        )
+    assert cloud.wait_idle(timeout=30), cloud.in_flight()
+
+    after = cloud.order_outcome(reference)
+    assert (after.status, after.execution_status, after.state_transitions) == (
+        outcome.status,
+        outcome.execution_status,
+        outcome.state_transitions,
+    )
+    assert {k: v["status"] for k, v in after.items.items()} == {
+        k: v["status"] for k, v in outcome.items.items()
+    }
+    assert effects_of(vendor, reference) == ([25], ["V-2", "V-3"])
+    dropped = sum("answer dropped" in line for line in token_handler_log.lines) - dropped_before
+    assert dropped == 3  # the Token Handler dropped each vendor answer's duplicate
+    assert _finisher_outcome(cloud, answers[0]["detail"]["TaskToken"]) == "TokenAlreadyClosed"
+    assert_settled(cloud, outcome)
+
+
+def test_malformed_events_on_the_bus_end_in_dead_letter_queues_with_their_reason(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    sfn = cloud.client("stepfunctions")
+    executions_before = len(
+        sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
+    )
+    no_reference = {"loyalty_reference": "FAULT-MEMBER", "lines": []}
+    answer_without_order = {
+        "metadata": contract.vendor_metadata(
+            domain=contract.DEFAULT_DOMAIN,
+            service=contract.Source.VENDOR_MEDIATOR,
+            type=contract.VendorRequestType.VOUCHER.value,
+            status=contract.VendorStatus.SUBMITTED,
+        ),
+        # a token, so the Token Handler's rule (seed 000 step 4) matches; but no order reference
+        "data": {"loyalty_request_id": "garbage-token"},
+    }
+    cloud.put_events(
+        {
+            "source": contract.Source.ORDER_INTAKE.value,
+            "detail_type": contract.OrderEvent.RECEIVED.value,
+            "detail": no_reference,
+        },
+        {
+            "source": contract.Source.VENDOR_MEDIATOR.value,
+            "detail_type": contract.VENDOR_DETAIL_TYPE,
+            "detail": answer_without_order,
+        },
+        {
+            "source": contract.Source.ORDER_PROCESS.value,
+            "detail_type": contract.TaskAnswer.FINISHED.value,
+            "detail": {"TaskToken": "not-a-token", "order_reference": "FAULT-GARBAGE"},
+        },
+    )
+    assert cloud.wait_idle(timeout=30), cloud.in_flight()
+
+    dead = take_dead_letters(cloud)
+    explained = {
+        queue: [
+            (m["requestPayload"]["detail"], m["responsePayload"]["errorType"]) for m in messages
+        ]
+        for queue, messages in dead.items()
+    }
+    assert len(explained) == 2, explained
+    assert explained == {
+        _queue(dead, "OrdersReceived"): [(no_reference, "InvalidOrderEventError")],
+        _queue(dead, "VendorAnswers"): [(answer_without_order, "ValidationError")],
+    }
+    # the made-up token was refused by Step Functions and dropped by the Step Finisher
+    assert _finisher_outcome(cloud, "not-a-token") == "TokenAlreadyClosed"
+    executions = sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
+    assert len(executions) == executions_before  # nothing started
+    assert vendor.ledger() == [] and vendor.redemptions() == []
+    assert_settled(cloud)
+
+
+def test_a_malformed_worker_answer_fails_the_order_with_a_named_error(
+    cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
+) -> None:
+    sale = order()
+    reference = sale["order_reference"]
+    requests = cloud.tap(
+        {
+            "detail-type": [contract.OrderStep.STORE.value],
+            "detail": {"order_reference": [reference]},
+        }
+    )
+
+    # While the store worker is stalled, a buggy worker answers its request without a result.
+    with cloud.function_fault(
+        "StoreOrderWorker", times=1, stall_seconds=1.5, when=_of_order(reference)
+    ):
+        cloud.submit_order(sale)
+        (request,) = requests.wait_for(lambda event: True)
+        cloud.put_events(
+            {
+                "source": contract.Source.ORDER_PROCESS.value,
+                "detail_type": contract.TaskAnswer.FINISHED.value,
+                "detail": {
+                    "TaskToken": request["detail"]["TaskToken"],
+                    "order_reference": reference,
+                },
+            }
+        )
+        outcome = cloud.wait_for_order(reference)
+        assert cloud.wait_idle(timeout=30), cloud.in_flight()  # the real answer comes, late
+
+    assert (outcome.status, outcome.error) == ("FAILED", "MalformedWorkerAnswer")
+    assert "a worker answer without $.detail.result" in (outcome.cause or "")
+    assert effects_of(vendor, reference) == ([], [])  # failed before any vendor step
+    assert_settled(cloud, outcome)
