@@ -32,11 +32,10 @@ from typing import Any
 from moto.core.botocore_stubber import BotocoreStubber
 
 from bench import prices
+from bench.reference_orders import reference_return, reference_sale, seed_codes, seed_members
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
-from local_cloud.order_mix import MEMBERS
-from local_cloud.sample_orders import MERCHANT
 
 _DYNAMODB_READS = {"GetItem": 1, "Query": 1, "Scan": 1}
 _DYNAMODB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
@@ -154,48 +153,12 @@ class OrderUsage:
 
 def reference_orders(run: int) -> list[tuple[str, dict[str, Any], str | None]]:
     """(name, order, decision): the three reference orders, unique per run."""
-    base = {
-        "loyalty_reference": MEMBERS[0],
-        "merchant_reference": MERCHANT,
-        "currency": "GBP",
-    }
     return [
-        (
-            "sale, 2 vouchers, 1 reward",
-            {
-                **base,
-                "order_reference": f"COST-SALE-{run}",
-                "order_type": "sale",
-                "lines": [
-                    {"sku": "LEGO-42151", "quantity": 2, "unit_price": "49.99"},
-                    {"sku": "LEGO-60337", "quantity": 1, "unit_price": "99.99"},
-                ],
-                "discount": "10.00",
-                "vouchers": [{"voucher_code": f"CV-{run}-1"}, {"voucher_code": f"CV-{run}-2"}],
-                "rewards": [{"reward_code": f"CR-{run}"}],
-            },
-            None,
-        ),
-        (
-            "return",
-            {
-                **base,
-                "order_reference": f"COST-RETURN-{run}",
-                "order_type": "return",
-                "original_order_reference": f"COST-SALE-{run}",
-                "lines": [{"sku": "LEGO-60337", "quantity": 1, "unit_price": "99.99"}],
-            },
-            None,
-        ),
+        ("sale, 2 vouchers, 1 reward", reference_sale(f"COST-SALE-{run}"), None),
+        ("return", reference_return(f"COST-RETURN-{run}"), None),
         (
             "return awaiting approval",
-            {
-                **base,
-                "order_reference": f"COST-APPROVAL-{run}",
-                "order_type": "return",
-                "original_order_reference": f"COST-BIG-{run}",
-                "lines": [{"sku": "LEGO-10294", "quantity": 1, "unit_price": "679.99"}],
-            },
+            reference_return(f"COST-APPROVAL-{run}", awaiting_approval=True),
             "approve",
         ),
     ]
@@ -444,15 +407,11 @@ def run(args: argparse.Namespace) -> int:
         counter = RequestCounter()
         counter.install(cloud)
         api = ApiClient(cloud.api_url)
-        for member in MEMBERS:
-            vendor.add_account(member, balance=1_000_000)
+        seed_members(vendor)
         results: dict[str, list[OrderUsage]] = {}
         for run_index in range(args.repeat):
             for name, order, decision in reference_orders(run_index):
-                for voucher in order.get("vouchers", []):
-                    vendor.add_voucher(voucher["voucher_code"])
-                for reward in order.get("rewards", []):
-                    vendor.add_reward(reward["reward_code"])
+                seed_codes(vendor, order)
                 usage = measure(cloud, api, counter, name, order, decision)
                 results.setdefault(name, []).append(usage)
                 print(

@@ -60,10 +60,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
 
+from bench.reference_orders import reference_sale, seed_codes, seed_members
 from local_cloud import moto_patches
 from local_cloud.cloud import ACCOUNT, REGION, ROOT, TERMINAL_EXECUTION_STATUSES, LocalCloud
 from local_cloud.fake_vendor import FakeVendor
-from local_cloud.sample_orders import CUSTOMER, MERCHANT, seed_vendor
 
 WAIT_FOR_TOKEN = "arn:aws:states:::events:putEvents.waitForTaskToken"
 # Its own synthesis and logs: `make run` or a test run elsewhere must not clear them mid-run.
@@ -76,28 +76,7 @@ SETUP_SECONDS = 30  # synthesis and deployment of the local cloud, budgeted out 
 
 def reference_order(run: str, i: int) -> dict[str, Any]:
     """A sale with two vouchers and one instant reward, each code unique to the order."""
-    reference = f"TP-{run}-{i:05d}"
-    return {
-        "order_reference": reference,
-        "loyalty_reference": CUSTOMER,
-        "merchant_reference": MERCHANT,
-        "order_type": "sale",
-        "currency": "GBP",
-        "lines": [
-            {"sku": "LEGO-42151", "quantity": 2, "unit_price": "49.99"},
-            {"sku": "LEGO-60337", "quantity": 1, "unit_price": "99.99"},
-        ],
-        "discount": "20.00",
-        "vouchers": [{"voucher_code": f"{reference}-V1"}, {"voucher_code": f"{reference}-V2"}],
-        "rewards": [{"reward_code": f"{reference}-R1"}],
-    }
-
-
-def seed_codes(vendor: FakeVendor, order: dict[str, Any]) -> None:
-    for voucher in order["vouchers"]:
-        vendor.add_voucher(voucher["voucher_code"])
-    for reward in order["rewards"]:
-        vendor.add_reward(reward["reward_code"])
+    return reference_sale(f"TP-{run}-{i:05d}")
 
 
 # -- driving N orders at concurrency C ----------------------------------------------------------
@@ -281,7 +260,7 @@ def local_cloud_phases(
         FakeVendor() as vendor,
         LocalCloud(vendor=vendor, context=context, workdir=WORKDIR) as cloud,
     ):
-        seed_vendor(vendor)
+        seed_members(vendor)
         for concurrency in concurrencies:
             run = f"L{concurrency}"
             orders = [reference_order(run, i) for i in range(args.orders)]
