@@ -33,6 +33,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from bench import prices
 from bench.reference_orders import reference_return, reference_sale, seed_codes, seed_members
+from local_cloud.accounting import short_name
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
@@ -196,7 +197,7 @@ def window(cloud: LocalCloud, counter: RequestCounter) -> Iterator[Callable[[], 
             },
             "function_log_bytes": sum(_log_bytes(f) for f in cloud.functions.values())
             - sum(log_bytes_before.values()),
-            "events": _event_log_since(cloud, started_ms),
+            "events": [message for _, message in cloud.event_log(start_ms=started_ms)],
         }
 
     yield since
@@ -211,21 +212,6 @@ def _executions(sfn: Any, machine: str) -> list[dict[str, Any]]:
 
 def _log_bytes(function: Any) -> int:
     return sum(len(line) + 1 for line in function.log_sink.lines)
-
-
-def _event_log_since(cloud: LocalCloud, start_ms: int) -> list[str]:
-    logs = cloud.client("logs")
-    arguments: dict[str, Any] = {
-        "logGroupName": cloud.output("EventLogGroupName"),
-        "startTime": start_ms,
-    }
-    messages: list[str] = []
-    while True:
-        page = logs.filter_log_events(**arguments)
-        messages += [e["message"] for e in page.get("events", [])]
-        if not page.get("nextToken"):
-            return messages
-        arguments["nextToken"] = page["nextToken"]
 
 
 def measure(
@@ -274,7 +260,7 @@ def measure(
     usage.event_bytes = sum(len(m) for m in seen["events"])
     for function_name, (invocations, duration_ms, memory_mb) in seen["functions"].items():
         if invocations:
-            usage.lambda_invocations[_short(function_name)] += invocations
+            usage.lambda_invocations[short_name(function_name)] += invocations
             usage.lambda_gb_seconds += duration_ms / 1000 * memory_mb / 1024
     usage.dynamodb_read_units = seen["units"]["read"]
     usage.dynamodb_write_units = seen["units"]["write"]
@@ -287,12 +273,6 @@ def measure(
     )
     usage.log_bytes = usage.event_bytes + seen["function_log_bytes"]
     return usage
-
-
-def _short(function_name: str) -> str:
-    from local_cloud.accounting import _short_name
-
-    return _short_name(function_name)
 
 
 def naive(usage: OrderUsage, *, status_states: bool) -> OrderUsage:

@@ -88,7 +88,7 @@ class InvocationLedger:
                 account = self._orders[reference]
                 account.invocations += share
                 account.gb_seconds += share * seconds * function.memory_mb / 1024
-                account.by_function[_short_name(function.name)] += share
+                account.by_function[short_name(function.name)] += share
 
     def of(self, order_reference: str) -> OrderInvocations:
         with self._lock:
@@ -99,7 +99,7 @@ class InvocationLedger:
             return iter(list(self._orders))
 
 
-def _short_name(name: str) -> str:
+def short_name(name: str) -> str:
     """``LoyaltyOrderProcessing-StoreOrderWorker489D081A-HYYSHFTA`` → ``StoreOrderWorker``."""
     logical_id = name.split("-")[1] if name.count("-") >= 2 else name
     return re.sub(r"[0-9A-F]{7,8}$", "", logical_id)

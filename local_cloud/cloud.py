@@ -310,28 +310,34 @@ class LocalCloud:
 
     def timelines(self) -> dict[str, list[TimelineEntry]]:
         """Every order's timeline, from one read of the event log."""
-        logs = self.client("logs")
         found: dict[str, list[TimelineEntry]] = {}
-        arguments: dict[str, Any] = {"logGroupName": self.output("EventLogGroupName")}
-        while True:
-            page = logs.filter_log_events(**arguments)
-            for record in page.get("events", []):
-                event = json.loads(record["message"])
-                detail = event.get("detail", {})
-                reference = detail.get("order_reference") or detail.get("data", {}).get(
-                    "loyalty_order_reference"
-                )
-                if reference:
-                    found.setdefault(reference, []).append(
-                        TimelineEntry.of(record["timestamp"], event)
-                    )
-            if not page.get("nextToken"):
-                break
-            arguments["nextToken"] = page["nextToken"]
+        for timestamp_ms, message in self.event_log():
+            event = json.loads(message)
+            detail = event.get("detail", {})
+            reference = detail.get("order_reference") or detail.get("data", {}).get(
+                "loyalty_order_reference"
+            )
+            if reference:
+                found.setdefault(reference, []).append(TimelineEntry.of(timestamp_ms, event))
         return {
             reference: sorted(entries, key=lambda entry: entry.timestamp_ms)
             for reference, entries in found.items()
         }
+
+    def event_log(self, start_ms: int | None = None) -> list[tuple[int, str]]:
+        """Every record of the event log (``timestamp``, raw ``message``: the event as JSON),
+        from ``start_ms`` on, all pages."""
+        logs = self.client("logs")
+        arguments: dict[str, Any] = {"logGroupName": self.output("EventLogGroupName")}
+        if start_ms is not None:
+            arguments["startTime"] = start_ms
+        records: list[tuple[int, str]] = []
+        while True:
+            page = logs.filter_log_events(**arguments)
+            records += [(record["timestamp"], record["message"]) for record in page["events"]]
+            if not page.get("nextToken"):
+                return records
+            arguments["nextToken"] = page["nextToken"]
 
     def tap(self, pattern: dict[str, Any]) -> Tap:
         """Observe events matching ``pattern`` (a rule and an SQS queue added to moto for
@@ -464,22 +470,26 @@ class LocalCloud:
             "buffered_messages": self.buffered_messages(),
         }
 
+    def queues(self, *, dead_letter: bool) -> Iterator[tuple[str, str]]:
+        """(logical id, URL) of every queue of the app that is (or is not) a dead-letter queue."""
+        for stack in self.stacks.values():
+            for queue in stack.of_type("AWS::SQS::Queue"):
+                if ("DeadLetterQueue" in queue.logical_id) == dead_letter:
+                    yield queue.logical_id, queue.ref
+
     def buffered_messages(self) -> dict[str, int]:
         """Messages waiting or hidden in every queue that is not a dead-letter queue, by logical
         id."""
         counts = {}
-        for stack in self.stacks.values():
-            for queue in stack.of_type("AWS::SQS::Queue"):
-                if "DeadLetterQueue" in queue.logical_id:
-                    continue
-                attributes = self._sqs.get_queue_attributes(
-                    QueueUrl=queue.ref,
-                    AttributeNames=[
-                        "ApproximateNumberOfMessages",
-                        "ApproximateNumberOfMessagesNotVisible",
-                    ],
-                )["Attributes"]
-                counts[queue.logical_id] = sum(int(v) for v in attributes.values())
+        for logical_id, url in self.queues(dead_letter=False):
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            counts[logical_id] = sum(int(v) for v in attributes.values())
         return counts
 
     def _running_finishers(self) -> int:
@@ -492,13 +502,10 @@ class LocalCloud:
     def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
         """Every message in every dead-letter queue, by the queue's logical id (peeked, left in)."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for stack in self.stacks.values():
-            for queue in stack.of_type("AWS::SQS::Queue"):
-                if "DeadLetterQueue" not in queue.logical_id:
-                    continue
-                messages = list(self._peek(queue.ref))
-                if messages:
-                    found[queue.logical_id] = messages
+        for logical_id, url in self.queues(dead_letter=True):
+            messages = list(self._peek(url))
+            if messages:
+                found[logical_id] = messages
         return found
 
     def _peek(self, url: str) -> Iterator[dict[str, Any]]:

@@ -92,16 +92,13 @@ def take_dead_letters(cloud: LocalCloud) -> dict[str, list[dict[str, Any]]]:
     with none): a scenario that expects some must account for each one."""
     taken: dict[str, list[dict[str, Any]]] = {}
     sqs = cloud.client("sqs")
-    for stack in cloud.stacks.values():
-        for queue in stack.of_type("AWS::SQS::Queue"):
-            if "DeadLetterQueue" not in queue.logical_id:
-                continue
-            while messages := sqs.receive_message(
-                QueueUrl=queue.ref, MaxNumberOfMessages=10, VisibilityTimeout=30
-            ).get("Messages", []):
-                for message in messages:
-                    taken.setdefault(queue.logical_id, []).append(json.loads(message["Body"]))
-                    sqs.delete_message(QueueUrl=queue.ref, ReceiptHandle=message["ReceiptHandle"])
+    for logical_id, url in cloud.queues(dead_letter=True):
+        while messages := sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+        ).get("Messages", []):
+            for message in messages:
+                taken.setdefault(logical_id, []).append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return taken
 
 

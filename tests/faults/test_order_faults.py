@@ -28,10 +28,9 @@ def _of_order(reference: str) -> Callable[[dict[str, Any]], bool]:
 
 def _store_requests(cloud: LocalCloud, reference: str) -> list[str]:
     """The task tokens of the order's store-step requests, oldest first (from the event log)."""
-    logs = cloud.client("logs")
     tokens = []
-    for record in logs.filter_log_events(logGroupName=cloud.output("EventLogGroupName"))["events"]:
-        event = json.loads(record["message"])
+    for _, message in cloud.event_log():
+        event = json.loads(message)
         if (
             event["detail-type"] == contract.OrderStep.STORE.value
             and event["detail"].get("order_reference") == reference
