@@ -6,10 +6,36 @@ if it could, it would not misbehave on demand. ``FakeVendor`` is a local stand-i
 in-process HTTP server on 127.0.0.1 that speaks the vendor's JSON API with realistic semantics
 (API-key auth, business errors, Stripe-style idempotency keys) and has fault knobs (errors,
 throttling, token-bucket rate limits, outages, latency, hung responses, lost responses, garbage
-bodies) so the mediator's retries, circuit breaking and idempotency can be exercised locally.
+bodies, malformed successes) so the mediator's retries, circuit breaking and idempotency can be
+exercised locally.
 
 It is test and local-development tooling only: it is never packaged into a Lambda asset or
 deployed to AWS.
+
+HTTP contract
+-------------
+The mediator classifies every failure by what it proves about the effect, so this fake keeps the
+following promises (every fault knob included) and a mediator may rely on them:
+
+* **429 and 503 are answered before any processing.** The request was not applied and its
+  Idempotency-Key was not stored, so retrying it (after ``Retry-After`` when sent) with the same
+  key is safe and takes effect for the first time. That is what the status codes say: RFC 9110
+  (section 15.6.4) describes 503 as the server being currently unable to handle the request, and
+  RFC 6585 (section 4) describes 429 as a refusal because the client sent too many requests.
+  Outages, ``rate_limit_rps``, ``throttle_rate`` and ``error_rate`` are all decided before the
+  request is processed; no fault produces a 429 or 503 afterwards.
+* **Indeterminate: the effect may have been applied.** A 500, 502 or 504, a read timeout, a
+  connection dropped after the request was sent, and a 2xx without the expected JSON body (not
+  JSON at all, or lacking ``transaction_id`` / ``redemption_id``). To learn the outcome, replay
+  the same request with the same Idempotency-Key (a stored answer comes back with
+  ``Idempotent-Replayed: true``) or look the key up with ``GET /v1/idempotency-keys/{key}``:
+  ``200`` carries the stored status and body, ``404 idempotency_key_not_found`` means the vendor
+  has not processed that key (yet: an attempt still on its way may land later).
+* **Any other 4xx is definitive: this request applied nothing.** A 400 is not stored (the key
+  stays usable for a corrected request); a business refusal of a POST (404 unknown account or
+  code, 409 already redeemed, 422 insufficient points) is stored under its key and replayed like
+  a success; 422 ``idempotency_key_reused`` means the key belongs to a different request, whose
+  own outcome stands. 401, 405, 411 and 413 are refused before anything is read or stored.
 
 Typical use::
 
@@ -17,6 +43,7 @@ Typical use::
         vendor.add_account("member-1", balance=100)
         vendor.faults = FaultProfile.named("flaky")
         ...  # point the mediator at vendor.base_url with api key "local-vendor-key"
+        vendor.start_fault_clock()  # outage offsets count from the first request under test
         assert len(vendor.ledger()) == 1
 """
 
@@ -58,7 +85,14 @@ MAX_POINTS = 1_000_000_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_REFERENCE_LENGTH = 255
 
-_RATE_FIELDS = ("error_rate", "lost_response_rate", "throttle_rate", "timeout_rate", "garbage_rate")
+_RATE_FIELDS = (
+    "error_rate",
+    "lost_response_rate",
+    "throttle_rate",
+    "timeout_rate",
+    "garbage_rate",
+    "malformed_success_rate",
+)
 _DURATION_FIELDS = (
     "retry_after_seconds",
     "latency_ms",
@@ -72,6 +106,11 @@ _GARBAGE_BODY = (
     b"<html><head><title>Service Temporarily Unavailable</title></head>"
     b"<body><h1>Maintenance</h1><p>upstream returned an unexpected page</p></body></html>"
 )
+# A 2xx that is valid JSON but lacks the id the client needs (transaction_id / redemption_id):
+# what a vendor sends when its answer is built before the effect's id is known, or a gateway
+# substitutes a canned acknowledgement. Parsing succeeds, so only a client that checks the body
+# against the contract notices.
+_MALFORMED_SUCCESS_BODY = b'{"status":"accepted"}'
 
 
 def _is_number(value: object) -> bool:
@@ -84,8 +123,17 @@ class FaultProfile:
     """How the fake vendor misbehaves. All rates are probabilities in [0, 1] drawn per request.
 
     Frozen on purpose: swap the whole profile (``vendor.faults = ...``, or
-    ``dataclasses.replace``) so the vendor can re-seed its RNG and refill its token bucket at a
-    well-defined moment, and every profile in use has passed validation.
+    ``dataclasses.replace``) so the vendor can re-seed its RNG, refill its token bucket and start
+    its fault clock at a well-defined moment, and every profile in use has passed validation.
+
+    ``outages`` are ``(start, end)`` offsets in seconds on the vendor's *fault clock*, not points
+    in time: a profile means the same thing however long it waits between being built and being
+    applied (a run parses its profile, then deploys, then sends its first order). The clock starts
+    when the profile is applied to a vendor and restarts with ``FakeVendor.start_fault_clock()``.
+
+    ``error_rate``, ``throttle_rate``, ``rate_limit_rps``, ``garbage_rate`` and outages act before
+    the request is processed (nothing applied); ``timeout_rate``, ``lost_response_rate`` and
+    ``malformed_success_rate`` act after it (the effect is applied and its answer stored).
     """
 
     error_rate: float = 0.0
@@ -98,7 +146,10 @@ class FaultProfile:
     timeout_rate: float = 0.0
     timeout_sleep_seconds: float = 5.0
     garbage_rate: float = 0.0
-    # (start, end) pairs of time.monotonic() values; requests inside [start, end) get a 503.
+    # A fresh 2xx whose body lacks its id ({"status": "accepted"}); the real answer stays stored.
+    malformed_success_rate: float = 0.0
+    # (start, end) offsets in seconds from the start of the fault clock; a request whose offset is
+    # in [start, end) gets a 503.
     outages: list[tuple[float, float]] = field(default_factory=list)
     seed: int | None = None
 
@@ -122,7 +173,10 @@ class FaultProfile:
         ):
             raise ValueError(f"seed must be null or an integer, got {self.seed!r}")
         if not isinstance(self.outages, list | tuple):
-            raise ValueError(f"outages must be a list of (start, end) pairs, got {self.outages!r}")
+            raise ValueError(
+                f"outages must be a list of [start_offset_s, end_offset_s] pairs, "
+                f"got {self.outages!r}"
+            )
         # Normalise to a fresh list of float pairs: callers may pass lists (JSON) or tuples.
         object.__setattr__(self, "outages", [_outage_window(w) for w in self.outages])
 
@@ -130,9 +184,11 @@ class FaultProfile:
     def from_dict(cls, data: Mapping[str, Any]) -> FaultProfile:
         """Build a profile from its wire form (the body of ``POST /_admin/faults``).
 
-        Outages are ``[[start_offset_s, end_offset_s], ...]`` relative to now, because monotonic
-        clock values mean nothing outside this process. Unknown keys raise ValueError naming them,
-        so a typo such as ``error_rte`` fails loudly instead of silently injecting nothing.
+        Outages are ``[[start_offset_s, end_offset_s], ...]`` and are kept as offsets: they count
+        from when the profile is applied to a vendor (or its fault clock is restarted), not from
+        when it was parsed, so a deploy between the two does not eat the outage. Unknown keys
+        raise ValueError naming them, so a typo such as ``error_rte`` fails loudly instead of
+        silently injecting nothing.
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"fault profile must be a JSON object, got {type(data).__name__}")
@@ -143,15 +199,7 @@ class FaultProfile:
                 f"unknown fault profile key(s): {', '.join(unknown)}; "
                 f"known keys: {', '.join(known)}"
             )
-        values = dict(data)
-        if "outages" in values:
-            raw = values["outages"]
-            if not isinstance(raw, list):
-                raise ValueError("outages must be a list of [start_offset_s, end_offset_s] pairs")
-            now = time.monotonic()
-            windows = [_outage_window(window) for window in raw]
-            values["outages"] = [(now + start, now + end) for start, end in windows]
-        return cls(**values)
+        return cls(**data)
 
     @classmethod
     def load(cls, name_or_path: str) -> FaultProfile:
@@ -167,7 +215,11 @@ class FaultProfile:
 
     @classmethod
     def named(cls, name: str) -> FaultProfile:
-        """A preset profile: healthy, flaky, throttled, outage (3 s from now) or slow."""
+        """A preset profile: healthy, flaky, throttled, outage or slow.
+
+        ``outage`` is down for the first 3 s of the fault clock: from when it is applied, or from
+        ``FakeVendor.start_fault_clock()``.
+        """
         presets: dict[str, Callable[[], FaultProfile]] = {
             "healthy": cls,
             # latency 20 ms + uniform 0..20 ms jitter.
@@ -175,7 +227,7 @@ class FaultProfile:
                 error_rate=0.2, lost_response_rate=0.05, latency_ms=20.0, latency_jitter_ms=20.0
             ),
             "throttled": lambda: cls(rate_limit_rps=5.0, retry_after_seconds=0.2),
-            "outage": lambda: cls(outages=[(time.monotonic(), time.monotonic() + 3.0)]),
+            "outage": lambda: cls(outages=[(0.0, 3.0)]),
             "slow": lambda: cls(latency_ms=200.0),
         }
         factory = presets.get(name)
@@ -192,10 +244,17 @@ def _outage_window(window: object) -> tuple[float, float]:
         or len(window) != 2
         or not all(_is_number(v) and math.isfinite(v) for v in window)
     ):
-        raise ValueError(f"each outage must be a [start, end] pair of numbers, got {window!r}")
+        raise ValueError(
+            f"outages: each must be a [start_offset_s, end_offset_s] pair of finite numbers, "
+            f"got {window!r}"
+        )
     start, end = float(window[0]), float(window[1])
+    if start < 0:
+        raise ValueError(
+            f"outages: offsets are seconds into the fault clock and must be >= 0, got {window!r}"
+        )
     if end <= start:
-        raise ValueError(f"an outage must end after it starts, got {window!r}")
+        raise ValueError(f"outages: each must end after it starts, got {window!r}")
     return start, end
 
 
@@ -325,6 +384,13 @@ _ROUTES = (
         re.compile(r"/v1/rewards/(?P<code>[^/]+)/redemptions"),
         "v1",
     ),
+    _Route(
+        "get_idempotency_key",
+        "GET",
+        "/v1/idempotency-keys/{key}",
+        re.compile(r"/v1/idempotency-keys/(?P<key>[^/]+)"),
+        "v1",
+    ),
 )
 
 
@@ -447,6 +513,8 @@ class FakeVendor:
         self._rng = random.Random()
         self._faults = FaultProfile()
         self._bucket: _TokenBucket | None = None
+        # time.monotonic() at which the fault clock started: outage offsets count from here.
+        self._fault_clock_start = time.monotonic()
         self._accounts: dict[str, int] = {}
         # code -> redemption id once redeemed (None while still available).
         self._vouchers: dict[str, str | None] = {}
@@ -539,10 +607,24 @@ class FakeVendor:
         self._faults = profile
         if profile.seed is not None:
             self._rng = random.Random(profile.seed)
+        now = time.monotonic()
         # A new profile starts with a full bucket, as a freshly provisioned API plan would.
         rps = profile.rate_limit_rps
-        self._bucket = _TokenBucket(rps, time.monotonic()) if rps is not None else None
+        self._bucket = _TokenBucket(rps, now) if rps is not None else None
+        self._fault_clock_start = now
         logger.info("fake vendor fault profile set: %s", profile)
+
+    def start_fault_clock(self) -> None:
+        """Restart the fault clock, so outage offsets count from now.
+
+        Applying a profile already starts it; call this when the traffic under test really
+        begins (a run submitting its first order), so whatever happens in between (deploying,
+        seeding) does not eat into an outage. Only outages use the clock: the token bucket and
+        the RNG are left as they are.
+        """
+        with self._lock:
+            self._fault_clock_start = time.monotonic()
+        logger.info("fake vendor fault clock restarted")
 
     # ---- seeding and inspection ------------------------------------------------------------
 
@@ -715,9 +797,12 @@ class FakeVendor:
 
         reply, fresh = self._process_locked(route, params, request)
 
-        if self._roll(faults.timeout_rate):
+        # Everything below happens after the effect: none of it may answer 429 or 503 (see the
+        # module docstring's contract).
+        if faults.timeout_sleep_seconds > 0 and self._roll(faults.timeout_rate):
             # The effect (if any) is already applied and stored: like a real vendor that commits
             # and then hangs. A client retry with the same key gets the stored answer replayed.
+            # A 0 s hang is no hang, so it is neither drawn nor counted.
             self._count_fault("timeout")
             delay += faults.timeout_sleep_seconds
         if fresh and self._roll(faults.lost_response_rate):
@@ -726,18 +811,25 @@ class FakeVendor:
             # lost replay would make impossible at rate 1.
             self._count_fault("lost_response")
             reply = _error(502, "bad_gateway", "upstream connection reset before the response")
+        elif fresh and 200 <= reply.status < 300 and self._roll(faults.malformed_success_rate):
+            # Fresh successes only, for the same reason as lost responses: the stored answer stays
+            # the real one, so a replay (or a key lookup) must be able to recover it; a malformed
+            # replay would make that impossible at rate 1. An error answer has no id to drop.
+            self._count_fault("malformed_success")
+            reply = replace(reply, body=_MALFORMED_SUCCESS_BODY)
         return replace(reply, delay_seconds=delay)
 
     def _pre_effect_fault_locked(self, faults: FaultProfile) -> _Reply | None:
         now = time.monotonic()
+        elapsed = now - self._fault_clock_start
         for start, end in faults.outages:
-            if start <= now < end:
+            if start <= elapsed < end:
                 self._count_fault("outage")
                 return _error(
                     503,
                     "vendor_unavailable",
                     "the loyalty service is down for maintenance",
-                    headers=(("Retry-After", _format_seconds(end - now)),),
+                    headers=(("Retry-After", _format_seconds(end - elapsed)),),
                 )
         retry_after = (("Retry-After", _format_seconds(faults.retry_after_seconds)),)
         if self._bucket is not None and not self._bucket.take(now):
@@ -765,6 +857,8 @@ class FakeVendor:
         """The vendor's real work. Returns the answer and whether it was freshly stored."""
         if route.name == "get_account":
             return self._get_account_locked(params["account"]), False
+        if route.name == "get_idempotency_key":
+            return self._lookup_key_locked(params["key"]), False
 
         key = request.idempotency_key
         if key is None or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -820,6 +914,21 @@ class FakeVendor:
         digest = hashlib.sha256(f"{request.method}\n{request.path}\n".encode())
         digest.update(canonical)
         return digest.hexdigest()
+
+    def _lookup_key_locked(self, key: str) -> _Reply:
+        # Read-only: not a replay (not counted as one, no Idempotent-Replayed header) and it
+        # ignores the request fingerprint, since the caller wants whatever the key produced.
+        stored = self._idempotency.get(key)
+        if stored is None:
+            return _error(
+                404,
+                "idempotency_key_not_found",
+                f"no request with Idempotency-Key {key!r} has been processed",
+            )
+        return _json_reply(
+            200,
+            {"idempotency_key": key, "status": stored.status, "response": json.loads(stored.body)},
+        )
 
     def _get_account_locked(self, account: str) -> _Reply:
         if account not in self._accounts:

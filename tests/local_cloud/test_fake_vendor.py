@@ -7,10 +7,12 @@ so what is asserted here is what the mediator will see.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import urllib3
@@ -78,6 +80,13 @@ def error_code(response: urllib3.BaseHTTPResponse) -> str:
 
 
 POINTS = f"/v1/accounts/{ACCOUNT}/points"
+VOUCHER_REDEMPTIONS = f"/v1/vouchers/{VOUCHER}/redemptions"
+
+
+def lookup(
+    http: urllib3.PoolManager, vendor: FakeVendor, key: str, **kwargs: Any
+) -> urllib3.BaseHTTPResponse:
+    return call(http, vendor, "GET", f"/v1/idempotency-keys/{quote(key, safe='')}", **kwargs)
 
 
 def test_health_needs_no_api_key(vendor: FakeVendor, http: urllib3.PoolManager) -> None:
@@ -281,17 +290,55 @@ def test_rate_limit_rejects_a_burst_beyond_the_budget(
 
 
 def test_outage_window_is_503_then_recovers(vendor: FakeVendor, http: urllib3.PoolManager) -> None:
-    start = time.monotonic()
-    vendor.faults = FaultProfile(outages=[(start, start + 0.3)])
+    applied = time.monotonic()
+    vendor.faults = FaultProfile(outages=[(0.0, 0.3)])
 
     during = call(http, vendor, "POST", POINTS, credit(50), key="k-outage")
-    time.sleep(max(0.0, start + 0.3 - time.monotonic()) + 0.05)
+    time.sleep(max(0.0, applied + 0.3 - time.monotonic()) + 0.05)
     after = call(http, vendor, "POST", POINTS, credit(50), key="k-outage")
 
     assert (during.status, error_code(during)) == (503, "vendor_unavailable")
-    assert "Retry-After" in during.headers
+    assert 0 < float(during.headers["Retry-After"]) <= 0.3
     assert after.status == 201
     assert len(vendor.ledger()) == 1
+
+
+def test_outage_offsets_count_from_when_the_profile_is_applied_not_parsed(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    # A run parses its profile, then deploys for a while before the first order arrives.
+    profile = FaultProfile.from_dict({"outages": [[0, 0.5]]})
+    time.sleep(0.6)
+
+    vendor.faults = profile
+    during = call(http, vendor, "GET", f"/v1/accounts/{ACCOUNT}")
+
+    assert (during.status, error_code(during)) == (503, "vendor_unavailable")
+    assert 0 < float(during.headers["Retry-After"]) <= 0.5
+
+
+def test_start_fault_clock_restarts_the_outage_offsets(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    path = f"/v1/accounts/{ACCOUNT}"
+    vendor.faults = FaultProfile(outages=[(0.3, 0.8)])
+    before_window = call(http, vendor, "GET", path)
+    time.sleep(0.85)
+    after_window = call(http, vendor, "GET", path)
+
+    vendor.start_fault_clock()
+    right_after_restart = call(http, vendor, "GET", path)
+    time.sleep(0.4)
+    inside_restarted_window = call(http, vendor, "GET", path)
+
+    assert (before_window.status, after_window.status, right_after_restart.status) == (
+        200,
+        200,
+        200,
+    )
+    assert inside_restarted_window.status == 503
+    assert 0 < float(inside_restarted_window.headers["Retry-After"]) <= 0.5
+    assert vendor.stats().faults_injected == {"outage": 1}
 
 
 def test_garbage_is_200_with_non_json_body_and_no_effect(
@@ -307,6 +354,52 @@ def test_garbage_is_200_with_non_json_body_and_no_effect(
     assert vendor.ledger() == []
 
 
+def test_malformed_success_is_the_2xx_without_its_id_after_the_effect(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    vendor.faults = FaultProfile(malformed_success_rate=1.0)
+    voucher = {"account": ACCOUNT, "order_reference": "order-1"}
+
+    points = call(http, vendor, "POST", POINTS, credit(50), key="k-malformed-points")
+    redeemed = call(http, vendor, "POST", VOUCHER_REDEMPTIONS, voucher, key="k-malformed-v")
+
+    assert points.status == redeemed.status == 201
+    assert points.json() == redeemed.json() == {"status": "accepted"}
+    [entry] = vendor.ledger()
+    [redemption] = vendor.redemptions()
+    assert vendor.stats().faults_injected == {"malformed_success": 2}
+    # The stored answer is the real one: a replay of the same key recovers it.
+    points_again = call(http, vendor, "POST", POINTS, credit(50), key="k-malformed-points")
+    redeemed_again = call(http, vendor, "POST", VOUCHER_REDEMPTIONS, voucher, key="k-malformed-v")
+    assert points_again.status == redeemed_again.status == 201
+    assert points_again.headers["Idempotent-Replayed"] == "true"
+    assert points_again.json()["transaction_id"] == entry.transaction_id
+    assert redeemed_again.headers["Idempotent-Replayed"] == "true"
+    assert redeemed_again.json()["redemption_id"] == redemption.redemption_id
+    assert len(vendor.ledger()) == len(vendor.redemptions()) == 1
+    assert vendor.stats().faults_injected == {"malformed_success": 2}
+
+
+def test_malformed_success_spares_errors_reads_replays_and_lost_answers(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    stored = call(http, vendor, "POST", POINTS, credit(50), key="k-stored")
+    vendor.faults = FaultProfile(malformed_success_rate=1.0)
+
+    replay = call(http, vendor, "POST", POINTS, credit(50), key="k-stored")
+    refused = call(http, vendor, "POST", POINTS, {**credit(500), "operation": "deduct"}, key="k-no")
+    read = call(http, vendor, "GET", f"/v1/accounts/{ACCOUNT}")
+    vendor.faults = FaultProfile(malformed_success_rate=1.0, lost_response_rate=1.0)
+    lost = call(http, vendor, "POST", POINTS, credit(10), key="k-lost-wins")
+
+    assert (replay.status, replay.data) == (201, stored.data)
+    assert (refused.status, error_code(refused)) == (422, "insufficient_points")
+    assert read.json() == {"account": ACCOUNT, "balance": 150}
+    # Both knobs fired on the same answer: only the one the client saw is counted.
+    assert lost.status == 502
+    assert vendor.stats().faults_injected == {"lost_response": 1}
+
+
 def test_hung_response_times_out_on_the_client(
     vendor: FakeVendor, http: urllib3.PoolManager
 ) -> None:
@@ -320,6 +413,17 @@ def test_hung_response_times_out_on_the_client(
     assert len(vendor.ledger()) == 1
 
 
+def test_a_zero_second_hang_is_not_counted_as_a_timeout(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    vendor.faults = FaultProfile(timeout_rate=1.0, timeout_sleep_seconds=0.0)
+
+    response = call(http, vendor, "POST", POINTS, credit(50), key="k-no-hang")
+
+    assert response.status == 201
+    assert vendor.stats().faults_injected == {}
+
+
 def test_latency_delays_the_answer(vendor: FakeVendor, http: urllib3.PoolManager) -> None:
     vendor.faults = FaultProfile(latency_ms=150.0)
 
@@ -328,6 +432,161 @@ def test_latency_delays_the_answer(vendor: FakeVendor, http: urllib3.PoolManager
 
     assert response.status == 200
     assert time.monotonic() - started >= 0.15
+
+
+def test_idempotency_key_lookup_returns_the_stored_answer_of_a_lost_response(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    vendor.faults = FaultProfile(lost_response_rate=1.0)
+    key = "order-1/points credit"  # a key with characters that must be escaped in a path
+    lost = call(http, vendor, "POST", POINTS, credit(50), key=key)
+    refused = call(http, vendor, "POST", POINTS, {**credit(500), "operation": "deduct"}, key="k-r")
+    vendor.faults = FaultProfile()
+
+    found = lookup(http, vendor, key)
+    found_refusal = lookup(http, vendor, "k-r")
+
+    assert (lost.status, refused.status) == (502, 502)
+    [entry] = vendor.ledger()
+    assert found.status == 200
+    assert found.json() == {
+        "idempotency_key": key,
+        "status": 201,
+        "response": {
+            "transaction_id": entry.transaction_id,
+            "account": ACCOUNT,
+            "operation": "credit",
+            "points": 50,
+            "balance": 150,
+        },
+    }
+    assert found_refusal.json()["status"] == 422
+    assert found_refusal.json()["response"]["error"]["code"] == "insufficient_points"
+    # A lookup reads; it is not a replay and applies nothing.
+    stats = vendor.stats()
+    assert stats.idempotent_replays == 0
+    assert stats.by_endpoint["GET /v1/idempotency-keys/{key}"] == 2
+    assert len(vendor.ledger()) == 1
+
+
+def test_idempotency_key_lookup_is_404_for_a_key_never_processed(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    call(http, vendor, "POST", POINTS, {**credit(), "points": "50"}, key="k-invalid")
+    vendor.faults = FaultProfile(error_rate=1.0)
+    call(http, vendor, "POST", POINTS, credit(50), key="k-503")
+    vendor.faults = FaultProfile()
+
+    for key in ("k-never-sent", "k-invalid", "k-503"):
+        response = lookup(http, vendor, key)
+        assert (response.status, error_code(response)) == (404, "idempotency_key_not_found"), key
+        assert key in response.json()["error"]["message"]
+
+
+def test_idempotency_key_lookup_needs_the_api_key(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    call(http, vendor, "POST", POINTS, credit(50), key="k-private")
+
+    response = lookup(http, vendor, "k-private", api_key=None)
+
+    assert (response.status, error_code(response)) == (401, "unauthorized")
+
+
+def test_idempotency_key_lookup_fails_like_any_v1_call_but_is_never_lost_or_malformed(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    created = call(http, vendor, "POST", POINTS, credit(50), key="k-look")
+    vendor.faults = FaultProfile(error_rate=1.0)
+    unavailable = lookup(http, vendor, "k-look")
+    vendor.faults = FaultProfile(lost_response_rate=1.0, malformed_success_rate=1.0)
+    found = lookup(http, vendor, "k-look")
+
+    assert (unavailable.status, error_code(unavailable)) == (503, "unavailable")
+    assert found.status == 200
+    assert found.json()["response"] == created.json()
+    assert vendor.stats().faults_injected == {"error": 1}
+
+
+@pytest.mark.parametrize(
+    ("knobs", "status", "fault"),
+    [
+        ({"error_rate": 1.0}, 503, "error"),
+        ({"outages": [(0.0, 30.0)]}, 503, "outage"),
+        ({"throttle_rate": 1.0}, 429, "throttle"),
+        ({"rate_limit_rps": 0.01}, 429, "rate_limit"),
+    ],
+)
+def test_429_and_503_are_answered_before_any_effect(
+    vendor: FakeVendor,
+    http: urllib3.PoolManager,
+    knobs: dict[str, Any],
+    status: int,
+    fault: str,
+) -> None:
+    # Every post-effect knob is on as well: none of them may turn a refusal into an effect.
+    vendor.faults = FaultProfile(
+        **knobs,
+        lost_response_rate=1.0,
+        malformed_success_rate=1.0,
+        timeout_rate=1.0,
+        timeout_sleep_seconds=0.01,
+    )
+    if fault == "rate_limit":
+        assert call(http, vendor, "GET", f"/v1/accounts/{ACCOUNT}").status == 200  # the one token
+    voucher = {"account": ACCOUNT, "order_reference": "order-1"}
+
+    points = call(http, vendor, "POST", POINTS, credit(50), key="k-refused-points")
+    redeemed = call(http, vendor, "POST", VOUCHER_REDEMPTIONS, voucher, key="k-refused-v")
+
+    assert (points.status, redeemed.status) == (status, status)
+    assert (vendor.ledger(), vendor.redemptions(), vendor.balance(ACCOUNT)) == ([], [], 100)
+    assert vendor.stats().faults_injected[fault] == 2
+    vendor.faults = FaultProfile()
+    assert lookup(http, vendor, "k-refused-points").status == 404
+    assert lookup(http, vendor, "k-refused-v").status == 404
+    # Nothing was stored, so the same keys now take effect for the first time.
+    retried = call(http, vendor, "POST", POINTS, credit(50), key="k-refused-points")
+    assert retried.status == 201
+    assert retried.headers.get("Idempotent-Replayed") is None
+
+
+def test_a_seeded_mix_of_every_fault_keeps_the_contract_and_counts_each_fault(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    # The random knobs only: outages and the rate limit depend on timing, and the parametrized
+    # test above covers them.
+    vendor.faults = FaultProfile(
+        error_rate=0.15,
+        throttle_rate=0.15,
+        garbage_rate=0.1,
+        lost_response_rate=0.2,
+        malformed_success_rate=0.2,
+        seed=11,
+    )
+    statuses: dict[str, int] = {}
+    bodies: dict[str, bytes] = {}
+    for i in range(80):
+        key = f"k-mix-{i}"
+        response = call(http, vendor, "POST", POINTS, credit(1, order=key), key=key)
+        statuses[key], bodies[key] = response.status, response.data
+
+    applied = {entry.idempotency_key for entry in vendor.ledger()}
+    refused = {key for key, status in statuses.items() if status in (429, 503)}
+    assert applied, statuses
+    assert refused, statuses
+    assert not applied & refused
+    # Every answer is either a refusal before the effect, or comes from the effect's key.
+    assert applied == {key for key, status in statuses.items() if status in (201, 502)}
+    malformed = [key for key in applied if bodies[key] == b'{"status":"accepted"}']
+    by_status = vendor.stats().by_status
+    faults = vendor.stats().faults_injected
+    assert set(faults) == {"error", "throttle", "garbage", "lost_response", "malformed_success"}
+    assert by_status[503] == faults["error"]
+    assert by_status[429] == faults["throttle"]
+    assert by_status[502] == faults["lost_response"]
+    assert by_status[200] == faults["garbage"]
+    assert len(malformed) == faults["malformed_success"]
 
 
 def test_admin_faults_and_stats_over_http(vendor: FakeVendor, http: urllib3.PoolManager) -> None:
@@ -360,34 +619,56 @@ def test_from_dict_rejects_unknown_keys() -> None:
         FaultProfile.from_dict({"error_rte": 0.5, "latency_ms": 10})
 
 
-def test_from_dict_makes_outages_relative_to_now() -> None:
-    before = time.monotonic()
-    profile = FaultProfile.from_dict({"error_rate": 0.5, "outages": [[1, 2]], "seed": 7})
+def test_from_dict_keeps_outages_as_offsets() -> None:
+    profile = FaultProfile.from_dict(
+        {"error_rate": 0.5, "malformed_success_rate": 0.1, "outages": [[1, 2.5]], "seed": 7}
+    )
 
     assert profile.error_rate == 0.5
+    assert profile.malformed_success_rate == 0.1
     assert profile.seed == 7
-    [(start, end)] = profile.outages
-    assert before + 1 <= start <= time.monotonic() + 1
-    assert end - start == pytest.approx(1.0)
+    assert profile.outages == [(1.0, 2.5)]
 
 
 def test_fault_profile_rejects_out_of_range_values() -> None:
     with pytest.raises(ValueError, match="error_rate"):
         FaultProfile(error_rate=1.5)
+    with pytest.raises(ValueError, match="malformed_success_rate"):
+        FaultProfile(malformed_success_rate=-0.1)
+    with pytest.raises(ValueError, match="malformed_success_rate"):
+        FaultProfile.from_dict({"malformed_success_rate": True})
+
+
+@pytest.mark.parametrize(
+    "outages",
+    [
+        [[-1, 2]],
+        [[2, 1]],
+        [[1, 1]],
+        [[0, math.inf]],
+        [[math.nan, 1]],
+        [["0", 1]],
+        [[True, 2]],
+        [[0]],
+        [[0, 1, 2]],
+        "0-1",
+    ],
+)
+def test_fault_profile_rejects_bad_outages(outages: Any) -> None:
+    with pytest.raises(ValueError, match="outages"):
+        FaultProfile(outages=outages)
+    with pytest.raises(ValueError, match="outages"):
+        FaultProfile.from_dict({"outages": outages})
 
 
 def test_named_presets() -> None:
-    now = time.monotonic()
-
     assert FaultProfile.named("healthy") == FaultProfile()
     flaky = FaultProfile.named("flaky")
     assert (flaky.error_rate, flaky.lost_response_rate) == (0.2, 0.05)
     assert (flaky.latency_ms, flaky.latency_jitter_ms) == (20.0, 20.0)
     throttled = FaultProfile.named("throttled")
     assert (throttled.rate_limit_rps, throttled.retry_after_seconds) == (5.0, 0.2)
-    [(start, end)] = FaultProfile.named("outage").outages
-    assert start >= now
-    assert end - start == pytest.approx(3.0)
+    assert FaultProfile.named("outage").outages == [(0.0, 3.0)]
     assert FaultProfile.named("slow").latency_ms == 200.0
     with pytest.raises(ValueError, match="flaky"):
         FaultProfile.named("chaos")
