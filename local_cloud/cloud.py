@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import tempfile
 import threading
@@ -44,6 +45,7 @@ LAMBDAS_DIR = ROOT / "lambdas"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+RECONCILIATION_QUEUE = "ReconciliationQueue"
 
 # What a bootstrapped AWS account has and the templates expect.
 _SSM_SEEDS = {"/cdk-bootstrap/hnb659fds/version": "30"}
@@ -89,6 +91,11 @@ class LocalCloud:
 
     ``context`` overrides cdk.json context for this synthesis (e.g. shorter heartbeats for a
     test); the account, region and vendor URL are always the local ones.
+
+    ``time_scale`` multiplies the durations the local cloud emulates for AWS: Lambda's waits
+    before an asynchronous retry (one minute, then two) and the maximum event age. 1.0 (the
+    default) is AWS's timing; a test may pass 1/30 to play a minute in two seconds (and should
+    scale the timeouts it sets in ``context``, such as heartbeats, the same way).
     """
 
     def __init__(
@@ -97,14 +104,16 @@ class LocalCloud:
         vendor: FakeVendor | None = None,
         context: dict[str, Any] | None = None,
         workers: int = 8,
-        lambda_retry_delay: float = 0.05,
+        time_scale: float = 1.0,
         workdir: Path | None = None,
     ) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, not {time_scale}")
         self.vendor = vendor or FakeVendor()
         self._owns_vendor = vendor is None
         self._context = context or {}
         self._workers = workers
-        self._lambda_retry_delay = lambda_retry_delay
+        self.time_scale = time_scale
         self.workdir = workdir or ROOT / ".local_cloud"
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._router: EventRouter | None = None
@@ -228,9 +237,7 @@ class LocalCloud:
         ]
         self._router = EventRouter(
             functions=self.functions,
-            invoker=AsyncInvoker(
-                send_to_queue=self._send_to_queue, retry_delay=self._lambda_retry_delay
-            ),
+            invoker=AsyncInvoker(send_to_queue=self._send_to_queue, time_scale=self.time_scale),
             start_execution=self._start_execution,
             send_to_queue=self._send_to_queue,
             workers=self._workers,
@@ -310,7 +317,16 @@ class LocalCloud:
 
     def timelines(self) -> dict[str, list[TimelineEntry]]:
         """Every order's timeline, from one read of the event log."""
-        found: dict[str, list[TimelineEntry]] = {}
+        return {
+            reference: [TimelineEntry.of(timestamp_ms, event) for timestamp_ms, event in events]
+            for reference, events in self.events_by_order().items()
+        }
+
+    def events_by_order(self) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+        """Every event of the event log that names an order (``order_reference``, or
+        ``data.loyalty_order_reference`` on vendor events), by order, oldest first, with the
+        time the log received it."""
+        found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for timestamp_ms, message in self.event_log():
             event = json.loads(message)
             detail = event.get("detail", {})
@@ -318,10 +334,10 @@ class LocalCloud:
                 "loyalty_order_reference"
             )
             if reference:
-                found.setdefault(reference, []).append(TimelineEntry.of(timestamp_ms, event))
+                found.setdefault(reference, []).append((timestamp_ms, event))
         return {
-            reference: sorted(entries, key=lambda entry: entry.timestamp_ms)
-            for reference, entries in found.items()
+            reference: sorted(events, key=lambda entry: entry[0])
+            for reference, events in found.items()
         }
 
     def event_log(self, start_ms: int | None = None) -> list[tuple[int, str]]:
@@ -471,11 +487,28 @@ class LocalCloud:
         }
 
     def queues(self, *, dead_letter: bool) -> Iterator[tuple[str, str]]:
-        """(logical id, URL) of every queue of the app that is (or is not) a dead-letter queue."""
+        """(logical id, URL) of every dead-letter queue of the app, or of every queue that work
+        flows through (not the dead-letter queues, nor the reconciliation queue, where requests
+        wait for an operator)."""
         for stack in self.stacks.values():
             for queue in stack.of_type("AWS::SQS::Queue"):
+                if RECONCILIATION_QUEUE in queue.logical_id:
+                    continue
                 if ("DeadLetterQueue" in queue.logical_id) == dead_letter:
                     yield queue.logical_id, queue.ref
+
+    def parked_for_reconciliation(self) -> list[dict[str, Any]]:
+        """Vendor requests in the reconciliation queue (up to ten, peeked, left in): their
+        outcome was unknown when the mediator answered ``VendorOutcomeUnknown``."""
+        return list(self._peek(self.output("ReconciliationQueueUrl")))
+
+    def reconciliation_backlog(self) -> int:
+        """How many requests wait in the reconciliation queue for an operator."""
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self.output("ReconciliationQueueUrl"),
+            AttributeNames=["ApproximateNumberOfMessages"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
 
     def buffered_messages(self) -> dict[str, int]:
         """Messages waiting or hidden in every queue that is not a dead-letter queue, by logical
@@ -522,13 +555,16 @@ class LocalCloud:
         *,
         times: int,
         stall_seconds: float = 0.0,
+        after: bool = False,
         when: Callable[[dict[str, Any]], bool] = lambda event: True,
     ) -> Iterator[list[dict[str, Any]]]:
         """Fault injection for the fault suite: the next ``times`` invocations of a function whose
         event satisfies ``when`` crash before the handler runs (``InjectedCrashError``, as when an
-        execution environment dies), or, with ``stall_seconds``, run only after that long (an
-        environment that stalls, so its answer comes late). Yields the events it affected; the
-        function is itself again when the block ends."""
+        execution environment dies), or, with ``after``, crash once the handler has done its work
+        (its answer went out, then the invocation failed: Lambda retries it later), or, with
+        ``stall_seconds``, run only after that long (an environment that stalls, so its answer
+        comes late). Yields the events it affected; the function is itself again when the block
+        ends."""
         function = self.function(logical_prefix)
         invoke = function.invoke
         affected: list[dict[str, Any]] = []
@@ -541,6 +577,9 @@ class LocalCloud:
                     affected.append(event)
             if hit and stall_seconds:
                 time.sleep(stall_seconds)
+            elif hit and after:
+                invoke(event)
+                raise InjectedCrashError(f"{function.name}: injected crash after the handler")
             elif hit:
                 raise InjectedCrashError(f"{function.name}: injected crash {len(affected)}/{times}")
             return invoke(event)
@@ -550,6 +589,58 @@ class LocalCloud:
             yield affected
         finally:
             function.invoke = invoke  # type: ignore[method-assign]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def state_machine_put_events_fault(
+        *,
+        times: int | None = None,
+        rate: float | None = None,
+        seed: int | None = None,
+        error_code: str = "ThrottlingException",
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Fault injection for the fault suite: EventBridge refuses the ``PutEvents`` calls of
+        state machine tasks (the ASL engine's ``events:putEvents`` integration; the handlers'
+        and tests' ``put_events`` are never refused). Refused are the first ``times`` calls; or,
+        with ``rate``, each call with that probability (drawn from ``random.Random(seed)``); or,
+        with both, each call with probability ``rate`` until ``times`` were refused. A refused
+        call puts nothing and is answered as EventBridge answers entries it throttles: every
+        entry failed with ``error_code`` (message ``Rate exceeded`` for ``ThrottlingException``,
+        else the code), ``FailedEntryCount`` their number; the task then fails with
+        ``EventBridge.FailedEntry``, which its ``Retry``/``Catch`` may handle. Yields the refused
+        entries, in order (``len`` is the count; each has its ``DetailType``). With several
+        executions at once, which calls a ``rate`` refuses depends on their interleaving.
+
+        Process-wide, like moto itself (so a static method: a test of moto alone can use it)."""
+        if times is None and rate is None:
+            raise ValueError("give times, rate or both")
+        if times is not None and times < 0:
+            raise ValueError(f"times must not be negative, not {times}")
+        if rate is not None and not 0 <= rate <= 1:
+            raise ValueError(f"rate must be between 0 and 1, not {rate}")
+        message = "Rate exceeded" if error_code == "ThrottlingException" else error_code
+        draw = random.Random(seed)
+        refused: list[dict[str, Any]] = []
+        lock = threading.Lock()
+        calls_refused = 0
+
+        def refuse(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+            nonlocal calls_refused
+            with lock:
+                if times is not None and calls_refused >= times:
+                    return None
+                if rate is not None and draw.random() >= rate:
+                    return None
+                calls_refused += 1
+                refused.extend(entries)
+            return {
+                "FailedEntryCount": len(entries),
+                "Entries": [{"ErrorCode": error_code, "ErrorMessage": message} for _ in entries],
+                "ResponseMetadata": {"HTTPStatusCode": 200},
+            }
+
+        with moto_patches.intercept_state_machine_put_events(refuse):
+            yield refused
 
     def function(self, logical_prefix: str) -> LocalFunction:
         """The local function whose logical id starts with ``logical_prefix``."""

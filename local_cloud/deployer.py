@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.api_gateway import LocalRestApi
-from local_cloud.lambda_runtime import AsyncConfig, FunctionLogSink, LocalFunction
+from local_cloud.lambda_runtime import (
+    MAX_EVENT_AGE_SECONDS,
+    MAX_RETRY_ATTEMPTS,
+    AsyncConfig,
+    FunctionLogSink,
+    LocalFunction,
+)
 from local_cloud.sqs_pollers import EventSourceMapping
 
 NO_RUNTIME_EFFECT = {
@@ -332,12 +338,18 @@ class Deployer:
         self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
     ) -> Deployed:
         function = self._function_named(props["FunctionName"])
-        function.async_config = AsyncConfig(
-            retry_attempts=int(props.get("MaximumRetryAttempts", 2)),
-            on_failure_arn=props.get("DestinationConfig", {})
-            .get("OnFailure", {})
-            .get("Destination"),
-        )
+        try:  # Lambda's defaults when unset; out of its ranges, Lambda refuses the config
+            function.async_config = AsyncConfig(
+                retry_attempts=int(props.get("MaximumRetryAttempts", MAX_RETRY_ATTEMPTS)),
+                max_event_age_seconds=int(
+                    props.get("MaximumEventAgeInSeconds", MAX_EVENT_AGE_SECONDS)
+                ),
+                on_failure_arn=props.get("DestinationConfig", {})
+                .get("OnFailure", {})
+                .get("Destination"),
+            )
+        except ValueError as err:
+            raise DeployError(f"{logical_id}: {err}") from err
         return Deployed(logical_id, raw["Type"], f"{function.name}-invoke-config")
 
     def _create_aws_lambda_eventsourcemapping(

@@ -8,7 +8,8 @@ those two target types are handed to a pool of delivery threads instead, as Even
 asynchronously: Lambda targets get Lambda's async invocation (`lambda_runtime.AsyncInvoker`),
 state machine targets a ``StartExecution``. A delivery that cannot be made is retried per the
 target's retry policy (briefly) and then sent to the target's dead-letter queue, as EventBridge
-does.
+does. ``in_flight`` counts deliveries queued or running and the Lambda retries the invoker has
+scheduled (a retry is the same event, still to be delivered), in one count (``Activity``).
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ class EventRouter:
         self._send_to_queue = send_to_queue
         self._delivery_retries = delivery_retries
         self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any], str] | None] = queue.Queue()
-        self._in_flight = 0
-        self._in_flight_lock = threading.Condition()
+        self._activity = invoker.activity  # deliveries and pending Lambda retries, one count
+        self._deliveries = 0
+        self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"event-router-{i}", daemon=True)
             for i in range(workers)
@@ -104,29 +106,36 @@ class EventRouter:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
+        self._invoker.stop()
 
     # -- delivery -------------------------------------------------------------------------------
 
     def submit(self, rule_arn: str, target: dict[str, Any], event: dict[str, Any]) -> None:
-        with self._in_flight_lock:
-            self._in_flight += 1
+        with self._lock:
+            self._deliveries += 1
             self.events_seen += 1
+        self._activity.begin()
         self._queue.put((target, event, rule_arn))
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no delivery is queued or running. Returns False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._in_flight_lock:
-            while self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._in_flight_lock.wait(remaining)
-        return True
+        """Wait until no delivery is queued or running and no Lambda retry is pending. Returns
+        False on timeout."""
+        return self._activity.wait_idle(timeout)
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        """Deliveries queued or running, plus Lambda retries scheduled or running."""
+        return self._activity.count
+
+    @property
+    def deliveries(self) -> int:
+        """Deliveries queued or running."""
+        return self._deliveries
+
+    @property
+    def pending_retries(self) -> int:
+        """Lambda retries scheduled or running (``AsyncInvoker.pending``)."""
+        return self._invoker.pending
 
     def _work(self) -> None:
         while True:
@@ -139,9 +148,9 @@ class EventRouter:
             except Exception:  # the router must never die
                 LOG.exception("delivery to %s failed", target.get("Arn"))
             finally:
-                with self._in_flight_lock:
-                    self._in_flight -= 1
-                    self._in_flight_lock.notify_all()
+                with self._lock:
+                    self._deliveries -= 1
+                self._activity.end()
 
     def _deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
         arn = target["Arn"]
@@ -152,7 +161,8 @@ class EventRouter:
                 return
             self.delivered["lambda"] += 1
             # Once Lambda accepted the event, failures are the function's business (its
-            # async-invoke config), not the rule's.
+            # async-invoke config), not the rule's. A failed first attempt leaves a retry
+            # scheduled on the invoker; this thread moves on.
             self._invoker.invoke(function, event)
             return
         error: Exception | None = None

@@ -50,12 +50,25 @@
   all the state of a run in the execution's environment (moto already runs one program in many
   Map iterations and Parallel branches at once), so each definition is parsed once and its
   program shared by the executions that run it.
+
+Not a gap, but hooked here because it sits in the ASL engine's client above: the fault suite's
+knob for EventBridge refusing a state machine's ``PutEvents`` (``LocalCloud.
+state_machine_put_events_fault``, which holds the policy). The engine's ``events`` client is
+wrapped so that, while ``intercept_state_machine_put_events`` is active, its ``put_events`` can
+be answered by the interceptor instead of moto (nothing is put then). Only the ASL engine's
+calls pass through that client: the handlers' and tests' ``put_events`` do not. With no
+interceptor the call goes to moto unchanged. The engine treats the answer as it treats moto's: a
+non-zero ``FailedEntryCount`` fails the task with ``EventBridge.FailedEntry``, as on AWS
+(https://docs.aws.amazon.com/step-functions/latest/dg/connect-eventbridge.html).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -217,9 +230,54 @@ def _existing_or_new_backend(self: BackendDict[Any], account_id: str) -> None:
     _original_create_backend(self, account_id)
 
 
+PutEventsInterceptor = Callable[[list[dict[str, Any]]], dict[str, Any] | None]
+"""Given a state machine's ``PutEvents`` entries: the response to answer with, or None to let
+the call through to moto."""
+
+_put_events_interceptor: PutEventsInterceptor | None = None
+_interceptor_lock = threading.Lock()
+
+
+class _StateMachineEventsClient:
+    """The ASL engine's EventBridge client: the shared client, whose ``put_events`` an active
+    interceptor may answer instead."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_events(self, **parameters: Any) -> Any:
+        interceptor = _put_events_interceptor
+        if interceptor is not None:
+            response = interceptor(list(parameters.get("Entries", [])))
+            if response is not None:
+                return response
+        return self._client.put_events(**parameters)
+
+
+@contextlib.contextmanager
+def intercept_state_machine_put_events(interceptor: PutEventsInterceptor) -> Iterator[None]:
+    """While the block runs, every ``PutEvents`` call of a state machine task goes to
+    ``interceptor`` first. One interceptor at a time (moto is process-wide)."""
+    global _put_events_interceptor
+    apply()
+    with _interceptor_lock:
+        if _put_events_interceptor is not None:
+            raise RuntimeError("a state machine PutEvents interceptor is already active")
+        _put_events_interceptor = interceptor
+    try:
+        yield
+    finally:
+        with _interceptor_lock:
+            _put_events_interceptor = None
+
+
 @functools.lru_cache(maxsize=64)
 def _shared_boto_client(region: str, service: str, intercepted: bool) -> Any:
-    return _original_boto_client_for(region=region, service=service)
+    client = _original_boto_client_for(region=region, service=service)
+    return _StateMachineEventsClient(client) if service == "events" else client
 
 
 def _boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:

@@ -33,10 +33,18 @@ def vendor() -> Iterator[FakeVendor]:
         yield fake
 
 
+TIME_SCALE = 1 / 600
+"""Lambda's asynchronous retries (a minute, then two) in a tenth and a fifth of a second: here
+only the order starter's refusals are retried (then dead-lettered), and nothing else waits on
+them."""
+
+
 @pytest.fixture(scope="package")
 def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
     with LocalCloud(
-        vendor=vendor, context={"loyalty:approvalTimeoutSeconds": APPROVAL_TIMEOUT}
+        vendor=vendor,
+        context={"loyalty:approvalTimeoutSeconds": APPROVAL_TIMEOUT},
+        time_scale=TIME_SCALE,
     ) as local:
         yield local
 
