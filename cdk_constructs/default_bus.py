@@ -112,7 +112,12 @@ class DefaultBus(Construct):
         event_pattern: Mapping[str, Any],
         description: str,
         answers: bool = True,
+        lambda_retry_attempts: int | None = None,
+        lambda_max_event_age: Duration | None = None,
     ) -> BusRule:
+        """A rule that invokes ``function`` asynchronously. ``lambda_retry_attempts`` and
+        ``lambda_max_event_age`` override the bus's defaults for this function's own retries
+        (e.g. a worker whose caller retries faster than Lambda would)."""
         added = self._add_rule(
             id,
             event_pattern,
@@ -123,8 +128,10 @@ class DefaultBus(Construct):
             # One async config per function; a function on several rules reports failures to the
             # dead-letter queue of the first.
             function.configure_async_invoke(
-                retry_attempts=self._lambda_retry_attempts,
-                max_event_age=self._lambda_max_event_age,
+                retry_attempts=self._lambda_retry_attempts
+                if lambda_retry_attempts is None
+                else lambda_retry_attempts,
+                max_event_age=lambda_max_event_age or self._lambda_max_event_age,
                 on_failure=destinations.SqsDestination(added.dead_letter_queue),
             )
             self._async_configured.add(function.node.path)

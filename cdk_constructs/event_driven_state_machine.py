@@ -16,9 +16,50 @@ from constructs import Construct
 from cdk_constructs.default_bus import DefaultBus
 from cdk_constructs.nag import STATE_MACHINE_WILDCARD_REASON, acknowledge
 
+JSON_DISCARD = sfn.JsonPath.DISCARD
+
 WAIT_TIMEOUT_ERRORS = ["States.HeartbeatTimeout", "States.Timeout"]
 """What a waiting task fails with when nobody answers in time. Retrying re-puts the event with a
 new task token, so a lost event or a crashed worker costs a delay, not the order."""
+
+PUT_EVENTS_ERRORS = [
+    "EventBridge.FailedEntry",
+    "EventBridge.EventBridgeException",
+    "EventBridge.InternalException",
+    "EventBridge.SdkClientException",
+]
+"""What the task fails with when EventBridge does not take its request: ``FailedEntry`` when the
+``PutEvents`` answer has a failed entry (throttled, internal failure — AWS's docs for the
+optimized integration), and the ``EventBridge.<exception>`` names Step Functions gives the
+service's own errors (its pattern for every optimized integration, as in
+``Lambda.ServiceException``). Nothing was put, so the request is simply put again: AWS's
+guidance for service exceptions is a retry with backoff (and jitter, so throttled executions do
+not come back in step)."""
+
+LAMBDA_ASYNC_RETRY_DELAYS = (Duration.minutes(1), Duration.minutes(2))
+"""When Lambda runs a failed asynchronous invocation again: a minute after the first attempt,
+two minutes after the second (AWS Lambda developer guide, "How Lambda handles errors and
+retries with asynchronous invocation")."""
+
+
+def lambda_retries_within(heartbeat: Duration, function_timeout: Duration) -> int:
+    """How many of Lambda's own retries of a worker can still answer before the step's heartbeat
+    expires. A retry that comes later only finds the step re-sent with a new token (or the order
+    moved on): it can do no good, and the state machine's own retry has taken its place."""
+    elapsed = function_timeout.to_seconds()
+    retries = 0
+    for delay in LAMBDA_ASYNC_RETRY_DELAYS:
+        elapsed += delay.to_seconds() + function_timeout.to_seconds()
+        if elapsed > heartbeat.to_seconds():
+            break
+        retries += 1
+    return retries
+
+
+def lambda_max_event_age(heartbeat: Duration) -> Duration:
+    """An event that waited (throttled) longer than the step's heartbeat is stale: the step was
+    re-sent with a new token. Lambda accepts 60 s to 6 h."""
+    return Duration.seconds(min(max(heartbeat.to_seconds(), 60), 6 * 3600))
 
 
 @dataclass(frozen=True)
@@ -34,6 +75,10 @@ class WaitPolicy:
     retry_interval: Duration = Duration.seconds(2)
     backoff_rate: float = 2.0
 
+    @property
+    def attempts(self) -> int:
+        return 1 + self.retries
+
     def __post_init__(self) -> None:
         if self.heartbeat.to_seconds() >= self.timeout.to_seconds():
             raise ValueError(
@@ -48,11 +93,18 @@ class EventDrivenStateMachine(Construct):
     """Seed 004's purely event-driven state machine.
 
     Every unit of work is an ``EventBridgePutEvents`` task with ``WAIT_FOR_TASK_TOKEN`` on the
-    default bus, with ``HeartbeatSeconds``, ``TimeoutSeconds`` and a retry on timeouts:
+    default bus, with ``HeartbeatSeconds``, ``TimeoutSeconds``, a retry on timeouts and a retry
+    with backoff and jitter when EventBridge does not take the request (``PUT_EVENTS_ERRORS``):
 
     * ``worker_step`` — a Lambda does the work: one call creates the task and the rule that sends
       its request to the Lambda; the token travels in ``TaskToken`` and the worker answers with an
-      event the Step Finisher turns into ``SendTaskSuccess``/``SendTaskFailure``.
+      event the Step Finisher turns into ``SendTaskSuccess``/``SendTaskFailure``. The Lambda's
+      asynchronous retries are aligned with the step's heartbeat: Lambda retries a failed
+      invocation one and three minutes later, which with a short heartbeat is after the state
+      machine re-sent the step with a new token, so only the retries that can still answer in
+      time are kept (none with the one-minute default), and an event older than the heartbeat
+      is not run at all. The worker's writes must still be conditional on its step being
+      current: "at least once" allows a late run anyway.
     * ``callback_step`` — somebody else answers (another service, a person); the caller decides
       where the token goes in the detail (e.g. ``data.loyalty_request_id``).
 
@@ -71,6 +123,7 @@ class EventDrivenStateMachine(Construct):
         timeout: Duration,
         state_machine_name: str | None = None,
         token_field: str = "TaskToken",
+        put_events_retries: int = 6,
         log_level: sfn.LogLevel = sfn.LogLevel.ERROR,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
@@ -81,6 +134,7 @@ class EventDrivenStateMachine(Construct):
         self._timeout = timeout
         self._state_machine_name = state_machine_name
         self._token_field = token_field
+        self._put_events_retries = put_events_retries
         self._log_level = log_level
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=log_removal_policy
@@ -116,11 +170,15 @@ class EventDrivenStateMachine(Construct):
             wait=wait,
             comment=comment,
         )
+        policy = wait or self._default_wait
+        timeout = function.timeout or Duration.seconds(3)
         self.bus.add_lambda_rule(
             f"{id}Requests",
             function=function,
             event_pattern=event_pattern,
             description=f"{id} step requests to its worker",
+            lambda_retry_attempts=lambda_retries_within(policy.heartbeat, timeout),
+            lambda_max_event_age=lambda_max_event_age(policy.heartbeat),
         )
         return task
 
@@ -164,7 +222,44 @@ class EventDrivenStateMachine(Construct):
                 backoff_rate=policy.backoff_rate,
                 jitter_strategy=sfn.JitterType.FULL,
             )
+        task.add_retry(
+            errors=PUT_EVENTS_ERRORS,
+            max_attempts=self._put_events_retries,
+            interval=Duration.seconds(1),
+            backoff_rate=2,
+            max_delay=Duration.seconds(30),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         return task
+
+    def name_timeouts(
+        self,
+        task: sfn.TaskStateBase,
+        *,
+        step: str,
+        then: sfn.IChainable,
+        wait: WaitPolicy | None = None,
+        error: str = "StepTimedOut",
+        result_path: str = "$.error",
+    ) -> None:
+        """When ``task`` has waited out all its attempts, continue to ``then`` with an error that
+        names the step (``{"Error": error, "Cause": "<step> did not answer in N attempts ..."}``
+        at ``result_path``) instead of Step Functions' ``States.Timeout``, which says neither
+        which step nor why, and which a ``Fail`` state may not even raise. Call it before adding
+        a catch-all, so timeouts match this catch first."""
+        policy = wait or self._default_wait
+        named = sfn.Pass(
+            self,
+            f"{task.node.id}TimedOut",
+            parameters={
+                "Error": error,
+                "Cause": f"{step} did not answer in {policy.attempts} attempts "
+                f"(each waited {policy.heartbeat.to_seconds():.0f} s)",
+            },
+            result_path=result_path,
+        )
+        named.next(then)
+        task.add_catch(named, errors=WAIT_TIMEOUT_ERRORS, result_path=JSON_DISCARD)
 
     def build(self, definition: sfn.IChainable) -> sfn.StateMachine:
         if self._state_machine is not None:

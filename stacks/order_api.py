@@ -21,7 +21,14 @@ from constructs import Construct
 
 from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertools_layer
 from cdk_constructs.nag import acknowledge
-from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS, Env, Source
+from loyalty.contract import (
+    MAX_LINES,
+    MAX_REWARDS,
+    MAX_VOUCHERS,
+    Env,
+    ServiceName,
+    Source,
+)
 from stacks.config import LoyaltyConfig
 from stacks.permissions import grant_describe_order_executions, grant_order_documents
 
@@ -31,6 +38,8 @@ ORDER_SCHEMA = apigw.JsonSchema(
     type=apigw.JsonSchemaType.OBJECT,
     required=["order_reference", "loyalty_reference", "merchant_reference", "currency", "lines"],
     properties={
+        # Its canonical form (no surrounding whitespace, ...) is checked by the function, which
+        # names the field in its 400; the gateway's validation message would not.
         "order_reference": apigw.JsonSchema(
             type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64
         ),
@@ -99,7 +108,7 @@ class OrderApiStack(Stack):
             "OrderApi",
             handler="order_api.handler.handler",
             description="Order API: submit orders, read their status, decide on approvals",
-            service_name="order-api",
+            service_name=ServiceName.ORDER_API.value,
             metrics_namespace=config.metrics_namespace,
             layer=powertools_layer(self, powertools_version=config.powertools_version),
             timeout=Duration.seconds(10),

@@ -3,6 +3,11 @@
 Reads like the flow it builds: recognise → validate → store → proportion discounts → transform →
 [approval by a person, when the order needs it] → (points ‖ each voucher ‖ each reward, at the
 vendor) → complete; a rejection → record it (REJECTED); any failure → record it → fail.
+
+The vendor branches never fail the Parallel: each vendor step that ends without success ends its
+own branch (or Map iteration), so every vendor request of the order has been answered before
+anything is decided, and the completion step decides from the items' recorded statuses. A
+fail-fast Parallel would record ``order.failed`` while a sibling's request was still in flight.
 Worker steps are answered through the Step Finisher, vendor steps through the Token Handler,
 the approval step by a person through the Order API.
 """
@@ -29,10 +34,13 @@ from cdk_constructs import (
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     VENDOR_DETAIL_TYPE,
+    VENDOR_TOKEN_FIELD,
     Env,
     ErrorName,
     OrderStep,
+    ServiceName,
     Source,
+    StepStatus,
     TaskAnswer,
     VendorRequestType,
     VendorStatus,
@@ -162,27 +170,40 @@ class OrderProcessingStack(Stack):
             .branch(self._redemptions(VendorRequestType.VOUCHER, "vouchers", "voucher_code"))
             .branch(self._redemptions(VendorRequestType.REWARD, "rewards", "reward_code"))
         )
+        # Decides from the items' statuses: all applied → COMPLETED; else it fails with the error
+        # of the first item that was not (or may not have been) applied.
         complete = self._worker(
             "CompleteOrder",
             OrderStep.COMPLETE,
             "complete",
             detail={"loyalty": JsonPath.object_at("$.loyalty")},
-            table_actions=["dynamodb:UpdateItem"],
+            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
         )
 
         # -- failures -------------------------------------------------------------------------
+        # Ends with the error the failure was recorded with (a named one, never ``States.*``).
         order_failed = sfn.Fail(
-            self, "OrderFailed", error_path="$.error.Error", cause_path="$.error.Cause"
+            self, "OrderFailed", error_path="$.failure.error", cause_path="$.failure.cause"
         )
         record_failure = self._worker(
             "RecordFailure",
             OrderStep.RECORD_FAILURE,
             "record_failure",
             detail={"error": JsonPath.object_at("$.error")},
+            result_path="$.failure",
             table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
         )
-        # If recording fails too, still end with the order's own error.
-        record_failure.add_catch(order_failed, errors=["States.ALL"], result_path=JsonPath.DISCARD)
+        record_failure.add_catch(
+            sfn.Fail(
+                self,
+                "OrderFailureNotRecorded",
+                error="FailureNotRecorded",
+                cause="the order failed and recording the failure failed too: its status is "
+                "not up to date; see this execution's history for both errors",
+            ),
+            errors=["States.ALL"],
+            result_path=JsonPath.DISCARD,
+        )
         record_failure.next(order_failed)
         store.add_catch(
             sfn.Fail(
@@ -212,18 +233,22 @@ class OrderProcessingStack(Stack):
             errors=["States.HeartbeatTimeout", "States.Timeout"],
             result_path="$.error",
         )
-        for state in (
-            recognise,
-            validate,
-            store,
-            proportion,
-            transform,
-            await_approval,
-            apply_loyalty,
-            complete,
-            record_rejection,
-        ):
-            state.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+        steps = {
+            recognise: OrderStep.RECOGNISE,
+            validate: OrderStep.VALIDATE,
+            store: OrderStep.STORE,
+            proportion: OrderStep.PROPORTION_DISCOUNTS,
+            transform: OrderStep.TRANSFORM,
+            complete: OrderStep.COMPLETE,
+            record_rejection: OrderStep.RECORD_REJECTION,
+        }
+        for task, step in steps.items():
+            self.flow.name_timeouts(
+                task, step=step.value, then=record_failure, error=ErrorName.STEP_TIMED_OUT.value
+            )
+        for task in (*steps, await_approval):
+            task.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+        apply_loyalty.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
         needs_approval = (
             sfn.Choice(self, "NeedsApproval")
@@ -310,7 +335,7 @@ class OrderProcessingStack(Stack):
             id,
             handler=handler,
             description=description,
-            service_name="order-processing",
+            service_name=ServiceName.ORDER_PROCESSING.value,
             metrics_namespace=self._config.metrics_namespace,
             layer=self._layer,
             timeout=Duration.seconds(30),
@@ -358,7 +383,7 @@ class OrderProcessingStack(Stack):
             function=function,
             detail={
                 "metadata": order_step_metadata(
-                    domain=self._config.domain, step=step.value, status="requested"
+                    domain=self._config.domain, step=step.value, status=StepStatus.REQUESTED
                 ),
                 "order_reference": JsonPath.string_at("$.order_reference"),
                 "execution_id": JsonPath.execution_id,
@@ -371,8 +396,13 @@ class OrderProcessingStack(Stack):
         )
 
     def _vendor_request(self, id: str, *, type: str, data: Mapping[str, Any]) -> sfn.TaskStateBase:
-        """A seed 000 vendor request; the token travels in ``data.loyalty_request_id``."""
-        return self.flow.callback_step(
+        """A seed 000 vendor request; the token travels in ``data.loyalty_request_id``.
+
+        It never fails its branch: however it ends (an ``error`` answer, no answer in all its
+        attempts), it ends its branch or Map iteration with ``{"applied": false}``, and the Token
+        Handler has recorded what the vendor did (or the item is still PENDING: no answer). Its
+        output is a constant either way, so a Map over 1,000 vouchers stays small."""
+        task = self.flow.callback_step(
             id,
             detail_type=VENDOR_DETAIL_TYPE,
             detail={
@@ -382,10 +412,17 @@ class OrderProcessingStack(Stack):
                     type=type,
                     status=VendorStatus.PROCESSED,
                 ),
-                "data": {"loyalty_request_id": JsonPath.task_token, **data},
+                "data": {VENDOR_TOKEN_FIELD: JsonPath.task_token, **data},
             },
             wait=self._config.vendor_wait,
+            result_selector={"applied": True},
+            result_path="$",
         )
+        task.add_catch(
+            sfn.Pass(self, f"{id}Unsettled", result=sfn.Result.from_object({"applied": False})),
+            errors=["States.ALL"],
+        )
+        return task
 
     def _points_step(self) -> sfn.TaskStateBase:
         """Credit (sale) or deduct (return) points: one request whose type is the order's."""

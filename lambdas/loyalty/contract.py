@@ -21,6 +21,7 @@ Every event names its order in ``order_reference`` (order steps and lifecycle ev
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Final
 
@@ -132,6 +133,14 @@ class OrderStep(StrEnum):
     RECORD_REJECTION = "order.record-rejection"
 
 
+class StepStatus(StrEnum):
+    """``metadata.status`` of order-step requests and of the workers' answers."""
+
+    REQUESTED = "requested"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
 class TaskAnswer(StrEnum):
     """Detail types a worker answers with; the Step Finisher resumes the execution on them."""
 
@@ -147,18 +156,45 @@ class OrderEvent(StrEnum):
     COMPLETED = "order.completed"
     FAILED = "order.failed"
     REJECTED = "order.rejected"
+    NEEDS_RECONCILIATION = "order.needs-reconciliation"
+    """A vendor effect's outcome could not be learned in time: an operator must look (the
+    order is parked, not failed; its items say which effects are known and which are not)."""
 
 
-def order_step_metadata(*, domain: str, step: str, status: str) -> dict[str, str]:
-    """``detail.metadata`` of order-step requests (status ``requested``) and answers
-    (``finished``/``failed``)."""
+def order_step_metadata(*, domain: str, step: str, status: StepStatus) -> dict[str, str]:
+    """``detail.metadata`` of order-step requests and of the workers' answers."""
     return {
         "domain": domain,
         "service": Source.ORDER_PROCESS.value,
         "category": ORDER_STEP_CATEGORY,
         "type": step,
-        "status": status,
+        "status": status.value,
     }
+
+
+# --- The order reference ----------------------------------------------------------------------
+
+ORDER_REFERENCE_FIELD: Final = "order_reference"
+ORDER_REFERENCE_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+"""The one canonical form of an order reference, checked at every entry (the Order API and the
+order starter) before anything uses it: the execution name, the orders table key and the vendor's
+idempotency keys are all built from it, so a reference with surrounding whitespace (or any other
+character outside this set) would split one order into two. It also names the Step Functions
+execution, which forbids whitespace and ``:`` and caps names at 80 characters."""
+
+
+def order_reference_problem(value: object) -> str | None:
+    """Why ``value`` is not a canonical order reference, or None if it is."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if value != value.strip():
+        return f"{value!r} has leading or trailing whitespace; send the reference without it"
+    if not re.fullmatch(ORDER_REFERENCE_PATTERN, value):
+        return (
+            f"{value!r} is not a valid order reference: 1 to 64 letters, digits, '_', '.' or "
+            "'-', starting with a letter or digit"
+        )
+    return None
 
 
 def order_received_pattern() -> dict[str, Any]:
@@ -201,6 +237,14 @@ keeps an order far below Step Functions' 25,000-event execution history (see REA
 MAX_REWARDS: Final = 1_000
 
 
+# --- Vendor Mediator ---------------------------------------------------------------------------
+
+MEDIATOR_MAX_CRASHES: Final = 3
+"""Deliveries of one request that may end without the mediator finishing them (a crashed or
+timed-out invocation) before it parks the request in its dead-letter queue; the vendor step's
+heartbeat allows for them."""
+
+
 # --- Large payloads: claim checks ----------------------------------------------------------
 
 CLAIM_CHECK_FIELD: Final = "claim_check"
@@ -229,6 +273,15 @@ class ErrorName(StrEnum):
     VENDOR_PROTOCOL_ERROR = "VendorProtocolError"
     VENDOR_ERROR = "VendorError"
     """Fallback when a vendor ``error`` answer names no error."""
+    VENDOR_OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
+    """The vendor may or may not have applied the effect (a lost answer, a timeout, a malformed
+    2xx), and the mediator could not learn which before its reconciliation window closed: never
+    reported as "not applied". The item is ``UNKNOWN`` and the order ``NEEDS_RECONCILIATION``."""
+    STEP_TIMED_OUT = "StepTimedOut"
+    """A waiting step got no answer in all its attempts (its cause names the step)."""
+    STEP_FAILED = "StepFailed"
+    """Step Functions' own ``States.*`` errors, renamed: a ``Fail`` state may not raise a name
+    that starts with ``States.`` (the cause keeps the original name)."""
 
 
 # --- Observability: services (Powertools service names) and the metrics alarms watch ----------
@@ -275,6 +328,14 @@ class MetricName(StrEnum):
     ANSWER_DROPPED = "AnswerDroppedTokenClosed"
     ANSWERED_SUBMITTED = "AnsweredSubmitted"
     ANSWERED_ERROR = "AnsweredError"
+    OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
+    """A request answered ``VendorOutcomeUnknown`` and parked in the reconciliation queue."""
+    MEDIATOR_CRASHED = "MediatorCrashedOnRequest"
+    """A request whose deliveries kept failing inside the mediator, parked in its DLQ."""
+    ORDER_NEEDS_RECONCILIATION = "OrderNeedsReconciliation"
+    STALE_STEP_IGNORED = "StaleStepIgnored"
+    """A worker ran for a step the order already left (a late Lambda retry): it changed
+    nothing and answered nothing."""
 
 
 # --- Environment variables set by the constructs and read by handlers at cold start ------------
@@ -309,3 +370,5 @@ class Env(StrEnum):
     IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
     REQUESTS_QUEUE_URL = "REQUESTS_QUEUE_URL"
     REQUESTS_DEAD_LETTER_QUEUE_URL = "REQUESTS_DEAD_LETTER_QUEUE_URL"
+    RECONCILIATION_QUEUE_URL = "RECONCILIATION_QUEUE_URL"
+    VENDOR_RECONCILE_SECONDS = "VENDOR_RECONCILE_SECONDS"

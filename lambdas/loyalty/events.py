@@ -17,6 +17,7 @@ from loyalty.contract import (
     OrderEvent,
     OrderStep,
     Source,
+    StepStatus,
     TaskAnswer,
     VendorRequestType,
     VendorStatus,
@@ -65,7 +66,7 @@ def task_failed(
 def _task_answer(
     request: StepRequest, answer: TaskAnswer, step: OrderStep, domain: str, body: dict[str, Any]
 ) -> OutgoingEvent:
-    status = "finished" if answer is TaskAnswer.FINISHED else "failed"
+    status = StepStatus.FINISHED if answer is TaskAnswer.FINISHED else StepStatus.FAILED
     return OutgoingEvent(
         answer.value,
         {

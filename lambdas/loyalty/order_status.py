@@ -20,6 +20,8 @@ class OrderStatus(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     REJECTED = "REJECTED"
+    NEEDS_RECONCILIATION = "NEEDS_RECONCILIATION"
+    """Ended with a vendor effect whose outcome is unknown: parked for an operator."""
 
 
 class OrderStage(StrEnum):
@@ -30,15 +32,49 @@ class OrderStage(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     REJECTED = "REJECTED"
+    NEEDS_RECONCILIATION = "NEEDS_RECONCILIATION"
+
+
+STAGE_ORDER: tuple[OrderStage, ...] = (
+    OrderStage.STORED,
+    OrderStage.DISCOUNTS_PROPORTIONED,
+    OrderStage.TRANSFORMED,
+    OrderStage.AWAITING_APPROVAL,
+)
+"""The stages a running order passes through, in order. A step may only write its stage while
+the order has not gone past it: a late run of an earlier step (a Lambda retry that arrives after
+the state machine moved on) can never rewrite the past."""
+
+
+def stages_up_to(stage: OrderStage) -> tuple[OrderStage, ...]:
+    """The running stages at or before ``stage``."""
+    return STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
 
 
 class ItemStatus(StrEnum):
+    """What the vendor did with one item (points, a voucher, a reward)."""
+
     PENDING = "PENDING"
+    """Not answered yet: the request is on its way or being retried."""
     SUBMITTED = "SUBMITTED"
+    """Applied by the vendor (final: nothing moves an item out of it)."""
     ERROR = "ERROR"
+    """Known not to be applied: the vendor refused it, or was never reached."""
+    UNKNOWN = "UNKNOWN"
+    """Maybe applied, maybe not (a lost answer, a timeout): never reported as ERROR; the order
+    is NEEDS_RECONCILIATION until an operator (or a later answer) settles it."""
 
 
-TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.REJECTED})
+RUNNING_STATUSES = frozenset({OrderStatus.PROCESSING, OrderStatus.AWAITING_APPROVAL})
+TERMINAL_STATUSES = frozenset(
+    {
+        OrderStatus.COMPLETED,
+        OrderStatus.FAILED,
+        OrderStatus.REJECTED,
+        OrderStatus.NEEDS_RECONCILIATION,
+    }
+)
+"""Final for the order's own steps: a late step run can never move an order out of these."""
 
 
 class ActionStatus(StrEnum):

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.event_bus import EventBusPublisher
+from loyalty.adapters.orders_table import StaleStepError
 from loyalty.clock import utc_now
 from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent
 from loyalty.events import StepRequest, order_lifecycle_event
@@ -48,7 +49,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     reasons = [str(r) for r in loyalty.get("approval_reasons", [])]
     now = utc_now()
     expires_at = int(time.time()) + timeout_seconds
-    actions.open(
+    opened = actions.open(
         order_reference=request.order_reference,
         action=APPROVAL_ACTION,
         task_token=request.task_token,
@@ -57,12 +58,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         requested_at=now,
         expires_at=expires_at,
     )
-    orders.await_approval(
-        order_reference=request.order_reference,
-        execution_id=request.execution_id,
-        reasons=reasons,
-        now=now,
-    )
+    try:
+        if not opened:
+            raise StaleStepError(
+                request.order_reference,
+                "approval request",
+                {"status": "its approval already decided or expired", "stage": "approval"},
+            )
+        orders.await_approval(
+            order_reference=request.order_reference,
+            execution_id=request.execution_id,
+            reasons=reasons,
+            now=now,
+        )
+    except StaleStepError as err:
+        # A late run (Lambda's retry) after the approval was decided or the order moved on.
+        logger.warning("stale step ignored", extra={"reason": str(err)})
+        metrics.add_metric(name=MetricName.STALE_STEP_IGNORED, unit=MetricUnit.Count, value=1)
+        return {"action": APPROVAL_ACTION, "stale": str(err)}
     publisher.publish(
         [
             order_lifecycle_event(

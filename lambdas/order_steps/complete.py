@@ -1,8 +1,19 @@
-"""Completion: status COMPLETED and ``order.completed`` for whoever notifies the customer."""
+"""Completion: decided from what the vendor did with each item (the records the Token Handler
+wrote), then status COMPLETED and ``order.completed`` for whoever notifies the customer.
+
+Every vendor request of the order has ended before this step runs (the vendor branches never fail
+fast). If any item was not applied, the step fails with that item's error instead; an item still
+PENDING got no answer, so it may have been applied or not: it is recorded UNKNOWN and the step
+fails with ``VendorOutcomeUnknown`` (the order will be parked for reconciliation, never reported
+as "not applied").
+"""
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
+from loyalty.contract import Env, ErrorName, MetricName, OrderEvent, OrderStep
+from loyalty.domain.errors import DomainError
+from loyalty.domain.settlement import NO_ANSWER, settle
 from loyalty.events import StepRequest, order_lifecycle_event
+from loyalty.order_status import ItemStatus
 from loyalty.settings import require_env
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
 
@@ -10,8 +21,26 @@ orders = orders_table_from_env()
 domain = require_env(Env.LOYALTY_DOMAIN)
 
 
+class EffectsNotApplied(DomainError):  # noqa: N818 - carries the vendor's error name
+    def __init__(self, error_name: str, cause: str) -> None:
+        super().__init__(cause)
+        self.error_name = error_name
+
+
 def complete(request: StepRequest) -> StepResult:
     now = utc_now()
+    stored = orders.get(request.order_reference) or {}
+    settlement = settle(stored.get("items", {}))
+    if not settlement.completed:
+        for key in settlement.unanswered:
+            orders.mark_item(
+                order_reference=request.order_reference,
+                item_key=key,
+                status=ItemStatus.UNKNOWN,
+                now=now,
+                attributes={"error": ErrorName.VENDOR_OUTCOME_UNKNOWN.value, "reason": NO_ANSWER},
+            )
+        raise EffectsNotApplied(str(settlement.error), settlement.cause)
     orders.complete(
         order_reference=request.order_reference, execution_id=request.execution_id, now=now
     )

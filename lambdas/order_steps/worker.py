@@ -9,8 +9,12 @@ An order that travels by claim check (too large for the state machine) is read f
 bucket before the step runs, and a result too large to travel is stored there in its turn.
 
 Domain errors are business outcomes and are answered, never retried. Anything else (a throttled
-table, a bug) propagates: Lambda retries the invocation, then sends it to the DLQ, and the waiting
-task's heartbeat timeout makes Step Functions retry the step with a new token.
+table, a bug) propagates: Lambda retries the invocation (if a retry can still answer before the
+step's heartbeat: see ``EventDrivenStateMachine.worker_step``), then sends it to the DLQ, and the
+waiting task's heartbeat timeout makes Step Functions retry the step with a new token.
+
+A run that finds its step no longer current (the order moved past it or ended: every write is
+conditional on that) changes nothing and answers nothing (``StaleStepError``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
-from loyalty.adapters.orders_table import NotOwnerError, OrdersTable
+from loyalty.adapters.orders_table import NotOwnerError, OrdersTable, StaleStepError
 from loyalty.contract import Env, ErrorName, MetricName, OrderStep, TaskAnswer
 from loyalty.domain.errors import DomainError
 from loyalty.events import StepRequest, task_failed, task_finished
@@ -97,6 +101,12 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
             request = request.model_copy(update={"order": claims.load(request.order)})
         try:
             outcome = run(request)
+        except StaleStepError as err:
+            # A late run (Lambda's retry of an invocation that failed after the state machine
+            # moved on): it changed nothing, and its token is closed, so nobody awaits an answer.
+            logger.warning("stale step ignored", extra={"reason": str(err)})
+            metrics.add_metric(name=MetricName.STALE_STEP_IGNORED, unit=MetricUnit.Count, value=1)
+            return {"answer": None, "stale": str(err)}
         except NotOwnerError as err:
             return answer_failure(request, ErrorName.DUPLICATE_ORDER.value, str(err))
         except DomainError as err:

@@ -2,8 +2,11 @@
 
 ``submitted`` → ``SendTaskSuccess`` with the answer event as output; ``error`` →
 ``SendTaskFailure`` with the answer's error name and reason. The item's status (points, voucher,
-reward) is recorded first: it says what the vendor did, even when the task has already timed out.
-A closed token (``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and dropped.
+reward) is recorded first: it says what the vendor did, even when the task has already timed out:
+``SUBMITTED`` (applied), ``ERROR`` (known not to be applied) or, for ``VendorOutcomeUnknown``,
+``UNKNOWN`` — never ERROR for an effect that may have happened. An item already SUBMITTED stays
+so. A closed token (``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and
+dropped.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.adapters.orders_table import OrdersTable
+from loyalty.adapters.orders_table import ItemUpdate, OrdersTable
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
 from loyalty.contract import Env, ErrorName, MetricName, VendorRequestType, VendorStatus
@@ -40,23 +43,35 @@ def item_keys(answer: VendorEvent) -> list[str]:
     return [POINTS_ITEM]
 
 
+def item_status(answer: VendorEvent) -> ItemStatus:
+    """What the answer says the vendor did."""
+    if answer.metadata.status is VendorStatus.SUBMITTED:
+        return ItemStatus.SUBMITTED
+    error = answer.data.error
+    if error is not None and error.name == ErrorName.VENDOR_OUTCOME_UNKNOWN:
+        return ItemStatus.UNKNOWN
+    return ItemStatus.ERROR
+
+
 def record_item_statuses(answer: VendorEvent) -> None:
-    submitted = answer.metadata.status is VendorStatus.SUBMITTED
+    status = item_status(answer)
     attributes: dict[str, Any] = {}
     if answer.data.error is not None:
         attributes = {"error": answer.data.error.name, "reason": answer.data.error.reason}
     elif answer.data.vendor_references:
         attributes = {"vendor_references": answer.data.vendor_references}
     for key in item_keys(answer):
-        found = orders.mark_item(
+        update = orders.mark_item(
             order_reference=answer.data.loyalty_order_reference,
             item_key=key,
-            status=ItemStatus.SUBMITTED if submitted else ItemStatus.ERROR,
+            status=status,
             now=utc_now(),
             attributes=attributes,
         )
-        if not found:
-            logger.warning("answer for an unknown order item", extra={"item": key})
+        if update is not ItemUpdate.RECORDED:
+            logger.warning(
+                "item status not changed", extra={"item": key, "status": status, "why": update}
+            )
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.data.loyalty_order_reference")

@@ -1,5 +1,7 @@
-"""A local cloud with the mediator's timings shortened (deadline 8 s, cool-down 1 s, sub-second
-timeouts), so every vendor failure mode plays out in seconds. Same templates, other numbers."""
+"""A local cloud with the mediator's timings shortened (deadline 8 s, reconciliation window 4 s,
+cool-down 1 s, sub-second timeouts), so every vendor failure mode plays out in seconds, and AWS's
+own timings scaled down alike (``TIME_SCALE``: Lambda's asynchronous retries a minute and two
+apart become two and four seconds). Same templates, other numbers."""
 
 from __future__ import annotations
 
@@ -16,8 +18,13 @@ from local_cloud.fake_vendor import FakeVendor
 CUSTOMER = "FAULT-MEMBER"
 VOUCHERS = ("V-1", "V-2", "V-3", "V-4", "V-5", "V-6")
 
+TIME_SCALE = 1 / 30
+"""A minute of AWS's timing (Lambda's retry delays) in two seconds; scenarios that shorten a
+heartbeat to seconds scale it the same way."""
+
 FAST_MEDIATOR = {
     "loyalty:vendorDeadlineSeconds": 8,
+    "loyalty:vendorReconcileSeconds": 4,
     "loyalty:vendorRetryBaseSeconds": 0.2,
     "loyalty:vendorRetryMaxSeconds": 1,
     "loyalty:vendorConnectTimeoutSeconds": 0.5,
@@ -42,7 +49,7 @@ def cloud(request: pytest.FixtureRequest, vendor: FakeVendor) -> Iterator[LocalC
     """One local cloud per module (moto's state is process-wide: one at a time), with the
     module's ``CLOUD_CONTEXT`` if it sets one, else ``FAST_MEDIATOR``."""
     context = getattr(request.module, "CLOUD_CONTEXT", FAST_MEDIATOR)
-    with LocalCloud(vendor=vendor, context=context) as local:
+    with LocalCloud(vendor=vendor, context=context, time_scale=TIME_SCALE) as local:
         yield local
 
 

@@ -26,42 +26,104 @@ def _of_order(reference: str) -> Callable[[dict[str, Any]], bool]:
     return lambda event: event.get("detail", {}).get("order_reference") == reference
 
 
-def _store_requests(cloud: LocalCloud, reference: str) -> list[str]:
-    """The task tokens of the order's store-step requests, oldest first (from the event log)."""
+def _step_requests(
+    cloud: LocalCloud, reference: str, step: contract.OrderStep = contract.OrderStep.STORE
+) -> list[str]:
+    """The task tokens of the order's requests for ``step``, oldest first (from the event log)."""
     tokens = []
     for _, message in cloud.event_log():
         event = json.loads(message)
         if (
-            event["detail-type"] == contract.OrderStep.STORE.value
+            event["detail-type"] == step.value
             and event["detail"].get("order_reference") == reference
         ):
             tokens.append(event["detail"]["TaskToken"])
     return tokens
 
 
-def test_a_worker_that_crashes_on_every_attempt_is_retried_by_the_state_machine(
+def test_a_worker_that_crashes_is_retried_by_the_state_machine_not_by_lambda(
+    cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
+) -> None:
+    # The step waits 2 s (a minute, scaled like Lambda's timing): Lambda's own retry would come
+    # after that, so the worker has none, and each crash goes straight to its dead-letter queue.
+    sale = order()
+    reference = sale["order_reference"]
+
+    with cloud.function_fault("StoreOrderWorker", times=2, when=_of_order(reference)) as crashed:
+        cloud.submit_order(sale)
+        outcome = cloud.wait_for_order(reference, timeout=60)
+
+    assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED")
+    history = cloud.execution_history(cloud.execution_arn(reference))
+    assert sum(e["type"] == "TaskTimedOut" for e in history) == 2  # silent past its heartbeat
+    tokens = _step_requests(cloud, reference)  # sent again each time, with a new token
+    assert len(set(tokens)) == 3
+    assert [event["detail"]["TaskToken"] for event in crashed] == tokens[:2]
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    # One dead letter per crashed request, each with the error and one attempt.
+    ((queue, records),) = take_dead_letters(cloud).items()
+    assert "StoreOrder" in queue
+    assert [r["requestPayload"]["detail"]["TaskToken"] for r in records] == tokens[:2]
+    assert {r["responsePayload"]["errorType"] for r in records} == {"InjectedCrashError"}
+    assert {r["requestContext"]["approximateInvokeCount"] for r in records} == {1}
+    assert_settled(cloud, outcome)
+
+
+def test_a_step_that_never_answers_fails_the_order_with_an_error_naming_it(
     cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
 ) -> None:
     sale = order()
     reference = sale["order_reference"]
 
-    with cloud.function_fault("StoreOrderWorker", times=3, when=_of_order(reference)) as crashed:
+    with cloud.function_fault("ProportionDiscountsWorker", times=3, when=_of_order(reference)):
         cloud.submit_order(sale)
         outcome = cloud.wait_for_order(reference, timeout=60)
 
-    assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED")
-    assert len(crashed) == 3  # Lambda's attempt and its two retries, all of one step request
-    history = cloud.execution_history(cloud.execution_arn(reference))
-    assert sum(e["type"] == "TaskTimedOut" for e in history) == 1  # silent past its heartbeat
-    first, second = _store_requests(cloud, reference)  # so the step was sent again, new token
-    assert first == crashed[0]["detail"]["TaskToken"] != second
-    assert effects_of(vendor, reference) == ([25], ["V-1"])
-    # The one dead letter: the step request whose three attempts crashed, with the error.
-    ((queue, (record,)),) = take_dead_letters(cloud).items()
-    assert "StoreOrder" in queue
-    assert record["requestPayload"]["detail"]["TaskToken"] == first
-    assert record["responsePayload"]["errorType"] == "InjectedCrashError"
+    assert (outcome.status, outcome.execution_status) == ("FAILED", "FAILED")
+    assert outcome.error == "StepTimedOut"
+    assert outcome.cause is not None
+    assert outcome.cause.startswith("order.proportion-discounts did not answer in 3 attempts")
+    assert effects_of(vendor, reference) == ([], [])
+    assert len(next(iter(take_dead_letters(cloud).values()))) == 3
     assert_settled(cloud, outcome)
+
+
+def test_a_late_delivery_of_a_step_never_turns_a_failed_order_completed(
+    cloud: LocalCloud, vendor: FakeVendor, order: Callable[..., dict[str, Any]]
+) -> None:
+    # GIVEN an order whose effects were applied but whose completion never answered: FAILED
+    sale = order()
+    reference = sale["order_reference"]
+    requests = cloud.tap(
+        {
+            "detail-type": [contract.OrderStep.COMPLETE.value],
+            "detail": {"order_reference": [reference]},
+        }
+    )
+    ended = cloud.tap({"detail-type": ["order.completed", "order.failed"]})
+    with cloud.function_fault("CompleteOrderWorker", times=3, when=_of_order(reference)):
+        cloud.submit_order(sale)
+        outcome = cloud.wait_for_order(reference, timeout=60)
+    assert (outcome.status, outcome.error) == ("FAILED", "StepTimedOut")
+    take_dead_letters(cloud)
+
+    # WHEN its first completion request is delivered again, late (as Lambda does with an event
+    # it held back, throttled, within its maximum age)
+    first = requests.events()[0]
+    cloud.put_events(
+        {"source": first["source"], "detail_type": first["detail-type"], "detail": first["detail"]}
+    )
+    assert cloud.wait_idle(timeout=30), cloud.in_flight()
+
+    # THEN the late run changed nothing and announced nothing
+    after = cloud.order_outcome(reference)
+    assert (after.status, after.error) == ("FAILED", "StepTimedOut")
+    mine = [e for e in ended.events() if e["detail"]["order_reference"] == reference]
+    assert [e["detail-type"] for e in mine] == ["order.failed"]
+    log = cloud.function("CompleteOrderWorker").log_sink.lines
+    assert any("stale step ignored" in line and reference in line for line in log)
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    assert_settled(cloud, after)
 
 
 def test_an_answer_after_its_task_timed_out_is_dropped_and_the_retry_completes_the_order(
@@ -76,8 +138,10 @@ def test_an_answer_after_its_task_timed_out_is_dropped_and_the_retry_completes_t
         }
     )
 
+    # Recognition writes nothing, so its late run still answers (a step that writes would find
+    # itself no longer current and answer nothing: see the late-retry scenarios).
     with cloud.function_fault(
-        "StoreOrderWorker", times=1, stall_seconds=3.5, when=_of_order(reference)
+        "RecogniseOrderWorker", times=1, stall_seconds=3.5, when=_of_order(reference)
     ) as stalled:
         cloud.submit_order(sale)
         outcome = cloud.wait_for_order(reference, timeout=60)
@@ -85,7 +149,7 @@ def test_an_answer_after_its_task_timed_out_is_dropped_and_the_retry_completes_t
 
     assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED")
     late_token = stalled[0]["detail"]["TaskToken"]
-    first, second = _store_requests(cloud, reference)
+    first, second = _step_requests(cloud, reference, contract.OrderStep.RECOGNISE)
     assert first == late_token != second
     # Both store requests were answered: the retry's in time, the stalled one late...
     answered = [e["detail"]["TaskToken"] for e in answers.events()]

@@ -9,7 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from loyalty.adapters.orders_table import OrdersTable
+from loyalty.adapters.orders_table import ItemUpdate, OrdersTable
+from loyalty.order_status import ItemStatus
 from tests.handlers.conftest import BusTap, Context, LoadHandler
 
 ENV = {
@@ -110,11 +111,37 @@ def test_a_second_execution_for_the_same_order_fails_with_duplicate_order(
     assert item is not None and item["execution_id"] == "exec-1"
 
 
+LOYALTY = {
+    "order_type": "sale",
+    "loyalty_reference": "member-1",
+    "points": 10,
+    "vouchers": [{"voucher_code": "V1"}],
+    "rewards": [],
+}
+
+
+def stored_with_items(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context, **statuses: str
+) -> None:
+    """The order stored, and its items answered with ``statuses`` (``points=``, ``V1=``)."""
+    worker("store")(step_request("order.store"), lambda_context)
+    bus_tap.events()
+    for key, status in statuses.items():
+        item_key = "points" if key == "points" else f"voucher#{key}"
+        extra = {} if status != "ERROR" else {"error": "VendorRejected", "reason": "used"}
+        table.mark_item(
+            order_reference="R-100",
+            item_key=item_key,
+            status=ItemStatus(status),
+            now="2026-11-30T10:00:00Z",
+            attributes=extra,
+        )
+
+
 def test_completion_marks_completed_and_announces_it_with_the_answer(
     worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
 ) -> None:
-    worker("store")(step_request("order.store"), lambda_context)
-    bus_tap.events()
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="SUBMITTED")
     loyalty = {
         "order_type": "sale",
         "loyalty_reference": "member-1",
@@ -182,3 +209,166 @@ def test_a_duplicate_execution_never_overwrites_the_owners_status(
     assert "order.failed" not in [a["detail-type"] for a in answers]
     item = table.get("R-100")
     assert item is not None and item["status"] == "PROCESSING"
+
+
+def test_completion_with_an_item_not_applied_fails_with_its_error_and_announces_nothing(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="ERROR")
+
+    worker("complete")(step_request("order.complete", loyalty=LOYALTY), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail-type"] == "TASK_FAILED"
+    assert answer["detail"]["error"] == "VendorRejected"
+    assert answer["detail"]["cause"] == "voucher#V1 not applied: used"
+    item = table.get("R-100")
+    assert item is not None and item["status"] == "PROCESSING"
+
+
+def test_completion_with_an_unanswered_item_records_it_unknown_never_not_applied(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED")  # V1 PENDING
+
+    worker("complete")(step_request("order.complete", loyalty=LOYALTY), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert (answer["detail-type"], answer["detail"]["error"]) == (
+        "TASK_FAILED",
+        "VendorOutcomeUnknown",
+    )
+    item = table.get("R-100")
+    assert item is not None
+    assert item["items"]["voucher#V1"]["status"] == "UNKNOWN"
+    assert item["items"]["points"]["status"] == "SUBMITTED"
+
+
+def test_an_unknown_outcome_parks_the_order_for_reconciliation(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="UNKNOWN")
+    error = {"Error": "VendorOutcomeUnknown", "Cause": "the vendor may or may not have applied"}
+
+    worker("record_failure")(step_request("order.record-failure", error=error), lambda_context)
+
+    answers = {a["detail-type"]: a for a in bus_tap.events(expect=2)}
+    assert set(answers) == {"TASK_FINISHED", "order.needs-reconciliation"}
+    parked = answers["order.needs-reconciliation"]["detail"]
+    assert parked["items"]["voucher#V1"]["status"] == "UNKNOWN"
+    assert parked["items"]["points"]["status"] == "SUBMITTED"
+    assert answers["TASK_FINISHED"]["detail"]["result"] == {
+        "recorded": True,
+        "error": "VendorOutcomeUnknown",
+        "cause": "the vendor may or may not have applied",
+    }
+    item = table.get("R-100")
+    assert item is not None and item["status"] == "NEEDS_RECONCILIATION"
+
+
+def test_a_step_functions_error_is_recorded_under_a_name_a_fail_state_may_raise(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    error = {"Error": "States.Runtime", "Cause": "an invalid path"}
+
+    worker("record_failure")(step_request("order.record-failure", error=error), lambda_context)
+
+    answers = {a["detail-type"]: a for a in bus_tap.events(expect=2)}
+    assert answers["TASK_FINISHED"]["detail"]["result"]["error"] == "StepFailed"
+    assert answers["order.failed"]["detail"]["cause"] == "States.Runtime: an invalid path"
+
+
+# -- late runs (Lambda's retries) never rewrite the past -------------------------------------
+
+
+def test_a_late_completion_never_turns_a_failed_order_completed(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="SUBMITTED")
+    error = {"Error": "StepTimedOut", "Cause": "order.complete did not answer in 3 attempts"}
+    worker("record_failure")(step_request("order.record-failure", error=error), lambda_context)
+    bus_tap.events(expect=2)
+
+    result = worker("complete")(step_request("order.complete", loyalty=LOYALTY), lambda_context)
+
+    assert "stale step" in result["stale"]
+    assert bus_tap.events(wait=0.3) == []  # no order.completed, no answer
+    item = table.get("R-100")
+    assert item is not None and (item["status"], item["error"]) == ("FAILED", "StepTimedOut")
+
+
+def test_a_late_storage_never_resets_an_order_that_moved_on(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED")
+    worker("proportion_discounts")(step_request("order.proportion-discounts"), lambda_context)
+    bus_tap.events()
+
+    result = worker("store")(step_request("order.store"), lambda_context)
+
+    assert "stale step" in result["stale"]
+    assert bus_tap.events(wait=0.3) == []
+    item = table.get("R-100")
+    assert item is not None
+    assert item["stage"] == "DISCOUNTS_PROPORTIONED"
+    assert item["items"]["points"]["status"] == "SUBMITTED"
+
+
+def test_a_late_earlier_step_never_moves_the_stage_back(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context)
+    worker("transform")(step_request("order.transform"), lambda_context)
+    bus_tap.events()
+
+    result = worker("proportion_discounts")(
+        step_request("order.proportion-discounts"), lambda_context
+    )
+
+    assert "is PROCESSING at stage TRANSFORMED" in result["stale"]
+    item = table.get("R-100")
+    assert item is not None and item["stage"] == "TRANSFORMED"
+
+
+def test_a_retried_final_step_finishes_its_job_again(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    # The first run wrote FAILED and died before its event went out; the retry re-sends it.
+    error = {"Error": "OrderValidationError", "Cause": "order is invalid"}
+    record = worker("record_failure")
+    record(step_request("order.record-failure", error=error), lambda_context)
+    first = table.get("R-100")
+    bus_tap.events(expect=2)
+
+    record(step_request("order.record-failure", error=error), lambda_context)
+
+    assert "order.failed" in [a["detail-type"] for a in bus_tap.events(expect=2)]
+    again = table.get("R-100")
+    assert first is not None and again is not None
+    assert again["failed_at"] == first["failed_at"]
+
+
+def test_an_applied_item_stays_applied_whatever_a_later_answer_says(table: OrdersTable) -> None:
+    table.create(
+        order_reference="R-9",
+        execution_id="exec-1",
+        attributes={},
+        items={"points": {"status": "PENDING"}},
+        now="t0",
+    )
+
+    def mark(status: ItemStatus) -> ItemUpdate:
+        return table.mark_item(order_reference="R-9", item_key="points", status=status, now="t")
+
+    assert mark(ItemStatus.UNKNOWN) is ItemUpdate.RECORDED
+    assert mark(ItemStatus.SUBMITTED) is ItemUpdate.RECORDED
+    assert mark(ItemStatus.ERROR) is ItemUpdate.ALREADY_APPLIED
+    assert mark(ItemStatus.UNKNOWN) is ItemUpdate.ALREADY_APPLIED
+    item = table.get("R-9")
+    assert item is not None and item["items"]["points"]["status"] == "SUBMITTED"
+    assert (
+        table.mark_item(
+            order_reference="R-9", item_key="voucher#X", status=ItemStatus.ERROR, now="t"
+        )
+        is ItemUpdate.NO_SUCH_ITEM
+    )

@@ -77,6 +77,38 @@ def test_error_fails_the_task_with_the_named_error_and_reason(
     assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.ERROR
 
 
+def test_an_unknown_outcome_is_recorded_unknown_never_error(
+    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+) -> None:
+    reason = "the vendor may have applied this request"
+    event = answer(
+        waiting_task.token, "error", error={"name": "VendorOutcomeUnknown", "reason": reason}
+    )
+
+    handler(event, lambda_context)
+
+    assert waiting_task.describe()["error"] == "VendorOutcomeUnknown"
+    item = stored_order.get("M101-S76-OP10-T65")
+    assert item is not None
+    recorded = item["items"]["voucher#1v8LlBkl"]
+    assert (recorded["status"], recorded["reason"]) == (ItemStatus.UNKNOWN, reason)
+
+
+def test_a_late_error_answer_never_undoes_an_applied_item(
+    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+) -> None:
+    handler(answer("an-earlier-token", vendor_references=["red-1"]), lambda_context)
+    late = answer(
+        waiting_task.token, "error", error={"name": "VendorUnavailable", "reason": "down"}
+    )
+
+    handler(late, lambda_context)
+
+    item = stored_order.get("M101-S76-OP10-T65")
+    assert item is not None
+    assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.SUBMITTED
+
+
 def test_an_error_without_a_reason_still_fails_with_a_named_error(
     handler: Any, waiting_task: WaitingTask, lambda_context: Context
 ) -> None:

@@ -31,3 +31,24 @@ def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         for key in ("Iterator", "ItemProcessor"):
             if key in state:
                 yield from all_states(state[key]["States"])
+
+
+def happy_path(states: dict[str, Any], start: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state an execution can reach without a Catch (what an order that goes well runs),
+    through Choices, Parallel branches and Map processors."""
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        yield name, state
+        pending += [c["Next"] for c in state.get("Choices", [])]
+        pending += [state[k] for k in ("Next", "Default") if k in state]
+        for branch in state.get("Branches", []):
+            yield from happy_path(branch["States"], branch["StartAt"])
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                yield from happy_path(state[key]["States"], state[key]["StartAt"])

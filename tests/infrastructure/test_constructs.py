@@ -17,13 +17,14 @@ from tests.infrastructure.asl import definition
 PATTERN = {"source": ["test.source"], "detail-type": ["thing.happened"]}
 
 
-def function(stack: Stack, id: str) -> lambda_.Function:
+def function(stack: Stack, id: str, timeout: Duration | None = None) -> lambda_.Function:
     return lambda_.Function(
         stack,
         id,
         runtime=lambda_.Runtime.PYTHON_3_14,
         handler="index.handler",
         code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        timeout=timeout,
     )
 
 
@@ -151,6 +152,42 @@ def test_worker_step_is_a_waiting_put_events_task_with_its_rule(stack: Stack) ->
     assert '"TimeoutSeconds":90' in text
     assert '"TaskToken.$":"$$.Task.Token"' in text
     assert '"Source":"test.service"' in text
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "function_timeout", "retries", "max_age"),
+    [
+        (30, 3, 0, 60),  # the first retry (a minute later) would come after the heartbeat
+        (60, 30, 0, 60),  # the app's worker steps
+        (200, 30, 1, 200),  # a minute later still answers in time; three minutes do not
+        (600, 30, 2, 600),
+        (7 * 24 * 3600, 30, 2, 6 * 3600),  # a person's step: Lambda's own limits
+    ],
+)
+def test_a_workers_own_retries_are_aligned_with_its_steps_heartbeat(
+    stack: Stack, heartbeat: int, function_timeout: int, retries: int, max_age: int
+) -> None:
+    flow = EventDrivenStateMachine(
+        stack,
+        "Flow",
+        bus=DefaultBus(stack, "Bus", event_source="test.service"),
+        default_wait=WaitPolicy(
+            heartbeat=Duration.seconds(heartbeat), timeout=Duration.seconds(heartbeat + 60)
+        ),
+        timeout=Duration.days(8),
+    )
+    flow.worker_step(
+        "DoThing",
+        detail_type="thing.do",
+        event_pattern=PATTERN,
+        function=function(stack, "Worker", timeout=Duration.seconds(function_timeout)),
+        detail={},
+    )
+
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"MaximumRetryAttempts": retries, "MaximumEventAgeInSeconds": max_age},
+    )
 
 
 def test_the_state_machine_exists_only_after_build(stack: Stack) -> None:

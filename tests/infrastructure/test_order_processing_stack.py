@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from cdk_constructs.event_driven_state_machine import PUT_EVENTS_ERRORS
 from loyalty import contract
 from loyalty.contract import OrderStep
-from tests.infrastructure.asl import all_states, definition
+from tests.infrastructure.asl import all_states, definition, happy_path
 from tests.sample_events import load_event
 
 WAIT_FOR_TOKEN = ":states:::events:putEvents.waitForTaskToken"
@@ -65,9 +66,63 @@ def test_every_unit_of_work_is_an_event_with_a_task_token(
     assert len(waiting_tasks) == 12
 
 
-def test_no_state_only_reshapes_data(order_asl: dict[str, Any]) -> None:
-    # Pass states cost a state transition each ($25 per million) and do no work.
-    assert [n for n, s in all_states(order_asl["States"]) if s["Type"] == "Pass"] == []
+def test_no_state_only_reshapes_data_on_the_way_of_an_order_that_goes_well(
+    order_asl: dict[str, Any],
+) -> None:
+    # Pass states cost a state transition each ($25 per million) and do no work: the only ones
+    # name what went wrong, after a Catch.
+    reachable = happy_path(order_asl["States"], order_asl["StartAt"])
+    assert [n for n, s in reachable if s["Type"] == "Pass"] == []
+    passes = [s for _, s in all_states(order_asl["States"]) if s["Type"] == "Pass"]
+    assert passes  # they exist, on failure paths only
+
+
+def test_every_waiting_task_puts_its_request_again_when_eventbridge_does_not_take_it(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    for name, task in waiting_tasks.items():
+        (retrier,) = [r for r in task["Retry"] if "EventBridge.FailedEntry" in r["ErrorEquals"]]
+        assert retrier["ErrorEquals"] == PUT_EVENTS_ERRORS, name
+        assert retrier["BackoffRate"] == 2 and retrier["JitterStrategy"] == "FULL", name
+        assert retrier["MaxAttempts"] >= 3 and retrier["MaxDelaySeconds"] <= 60, name
+
+
+@pytest.mark.parametrize(
+    ("task", "step"),
+    [
+        ("RecogniseOrder", OrderStep.RECOGNISE),
+        ("StoreOrder", OrderStep.STORE),
+        ("CompleteOrder", OrderStep.COMPLETE),
+        ("RecordRejection", OrderStep.RECORD_REJECTION),
+    ],
+)
+def test_a_step_that_never_answers_fails_the_order_with_an_error_naming_it(
+    order_asl: dict[str, Any], task: str, step: OrderStep
+) -> None:
+    states = order_asl["States"]
+    (timed_out,) = [
+        c for c in states[task]["Catch"] if "States.HeartbeatTimeout" in c["ErrorEquals"]
+    ]
+    named = states[timed_out["Next"]]
+    assert named["Type"] == "Pass" and named["Next"] == "RecordFailure"
+    assert named["ResultPath"] == "$.error"
+    assert named["Parameters"]["Error"] == contract.ErrorName.STEP_TIMED_OUT
+    assert named["Parameters"]["Cause"].startswith(f"{step.value} did not answer in 3 attempts")
+
+
+def test_vendor_steps_never_fail_their_branch_so_siblings_always_finish(
+    order_asl: dict[str, Any],
+) -> None:
+    states = dict(all_states(order_asl["States"]))
+    for name in ("ApplyPoints", "RedeemVoucher", "RedeemReward"):
+        task = states[name]
+        assert task["ResultSelector"] == {"applied": True}, name  # a small, constant output
+        (catch,) = task["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        unsettled = states[catch["Next"]]
+        assert (unsettled["Type"], unsettled["Result"]) == ("Pass", {"applied": False})
+        assert unsettled.get("End") is True
+    assert states["ApplyLoyalty"]["Next"] == "CompleteOrder"  # which decides from the items
 
 
 def test_every_waiting_task_has_a_heartbeat_shorter_than_its_timeout_and_retries_timeouts(
@@ -159,11 +214,16 @@ def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
             "Next": "RecordFailure",
         }, name
     assert states["RecordFailure"]["Next"] == "OrderFailed"
+    assert states["RecordFailure"]["ResultPath"] == "$.failure"
+    # The error the failure was recorded with: named, never Step Functions' own States.*.
     assert states["OrderFailed"] == {
         "Type": "Fail",
-        "ErrorPath": "$.error.Error",
-        "CausePath": "$.error.Cause",
+        "ErrorPath": "$.failure.error",
+        "CausePath": "$.failure.cause",
     }
+    (unrecorded,) = states["RecordFailure"]["Catch"]
+    assert states[unrecorded["Next"]]["Type"] == "Fail"
+    assert not states[unrecorded["Next"]]["Error"].startswith("States.")
 
 
 def test_an_order_with_approval_reasons_waits_for_a_person_before_any_vendor_step(
@@ -180,7 +240,8 @@ def test_a_rejection_or_no_answer_in_time_ends_rejected_and_nothing_is_retried(
     order_asl: dict[str, Any], order_template: Template
 ) -> None:
     approval = order_asl["States"]["AwaitApproval"]
-    assert "Retry" not in approval
+    # A person is not asked twice; only a request EventBridge did not take is put again.
+    assert [r["ErrorEquals"] for r in approval["Retry"]] == [PUT_EVENTS_ERRORS]
     assert [c["ErrorEquals"] for c in approval["Catch"]] == [
         ["OrderRejected"],
         ["States.HeartbeatTimeout", "States.Timeout"],

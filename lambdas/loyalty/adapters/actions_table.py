@@ -67,9 +67,10 @@ class ActionsTable:
         reasons: list[str],
         requested_at: str,
         expires_at: int,
-    ) -> None:
+    ) -> bool:
         """Record a step waiting for a person. A re-sent request (the step was retried) replaces
-        the token of the still-pending action; a decided or expired action stays as it is."""
+        the token of the still-pending action; a decided or expired action stays as it is
+        (returns False: the request is stale)."""
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -93,6 +94,8 @@ class ActionsTable:
         except ClientError as err:
             if not _is_condition_failure(err):
                 raise
+            return False
+        return True
 
     def get(self, order_reference: str, action: str) -> dict[str, Any] | None:
         raw = self._client.get_item(

@@ -9,10 +9,17 @@ order, and an order of 2,000 vouchers and rewards would pass DynamoDB's 400 KB i
 Every write to the order record after the first is conditional on ``execution_id``: the execution
 that stored the order owns it, so a duplicate execution (a redelivered ``order.received`` after
 the 90-day name window, or an operator's mistake) can never overwrite the status of the real one.
+
+Every step's write is also conditional on the step still being current: the order must still be
+running (``TERMINAL_STATUSES`` are final) and not past the step's stage. A worker can run late —
+Lambda retries a failed asynchronous invocation a minute or three later, after the state machine
+re-sent the step with a new token or ended the order — and such a run must change nothing
+(``StaleStepError``). An item that the vendor applied (``SUBMITTED``) never changes again.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -22,10 +29,12 @@ from loyalty.order_status import (
     ITEM_RECORD_PREFIX,
     ORDER_RECORD,
     PARTITION_KEY,
+    RUNNING_STATUSES,
     SORT_KEY,
     ItemStatus,
     OrderStage,
     OrderStatus,
+    stages_up_to,
 )
 
 BATCH_WRITE_LIMIT = 25
@@ -39,6 +48,28 @@ class NotOwnerError(Exception):
             f"order {order_reference} is already being processed by execution {owner or 'unknown'}"
         )
         self.owner = owner
+
+
+class StaleStepError(Exception):
+    """The owning execution's order has moved past this step (or ended): a late run of the step
+    changes nothing."""
+
+    def __init__(
+        self, order_reference: str, wanted: str, current: dict[str, Any] | None = None
+    ) -> None:
+        state = "not stored"
+        if current:
+            state = f"{_text(current, 'status')} at stage {_text(current, 'stage')}"
+        super().__init__(f"order {order_reference} is {state}: {wanted} ignored (stale step)")
+
+
+class ItemUpdate(StrEnum):
+    """What ``mark_item`` did."""
+
+    RECORDED = "recorded"
+    NO_SUCH_ITEM = "no such item"
+    ALREADY_APPLIED = "already SUBMITTED"
+    """The item was applied at the vendor; a later answer cannot make it anything else."""
 
 
 _serializer = TypeSerializer()
@@ -66,9 +97,10 @@ class OrdersTable:
         items: dict[str, dict[str, Any]],
         now: str,
     ) -> None:
-        """Store a new order and its PENDING items. Idempotent for its own execution (a retried
-        storage step rewrites the same records); raises NotOwnerError if another execution
-        stored it first."""
+        """Store a new order and its PENDING items. Idempotent for its own execution while the
+        order is still at ``STORED`` (a retried storage step rewrites the same records); raises
+        NotOwnerError if another execution stored it first, StaleStepError if the order already
+        went further (a late retry must not reset its status and items)."""
         record = {
             **attributes,
             PARTITION_KEY: order_reference,
@@ -83,14 +115,25 @@ class OrdersTable:
             self._client.put_item(
                 TableName=self._table,
                 Item={k: _to_attr(v) for k, v in record.items()},
-                ConditionExpression="attribute_not_exists(#pk) OR execution_id = :exec",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":exec": _to_attr(execution_id)},
+                ConditionExpression=(
+                    "attribute_not_exists(#pk) OR "
+                    "(execution_id = :exec AND #stage = :stored AND #status = :processing)"
+                ),
+                ExpressionAttributeNames={
+                    "#pk": PARTITION_KEY,
+                    "#stage": "stage",
+                    "#status": "status",
+                },
+                ExpressionAttributeValues={
+                    ":exec": _to_attr(execution_id),
+                    ":stored": _to_attr(OrderStage.STORED.value),
+                    ":processing": _to_attr(OrderStatus.PROCESSING.value),
+                },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
             if _is_condition_failure(err):
-                raise NotOwnerError(order_reference, _owner_in(err)) from err
+                raise _refusal(err, order_reference, execution_id, "store") from err
             raise
         # The order record is this execution's: its item records can be written unconditionally.
         puts = [
@@ -127,11 +170,13 @@ class OrdersTable:
         now: str,
         attributes: dict[str, Any] | None = None,
     ) -> None:
-        """Record that the owning execution reached ``stage`` (with what it computed there)."""
+        """Record that the owning execution reached ``stage`` (with what it computed there),
+        unless the order is already past it or ended (StaleStepError)."""
         self._update_owned(
             order_reference,
             execution_id,
             {"stage": stage.value, "updated_at": now, **(attributes or {})},
+            stages=stages_up_to(stage),
         )
 
     def await_approval(
@@ -146,31 +191,25 @@ class OrdersTable:
                 "approval_reasons": reasons,
                 "updated_at": now,
             },
+            stages=stages_up_to(OrderStage.AWAITING_APPROVAL),
         )
 
     def reject(self, *, order_reference: str, execution_id: str, reason: str, now: str) -> None:
-        self._update_owned(
+        self._end(
             order_reference,
             execution_id,
-            {
-                "status": OrderStatus.REJECTED.value,
-                "stage": OrderStage.REJECTED.value,
-                "rejection_reason": reason,
-                "updated_at": now,
-                "rejected_at": now,
-            },
+            OrderStatus.REJECTED,
+            {"rejection_reason": reason, "updated_at": now},
+            ended_at=("rejected_at", now),
         )
 
     def complete(self, *, order_reference: str, execution_id: str, now: str) -> None:
-        self._update_owned(
+        self._end(
             order_reference,
             execution_id,
-            {
-                "status": OrderStatus.COMPLETED.value,
-                "stage": OrderStage.COMPLETED.value,
-                "updated_at": now,
-                "completed_at": now,
-            },
+            OrderStatus.COMPLETED,
+            {"updated_at": now},
+            ended_at=("completed_at", now),
         )
 
     def fail(
@@ -181,31 +220,23 @@ class OrdersTable:
         error: str,
         cause: str,
         now: str,
+        status: OrderStatus = OrderStatus.FAILED,
     ) -> bool:
-        """Mark the order FAILED, creating the item if the order never got stored (it failed
-        recognition or validation). Returns False, changing nothing, if another execution owns
-        the order."""
-        values = {
-            "status": OrderStatus.FAILED.value,
-            "stage": OrderStage.FAILED.value,
-            "error": error,
-            "cause": cause,
-            "updated_at": now,
-            "failed_at": now,
-            "execution_id": execution_id,
-        }
+        """End the order with ``status`` (FAILED, or NEEDS_RECONCILIATION when a vendor effect's
+        outcome is unknown) and the error, creating the record if the order never got stored (it
+        failed recognition or validation). Returns False, changing nothing, if another execution
+        owns the order; raises StaleStepError if the order already ended otherwise."""
         try:
-            self._update(
+            self._end(
                 order_reference,
-                values,
-                condition="attribute_not_exists(#pk) OR execution_id = :exec",
-                condition_values={":exec": execution_id},
-                set_if_absent={"created_at": now},
+                execution_id,
+                status,
+                {"error": error, "cause": cause, "updated_at": now, "execution_id": execution_id},
+                ended_at=("failed_at", now),
+                may_create=True,
             )
-        except ClientError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        except NotOwnerError:
+            return False
         return True
 
     def mark_item(
@@ -216,9 +247,9 @@ class OrdersTable:
         status: ItemStatus,
         now: str,
         attributes: dict[str, Any] | None = None,
-    ) -> bool:
-        """Set one item's status (e.g. a voucher SUBMITTED at the vendor). Returns False if the
-        order has no such item."""
+    ) -> ItemUpdate:
+        """Set one item's status (e.g. a voucher SUBMITTED at the vendor). An item already
+        SUBMITTED keeps that status whatever a later (stale) answer says."""
         names = {"#pk": PARTITION_KEY, "#status": "status"}
         values: dict[str, Any] = {":status": status.value, ":now": now}
         sets = ["#status = :status", "updated_at = :now"]
@@ -226,20 +257,25 @@ class OrdersTable:
             names[f"#a{index}"] = key
             values[f":a{index}"] = value
             sets.append(f"#a{index} = :a{index}")
+        condition = "attribute_exists(#pk)"
+        if status is not ItemStatus.SUBMITTED:
+            condition += " AND #status <> :applied"
+            values[":applied"] = ItemStatus.SUBMITTED.value
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(order_reference, ITEM_RECORD_PREFIX + item_key),
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(#pk)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: _to_attr(v) for k, v in values.items()},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
             if _is_condition_failure(err):
-                return False
+                return ItemUpdate.ALREADY_APPLIED if _old_item(err) else ItemUpdate.NO_SUCH_ITEM
             raise
-        return True
+        return ItemUpdate.RECORDED
 
     def get(self, order_reference: str) -> dict[str, Any] | None:
         """The order record with its items as ``items`` (keyed without the record prefix), or
@@ -273,18 +309,81 @@ class OrdersTable:
     # -- helpers ------------------------------------------------------------------------------
 
     def _update_owned(
-        self, order_reference: str, execution_id: str, values: dict[str, Any]
+        self,
+        order_reference: str,
+        execution_id: str,
+        values: dict[str, Any],
+        *,
+        stages: tuple[OrderStage, ...],
     ) -> None:
+        """Record a running stage, if this execution owns the order, it is still running and its
+        stage is one of ``stages`` (not past the step)."""
+        placeholders = ", ".join(f":st{i}" for i in range(len(stages)))
+        self._conditional_update(
+            order_reference,
+            execution_id,
+            values,
+            condition=(
+                "attribute_exists(#pk) AND execution_id = :exec AND #c_status IN (:run0, :run1) "
+                f"AND #c_stage IN ({placeholders})"
+            ),
+            condition_values={f":st{i}": stage.value for i, stage in enumerate(stages)},
+        )
+
+    def _end(
+        self,
+        order_reference: str,
+        execution_id: str,
+        status: OrderStatus,
+        values: dict[str, Any],
+        *,
+        ended_at: tuple[str, str],
+        may_create: bool = False,
+    ) -> None:
+        """Give the order a final status, if this execution owns it and it is still running, or
+        already has this very status (a retried step finishing its job: the write is the same
+        and its event goes out again, at least once). Never from one final status to another.
+        ``may_create``: an order that failed before it was stored gets a record now."""
+        condition = "execution_id = :exec AND #c_status IN (:run0, :run1, :final)"
+        self._conditional_update(
+            order_reference,
+            execution_id,
+            {"status": status.value, "stage": status.value, **values},
+            condition=f"attribute_not_exists(#pk) OR ({condition})"
+            if may_create
+            else f"attribute_exists(#pk) AND {condition}",
+            condition_values={":final": status.value},
+            set_if_absent={ended_at[0]: ended_at[1], "created_at": ended_at[1]}
+            if may_create
+            else {ended_at[0]: ended_at[1]},
+        )
+
+    def _conditional_update(
+        self,
+        order_reference: str,
+        execution_id: str,
+        values: dict[str, Any],
+        *,
+        condition: str,
+        condition_values: dict[str, Any],
+        set_if_absent: dict[str, Any] | None = None,
+    ) -> None:
+        names = {"#c_status": "status"}
+        if "#c_stage" in condition:
+            names["#c_stage"] = "stage"
         try:
             self._update(
                 order_reference,
                 values,
-                condition="attribute_exists(#pk) AND execution_id = :exec",
-                condition_values={":exec": execution_id},
+                condition=condition,
+                condition_values={":exec": execution_id, **_running_values(), **condition_values},
+                condition_names=names,
+                set_if_absent=set_if_absent,
             )
         except ClientError as err:
             if _is_condition_failure(err):
-                raise NotOwnerError(order_reference, _owner_in(err)) from err
+                wanted = str(values.get("stage") or values.get("status"))
+                raise _refusal(err, order_reference, execution_id, wanted) from err
             raise
 
     def _update(
@@ -294,9 +393,10 @@ class OrdersTable:
         *,
         condition: str,
         condition_values: dict[str, Any],
+        condition_names: dict[str, str] | None = None,
         set_if_absent: dict[str, Any] | None = None,
     ) -> None:
-        names = {"#pk": PARTITION_KEY}
+        names = {"#pk": PARTITION_KEY, **(condition_names or {})}
         attr_values = dict(condition_values)
         sets = []
         for index, (key, value) in enumerate(values.items()):
@@ -314,7 +414,34 @@ class OrdersTable:
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={k: _to_attr(v) for k, v in attr_values.items()},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
+
+
+def _running_values() -> dict[str, str]:
+    first, second = sorted(RUNNING_STATUSES)
+    return {":run0": first.value, ":run1": second.value}
+
+
+def _old_item(err: ClientError) -> dict[str, Any] | None:
+    """The item as it was when a condition failed (DynamoDB returns it on request)."""
+    raw = err.response.get("Item")
+    return {k: _deserializer.deserialize(v) for k, v in raw.items()} if raw else None
+
+
+def _text(item: dict[str, Any], name: str) -> str:
+    return str(item.get(name, "?"))
+
+
+def _refusal(
+    err: ClientError, order_reference: str, execution_id: str, wanted: str
+) -> NotOwnerError | StaleStepError:
+    """Why a conditional write of the owning execution was refused: another execution owns the
+    order, or the order has moved past the step."""
+    owner = _owner_in(err)
+    if owner is not None and owner != execution_id:
+        return NotOwnerError(order_reference, owner)
+    return StaleStepError(order_reference, wanted, _old_item(err))
 
 
 def _owner_in(err: ClientError) -> str | None:
