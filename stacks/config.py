@@ -17,7 +17,7 @@ from aws_cdk import Duration
 
 from cdk_constructs import WaitPolicy
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import DEFAULT_DOMAIN
+from loyalty.contract import DEFAULT_DOMAIN, MEDIATOR_MAX_CRASHES
 
 PREFIX = "loyalty:"
 
@@ -32,7 +32,6 @@ class ConfigError(ValueError):
 
 SQS_MAX_RECEIVE_COUNT = 1000
 SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
-MIN_REQUEUE_DELAY_SECONDS = 1  # SQS visibility timeouts are whole seconds
 ANSWER_MARGIN_SECONDS = 60
 
 
@@ -57,8 +56,12 @@ class MediatorConfig:
     retry_max_seconds: int
     """Cap of the exponential backoff (in-invocation and between deliveries)."""
     deadline_seconds: int
-    """How long a request may wait through vendor trouble before it is answered
-    ``VendorUnavailable``."""
+    """How long a request may wait through vendor trouble (counted from the vendor's first
+    failure for it) before it is answered ``VendorUnavailable``."""
+    reconcile_seconds: int
+    """How much longer a request whose outcome is in doubt (an answer lost after the vendor may
+    have applied it) is asked again before it is answered ``VendorOutcomeUnknown`` and parked for
+    an operator."""
     circuit_failure_rate: float
     circuit_min_requests: int
     circuit_window_seconds: int
@@ -76,11 +79,6 @@ class MediatorConfig:
             problems.append("vendorCircuitFailureRate must be in (0, 1]")
         if self.requests_per_second <= 0:
             problems.append("vendorRequestsPerSecond must be > 0")
-        if self.max_receive_count > SQS_MAX_RECEIVE_COUNT:
-            problems.append(
-                f"vendorDeadlineSeconds={self.deadline_seconds} needs more than "
-                f"{SQS_MAX_RECEIVE_COUNT} deliveries at the minimum requeue delay"
-            )
         if self.visibility_timeout_seconds > SQS_MAX_VISIBILITY_SECONDS:
             problems.append("batch size x attempts x timeouts exceed the SQS visibility limit")
         if problems:
@@ -113,18 +111,22 @@ class MediatorConfig:
 
     @property
     def max_receive_count(self) -> int:
-        """Deliveries before the DLQ: more than a request can use before its deadline answer."""
-        return math.ceil(self.deadline_seconds / MIN_REQUEUE_DELAY_SECONDS) + 10
+        """Deliveries before SQS itself moves a request to the DLQ: as many as SQS allows. The
+        mediator parks a message whose deliveries keep crashing on its own, with the reason
+        (``MEDIATOR_MAX_CRASHES``); every other delivery puts the request back on purpose."""
+        return SQS_MAX_RECEIVE_COUNT
 
     @property
     def answer_horizon_seconds(self) -> int:
-        """Latest answer to a request, counted from when it was put: the deadline, plus an
-        invocation that started just before it, plus a crashed invocation's batch becoming
-        visible again, plus a margin."""
+        """Latest answer to a request, counted from the vendor's first failure for it: the
+        deadline and the reconciliation window, an invocation that started just before their
+        end, the deliveries that may crash before the mediator parks the request (each hides it
+        for the visibility timeout), plus a margin."""
         return (
             self.deadline_seconds
+            + self.reconcile_seconds
             + self.function_timeout_seconds
-            + self.visibility_timeout_seconds
+            + MEDIATOR_MAX_CRASHES * self.visibility_timeout_seconds
             + ANSWER_MARGIN_SECONDS
         )
 
@@ -241,6 +243,7 @@ class LoyaltyConfig:
                 retry_base_seconds=ctx.number("vendorRetryBaseSeconds", 1),
                 retry_max_seconds=int(ctx.number("vendorRetryMaxSeconds", 60)),
                 deadline_seconds=int(ctx.number("vendorDeadlineSeconds", 900)),
+                reconcile_seconds=int(ctx.number("vendorReconcileSeconds", 3600)),
                 circuit_failure_rate=ctx.number("vendorCircuitFailureRate", 0.5),
                 circuit_min_requests=int(ctx.number("vendorCircuitMinRequests", 10)),
                 circuit_window_seconds=int(ctx.number("vendorCircuitWindowSeconds", 30)),

@@ -135,6 +135,16 @@ class ObservabilityStack(Stack):
                 description="The Order API answered 5xx",
             ),
         ]
+        self.alarms.append(
+            self._alarm(
+                "OrdersNeedReconciliation",
+                vendor_mediator.reconciliation_queue.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                description="A vendor effect's outcome is unknown: reconcile the request in "
+                "ReconciliationQueue with the vendor (README, Operating)",
+            )
+        )
         dead_letter_queues = [
             *bus.dead_letter_queues,
             *order_processing.bus.dead_letter_queues,

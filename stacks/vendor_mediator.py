@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_constructs import (
@@ -19,7 +20,7 @@ from cdk_constructs import (
     powertools_layer,
 )
 from cdk_constructs.nag import acknowledge
-from loyalty.contract import Env, Source, vendor_request_pattern
+from loyalty.contract import Env, ServiceName, Source, vendor_request_pattern
 from stacks.config import LoyaltyConfig
 
 
@@ -67,7 +68,7 @@ class VendorMediatorStack(Stack):
             "Mediator",
             handler="vendor_mediator.handler.handler",
             description="Calls the loyalty SaaS for vendor requests and answers with an event",
-            service_name="vendor-mediator",
+            service_name=ServiceName.VENDOR_MEDIATOR.value,
             metrics_namespace=config.metrics_namespace,
             layer=powertools_layer(self, powertools_version=config.powertools_version),
             timeout=Duration.seconds(timing.function_timeout_seconds),
@@ -82,6 +83,7 @@ class VendorMediatorStack(Stack):
                 Env.VENDOR_RETRY_BASE_SECONDS: str(timing.retry_base_seconds),
                 Env.VENDOR_RETRY_MAX_SECONDS: str(timing.retry_max_seconds),
                 Env.VENDOR_DEADLINE_SECONDS: str(timing.deadline_seconds),
+                Env.VENDOR_RECONCILE_SECONDS: str(timing.reconcile_seconds),
                 Env.CIRCUIT_FAILURE_RATE: str(timing.circuit_failure_rate),
                 Env.CIRCUIT_MIN_REQUESTS: str(timing.circuit_min_requests),
                 Env.CIRCUIT_WINDOW_SECONDS: str(timing.circuit_window_seconds),
@@ -112,6 +114,26 @@ class VendorMediatorStack(Stack):
             queue_url_env=Env.REQUESTS_QUEUE_URL,
             dead_letter_queue_url_env=Env.REQUESTS_DEAD_LETTER_QUEUE_URL,
         )
+        # Requests whose outcome the vendor could not tell in time: an operator's work list
+        # (read by people, alarmed on in the observability stack), never consumed by code.
+        self.reconciliation_queue = sqs.Queue(
+            self,
+            "ReconciliationQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        reason = (
+            "An operator's work queue of requests whose vendor outcome is unknown, read by "
+            "people and alarmed on; a dead-letter queue behind it would only hide work"
+        )
+        acknowledge(self.reconciliation_queue, "AwsSolutions-SQS3", reason)
+        acknowledge(self.reconciliation_queue, "Serverless-SQSRedrivePolicy", reason)
+        self.reconciliation_queue.grant_send_messages(self.mediator)
+        self.mediator.add_environment(
+            Env.RECONCILIATION_QUEUE_URL, self.reconciliation_queue.queue_url
+        )
+
         self.requests: BusRule = bus.add_queue_rule(
             "VendorRequests",
             queue=self.buffer.queue,
@@ -122,3 +144,4 @@ class VendorMediatorStack(Stack):
         CfnOutput(self, "RequestsQueueUrl", value=self.buffer.queue.queue_url)
         CfnOutput(self, "RequestsDeadLetterQueueUrl", value=self.buffer.dead_letter_queue.queue_url)
         CfnOutput(self, "MediatorStateTableName", value=self.state_table.table_name)
+        CfnOutput(self, "ReconciliationQueueUrl", value=self.reconciliation_queue.queue_url)

@@ -7,15 +7,18 @@ with partial-batch failure reporting, so one request that must wait never re-run
   with the validation error, and is not answered (there is no valid token to answer);
 * a request that must wait (circuit open, quota, vendor trouble) is made invisible for its backoff
   delay and reported failed: SQS delivers it again later;
+* a request whose deliveries keep crashing the mediator is parked in the dead-letter queue with
+  the reason (and not answered: the vendor was not the problem);
 * otherwise the verdict is put on the bus as seed 000's step-3 answer — once: a redelivered
   request (same event id and token) finds its answer in the idempotency store and is not answered
-  twice.
+  twice. A ``VendorOutcomeUnknown`` verdict also puts the request in the reconciliation queue,
+  for an operator (an alarm watches it).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import time
 from typing import Any
 
 import boto3
@@ -44,7 +47,16 @@ from loyalty.backoff import Backoff
 from loyalty.contract import Env, MetricName, VendorStatus
 from loyalty.events import VendorEvent, vendor_answer
 from loyalty.settings import decimal_env, float_env, require_env
-from vendor_mediator.mediation import MediationPolicy, Mediator, Report, Requeue, Verdict
+from vendor_mediator.mediation import (
+    MediationPolicy,
+    Mediator,
+    Park,
+    Report,
+    Requeue,
+    Verdict,
+    request_key,
+)
+from vendor_mediator.request_state import RequestStates
 from vendor_mediator.resilience import CircuitBreaker, RateLimiter
 from vendor_mediator.vendor_client import VendorClient
 
@@ -59,6 +71,8 @@ _secret_id = require_env(Env.VENDOR_API_KEY_SECRET_ID)
 _state_table = require_env(Env.MEDIATOR_STATE_TABLE)
 _queue_url = require_env(Env.REQUESTS_QUEUE_URL)
 _dead_letter_url = require_env(Env.REQUESTS_DEAD_LETTER_QUEUE_URL)
+_reconciliation_url = require_env(Env.RECONCILIATION_QUEUE_URL)
+_ttl_seconds = int(decimal_env(Env.IDEMPOTENCY_TTL_SECONDS, "3600"))
 _dynamodb = boto3.client("dynamodb")
 _sqs = boto3.client("sqs")
 _backoff = Backoff(
@@ -73,6 +87,7 @@ def _api_key(refresh: bool) -> str:
     return str(parameters.get_secret(_secret_id, max_age=300, force_fetch=refresh))
 
 
+states = RequestStates(client=_dynamodb, table=_state_table, ttl_seconds=_ttl_seconds)
 mediator = Mediator(
     client=VendorClient(
         base_url=require_env(Env.VENDOR_BASE_URL),
@@ -96,9 +111,11 @@ mediator = Mediator(
         table=_state_table,
         per_second=float_env(Env.VENDOR_REQUESTS_PER_SECOND, 10.0),
     ),
+    states=states,
     policy=MediationPolicy(
         attempts_per_delivery=int(decimal_env(Env.VENDOR_ATTEMPTS_PER_DELIVERY, "2")),
         deadline_seconds=float_env(Env.VENDOR_DEADLINE_SECONDS, 900.0),
+        reconcile_seconds=float_env(Env.VENDOR_RECONCILE_SECONDS, 3600.0),
         backoff=_backoff,
     ),
 )
@@ -110,7 +127,7 @@ publisher = EventBusPublisher(
 idempotency = IdempotencyConfig(
     # One answer per delivered request: EventBridge's event id and the task token identify it.
     event_key_jmespath="[id, detail.data.loyalty_request_id]",
-    expires_after_seconds=int(decimal_env(Env.IDEMPOTENCY_TTL_SECONDS, "3600")),
+    expires_after_seconds=_ttl_seconds,
 )
 persistence = DynamoDBPersistenceLayer(
     table_name=_state_table, key_attr="pk", expiry_attr="expiration", boto3_client=_dynamodb
@@ -123,23 +140,28 @@ class RequeueLater(Exception):  # noqa: N818 - control flow, not an error
         self.requeue = requeue
 
 
-def received_at(event: dict[str, Any]) -> float:
-    """When the request was put on the bus: the start of its deadline."""
-    return datetime.fromisoformat(str(event["time"])).timestamp()
+class ParkRequest(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, park: Park) -> None:
+        super().__init__(park.reason)
+        self.park = park
 
 
 @idempotent_function(
     data_keyword_argument="event", config=idempotency, persistence_store=persistence
 )
-def answer_once(*, event: dict[str, Any], delivery: int) -> dict[str, Any]:
+def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dict[str, Any]:
     request = VendorEvent.model_validate(event["detail"])
     report = Report()
-    outcome = mediator.process(
-        request, received_at=received_at(event), delivery=delivery, report=report
-    )
+    outcome = mediator.process(request, message_id=message_id, delivery=delivery, report=report)
     _record_metrics(report)
+    # Raised, not returned: the idempotency store must not keep "no answer" as the answer.
     if isinstance(outcome, Requeue):
         raise RequeueLater(outcome)
+    if isinstance(outcome, Park):
+        raise ParkRequest(outcome)
+    if outcome.outcome_unknown:
+        # First the operator's queue, then the answer: an unknown outcome is never only an event.
+        _reconcile(event, request, outcome)
     publisher.publish([_answer(request, outcome)])
     if outcome.error is not None:
         logger.warning("request answered error", extra={"error": outcome.error.model_dump()})
@@ -184,15 +206,35 @@ def _record_metrics(report: Report) -> None:
         metrics.add_metric(name=MetricName.CIRCUIT_CLOSED, unit=MetricUnit.Count, value=1)
     if report.throttled:
         metrics.add_metric(name=MetricName.VENDOR_THROTTLED, unit=MetricUnit.Count, value=1)
+    if report.crashes:
+        logger.warning(
+            "earlier deliveries of this request crashed", extra={"crashes": report.crashes}
+        )
+    if report.in_doubt:
+        logger.warning("the vendor may have applied this request: asking it again")
 
 
-def _dead_letter(record: SQSRecord, problem: str) -> None:
-    logger.error("invalid vendor request sent to the dead-letter queue", extra={"problem": problem})
-    metrics.add_metric(name=MetricName.INVALID_REQUEST, unit=MetricUnit.Count, value=1)
+def _dead_letter(record: SQSRecord, problem: str, metric: MetricName) -> None:
+    logger.error("vendor request sent to the dead-letter queue", extra={"problem": problem})
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     _sqs.send_message(
         QueueUrl=_dead_letter_url,
         MessageBody=record.body,
         MessageAttributes={"error": {"DataType": "String", "StringValue": problem[:1000]}},
+    )
+
+
+def _reconcile(event: dict[str, Any], request: VendorEvent, verdict: Verdict) -> None:
+    assert verdict.error is not None
+    logger.error("vendor outcome unknown: request parked for reconciliation")
+    metrics.add_metric(name=MetricName.OUTCOME_UNKNOWN, unit=MetricUnit.Count, value=1)
+    _sqs.send_message(
+        QueueUrl=_reconciliation_url,
+        MessageBody=json.dumps(event),
+        MessageAttributes={
+            "error": {"DataType": "String", "StringValue": verdict.error.reason[:1000]},
+            "idempotency_keys": {"DataType": "String", "StringValue": request_key(request)},
+        },
     )
 
 
@@ -206,15 +248,17 @@ def _hide(record: SQSRecord, seconds: int) -> None:
 def record_handler(record: SQSRecord) -> None:
     try:
         event = json.loads(record.body)
-        VendorEvent.model_validate(event["detail"])
-        received_at(event)
+        request = VendorEvent.model_validate(event["detail"])
     except (ValueError, KeyError, TypeError, ValidationError) as err:
-        _dead_letter(record, f"{type(err).__name__}: {err}")
+        _dead_letter(record, f"{type(err).__name__}: {err}", MetricName.INVALID_REQUEST)
         return  # handled: the record leaves the queue
-    logger.append_keys(order_reference=event["detail"]["data"]["loyalty_order_reference"])
+    logger.append_keys(order_reference=request.data.loyalty_order_reference)
     delivery = int(record.attributes.approximate_receive_count)
     try:
-        answer_once(event=event, delivery=delivery)
+        answer_once(event=event, message_id=record.message_id, delivery=delivery)
+    except ParkRequest as parked:
+        _dead_letter(record, parked.park.reason, MetricName.MEDIATOR_CRASHED)
+        return  # handled: the record leaves the queue, unanswered
     except RequeueLater as later:
         logger.info(
             "request requeued",
@@ -224,7 +268,15 @@ def record_handler(record: SQSRecord) -> None:
         _hide(record, later.requeue.delay_seconds)
         raise
     except IdempotencyAlreadyInProgressError:
-        # A duplicate of a request being answered right now: look again shortly.
+        # A duplicate of a request being answered right now: look again shortly. This delivery
+        # was handled (it is not a crash).
+        states.save(
+            request_key(request),
+            record.message_id,
+            now=time.time(),
+            trouble_since=None,
+            in_doubt=False,
+        )
         _hide(record, max(1, int(_backoff.ceiling(0))))
         raise
 

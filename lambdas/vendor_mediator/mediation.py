@@ -1,16 +1,30 @@
-"""What the mediator does with one request: the vendor calls it needs, made safely, and the
-outcome — an answer (``submitted`` or ``error``) or "try again later" (``Requeue``).
+"""What the mediator does with one delivery of a request: the vendor calls it needs, made safely,
+and the outcome — an answer (``submitted`` or ``error``), "try again later" (``Requeue``), or
+"this request keeps crashing the mediator" (``Park``).
 
 * **Permanent** failures (the vendor said no: 4xx) are answered at once, never retried.
 * **Transient** failures (5xx, 429, timeouts, refused connections, garbage) are retried with
   capped exponential backoff and jitter: a few times within the invocation, then by putting the
-  request back in the queue with a growing delay, until the request's deadline. Only then is it
-  answered ``VendorUnavailable`` (or ``VendorProtocolError`` if the vendor kept answering garbage).
+  request back in the queue with a growing delay.
+* **The deadline measures the vendor's unavailability**: it counts from the first time the vendor
+  failed this request (a failed call, or a circuit opened by failed calls), not from when it was
+  put, so time spent waiting for the quota or lost to our own crashes never turns into a verdict
+  about the vendor. And the verdict needs fresh evidence: it is only given by a delivery whose own
+  attempt just failed (or that the open circuit refused).
+* **"Not applied" only when it is known.** An attempt whose outcome is unknown (a lost answer, a
+  read timeout, a ``502``, a malformed ``2xx``, a delivery that crashed) puts the request *in
+  doubt*. Past the deadline, a request in doubt is not answered ``VendorUnavailable``: it is asked
+  again with the same idempotency key (the vendor replays the original answer, or applies it now)
+  for the reconciliation window; if the vendor still cannot say, the answer is
+  ``VendorOutcomeUnknown`` and an operator reconciles it.
 * While the circuit is open or the vendor asked us to wait, requests are not sent and not failed:
   they go back to the queue until the circuit lets them through.
 * Every call carries an idempotency key derived from the order and the item, never the task
   token (a retried step gets a new one), so however often a request is delivered, retried or
   re-sent, the vendor applies it once.
+* A message that the mediator received ``max_crashes`` times without finishing a delivery (its
+  invocation crashed or timed out) is parked in the dead-letter queue with the reason: a bug of
+  ours is an operator's problem, never a verdict about the vendor.
 """
 
 from __future__ import annotations
@@ -21,8 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import ErrorName, VendorRequestType, VendorStatus
+from loyalty.contract import MEDIATOR_MAX_CRASHES, ErrorName, VendorRequestType, VendorStatus
 from loyalty.events import VendorError, VendorEvent
+from vendor_mediator.request_state import RequestState, RequestStates
 from vendor_mediator.resilience import CircuitBreaker, Permit, RateLimiter
 from vendor_mediator.vendor_client import (
     VendorClient,
@@ -41,6 +56,10 @@ class Verdict:
     vendor_references: list[str] = field(default_factory=list)
     error: VendorError | None = None
 
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.error is not None and self.error.name == ErrorName.VENDOR_OUTCOME_UNKNOWN
+
 
 @dataclass(frozen=True)
 class Requeue:
@@ -48,6 +67,16 @@ class Requeue:
 
     delay_seconds: int
     reason: str
+
+
+@dataclass(frozen=True)
+class Park:
+    """Take the request out of circulation (the dead-letter queue), unanswered."""
+
+    reason: str
+
+
+Outcome = Verdict | Requeue | Park
 
 
 @dataclass
@@ -63,6 +92,10 @@ class Report:
     circuit_opened: bool = False
     circuit_closed: bool = False
     throttled: bool = False
+    in_doubt: bool = False
+    """The request may have been applied and the vendor has not said yet."""
+    crashes: int = 0
+    """Earlier deliveries of this message that ended without the mediator finishing them."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +103,31 @@ class MediationPolicy:
     attempts_per_delivery: int
     deadline_seconds: float
     backoff: Backoff
+    reconcile_seconds: float = 0.0
+    """How much longer a request in doubt is asked again past the deadline."""
     max_wait_seconds: float = MAX_IN_INVOCATION_WAIT_SECONDS
+    max_crashes: int = MEDIATOR_MAX_CRASHES
 
 
 def idempotency_key(request: VendorEvent, item: str) -> str:
     """``<order>:<type>:<item>``, e.g. ``M101-S76-OP10-T65:voucher:1v8LlBkl``."""
     return f"{request.data.loyalty_order_reference}:{request.metadata.type.value}:{item}"
+
+
+def items_of(request: VendorEvent) -> list[str]:
+    """What the request asks the vendor to do, one idempotency key item each."""
+    kind = request.metadata.type
+    if kind in (VendorRequestType.SALE, VendorRequestType.RETURN):
+        return ["points"] if request.data.points else []
+    if kind is VendorRequestType.VOUCHER:
+        return [v.voucher_code for v in request.data.vouchers]
+    return [r.reward_code for r in request.data.rewards]
+
+
+def request_key(request: VendorEvent) -> str:
+    """The request as the vendor knows it: its idempotency keys (the same for a step re-sent with
+    a new token)."""
+    return ",".join(idempotency_key(request, item) for item in items_of(request))
 
 
 def perform(request: VendorEvent, client: VendorClient) -> list[str]:
@@ -84,7 +136,7 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
     kind = request.metadata.type
     if kind in (VendorRequestType.SALE, VendorRequestType.RETURN):
         if not data.points:
-            return []  # nothing earned (fully discounted) or nothing to give back
+            return []
         return [
             client.apply_points(
                 "credit" if kind is VendorRequestType.SALE else "deduct",
@@ -95,10 +147,6 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
                 idempotency_key=idempotency_key(request, "points"),
             )
         ]
-    if kind is VendorRequestType.VOUCHER:
-        codes = [v.voucher_code for v in data.vouchers]
-    else:
-        codes = [r.reward_code for r in data.rewards]
     return [
         client.redeem(
             "voucher" if kind is VendorRequestType.VOUCHER else "reward",
@@ -107,7 +155,7 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
             order_reference=data.loyalty_order_reference,
             idempotency_key=idempotency_key(request, code),
         )
-        for code in codes
+        for code in items_of(request)
     ]
 
 
@@ -122,6 +170,7 @@ class Mediator:
         client: VendorClient,
         circuit: CircuitBreaker,
         limiter: RateLimiter,
+        states: RequestStates,
         policy: MediationPolicy,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -129,22 +178,31 @@ class Mediator:
         self._client = client
         self._circuit = circuit
         self._limiter = limiter
+        self._states = states
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
 
     def process(
-        self, request: VendorEvent, *, received_at: float, delivery: int, report: Report
-    ) -> Verdict | Requeue:
-        """One delivery of a request (``delivery`` counts from 1)."""
+        self, request: VendorEvent, *, message_id: str, delivery: int, report: Report
+    ) -> Outcome:
+        """One delivery of a request (``delivery`` is SQS's receive count, from 1)."""
         policy = self._policy
-        time_left = received_at + policy.deadline_seconds - self._clock()
-        if time_left <= 0:
-            return error_verdict(
-                ErrorName.VENDOR_UNAVAILABLE,
-                "the vendor could not be reached within the "
-                f"{policy.deadline_seconds:.0f} s deadline",
-            )
+        if not items_of(request):
+            # Nothing earned (fully discounted) or nothing to give back: no call, no quota.
+            return Verdict(VendorStatus.SUBMITTED)
+        key = request_key(request)
+        # A first delivery has no past; a later one reads it (and learns of crashes).
+        prior = self._states.load(key, message_id) if delivery > 1 else None
+        if prior is not None:
+            report.crashes = max(0, delivery - 1 - prior.handled)
+            if report.crashes >= policy.max_crashes:
+                return Park(
+                    f"the mediator received this request {delivery} times and failed to finish "
+                    f"{report.crashes} of them (a crash, a timeout or a bug in the mediator, "
+                    "not the vendor): parked unanswered; redrive it once the mediator is fixed"
+                )
+        state = _Progress(prior or RequestState(), crashed=report.crashes > 0)
         last_error: Exception | None = None
         for attempt in range(policy.attempts_per_delivery):
             if attempt:
@@ -152,22 +210,29 @@ class Mediator:
                 self._sleep(policy.backoff.delay(attempt - 1))
             permit = self._permit()
             if not permit.allowed:
-                return self._requeue(permit.retry_after, permit.reason, time_left)
+                # The circuit (opened by failed calls) or the vendor's 429 holds us back.
+                state.trouble(self._clock())
+                return self._requeue_or_give_up(
+                    request, message_id, state, report, permit.reason, permit.retry_after
+                )
             if not self._limiter.acquire(policy.max_wait_seconds):
-                return self._requeue(MIN_REQUEUE_DELAY_SECONDS, "vendor quota exhausted", time_left)
+                # Our own quota, not the vendor's trouble: no verdict, no clock.
+                return self._requeue(
+                    request, message_id, state, MIN_REQUEUE_DELAY_SECONDS, "vendor quota exhausted"
+                )
             outcome = self._call(request, permit, report)
             if isinstance(outcome, Verdict):
                 return outcome
             last_error = outcome
+            state.trouble(self._clock(), maybe_applied=getattr(outcome, "maybe_applied", True))
         assert last_error is not None
-        if isinstance(last_error, VendorProtocolError):
-            # A vendor that answers garbage every time will not be fixed by waiting.
-            return error_verdict(ErrorName.VENDOR_PROTOCOL_ERROR, str(last_error))
         report.retries += 1
         delay = policy.backoff.delay(delivery)
         if isinstance(last_error, VendorUnavailableError) and last_error.retry_after:
             delay = max(delay, last_error.retry_after)
-        return self._requeue(delay, str(last_error), time_left)
+        return self._requeue_or_give_up(
+            request, message_id, state, report, _describe(last_error), delay
+        )
 
     def _permit(self) -> Permit:
         """The circuit's permit; a short pause (the vendor's Retry-After) is waited out here
@@ -205,8 +270,73 @@ class Mediator:
         report.circuit_closed |= self._circuit.record_success(permit)
         return Verdict(VendorStatus.SUBMITTED, vendor_references=references)
 
-    @staticmethod
-    def _requeue(delay: float, reason: str, time_left: float) -> Requeue:
-        # Never hide a request past its deadline: it must come back to be answered.
-        bounded = min(delay, time_left, MAX_REQUEUE_DELAY_SECONDS)
+    def _requeue_or_give_up(
+        self,
+        request: VendorEvent,
+        message_id: str,
+        state: _Progress,
+        report: Report,
+        reason: str,
+        delay: float,
+    ) -> Outcome:
+        """The vendor failed this delivery: answer if its trouble has lasted past the deadline
+        (past the reconciliation window too, when the request is in doubt), else put it back."""
+        policy = self._policy
+        now = self._clock()
+        assert state.trouble_since is not None  # both callers just met the trouble
+        report.in_doubt = state.in_doubt
+        limit = policy.deadline_seconds + (policy.reconcile_seconds if state.in_doubt else 0)
+        lasted = now - state.trouble_since
+        if lasted < limit:
+            return self._requeue(request, message_id, state, min(delay, limit - lasted), reason)
+        if state.in_doubt:
+            return error_verdict(
+                ErrorName.VENDOR_OUTCOME_UNKNOWN,
+                "the vendor may have applied this request (an earlier attempt's answer was lost "
+                "or malformed) and did not say so in the "
+                f"{policy.deadline_seconds + policy.reconcile_seconds:.0f} s it was asked again: "
+                f"reconcile it with the vendor; last: {reason}",
+            )
+        return error_verdict(
+            ErrorName.VENDOR_UNAVAILABLE,
+            f"the vendor was unavailable for {lasted:.0f} s, past the "
+            f"{policy.deadline_seconds:.0f} s deadline, and never took the request; last: {reason}",
+        )
+
+    def _requeue(
+        self,
+        request: VendorEvent,
+        message_id: str,
+        state: _Progress,
+        delay: float,
+        reason: str,
+    ) -> Requeue:
+        self._states.save(
+            request_key(request),
+            message_id,
+            now=self._clock(),
+            trouble_since=state.trouble_since,
+            in_doubt=state.in_doubt,
+        )
+        bounded = min(delay, MAX_REQUEUE_DELAY_SECONDS)
         return Requeue(max(MIN_REQUEUE_DELAY_SECONDS, math.ceil(bounded)), reason)
+
+
+class _Progress:
+    """The request's trouble, as known before this delivery and learned during it."""
+
+    def __init__(self, prior: RequestState, *, crashed: bool) -> None:
+        self.trouble_since = prior.trouble_since
+        # A delivery that crashed may have crashed mid-call: its outcome is unknown.
+        self.in_doubt = prior.in_doubt or crashed
+
+    def trouble(self, at: float, *, maybe_applied: bool = False) -> None:
+        if self.trouble_since is None:
+            self.trouble_since = at
+        self.in_doubt |= maybe_applied
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, VendorProtocolError):
+        return f"a malformed answer: {error}"
+    return str(error)

@@ -60,7 +60,7 @@ def _number(item: dict[str, Any], name: str, default: float = 0.0) -> float:
     return float(value["N"]) if value else default
 
 
-class _StateTable:
+class StateTable:
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
@@ -119,7 +119,7 @@ class CircuitBreaker:
         name: str = "vendor",
         clock: Clock = time.time,
     ) -> None:
-        self._table = _StateTable(client, table)
+        self._table = StateTable(client, table)
         self._pk = f"circuit#{name}"
         self._failure_rate = failure_rate
         self._min_requests = min_requests
@@ -280,7 +280,7 @@ class RateLimiter:
         clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._table = _StateTable(client, table)
+        self._table = StateTable(client, table)
         self._name = name
         self._window = 1.0 if per_second >= 1 else math.ceil(1 / per_second)
         self._limit = max(1, math.floor(per_second * self._window))

@@ -10,6 +10,14 @@ classified into three errors the mediator can act on:
   is wrong or was rotated: an operator's problem, not the order's; the key is fetched afresh for
   the next call): the vendor may say yes later.
 * ``VendorProtocolError`` — a 2xx that is not the JSON the API documents.
+
+Each failure also says whether the effect **may have been applied** (``maybe_applied``), from what
+the vendor's HTTP contract promises: a refused or timed-out *connection* never carried the request;
+``429``, ``503``, ``401`` and ``403`` are answered before any processing (RFC 6585 and RFC 9110:
+the server did not handle the request); anything else — a read timeout or a dropped connection
+after the request was sent, another ``5xx`` (a gateway may answer ``502``/``504`` after the vendor
+committed), a malformed ``2xx`` — leaves the outcome unknown until the same idempotency key is
+asked again. The mediator never reports "not applied" for those.
 """
 
 from __future__ import annotations
@@ -34,15 +42,28 @@ class VendorRejectedError(Exception):
 
 class VendorUnavailableError(Exception):
     def __init__(
-        self, reason: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        maybe_applied: bool = True,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
 
 
 class VendorProtocolError(Exception):
-    pass
+    """A 2xx the API does not document: the vendor answered *after* processing, so the effect
+    may well have been applied."""
+
+    maybe_applied = True
+
+
+NOT_HANDLED_STATUSES = frozenset({401, 403, 429, 503})
+"""Answers given before the request was processed (see the module docstring)."""
 
 
 class VendorClient:
@@ -109,7 +130,12 @@ class VendorClient:
                 timeout=self._timeout,
                 retries=False,
             )
-        except urllib3.exceptions.HTTPError as err:  # timeouts, refused connections, resets
+        except urllib3.exceptions.ConnectTimeoutError as err:
+            # Refused, unresolvable or timed out while connecting: the request never left.
+            raise VendorUnavailableError(
+                f"{type(err).__name__}: {err}", maybe_applied=False
+            ) from err
+        except urllib3.exceptions.HTTPError as err:  # read timeouts, resets after sending
             raise VendorUnavailableError(f"{type(err).__name__}: {err}") from err
         status = response.status
         self._refresh_key = status in (401, 403)
@@ -117,12 +143,14 @@ class VendorClient:
             raise VendorUnavailableError(
                 f"HTTP {status}: the vendor refused our API key ({_error_message(response.data)})",
                 status=status,
+                maybe_applied=False,
             )
         if status == 429 or status >= 500:
             raise VendorUnavailableError(
                 f"HTTP {status}: {_error_message(response.data)}",
                 status=status,
                 retry_after=_retry_after(response.headers.get("Retry-After")),
+                maybe_applied=status not in NOT_HANDLED_STATUSES,
             )
         if status >= 400:
             code, message = _error_parts(response.data)

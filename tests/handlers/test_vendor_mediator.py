@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,20 @@ from tests.handlers.conftest import BusTap, Context, LoadHandler
 from tests.sample_events import load_event
 
 API_KEY = "test-vendor-key"
+DEADLINE = 60
+RECONCILE = 30
+REQUEST_KEY = "request#M101-S76-OP10-T65:voucher:1v8LlBkl"
+
+
+def trouble_began(seconds_ago: float) -> None:
+    """As if the vendor's trouble with the seed request began ``seconds_ago`` (the time a test
+    cannot wait for)."""
+    boto3.client("dynamodb").update_item(
+        TableName="mediator-state",
+        Key={"pk": {"S": REQUEST_KEY}},
+        UpdateExpression="SET trouble_since = :t",
+        ExpressionAttributeValues={":t": {"N": str(time.time() - seconds_ago)}},
+    )
 
 
 @dataclass
@@ -24,20 +39,48 @@ class Queues:
     url: str
     arn: str
     dlq_url: str
+    reconciliation_url: str
 
     def deliver(self, *events: dict[str, Any]) -> dict[str, Any]:
         """Send the events and receive them back as the SQS event Lambda would get."""
         sqs = boto3.client("sqs")
         for event in events:
             sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(event))
+        return self.receive(len(events))
+
+    def receive(self, expect: int = 1, *, crash: bool = False) -> dict[str, Any]:
+        """Receive what is visible, as the SQS event Lambda would get. ``crash``: as an
+        invocation that died with the batch (the messages stay, their receive count grew)."""
+        sqs = boto3.client("sqs")
         messages = sqs.receive_message(
             QueueUrl=self.url,
             MaxNumberOfMessages=10,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
+            VisibilityTimeout=0 if crash else 30,
         )["Messages"]
-        assert len(messages) == len(events)
+        assert len(messages) == expect
         return {"Records": [sqs_record(m, self.arn, "us-east-1") for m in messages]}
+
+    def redeliver(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The requeued records of ``batch``, delivered again now (their delay cut short)."""
+        sqs = boto3.client("sqs")
+        for record in batch["Records"]:
+            sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+            )
+        return self.receive(len(batch["Records"]))
+
+    def parked_for_reconciliation(self) -> list[dict[str, Any]]:
+        return (
+            boto3.client("sqs")
+            .receive_message(
+                QueueUrl=self.reconciliation_url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+            )
+            .get("Messages", [])
+        )
 
     def hidden(self) -> int:
         attributes = boto3.client("sqs").get_queue_attributes(
@@ -68,10 +111,11 @@ def queues(aws: None) -> Queues:
     sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="requests-dlq")["QueueUrl"]
     url = sqs.create_queue(QueueName="requests")["QueueUrl"]
+    reconciliation = sqs.create_queue(QueueName="reconciliation")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    return Queues(url, arn, dlq)
+    return Queues(url, arn, dlq, reconciliation)
 
 
 @pytest.fixture
@@ -95,10 +139,12 @@ def handler(load_handler: LoadHandler, vendor: FakeVendor, bus_tap: BusTap, queu
             "VENDOR_ATTEMPTS_PER_DELIVERY": "2",
             "VENDOR_RETRY_BASE_SECONDS": "0.05",
             "VENDOR_RETRY_MAX_SECONDS": "2",
-            "VENDOR_DEADLINE_SECONDS": "60",
+            "VENDOR_DEADLINE_SECONDS": str(DEADLINE),
+            "VENDOR_RECONCILE_SECONDS": str(RECONCILE),
             "MEDIATOR_STATE_TABLE": "mediator-state",
             "REQUESTS_QUEUE_URL": queues.url,
             "REQUESTS_DEAD_LETTER_QUEUE_URL": queues.dlq_url,
+            "RECONCILIATION_QUEUE_URL": queues.reconciliation_url,
         },
     )
     return module.handler
@@ -189,13 +235,123 @@ def test_a_hung_vendor_is_cut_off_by_the_read_timeout_and_retried(
     assert len(vendor.redemptions()) == 1
 
 
-def test_past_its_deadline_a_request_is_answered_vendor_unavailable(
+def test_after_a_deadline_of_vendor_trouble_a_request_is_answered_vendor_unavailable(
     handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
 ) -> None:
-    handler(queues.deliver(request(age=61)), lambda_context)
+    vendor.faults = FaultProfile(error_rate=1.0)  # 503: the vendor handled nothing
+    first = queues.deliver(request())
+    handler(first, lambda_context)  # trouble begins: put back
+    trouble_began(DEADLINE + 1)
+
+    handler(queues.redeliver(first), lambda_context)
 
     (answer,) = bus_tap.events()
-    assert answer["detail"]["data"]["error"]["name"] == "VendorUnavailable"
+    error = answer["detail"]["data"]["error"]
+    assert error["name"] == "VendorUnavailable"
+    assert "past the 60 s deadline" in error["reason"]
+    assert vendor.stats().requests_total == 4  # the verdict came after its own two attempts
+    assert vendor.redemptions() == []
+
+
+def test_a_request_that_waited_long_in_the_queue_is_not_failed_for_it(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    # Put on the bus long ago (it waited for the quota), no vendor trouble so far.
+    handler(queues.deliver(request(age=DEADLINE * 10)), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["metadata"]["status"] == "submitted"
+
+
+def test_an_answer_lost_after_the_effect_then_an_outage_is_never_reported_not_applied(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    # GIVEN the vendor applies the redemption, then the answer never arrives (read timeout) ...
+    vendor.faults = FaultProfile(timeout_rate=1.0, timeout_sleep_seconds=1.0)
+    first = queues.deliver(request())
+    handler(first, lambda_context)
+    assert len(vendor.redemptions()) == 1
+    # ... AND then the vendor goes down for longer than the deadline
+    vendor.faults = FaultProfile(error_rate=1.0)
+    trouble_began(DEADLINE + 1)
+
+    # WHEN it is delivered again past the deadline: asked again, not answered "unavailable"
+    second = queues.redeliver(first)
+    handler(second, lambda_context)
+    assert bus_tap.events(wait=0.3) == []
+
+    # WHEN the reconciliation window is over too: the answer says "unknown", never "not applied"
+    trouble_began(DEADLINE + RECONCILE + 1)
+    handler(queues.redeliver(second), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["metadata"]["status"] == "error"
+    error = answer["detail"]["data"]["error"]
+    assert error["name"] == "VendorOutcomeUnknown"
+    assert "may have applied" in error["reason"]
+    (parked,) = queues.parked_for_reconciliation()
+    assert json.loads(parked["Body"])["detail"] == request()["detail"]
+    keys = parked["MessageAttributes"]["idempotency_keys"]["StringValue"]
+    assert keys == "M101-S76-OP10-T65:voucher:1v8LlBkl"
+
+
+def test_a_replay_after_a_lost_answer_settles_it_as_applied(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(timeout_rate=1.0, timeout_sleep_seconds=1.0)
+    first = queues.deliver(request())
+    handler(first, lambda_context)
+    vendor.faults = FaultProfile()
+    trouble_began(DEADLINE + RECONCILE + 1)  # however late: the vendor can say now
+
+    handler(queues.redeliver(first), lambda_context)
+
+    (answer,) = bus_tap.events()
+    (redemption,) = vendor.redemptions()
+    assert answer["detail"]["metadata"]["status"] == "submitted"
+    assert answer["detail"]["data"]["vendor_references"] == [redemption.redemption_id]
+
+
+def test_a_2xx_without_its_id_is_retried_and_the_replay_gives_the_real_answer(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(malformed_success_rate=1.0)
+
+    handler(queues.deliver(request()), lambda_context)
+
+    (answer,) = bus_tap.events()
+    (redemption,) = vendor.redemptions()
+    assert answer["detail"]["data"]["vendor_references"] == [redemption.redemption_id]
+
+
+def test_deliveries_that_crashed_do_not_count_against_the_vendor(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    boto3.client("sqs").send_message(QueueUrl=queues.url, MessageBody=json.dumps(request()))
+    queues.receive(crash=True)
+    queues.receive(crash=True)  # two invocations died with it
+
+    handler(queues.receive(), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["metadata"]["status"] == "submitted"
+    assert len(vendor.redemptions()) == 1
+
+
+def test_a_request_that_keeps_crashing_the_mediator_is_parked_in_the_dlq_unanswered(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    boto3.client("sqs").send_message(QueueUrl=queues.url, MessageBody=json.dumps(request()))
+    for _ in range(3):
+        queues.receive(crash=True)
+
+    result = handler(queues.receive(), lambda_context)
+
+    assert failed_ids(result) == []  # it leaves the buffer queue ...
+    (dead,) = queues.dead_letters()  # ... for the dead-letter queue, with the reason
+    reason = dead["MessageAttributes"]["error"]["StringValue"]
+    assert "failed to finish 3 of them" in reason
+    assert bus_tap.events(wait=0.3) == []  # no verdict about the vendor
     assert vendor.stats().requests_total == 0
 
 
@@ -260,8 +416,9 @@ def test_a_refused_api_key_is_not_the_orders_fault_and_is_fetched_afresh(
     # GIVEN the vendor rotated our key and our secret still holds the old one
     boto3.client("secretsmanager").put_secret_value(SecretId="vendor-key", SecretString="old-key")
     handler(queues.deliver(request()), lambda_context)  # warm: caches the wrong key
-    assert bus_tap.events(wait=0.3) == []  # ... the request waits instead of failing
-    assert queues.hidden() == 1
+    assert queues.hidden() == 1  # ... the request waits instead of failing
+    assert bus_tap.events(wait=0.3) == []
+    boto3.client("sqs").purge_queue(QueueUrl=queues.url)  # (it would come back in a second)
 
     # WHEN the operator puts the right key
     boto3.client("secretsmanager").put_secret_value(SecretId="vendor-key", SecretString=API_KEY)

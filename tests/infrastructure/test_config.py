@@ -50,7 +50,8 @@ def test_powertools_layer_version_is_the_version_the_tests_run_against() -> None
         ({"workerStepHeartbeatSeconds": 400}, "heartbeat"),
         ({"domain": ""}, "loyalty:domain"),
         ({"vendorMaxConcurrency": 1}, "vendorMaxConcurrency"),
-        ({"vendorDeadlineSeconds": 5000}, "vendorDeadlineSeconds"),
+        ({"vendorBatchSize": 11}, "vendorBatchSize"),
+        ({"vendorReconcileSeconds": 10**7}, "executionTimeoutSeconds"),
     ],
 )
 def test_bad_context_fails_with_the_key_named(override: dict[str, Any], message: str) -> None:

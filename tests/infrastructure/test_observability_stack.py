@@ -94,7 +94,8 @@ def test_alarms_cover_failures_the_circuit_and_every_dead_letter_queue(
         p for p in alarms.values() if p.get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
     assert queues > 0
-    assert len(dlq_alarms) == queues
+    # ... and one on the operators' reconciliation queue
+    assert len(dlq_alarms) == queues + 1
     for alarm in alarms.values():
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

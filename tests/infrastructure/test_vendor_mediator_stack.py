@@ -98,6 +98,7 @@ def test_retry_horizon_queue_and_vendor_step_timing_fit_together(
     env = function["Environment"]["Variables"]
     queue = _resource(vendor_template, "AWS::SQS::Queue", "RequestsQueue")["Properties"]
     deadline = float(env["VENDOR_DEADLINE_SECONDS"])
+    reconcile = float(env["VENDOR_RECONCILE_SECONDS"])
     attempts = int(env["VENDOR_ATTEMPTS_PER_DELIVERY"])
     attempt = float(env["VENDOR_CONNECT_TIMEOUT_SECONDS"]) + float(
         env["VENDOR_READ_TIMEOUT_SECONDS"]
@@ -110,8 +111,9 @@ def test_retry_horizon_queue_and_vendor_step_timing_fit_together(
     assert function["Timeout"] >= batch * attempts * attempt
     # AWS's guidance for SQS event sources: visibility timeout >= 6 x function timeout
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
-    # a request can be requeued (>= 1 s each time) until its deadline before the DLQ takes it
-    assert queue["RedrivePolicy"]["maxReceiveCount"] > deadline
+    # every delivery but a crashed one puts the request back on purpose: SQS's own redrive is a
+    # last resort (the mediator parks a request that keeps crashing it)
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 1000
 
     order_machine = definition(order_template, "STANDARD")
     vendor_tasks = [
@@ -122,9 +124,15 @@ def test_retry_horizon_queue_and_vendor_step_timing_fit_together(
     assert len(vendor_tasks) == 3
     for task in vendor_tasks:
         heartbeat, timeout = task["HeartbeatSeconds"], task["TimeoutSeconds"]
-        # the answer may come at the deadline, from an invocation that started just before it,
-        # after a crashed invocation's batch became visible again
-        assert heartbeat >= deadline + function["Timeout"] + queue["VisibilityTimeout"]
+        # the answer may come at the end of the deadline and the reconciliation window, from an
+        # invocation that started just before it, after as many crashed deliveries as the
+        # mediator allows before it parks the request (each hides it for the visibility timeout)
+        assert heartbeat >= (
+            deadline
+            + reconcile
+            + function["Timeout"]
+            + contract.MEDIATOR_MAX_CRASHES * queue["VisibilityTimeout"]
+        )
         assert timeout > heartbeat
         assert queue["MessageRetentionPeriod"] > heartbeat
         assert int(env["IDEMPOTENCY_TTL_SECONDS"]) >= heartbeat
@@ -137,5 +145,36 @@ def test_the_state_table_expires_its_records(vendor_template: Template) -> None:
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
             "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
             "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+def test_unknown_outcomes_go_to_an_encrypted_queue_for_an_operator(
+    vendor_template: Template,
+) -> None:
+    queues = vendor_template.find_resources("AWS::SQS::Queue")
+    (logical_id,) = [k for k in queues if k.startswith("ReconciliationQueue")]
+    props = queues[logical_id]["Properties"]
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
+    env = _resource(vendor_template, "AWS::Lambda::Function", "Mediator")["Properties"][
+        "Environment"
+    ]["Variables"]
+    assert env["RECONCILIATION_QUEUE_URL"] == {"Ref": logical_id}
+    vendor_template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": Match.array_with(["sqs:SendMessage"]),
+                                "Resource": Match.array_with([{"Fn::GetAtt": [logical_id, "Arn"]}]),
+                            }
+                        )
+                    ]
+                )
+            }
         },
     )

@@ -1,11 +1,24 @@
-"""The mediator's decisions for one delivery: answer now, or put back with a delay."""
+"""The mediator's decisions for one delivery: answer now, put back with a delay, or park.
+
+The vendor is scripted, the circuit, quota and request memory are in-memory fakes, and the clock
+is fixed, so each test reads as "given what happened before, this delivery does that"."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from vendor_mediator.mediation import MediationPolicy, Mediator, Report, Requeue, Verdict
+from vendor_mediator.mediation import (
+    MediationPolicy,
+    Mediator,
+    Park,
+    Report,
+    Requeue,
+    Verdict,
+    request_key,
+)
+from vendor_mediator.request_state import RequestState
 from vendor_mediator.resilience import Permit
 from vendor_mediator.vendor_client import (
     VendorProtocolError,
@@ -19,6 +32,14 @@ from loyalty.events import VendorEvent
 from tests.sample_events import load_event
 
 NOW = 1_000_000.0
+DEADLINE = 60
+RECONCILE = 100
+MESSAGE = "message-1"
+
+LOST = VendorUnavailableError("HTTP 502: bad_gateway", status=502)  # maybe applied
+TIMED_OUT = VendorUnavailableError("ReadTimeoutError: read timed out")  # maybe applied
+DOWN = VendorUnavailableError("HTTP 503: unavailable", status=503, maybe_applied=False)
+REFUSED = VendorUnavailableError("NewConnectionError: refused", maybe_applied=False)
 
 
 class ScriptedClient:
@@ -66,16 +87,37 @@ class FakeLimiter:
         return self.grant
 
 
+class FakeStates:
+    """The request memory (mediator state table), in memory."""
+
+    def __init__(self, prior: RequestState | None = None) -> None:
+        self.state = prior or RequestState()
+        self.loads = 0
+        self.saves: list[dict[str, Any]] = []
+
+    def load(self, request_key: str, message_id: str) -> RequestState:
+        self.loads += 1
+        return self.state
+
+    def save(self, request_key: str, message_id: str, **saved: Any) -> None:
+        self.saves.append({"key": request_key, "message": message_id, **saved})
+
+
 def mediator(
-    client: ScriptedClient, circuit: FakeCircuit | None = None, limiter: FakeLimiter | None = None
+    client: ScriptedClient,
+    circuit: FakeCircuit | None = None,
+    limiter: FakeLimiter | None = None,
+    states: FakeStates | None = None,
 ) -> Mediator:
     return Mediator(
         client=client,  # type: ignore[arg-type]
         circuit=circuit or FakeCircuit(),  # type: ignore[arg-type]
         limiter=limiter or FakeLimiter(),  # type: ignore[arg-type]
+        states=states or FakeStates(),  # type: ignore[arg-type]
         policy=MediationPolicy(
             attempts_per_delivery=2,
-            deadline_seconds=60,
+            deadline_seconds=DEADLINE,
+            reconcile_seconds=RECONCILE,
             backoff=Backoff(base_seconds=1, cap_seconds=8),
         ),
         clock=lambda: NOW,
@@ -84,19 +126,38 @@ def mediator(
 
 
 REQUEST = VendorEvent.model_validate(load_event("seed000_step1_voucher_request")["detail"])
+KEY = "M101-S76-OP10-T65:voucher:1v8LlBkl"
 
 
-def process(m: Mediator, *, age: float = 0, delivery: int = 1) -> tuple[Verdict | Requeue, Report]:
+def process(
+    m: Mediator, *, delivery: int = 1, request: VendorEvent = REQUEST
+) -> tuple[Verdict | Requeue | Park, Report]:
     report = Report()
-    return m.process(REQUEST, received_at=NOW - age, delivery=delivery, report=report), report
+    return m.process(request, message_id=MESSAGE, delivery=delivery, report=report), report
+
+
+def error_name(outcome: object) -> str:
+    assert isinstance(outcome, Verdict) and outcome.error is not None, outcome
+    return outcome.error.name
+
+
+# -- answering -----------------------------------------------------------------------------
+
+
+def test_a_first_attempt_that_succeeds_reads_and_writes_no_request_memory() -> None:
+    states = FakeStates()
+    outcome, report = process(mediator(ScriptedClient("red-1"), states=states))
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert report == Report(calls=1)
+    assert (states.loads, states.saves) == (0, [])
 
 
 def test_a_transient_failure_is_retried_in_the_same_invocation() -> None:
-    client = ScriptedClient(VendorUnavailableError("HTTP 503", status=503), "red-1")
+    client = ScriptedClient(DOWN, "red-1")
     outcome, report = process(mediator(client))
     assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
-    assert (report.calls, report.retries) == (2, 1)
-    assert client.keys == ["M101-S76-OP10-T65:voucher:1v8LlBkl"] * 2
+    assert report == Report(calls=2, failures=1, retries=1)
+    assert client.keys == [KEY, KEY]
 
 
 def test_the_idempotency_key_ignores_the_task_token() -> None:
@@ -105,31 +166,49 @@ def test_the_idempotency_key_ignores_the_task_token() -> None:
         update={"data": REQUEST.data.model_copy(update={"loyalty_request_id": "a-new-token"})}
     )
     for request in (REQUEST, retried):
-        mediator(client).process(request, received_at=NOW, delivery=1, report=Report())
-    assert client.keys[0] == client.keys[1] == "M101-S76-OP10-T65:voucher:1v8LlBkl"
+        process(mediator(client), request=request)
+    assert client.keys == [KEY, KEY]
+    assert request_key(REQUEST) == request_key(retried) == KEY
 
 
 def test_a_rejection_is_answered_at_once_and_is_not_a_circuit_failure() -> None:
     circuit = FakeCircuit()
     client = ScriptedClient(VendorRejectedError(409, "voucher_already_redeemed", "used"))
     outcome, report = process(mediator(client, circuit))
-    assert isinstance(outcome, Verdict) and outcome.error is not None
-    assert outcome.error.name == "VendorRejected"
+    assert error_name(outcome) == "VendorRejected"
     assert (report.calls, circuit.failures, circuit.successes) == (1, 0, 1)
 
 
-def test_still_failing_after_the_attempts_goes_back_to_the_queue_with_backoff() -> None:
-    client = ScriptedClient(*[VendorUnavailableError("HTTP 502", status=502)] * 2)
-    outcome, report = process(mediator(client), delivery=3)
+@pytest.mark.parametrize("points", [0, None])
+def test_nothing_to_credit_is_submitted_without_a_call(points: int | None) -> None:
+    detail = load_event("seed000_step1_voucher_request")["detail"]
+    detail["metadata"]["type"] = "sale"
+    detail["data"].update(points=points, vouchers=[])
+    outcome, report = process(
+        mediator(ScriptedClient()), request=VendorEvent.model_validate(detail)
+    )
+    assert outcome == Verdict(VendorStatus.SUBMITTED)
+    assert report.calls == 0
+
+
+# -- waiting -------------------------------------------------------------------------------
+
+
+def test_still_failing_after_the_attempts_goes_back_to_the_queue_remembering_the_trouble() -> None:
+    states = FakeStates()
+    outcome, report = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=1)
     assert isinstance(outcome, Requeue)
-    assert 1 <= outcome.delay_seconds <= 8
-    assert outcome.reason == "HTTP 502"
+    assert 1 <= outcome.delay_seconds <= 2  # backoff ceiling of the first delivery
+    assert outcome.reason == "HTTP 503: unavailable"
     assert report.circuit_opened is True
+    assert states.saves == [
+        {"key": KEY, "message": MESSAGE, "now": NOW, "trouble_since": NOW, "in_doubt": False}
+    ]
 
 
 def test_retry_after_is_honoured_for_everyone_and_is_not_a_failure() -> None:
     circuit = FakeCircuit()
-    throttled = VendorUnavailableError("HTTP 429", status=429, retry_after=5)
+    throttled = VendorUnavailableError("HTTP 429", status=429, retry_after=5, maybe_applied=False)
     outcome, report = process(mediator(ScriptedClient(throttled, throttled), circuit))
     assert circuit.throttled == [5, 5]
     assert circuit.failures == 0
@@ -152,46 +231,146 @@ def test_a_short_pause_is_waited_out_in_the_invocation() -> None:
 
 def test_an_open_circuit_sends_nothing_and_requeues_until_it_may_close() -> None:
     client = ScriptedClient()
+    states = FakeStates()
     circuit = FakeCircuit(Permit(False, retry_after=7.2, reason="circuit open"))
-    outcome, report = process(mediator(client, circuit))
+    outcome, report = process(mediator(client, circuit, states=states))
     assert outcome == Requeue(8, "circuit open")
     assert report.calls == 0
+    assert states.saves[0]["trouble_since"] == NOW  # the open circuit is the vendor's trouble
 
 
-def test_an_exhausted_quota_requeues_for_a_second() -> None:
-    outcome, _ = process(mediator(ScriptedClient(), limiter=FakeLimiter(grant=False)))
+def test_an_exhausted_quota_requeues_for_a_second_without_starting_the_deadline() -> None:
+    states = FakeStates()
+    outcome, _ = process(
+        mediator(ScriptedClient(), limiter=FakeLimiter(grant=False), states=states)
+    )
     assert outcome == Requeue(1, "vendor quota exhausted")
+    assert states.saves[0]["trouble_since"] is None
 
 
-def test_past_the_deadline_it_is_answered_vendor_unavailable_without_a_call() -> None:
-    client = ScriptedClient()
-    outcome, report = process(mediator(client), age=61)
+# -- the deadline measures the vendor's unavailability ------------------------------------
+
+
+def test_trouble_that_lasted_past_the_deadline_is_answered_vendor_unavailable() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1, handled=4))
+    client = ScriptedClient(DOWN, DOWN)
+    outcome, report = process(mediator(client, states=states), delivery=5)
+    assert error_name(outcome) == "VendorUnavailable"
     assert isinstance(outcome, Verdict) and outcome.error is not None
-    assert outcome.error.name == "VendorUnavailable"
-    assert "60 s deadline" in outcome.error.reason
+    assert "unavailable for 61 s, past the 60 s deadline" in outcome.error.reason
+    assert report.calls == 2  # the verdict rests on this delivery's own failed attempts
+
+
+def test_a_request_that_waited_long_but_never_met_vendor_trouble_gets_no_verdict() -> None:
+    # Waiting in the queue (the quota) is not the vendor's unavailability: the clock starts now.
+    states = FakeStates(RequestState(handled=40))
+    outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=41)
+    assert isinstance(outcome, Requeue)
+    assert states.saves[0]["trouble_since"] == NOW
+
+
+def test_at_the_deadline_an_open_circuit_is_enough_evidence() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE, handled=3))
+    circuit = FakeCircuit(Permit(False, retry_after=20, reason="circuit open"))
+    outcome, report = process(mediator(ScriptedClient(), circuit, states=states), delivery=4)
+    assert error_name(outcome) == "VendorUnavailable"
     assert report.calls == 0
 
 
 def test_a_requeue_never_hides_a_request_past_its_deadline() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - 57.5, handled=1))
     circuit = FakeCircuit(Permit(False, retry_after=30, reason="circuit open"))
-    outcome, _ = process(mediator(ScriptedClient(), circuit), age=57.5)
+    outcome, _ = process(mediator(ScriptedClient(), circuit, states=states), delivery=2)
     assert outcome == Requeue(3, "circuit open")
 
 
-def test_garbage_every_time_is_answered_as_a_protocol_error() -> None:
-    client = ScriptedClient(VendorProtocolError("not JSON"), VendorProtocolError("not JSON"))
-    outcome, _ = process(mediator(client))
-    assert isinstance(outcome, Verdict) and outcome.error is not None
-    assert outcome.error.name == "VendorProtocolError"
+# -- an outcome in doubt is never answered "not applied" ------------------------------------
 
 
-@pytest.mark.parametrize("points", [0, None])
-def test_nothing_to_credit_is_submitted_without_a_call(points: int | None) -> None:
-    detail = load_event("seed000_step1_voucher_request")["detail"]
-    detail["metadata"]["type"] = "sale"
-    detail["data"].update(points=points, vouchers=[])
-    request = VendorEvent.model_validate(detail)
-    outcome = mediator(ScriptedClient()).process(
-        request, received_at=NOW, delivery=1, report=Report()
+@pytest.mark.parametrize(
+    "ambiguous",
+    [LOST, TIMED_OUT, VendorProtocolError("vendor answer has no redemption_id")],
+    ids=["502", "read-timeout", "2xx-without-id"],
+)
+def test_an_attempt_that_may_have_been_applied_puts_the_request_in_doubt(
+    ambiguous: Exception,
+) -> None:
+    states = FakeStates()
+    outcome, report = process(mediator(ScriptedClient(ambiguous, DOWN), states=states))
+    assert isinstance(outcome, Requeue)
+    assert report.in_doubt is True
+    assert states.saves[0]["in_doubt"] is True
+
+
+@pytest.mark.parametrize("failure", [DOWN, REFUSED], ids=["503", "connection-refused"])
+def test_an_attempt_the_vendor_never_handled_leaves_no_doubt(failure: Exception) -> None:
+    states = FakeStates()
+    process(mediator(ScriptedClient(failure, failure), states=states))
+    assert states.saves[0]["in_doubt"] is False
+
+
+def test_in_doubt_past_the_deadline_it_is_asked_again_not_answered_unavailable() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1, in_doubt=True, handled=9))
+    outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=10)
+    assert isinstance(outcome, Requeue)  # within the reconciliation window
+
+
+def test_in_doubt_a_replay_that_answers_settles_it_as_applied() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 50, in_doubt=True, handled=9))
+    outcome, _ = process(mediator(ScriptedClient("red-original"), states=states), delivery=10)
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-original"])
+
+
+def test_in_doubt_past_the_reconciliation_window_it_is_answered_outcome_unknown() -> None:
+    lasted = DEADLINE + RECONCILE
+    states = FakeStates(RequestState(trouble_since=NOW - lasted, in_doubt=True, handled=20))
+    outcome, report = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=21)
+    assert error_name(outcome) == "VendorOutcomeUnknown"
+    assert isinstance(outcome, Verdict) and outcome.outcome_unknown
+    assert report.in_doubt is True
+
+
+def test_garbage_every_time_is_retried_and_never_answered_as_not_applied() -> None:
+    garbage = VendorProtocolError("HTTP 200 with a body that is not JSON")
+    first, _ = process(mediator(ScriptedClient(garbage, garbage)))
+    assert isinstance(first, Requeue)  # one garbage answer does not fail the order
+    states = FakeStates(
+        RequestState(trouble_since=NOW - DEADLINE - RECONCILE, in_doubt=True, handled=30)
     )
-    assert outcome == Verdict(VendorStatus.SUBMITTED)
+    last, _ = process(mediator(ScriptedClient(garbage, garbage), states=states), delivery=31)
+    assert error_name(last) == "VendorOutcomeUnknown"
+
+
+# -- our own crashes are not the vendor's unavailability ----------------------------------
+
+
+def test_crashed_deliveries_do_not_start_the_deadline_and_the_vendor_is_asked() -> None:
+    # Received three times, finished none: two deliveries crashed (maybe mid-call).
+    states = FakeStates(RequestState(handled=0))
+    outcome, report = process(mediator(ScriptedClient("red-1"), states=states), delivery=3)
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert report.crashes == 2
+
+
+def test_a_crash_puts_the_request_in_doubt() -> None:
+    states = FakeStates(RequestState(handled=0))
+    outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=2)
+    assert isinstance(outcome, Requeue)
+    assert states.saves[0]["in_doubt"] is True
+
+
+def test_a_request_that_keeps_crashing_the_mediator_is_parked_unanswered() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - 1000, handled=1))
+    client = ScriptedClient()
+    outcome, report = process(mediator(client, states=states), delivery=5)
+    assert isinstance(outcome, Park)
+    assert "failed to finish 3 of them" in outcome.reason
+    assert "not the vendor" in outcome.reason
+    assert (report.crashes, client.keys) == (3, [])
+
+
+def test_requeued_deliveries_are_not_crashes() -> None:
+    states = FakeStates(RequestState(handled=6))
+    outcome, report = process(mediator(ScriptedClient("red-1"), states=states), delivery=7)
+    assert isinstance(outcome, Verdict)
+    assert report == replace(Report(), calls=1)
