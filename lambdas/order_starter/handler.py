@@ -18,7 +18,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
-from loyalty.contract import CLAIM_CHECK_FIELD, Env, MetricName
+from loyalty.contract import (
+    CLAIM_CHECK_FIELD,
+    ORDER_REFERENCE_FIELD,
+    Env,
+    MetricName,
+    order_reference_problem,
+)
 from loyalty.naming import execution_name_for
 from loyalty.settings import require_env
 
@@ -41,11 +47,15 @@ def execution_input(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise InvalidOrderEventError(f"event {event.get('id')}: detail must be a JSON object")
-    reference = detail.get("order_reference")
-    if not isinstance(reference, str) or not reference.strip():
+    reference = detail.get(ORDER_REFERENCE_FIELD)
+    problem = order_reference_problem(reference)
+    if problem is not None:
+        # Before anything uses it: the execution name, the table key and the vendor's
+        # idempotency keys are all this one value, as sent.
         raise InvalidOrderEventError(
-            f"event {event.get('id')}: detail.order_reference must be a non-empty string"
+            f"event {event.get('id')}: detail.{ORDER_REFERENCE_FIELD} {problem}"
         )
+    assert isinstance(reference, str)
     if is_claim_check(detail):
         order = {CLAIM_CHECK_FIELD: detail[CLAIM_CHECK_FIELD]}
     else:

@@ -157,6 +157,18 @@ def test_an_unknown_type_or_field_is_named(api: Any, body: dict[str, Any], field
     assert [e["field"] for e in answer["errors"]] == [field]
 
 
+@pytest.mark.parametrize("reference", [" WS-1", "WS-1 ", "WS 1", "WS:1"])
+def test_an_order_reference_that_is_not_canonical_is_refused_naming_it(
+    api: Any, bus_tap: BusTap, reference: str
+) -> None:
+    status, answer = api("POST", "/orders", {**ORDER, "order_reference": reference})
+
+    assert status == 400
+    ((problem,),) = [[e for e in answer["errors"] if e["field"] == "order_reference"]]
+    assert repr(reference) in problem["message"]
+    assert bus_tap.events(wait=0.3) == []  # nothing put: no second order under another name
+
+
 @pytest.mark.parametrize("body", ["not json", "[1, 2]"])
 def test_a_body_that_is_not_a_json_object_is_refused(api: Any, body: str) -> None:
     status, answer = api("POST", "/orders", body)

@@ -79,3 +79,17 @@ def test_an_event_without_an_order_reference_is_refused(
     module_error = pytest.raises(ValueError, match="order_reference must be a non-empty string")
     with module_error:
         handler(received(detail), lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("reference", "problem"),
+    [(" WS-1", "leading or trailing whitespace"), ("WS 1", "not a valid order reference")],
+)
+def test_a_reference_that_is_not_canonical_is_refused_before_anything_starts(
+    handler: Any, machine: str, lambda_context: Context, reference: str, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=f"detail.order_reference .*{problem}"):
+        handler(received({"order_reference": reference}), lambda_context)
+
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)
+    assert executions["executions"] == []

@@ -71,7 +71,9 @@ def _step_request(step: OrderStep) -> dict[str, Any]:
         "detail-type": step.value,
         "detail": {
             "metadata": contract.order_step_metadata(
-                domain=contract.DEFAULT_DOMAIN, step=step.value, status="requested"
+                domain=contract.DEFAULT_DOMAIN,
+                step=step.value,
+                status=contract.StepStatus.REQUESTED,
             ),
             "TaskToken": "token",
             "order_reference": "R-1",
@@ -99,3 +101,27 @@ def test_vendor_requests_do_not_reach_workers_or_the_finisher() -> None:
     request = load_event("seed000_step1_voucher_request")
     assert not any(matches(contract.order_step_pattern(s), request) for s in OrderStep)
     assert not matches(contract.task_answer_pattern(), request)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("M101-S76-OP10-T65", None),
+        ("a.b_c-1", None),
+        (" WS-1", "leading or trailing whitespace"),
+        ("WS-1\n", "leading or trailing whitespace"),
+        ("W S-1", "not a valid order reference"),
+        ("-WS", "not a valid order reference"),
+        ("R:1", "not a valid order reference"),
+        ("R" * 65, "not a valid order reference"),
+        ("", "non-empty string"),
+        (None, "non-empty string"),
+        (12, "non-empty string"),
+    ],
+)
+def test_the_canonical_order_reference(value: object, problem: str | None) -> None:
+    found = contract.order_reference_problem(value)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found

@@ -12,9 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS
+from loyalty.contract import MAX_LINES, MAX_REWARDS, MAX_VOUCHERS, order_reference_problem
 from loyalty.domain.errors import FieldProblem
 
 OrderType = Literal["sale", "return"]
@@ -39,8 +39,18 @@ Money = Annotated[
 ]
 Reference = Annotated[str, Field(min_length=1, max_length=64)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-# Also names the Step Functions execution, which forbids ':' and whitespace and caps at 80.
-OrderReference = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+def _canonical_reference(value: object) -> object:
+    # Checked before the model strips whitespace: a reference is used as sent (execution name,
+    # table key, vendor idempotency keys), so " R-1" must be refused, not quietly become "R-1".
+    problem = order_reference_problem(value)
+    if problem is not None and isinstance(value, str):
+        raise ValueError(problem)
+    return value
+
+
+OrderReference = Annotated[str, BeforeValidator(_canonical_reference)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
