@@ -150,7 +150,12 @@ def run(args: argparse.Namespace) -> int:
         if args.serve:
             _serve(cloud)
     totals = full["totals"]
-    if totals["not_terminal"] or totals["unexpected"] or not totals["vendor_ledger"]["ok"]:
+    if (
+        totals["not_terminal"]
+        or totals["unexpected"]
+        or not totals["vendor_ledger"]["ok"]
+        or not totals["truth"]["ok"]
+    ):
         print("FAILED: some orders did not end as expected", file=sys.stderr)
         return 1
     return 0
@@ -176,9 +181,29 @@ def _print_summary(full: dict[str, Any], count: int, elapsed: float) -> None:
             else f"{len(ledger['mismatches'])} orders DIFFER (see --json)"
         )
     )
+    truth = totals["truth"]
+    unknown = (
+        f", {truth['unknown']} unknown (parked for reconciliation)" if truth["unknown"] else ""
+    )
+    print(
+        f"Item records: {truth['items']} items "
+        + (
+            f"agree with the vendor's ledger{unknown}"
+            if truth["ok"]
+            else f"checked, {len(truth['disagreements'])} DISAGREE with the vendor (see --json)"
+        )
+    )
+    injected = totals["vendor_faults_injected"]
+    if injected:
+        faults = ", ".join(f"{n} {kind}" for kind, n in sorted(injected.items()))
+        print(f"Vendor faults injected: {faults}")
     queued = sum(totals["messages_in_queues"].values())
     dead = sum(totals["messages_in_dead_letter_queues"].values())
-    print(f"Queues: {queued} messages left; dead-letter queues: {dead} messages")
+    parked = totals["requests_parked_for_reconciliation"]
+    print(
+        f"Queues: {queued} messages left; dead-letter queues: {dead} messages; "
+        f"reconciliation queue: {parked} requests"
+    )
 
 
 def _print_timeline(cloud: LocalCloud, reference: str) -> None:

@@ -1,12 +1,15 @@
 """What a local-cloud run did, as a record per order and totals (``--json PATH``), including
-the vendor ledger check: the effects the vendor applied equal the expected effects of every order
-that completed, and, for an order that did not complete, exactly the effects its record says
-were applied (a voucher rejected after the points went through leaves the points, and says so).
+the vendor ledger check (the effects the vendor applied equal the expected effects of every order
+that completed, and, for an order that did not complete, exactly the effects its record says were
+applied) and the per-item truth check (`local_cloud.truth_check`: every item's record and the
+order's last event agree with the vendor's ledger under the item's idempotency key). An order
+with a disagreement counts as unexpected, and fails the run.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -15,6 +18,7 @@ from local_cloud.cloud import LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.order_mix import Effects, expected_effects
 from local_cloud.sample_orders import SampleOrder
+from local_cloud.truth_check import TruthCheck, check_truth
 from loyalty.order_status import POINTS_ITEM, ItemStatus
 
 
@@ -132,8 +136,21 @@ def check_ledger(
     return check
 
 
+def truth_of(cloud: LocalCloud, vendor: FakeVendor, samples: list[SampleOrder]) -> TruthCheck:
+    """The per-item truth check of a run's orders."""
+    events = cloud.events_by_order()
+    return check_truth(
+        {sample.reference: cloud.order_item(sample.reference) for sample in samples},
+        {ref: [event for _, event in found] for ref, found in events.items()},
+        vendor,
+    )
+
+
 def order_records(
-    cloud: LocalCloud, samples: list[SampleOrder], outcomes: dict[str, OrderOutcome]
+    cloud: LocalCloud,
+    samples: list[SampleOrder],
+    outcomes: dict[str, OrderOutcome],
+    disagreeing: Collection[str] = (),
 ) -> list[OrderRecord]:
     timelines = cloud.timelines()
     records = []
@@ -156,7 +173,8 @@ def order_records(
                 lambda_invocations=round(work.invocations, 3),
                 lambda_gb_seconds=round(work.gb_seconds, 6),
                 as_expected=(outcome.status, outcome.error)
-                == (sample.expected_status, sample.expected_error),
+                == (sample.expected_status, sample.expected_error)
+                and sample.reference not in disagreeing,
             )
         )
     return records
@@ -173,7 +191,8 @@ def report(
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """The machine-readable report of a run."""
-    records = order_records(cloud, samples, outcomes)
+    truth = truth_of(cloud, vendor, samples)
+    records = order_records(cloud, samples, outcomes, truth.orders_with_disagreements())
     ledger = check_ledger(cloud, vendor, samples, outcomes, points_rate)
     dead = cloud.dead_letters()
     return {
@@ -191,7 +210,15 @@ def report(
                 "applied": dict(ledger.applied),
                 "mismatches": ledger.mismatches,
             },
+            "truth": {
+                "ok": truth.ok,
+                "items": truth.items,
+                "unknown": truth.unknown,
+                "disagreements": truth.disagreements,
+            },
+            "vendor_faults_injected": vendor.stats().faults_injected,
             "messages_in_queues": {k: v for k, v in cloud.buffered_messages().items() if v},
             "messages_in_dead_letter_queues": {k: len(v) for k, v in dead.items()},
+            "requests_parked_for_reconciliation": cloud.reconciliation_backlog(),
         },
     }

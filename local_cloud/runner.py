@@ -95,6 +95,8 @@ def run_orders(
     decided: set[str] = set()
     ended: Counter[str] = Counter()
     limit = concurrency or len(samples)
+    # Fault offsets (an outage from 5 s to 20 s) count from the first order, not from the deploy.
+    cloud.vendor.start_fault_clock()
 
     while (waiting or running) and time.monotonic() < deadline:
         while waiting and len(running) < limit:

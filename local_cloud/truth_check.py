@@ -1,0 +1,172 @@
+"""Does every order's record say exactly what the vendor did? Item by item.
+
+For each order and each of its items (points, each voucher, each reward), three accounts must
+agree: the item's record in the orders table (what ``GET /orders/{ref}`` shows), the order's last
+lifecycle event (what ``order.completed`` / ``order.failed`` / ``order.needs-reconciliation`` told
+the world), and the vendor's ledger under that item's idempotency key (``<order>:<type>:<item>``,
+what the mediator sends). The rules, per recorded item status:
+
+* ``SUBMITTED`` — the vendor applied it, under exactly the references the record keeps (none
+  for zero points: nothing to apply);
+* ``ERROR`` or ``PENDING`` (in an order that ended) — the vendor has nothing under the key;
+* ``UNKNOWN`` — either: the record does not claim to know, and says so (counted, not wrong).
+
+The event must list the same statuses as the record (an ``UNKNOWN`` there may have been settled
+since); ``order.completed`` means every item was applied; ``order.rejected`` means nothing was.
+Anything the vendor applied that no item of a known order accounts for — another order's key, a
+reference nobody submitted, two effects for one item — is a disagreement too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_cloud.fake_vendor import FakeVendor
+from loyalty.contract import OrderEvent
+from loyalty.order_status import POINTS_ITEM, ItemStatus
+
+ENDING_EVENTS = frozenset(
+    {
+        OrderEvent.COMPLETED.value,
+        OrderEvent.FAILED.value,
+        OrderEvent.NEEDS_RECONCILIATION.value,
+        OrderEvent.REJECTED.value,
+    }
+)
+
+
+@dataclass
+class TruthCheck:
+    items: int = 0
+    """Items checked."""
+    unknown: int = 0
+    """Items recorded UNKNOWN (honest, but an operator has to settle them)."""
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.disagreements
+
+    def orders_with_disagreements(self) -> set[str]:
+        return {str(d["order_reference"]) for d in self.disagreements}
+
+    def _disagree(self, reference: str, item: str | None, problem: str, **facts: Any) -> None:
+        self.disagreements.append(
+            {"order_reference": reference, "item": item, "problem": problem, **facts}
+        )
+
+
+def vendor_effects(vendor: FakeVendor) -> dict[str, list[str]]:
+    """The vendor's references (transaction or redemption ids) under each idempotency key."""
+    applied: dict[str, list[str]] = defaultdict(list)
+    for entry in vendor.ledger():
+        applied[entry.idempotency_key].append(entry.transaction_id)
+    for redemption in vendor.redemptions():
+        applied[redemption.idempotency_key].append(redemption.redemption_id)
+    return dict(applied)
+
+
+def item_idempotency_key(reference: str, order_type: str | None, item: str) -> str:
+    """The key the mediator sends for an item (``vendor_mediator.mediation.idempotency_key``)."""
+    if item == POINTS_ITEM:
+        return f"{reference}:{order_type}:{POINTS_ITEM}"
+    kind, _, code = item.partition("#")
+    return f"{reference}:{kind}:{code}"
+
+
+def last_ending_event(events: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last ``order.*`` event that says how the order ended (events in delivery order)."""
+    ending = [e for e in events if e.get("detail-type") in ENDING_EVENTS]
+    return ending[-1] if ending else None
+
+
+def check_truth(
+    records: dict[str, dict[str, Any] | None],
+    events: dict[str, list[dict[str, Any]]],
+    vendor: FakeVendor,
+) -> TruthCheck:
+    """``records``: each submitted order's record (None if it was never stored); ``events``: each
+    order's events, oldest first."""
+    check = TruthCheck()
+    applied = vendor_effects(vendor)
+    accounted: set[str] = set()
+    for reference, record in records.items():
+        ending = last_ending_event(events.get(reference, []))
+        items: dict[str, dict[str, Any]] = (record or {}).get("items", {})
+        order_type = (record or {}).get("order_type")
+        for item, state in items.items():
+            check.items += 1
+            key = item_idempotency_key(reference, order_type, item)
+            accounted.add(key)
+            _check_item(check, reference, item, state, applied.get(key, []))
+        _check_event(check, reference, items, ending)
+    for key, references in applied.items():
+        if key not in accounted:
+            check._disagree(
+                key.split(":", 1)[0],
+                None,
+                "the vendor applied an effect no order's record accounts for",
+                idempotency_key=key,
+                vendor=references,
+            )
+    return check
+
+
+def _check_item(
+    check: TruthCheck, reference: str, item: str, state: dict[str, Any], vendor: list[str]
+) -> None:
+    status = state.get("status")
+    recorded = sorted(state.get("vendor_references") or [])
+    if len(vendor) > 1:
+        check._disagree(reference, item, "applied more than once", vendor=vendor)
+    if status == ItemStatus.UNKNOWN:
+        check.unknown += 1
+        return
+    if status == ItemStatus.SUBMITTED:
+        if sorted(vendor) != recorded:
+            check._disagree(
+                reference,
+                item,
+                "recorded SUBMITTED, but the vendor's ledger differs",
+                record=recorded,
+                vendor=vendor,
+            )
+        return
+    if vendor:
+        check._disagree(
+            reference, item, f"recorded {status}, but the vendor applied it", vendor=vendor
+        )
+
+
+def _check_event(
+    check: TruthCheck,
+    reference: str,
+    items: dict[str, dict[str, Any]],
+    ending: dict[str, Any] | None,
+) -> None:
+    if ending is None:
+        return  # never started or still running: the record is all there is
+    kind = ending["detail-type"]
+    recorded = {item: state.get("status") for item, state in items.items()}
+    if kind == OrderEvent.COMPLETED:
+        wrong = {i: s for i, s in recorded.items() if s != ItemStatus.SUBMITTED}
+        if wrong:
+            check._disagree(reference, None, "order.completed, but items were not applied", **wrong)
+    elif kind == OrderEvent.REJECTED:
+        wrong = {i: s for i, s in recorded.items() if s == ItemStatus.SUBMITTED}
+        if wrong:
+            check._disagree(reference, None, "order.rejected, but items were applied", **wrong)
+    else:
+        said = {i: s.get("status") for i, s in (ending["detail"].get("items") or {}).items()}
+        for item in sorted(set(said) | set(recorded)):
+            if said.get(item) == ItemStatus.UNKNOWN:
+                continue  # "unknown" was true then, whatever was settled since
+            if said.get(item) != recorded.get(item):
+                check._disagree(
+                    reference,
+                    item,
+                    f"{kind} said {said.get(item)}, the record says {recorded.get(item)}",
+                )
