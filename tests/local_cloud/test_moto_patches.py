@@ -121,3 +121,44 @@ def _tokens(sqs: Any, queue: str, *, count: int, timeout: float) -> list[str]:
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
         time.sleep(0.05)
     return tokens
+
+
+def test_a_query_while_another_thread_adds_an_item_sees_a_consistent_table() -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="orders",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for pk in ("A", "B"):
+            client.put_item(TableName="orders", Item={"pk": {"S": pk}, "sk": {"S": "order"}})
+        table = dynamodb_backends["123456789012"]["us-east-1"].tables["orders"]
+
+        class StoredMeanwhile(dict):  # type: ignore[type-arg]
+            """A partition whose reading lets another order be stored, as another thread would
+            between two steps of moto's walk over the table."""
+
+            def values(self) -> Any:
+                table.items.setdefault("C", {})
+                return super().values()
+
+        table.items["A"] = StoredMeanwhile(table.items["A"])
+
+        found = client.query(
+            TableName="orders",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "B"}},
+        )["Items"]
+
+        assert [item["pk"]["S"] for item in found] == ["B"]
