@@ -52,10 +52,11 @@ lint: setup ## ruff (lint + format check) and mypy
 	mypy
 
 test: setup lint ## lint, type-check and run the whole test suite
-	LOAD_ORDERS=$${LOAD_ORDERS:-100} $(PY) -m pytest
+	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-30} $(PY) -m pytest
 
-faults: setup ## the fault-injection suite, with 500 orders at once in its load scenario
-	LOAD_ORDERS=$${LOAD_ORDERS:-500} $(PY) -m pytest tests/faults
+faults: setup ## the fault-injection suite: 500 orders per scenario, and the slow ones
+	LOAD_ORDERS=$${LOAD_ORDERS:-500} FAULT_ORDERS=$${FAULT_ORDERS:-500} FAULT_SUITE=full \
+		$(PY) -m pytest tests/faults
 
 clean: ## remove generated files (keeps .venv and node_modules)
 	rm -rf cdk.out .local_cloud .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -18,7 +18,7 @@ from local_cloud.cloud import LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.order_mix import Effects, expected_effects
 from local_cloud.sample_orders import SampleOrder
-from local_cloud.truth_check import TruthCheck, check_truth
+from local_cloud.truth_check import TruthCheck, check_truth, vendor_effects
 from loyalty.order_status import POINTS_ITEM, ItemStatus
 
 
@@ -142,7 +142,7 @@ def truth_of(cloud: LocalCloud, vendor: FakeVendor, samples: list[SampleOrder]) 
     return check_truth(
         {sample.reference: cloud.order_item(sample.reference) for sample in samples},
         {ref: [event for _, event in found] for ref, found in events.items()},
-        vendor,
+        vendor_effects(vendor),
     )
 
 
@@ -214,6 +214,7 @@ def report(
                 "ok": truth.ok,
                 "items": truth.items,
                 "unknown": truth.unknown,
+                "unknown_applied_at_vendor": truth.unknown_applied,
                 "disagreements": truth.disagreements,
             },
             "vendor_faults_injected": vendor.stats().faults_injected,

@@ -44,6 +44,8 @@ class TruthCheck:
     """Items checked."""
     unknown: int = 0
     """Items recorded UNKNOWN (honest, but an operator has to settle them)."""
+    unknown_applied: int = 0
+    """Of those, the ones the vendor had in fact applied (what "not applied" would have hidden)."""
     disagreements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -86,12 +88,12 @@ def last_ending_event(events: Iterable[dict[str, Any]]) -> dict[str, Any] | None
 def check_truth(
     records: dict[str, dict[str, Any] | None],
     events: dict[str, list[dict[str, Any]]],
-    vendor: FakeVendor,
+    applied: dict[str, list[str]],
 ) -> TruthCheck:
     """``records``: each submitted order's record (None if it was never stored); ``events``: each
-    order's events, oldest first."""
+    order's events, oldest first; ``applied``: the vendor's references by idempotency key
+    (`vendor_effects`)."""
     check = TruthCheck()
-    applied = vendor_effects(vendor)
     accounted: set[str] = set()
     for reference, record in records.items():
         ending = last_ending_event(events.get(reference, []))
@@ -124,6 +126,7 @@ def _check_item(
         check._disagree(reference, item, "applied more than once", vendor=vendor)
     if status == ItemStatus.UNKNOWN:
         check.unknown += 1
+        check.unknown_applied += bool(vendor)
         return
     if status == ItemStatus.SUBMITTED:
         if sorted(vendor) != recorded:

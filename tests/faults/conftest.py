@@ -36,6 +36,20 @@ FAST_MEDIATOR = {
 }
 
 _references = itertools.count(1)
+_figures: list[tuple[str, str]] = []
+
+
+def report_figures(scenario: str, figures: str) -> None:
+    """Figures of a scenario, printed in pytest's summary (for the issue notes and
+    docs/performance.md: a scenario's order count and what happened to them)."""
+    _figures.append((scenario, figures))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _figures:
+        terminalreporter.section("fault scenarios")
+        for scenario, figures in _figures:
+            terminalreporter.write_line(f"{scenario}: {figures}")
 
 
 @pytest.fixture(scope="package")
@@ -97,15 +111,22 @@ def assert_settled(cloud: LocalCloud, *outcomes: OrderOutcome) -> None:
 def take_dead_letters(cloud: LocalCloud) -> dict[str, list[dict[str, Any]]]:
     """Every dead-letter message, by queue, removed from its queue (so the next scenario starts
     with none): a scenario that expects some must account for each one."""
-    taken: dict[str, list[dict[str, Any]]] = {}
+    taken = {
+        logical_id: take_messages(cloud, url) for logical_id, url in cloud.queues(dead_letter=True)
+    }
+    return {logical_id: messages for logical_id, messages in taken.items() if messages}
+
+
+def take_messages(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
+    """Every message of a queue (its body), removed from it."""
     sqs = cloud.client("sqs")
-    for logical_id, url in cloud.queues(dead_letter=True):
-        while messages := sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
-        ).get("Messages", []):
-            for message in messages:
-                taken.setdefault(logical_id, []).append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    taken = []
+    while messages := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+    ).get("Messages", []):
+        for message in messages:
+            taken.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return taken
 
 

@@ -8,16 +8,26 @@ configuring (``lambda_retries_within``), so a retry exists to arrive late."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.lambda_runtime import RETRY_DELAYS_SECONDS
-from local_cloud.truth_check import check_truth
-from tests.faults.conftest import FAST_MEDIATOR, TIME_SCALE, assert_settled, take_dead_letters
+from local_cloud.truth_check import check_truth, vendor_effects
+from tests.faults.conftest import (
+    FAST_MEDIATOR,
+    TIME_SCALE,
+    assert_settled,
+    report_figures,
+    take_dead_letters,
+)
+from tests.faults.scenarios import ORDERS, SCENARIO_TIMEOUT, run_scenario
 
 CLOUD_CONTEXT = {
     **FAST_MEDIATOR,
@@ -72,7 +82,62 @@ def test_a_late_lambda_retry_of_a_step_that_moved_on_rewrites_nothing(
     }
     mine = [e for e in ended.events() if e["detail"]["order_reference"] == reference]
     assert [e["detail-type"] for e in mine] == ["order.completed"]
-    truth = check_truth({reference: cloud.order_item(reference)}, {reference: mine}, vendor)
+    truth = check_truth(
+        {reference: cloud.order_item(reference)}, {reference: mine}, vendor_effects(vendor)
+    )
     assert truth.disagreements == []
     assert take_dead_letters(cloud) == {}  # the retry succeeded (by doing nothing)
     assert_settled(cloud, after)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SCENARIO_TIMEOUT)
+def test_late_retries_across_a_batch_change_no_record(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    worker = cloud.function("ProportionDiscountsWorker")
+    stale_before = sum("stale step ignored" in line for line in worker.log_sink.lines)
+    retried_before, expired_before = worker.stats.async_retries, worker.stats.async_expired
+    crashes = max(1, ORDERS // 3)
+
+    hit: set[str] = set()
+    lock = threading.Lock()
+
+    def first_attempt(event: dict[str, Any]) -> bool:
+        # Each event fails once, on its first attempt: its retry (the same event) runs clean.
+        with lock:
+            if event["id"] in hit:
+                return False
+            hit.add(event["id"])
+            return True
+
+    def crashing() -> contextlib.AbstractContextManager[Any]:
+        return cloud.function_fault(
+            "ProportionDiscountsWorker", times=crashes, after=True, when=first_attempt
+        )
+
+    ran = run_scenario(
+        "a worker fails after answering; Lambda retries it late",
+        cloud,
+        vendor,
+        seed=1107,
+        during=crashing,
+    )
+
+    assert ran.unexpected == []
+    # Lambda ran each failed event again later, unless it was older than its maximum age by then
+    # (under load, at this scale, some are: Lambda then drops it to the dead-letter queue).
+    retried = worker.stats.async_retries - retried_before
+    expired = worker.stats.async_expired - expired_before
+    assert retried + expired == crashes
+    stale = sum("stale step ignored" in line for line in worker.log_sink.lines) - stale_before
+    assert 0 < stale <= retried  # a late run that found its step gone by changed nothing
+    report_figures(
+        "... of which",
+        f"{crashes} failed after answering; {retried} retried by Lambda ({stale} of them after "
+        f"the order moved on: ignored), {expired} past their maximum event age",
+    )
+    dead = [m for messages in take_dead_letters(cloud).values() for m in messages]
+    assert len(dead) == expired
+    assert {m["requestContext"]["condition"] for m in dead} <= {"EventAgeExceeded"}
+    assert_settled(cloud, *ran.result.outcomes.values())

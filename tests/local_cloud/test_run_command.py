@@ -53,6 +53,30 @@ def test_a_generated_run_with_vendor_faults_writes_a_report_that_adds_up(
     assert totals["vendor_ledger"]["ok"] and totals["vendor_ledger"]["mismatches"] == []
     assert totals["messages_in_queues"] == {} and totals["messages_in_dead_letter_queues"] == {}
     assert report["settings"]["vendor_faults"] == "flaky"
+    truth = totals["truth"]
+    assert truth["ok"] and truth["disagreements"] == [] and truth["items"] >= 12
+    assert totals["vendor_faults_injected"] == {
+        k: v for k, v in totals["vendor_faults_injected"].items() if k in ("error", "lost_response")
+    }
+
+
+def test_the_outage_preset_counts_from_the_first_order_and_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The deploy takes seconds: an outage counted from when the options were parsed was over
+    # before the first order, and injected nothing.
+    report_path = tmp_path / "report.json"
+    argv = ["run", "--orders", "4", "--mix", "sale=1", "--seed", "9"]
+    code = main([*argv, "--vendor-faults", "outage", "--json", str(report_path)])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    totals = json.loads(report_path.read_text())["totals"]
+    injected = totals["vendor_faults_injected"]["outage"]
+    assert injected >= 1
+    assert f"Vendor faults injected: {injected} outage" in out
+    assert totals["by_status"] == {"COMPLETED": 4}  # a 3 s outage is waited out
+    assert totals["truth"]["ok"]
 
 
 @pytest.mark.parametrize(

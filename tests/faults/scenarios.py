@@ -1,0 +1,78 @@
+"""A fault scenario: a batch of generated orders run through the local cloud with a fault active,
+then the invariants every scenario shares: every order ended (no execution still running), and
+the per-item truth check (`local_cloud.truth_check`) finds no item whose record or last event
+disagrees with the vendor's ledger, and no effect applied twice or unaccounted for.
+
+``FAULT_ORDERS`` sets the batch (`make faults`: 500; `make test`: a few dozen). Each scenario
+adds its figures to the summary pytest prints at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local_cloud.api_client import ApiClient
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from local_cloud.order_mix import generate_orders, seed_vendor_for
+from local_cloud.run_report import truth_of
+from local_cloud.runner import RunResult, run_orders
+from local_cloud.sample_orders import SampleOrder
+from local_cloud.truth_check import TruthCheck
+from tests.faults.conftest import report_figures
+
+ORDERS = int(os.environ.get("FAULT_ORDERS", "30"))
+SCENARIO_TIMEOUT = 300 + 2 * ORDERS
+"""pytest's limit for one scenario (the run itself gives up sooner)."""
+MIX = "sale=4,vouchers=3,return=2,approve=1,reject=1,invalid=1,unknown-voucher=1"
+
+
+@dataclass
+class Ran:
+    samples: list[SampleOrder]
+    result: RunResult
+    truth: TruthCheck
+    statuses: Counter[str]
+
+    @property
+    def unexpected(self) -> list[str]:
+        return [s.reference for s in self.samples if not self.result.as_expected(s)]
+
+
+def run_scenario(
+    name: str,
+    cloud: LocalCloud,
+    vendor: FakeVendor,
+    *,
+    seed: int,
+    faults: FaultProfile | None = None,
+    during: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> Ran:
+    """Run ``ORDERS`` generated orders with ``faults`` at the vendor and ``during`` around the
+    run, then check the invariants every scenario shares."""
+    samples = generate_orders(ORDERS, MIX, seed=seed)
+    seed_vendor_for(vendor, samples)
+    vendor.faults = faults or FaultProfile()
+    with during():
+        result = run_orders(cloud, ApiClient(cloud.api_url), samples, timeout=120 + ORDERS * 0.6)
+        assert cloud.wait_idle(timeout=120), cloud.in_flight()
+    truth = truth_of(cloud, vendor, samples)
+    statuses = Counter(result.outcomes[s.reference].status for s in samples)
+    report_figures(
+        name,
+        f"{len(samples)} orders ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}); "
+        f"{truth.items} items checked, {truth.unknown} unknown "
+        f"({truth.unknown_applied} of them applied at the vendor), "
+        f"{len(truth.disagreements)} record≠vendor; "
+        f"vendor faults {dict(sorted(vendor.stats().faults_injected.items()))}; "
+        f"parked for reconciliation {cloud.reconciliation_backlog()}",
+    )
+    # The invariants: every order ended, and every item's record is what the vendor did.
+    assert result.pending == [], result.pending[:5]
+    assert truth.disagreements == [], truth.disagreements[:5]
+    return Ran(samples, result, truth, statuses)

@@ -1,0 +1,151 @@
+"""Batches of generated orders through faults that leave the vendor's answer ambiguous or the
+system's own parts misbehaving, each checked with the invariants of `tests.faults.scenarios`
+(every order ended; no item's record or last event disagrees with the vendor's ledger; no effect
+applied twice or unaccounted for), and with what the scenario itself promises."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local_cloud.api_client import ApiClient
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from local_cloud.order_mix import generate_orders
+from tests.faults.conftest import FAST_MEDIATOR, assert_settled, take_dead_letters, take_messages
+from tests.faults.scenarios import MIX, ORDERS, SCENARIO_TIMEOUT, run_scenario
+
+DEADLINE = FAST_MEDIATOR["loyalty:vendorDeadlineSeconds"]
+RECONCILE = FAST_MEDIATOR["loyalty:vendorReconcileSeconds"]
+
+
+@pytest.fixture(autouse=True)
+def drained(cloud: LocalCloud) -> Iterator[None]:
+    """The reconciliation queue empty before each scenario (the operator took the last one's)."""
+    take_messages(cloud, cloud.output("ReconciliationQueueUrl"))
+    yield
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SCENARIO_TIMEOUT)
+def test_lost_answers_and_timeouts_after_the_effect_then_an_outage_past_the_deadline(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    # The vendor applies, then the answer is lost (a 502) or never comes (a read timeout) ...
+    # then it is down for longer than the deadline and the reconciliation window together.
+    outage = (3.0, 3.0 + DEADLINE + RECONCILE + 6)
+    ran = run_scenario(
+        "lost answers, then an outage",
+        cloud,
+        vendor,
+        seed=1101,
+        faults=FaultProfile(
+            lost_response_rate=0.3,
+            timeout_rate=0.3,
+            timeout_sleep_seconds=0.7,  # past the 0.5 s read timeout
+            outages=[outage],
+            seed=1101,
+        ),
+    )
+    # Whatever could not be settled is parked, item UNKNOWN, order NEEDS_RECONCILIATION: never
+    # ERROR / FAILED for an effect the vendor may have applied (the truth check above).
+    parked = cloud.reconciliation_backlog()
+    assert parked == ran.truth.unknown
+    if parked:
+        assert ran.statuses["NEEDS_RECONCILIATION"] >= 1
+    assert vendor.stats().faults_injected.get("outage", 0) > 0  # the outage did happen
+    assert_settled(cloud, *ran.result.outcomes.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SCENARIO_TIMEOUT)
+@pytest.mark.parametrize(
+    ("name", "seed", "faults", "fault"),
+    [
+        # Garbage (a 2xx that is not JSON) is retried until the vendor answers properly: one
+        # malformed last attempt used to fail the order with VendorProtocolError.
+        ("20% garbage, 10% 5xx", 1102, {"garbage_rate": 0.2, "error_rate": 0.1}, "garbage"),
+        # The vendor applies, then answers 2xx without its id: a replay of the key tells.
+        ("2xx without its id", 1103, {"malformed_success_rate": 0.3}, "malformed_success"),
+    ],
+    ids=["garbage-and-5xx", "2xx-without-id"],
+)
+def test_when_the_vendor_can_be_asked_again_every_order_ends_as_it_should(
+    cloud: LocalCloud,
+    vendor: FakeVendor,
+    name: str,
+    seed: int,
+    faults: dict[str, float],
+    fault: str,
+) -> None:
+    ran = run_scenario(
+        name,
+        cloud,
+        vendor,
+        seed=seed,
+        faults=FaultProfile(**faults, seed=seed),
+    )
+    assert vendor.stats().faults_injected[fault] > 0
+    assert ran.unexpected == []  # no order failed with VendorProtocolError (or anything else)
+    assert ran.truth.unknown == 0  # every one settled by asking again
+    assert_settled(cloud, *ran.result.outcomes.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SCENARIO_TIMEOUT)
+def test_eventbridge_throttling_the_state_machine_is_retried_with_backoff(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    refused: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def throttled() -> Iterator[None]:
+        with cloud.state_machine_put_events_fault(rate=0.15, seed=1104) as entries:
+            yield
+            refused.extend(entries)
+
+    ran = run_scenario(
+        "EventBridge throttles 15% of the state machine's PutEvents",
+        cloud,
+        vendor,
+        seed=1104,
+        during=throttled,
+    )
+    assert refused, "nothing was throttled"
+    assert ran.unexpected == []
+    assert_settled(cloud, *ran.result.outcomes.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SCENARIO_TIMEOUT)
+def test_references_with_whitespace_never_split_an_order(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    # Every fifth order is first sent with its reference padded, through the API or on the bus.
+    samples = generate_orders(ORDERS, MIX, seed=1105)
+    padded = samples[::5]
+    api = ApiClient(cloud.api_url)
+    refused_by_api = 0
+    for sample in padded:
+        order = {**sample.order, "order_reference": f" {sample.reference}"}
+        if sample.channel == "api":
+            response = api.submit(order)
+            assert response.status == 400
+            assert [e["field"] for e in response.body["errors"]] == ["order_reference"]
+            refused_by_api += 1
+        else:
+            cloud.submit_order(order)
+    assert cloud.wait_idle(timeout=60), cloud.in_flight()
+    dead = [m for messages in take_dead_letters(cloud).values() for m in messages]
+    assert len(dead) == len(padded) - refused_by_api
+    for record in dead:
+        assert "detail.order_reference" in record["responsePayload"]["errorMessage"]
+        assert record["requestPayload"]["detail"]["order_reference"].startswith(" ")
+
+    # ... and then the whole batch, canonical, goes through as usual.
+    ran = run_scenario("references with whitespace first", cloud, vendor, seed=1105)
+    assert ran.unexpected == []
+    assert_settled(cloud, *ran.result.outcomes.values())
