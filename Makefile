@@ -52,7 +52,7 @@ lint: setup ## ruff (lint + format check) and mypy
 	mypy
 
 test: setup lint ## lint, type-check and run the whole test suite
-	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-30} $(PY) -m pytest
+	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-20} $(PY) -m pytest
 
 faults: setup ## the fault-injection suite: 500 orders per scenario, and the slow ones
 	LOAD_ORDERS=$${LOAD_ORDERS:-500} FAULT_ORDERS=$${FAULT_ORDERS:-500} FAULT_SUITE=full \

@@ -244,7 +244,7 @@ def _order_view(item: dict[str, Any], order_actions: list[dict[str, Any]]) -> di
         a["status"] == ActionStatus.DECIDED for a in order_actions
     ):
         view["status"] = OrderStatus.PROCESSING.value  # approved; the effects are being applied
-    if item.get("status") == OrderStatus.FAILED:
+    if item.get("status") in (OrderStatus.FAILED, OrderStatus.NEEDS_RECONCILIATION):
         view["failure"] = {"error": item.get("error"), "cause": item.get("cause")}
     view["items"] = {
         key: {f: value[f] for f in _ITEM_FIELDS if f in value}

@@ -3,7 +3,7 @@ then the invariants every scenario shares: every order ended (no execution still
 the per-item truth check (`local_cloud.truth_check`) finds no item whose record or last event
 disagrees with the vendor's ledger, and no effect applied twice or unaccounted for.
 
-``FAULT_ORDERS`` sets the batch (`make faults`: 500; `make test`: a few dozen). Each scenario
+``FAULT_ORDERS`` sets the batch (`make faults`: 500; `make test`: 20). Each scenario
 adds its figures to the summary pytest prints at the end.
 """
 
@@ -26,7 +26,7 @@ from local_cloud.sample_orders import SampleOrder
 from local_cloud.truth_check import TruthCheck
 from tests.faults.conftest import report_figures
 
-ORDERS = int(os.environ.get("FAULT_ORDERS", "30"))
+ORDERS = int(os.environ.get("FAULT_ORDERS", "20"))
 SCENARIO_TIMEOUT = 300 + 2 * ORDERS
 """pytest's limit for one scenario (the run itself gives up sooner)."""
 MIX = "sale=4,vouchers=3,return=2,approve=1,reject=1,invalid=1,unknown-voucher=1"

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 
 from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.orders_table import OrdersTable
+from loyalty.order_status import ItemStatus, OrderStatus
 from tests.handlers.conftest import (
     BusTap,
     Context,
@@ -215,6 +216,41 @@ def test_an_order_shows_its_status_items_and_failure(api: Any, tables: dict[str,
     assert body["failed_at"] == "2026-11-23T10:00:01.000+00:00"
     assert isinstance(api("GET", "/orders/API-1")[1]["actions"], list)
     assert "execution_id" not in body
+
+
+def test_an_order_waiting_for_reconciliation_shows_which_items_are_unknown(
+    api: Any, tables: dict[str, str]
+) -> None:
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"])
+    orders.create(
+        order_reference="API-2",
+        execution_id="exec-1",
+        attributes={"order_type": "sale"},
+        items={"points": {"kind": "sale", "status": "PENDING"}},
+        now="t0",
+    )
+    orders.mark_item(
+        order_reference="API-2",
+        item_key="points",
+        status=ItemStatus.UNKNOWN,
+        now="t1",
+        attributes={"error": "VendorOutcomeUnknown", "reason": "the answer was lost"},
+    )
+    orders.fail(
+        order_reference="API-2",
+        execution_id="exec-1",
+        error="VendorOutcomeUnknown",
+        cause="the vendor may or may not have applied points",
+        now="t2",
+        status=OrderStatus.NEEDS_RECONCILIATION,
+    )
+
+    status, body = api("GET", "/orders/API-2")
+
+    assert (status, body["status"]) == (200, "NEEDS_RECONCILIATION")
+    assert body["failure"]["error"] == "VendorOutcomeUnknown"
+    assert body["items"]["points"]["status"] == "UNKNOWN"
+    assert body["items"]["points"]["reason"] == "the answer was lost"
 
 
 # -- actions --------------------------------------------------------------------------------
