@@ -6,13 +6,15 @@ lifecycle event (what ``order.completed`` / ``order.failed`` / ``order.needs-rec
 the world), and the vendor's ledger under that item's idempotency key (``<order>:<type>:<item>``,
 what the mediator sends). The rules, per recorded item status:
 
-* ``SUBMITTED`` — the vendor applied it, under exactly the references the record keeps (none
-  for zero points: nothing to apply);
+* ``SUBMITTED`` — the vendor applied it, under exactly the references the record keeps (at least
+  one, but for the points of an order that earned none: nothing to apply);
 * ``ERROR`` or ``PENDING`` (in an order that ended) — the vendor has nothing under the key;
 * ``UNKNOWN`` — either: the record does not claim to know, and says so (counted, not wrong).
 
-The event must list the same statuses as the record (an ``UNKNOWN`` there may have been settled
-since); ``order.completed`` means every item was applied; ``order.rejected`` means nothing was.
+The last event must be the one the record's status announces, and list the same item statuses as
+the record (an ``UNKNOWN`` there may have been settled since; an order too large to list gives
+the counts); ``order.completed`` means every item was applied; ``order.rejected`` means nothing
+was.
 Anything the vendor applied that no item of a known order accounts for — another order's key, a
 reference nobody submitted, two effects for one item — is a disagreement too.
 """
@@ -26,16 +28,16 @@ from typing import Any
 
 from local_cloud.fake_vendor import FakeVendor
 from loyalty.contract import OrderEvent
-from loyalty.order_status import POINTS_ITEM, ItemStatus
+from loyalty.order_status import POINTS_ITEM, TERMINAL_STATUSES, ItemStatus, OrderStatus
 
-ENDING_EVENTS = frozenset(
-    {
-        OrderEvent.COMPLETED.value,
-        OrderEvent.FAILED.value,
-        OrderEvent.NEEDS_RECONCILIATION.value,
-        OrderEvent.REJECTED.value,
-    }
-)
+ANNOUNCED_BY = {
+    OrderStatus.COMPLETED.value: OrderEvent.COMPLETED.value,
+    OrderStatus.FAILED.value: OrderEvent.FAILED.value,
+    OrderStatus.NEEDS_RECONCILIATION.value: OrderEvent.NEEDS_RECONCILIATION.value,
+    OrderStatus.REJECTED.value: OrderEvent.REJECTED.value,
+}
+"""The event each final status is announced with."""
+ENDING_EVENTS = frozenset(ANNOUNCED_BY.values())
 
 
 @dataclass
@@ -99,11 +101,26 @@ def check_truth(
         ending = last_ending_event(events.get(reference, []))
         items: dict[str, dict[str, Any]] = (record or {}).get("items", {})
         order_type = (record or {}).get("order_type")
+        status = (record or {}).get("status")
+        ended = status in TERMINAL_STATUSES
+        nothing_to_credit = not (record or {}).get("points")
         for item, state in items.items():
             check.items += 1
             key = item_idempotency_key(reference, order_type, item)
             accounted.add(key)
-            _check_item(check, reference, item, state, applied.get(key, []))
+            may_be_empty = item == POINTS_ITEM and nothing_to_credit
+            _check_item(check, reference, item, state, applied.get(key, []), ended, may_be_empty)
+        if (
+            record is not None
+            and ended
+            and (ending or {}).get("detail-type") != ANNOUNCED_BY[str(status)]
+        ):
+            check._disagree(
+                reference,
+                None,
+                f"the record says {status}, the last event was "
+                f"{(ending or {}).get('detail-type', 'none')}",
+            )
         _check_event(check, reference, items, ending)
     for key, references in applied.items():
         if key not in accounted:
@@ -118,7 +135,13 @@ def check_truth(
 
 
 def _check_item(
-    check: TruthCheck, reference: str, item: str, state: dict[str, Any], vendor: list[str]
+    check: TruthCheck,
+    reference: str,
+    item: str,
+    state: dict[str, Any],
+    vendor: list[str],
+    ended: bool,
+    may_be_empty: bool,
 ) -> None:
     status = state.get("status")
     recorded = sorted(state.get("vendor_references") or [])
@@ -129,7 +152,9 @@ def _check_item(
         check.unknown_applied += bool(vendor)
         return
     if status == ItemStatus.SUBMITTED:
-        if sorted(vendor) != recorded:
+        if not recorded and not may_be_empty:
+            check._disagree(reference, item, "recorded SUBMITTED without the vendor's reference")
+        elif sorted(vendor) != recorded:
             check._disagree(
                 reference,
                 item,
@@ -138,6 +163,8 @@ def _check_item(
                 vendor=vendor,
             )
         return
+    if status == ItemStatus.PENDING and not ended:
+        return  # still on its way
     if vendor:
         check._disagree(
             reference, item, f"recorded {status}, but the vendor applied it", vendor=vendor
@@ -162,6 +189,14 @@ def _check_event(
         wrong = {i: s for i, s in recorded.items() if s == ItemStatus.SUBMITTED}
         if wrong:
             check._disagree(reference, None, "order.rejected, but items were applied", **wrong)
+    elif "items_by_status" in ending["detail"]:  # too many to list: the counts
+        counts: dict[str, int] = {}
+        for status in recorded.values():
+            counts[str(status)] = counts.get(str(status), 0) + 1
+        said_counts = ending["detail"]["items_by_status"]
+        unknown_then = said_counts.get(ItemStatus.UNKNOWN, 0)
+        if unknown_then == 0 and said_counts != counts:
+            check._disagree(reference, None, f"{kind} counted {said_counts}, the record {counts}")
     else:
         said = {i: s.get("status") for i, s in (ending["detail"].get("items") or {}).items()}
         for item in sorted(set(said) | set(recorded)):

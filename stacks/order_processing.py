@@ -242,13 +242,25 @@ class OrderProcessingStack(Stack):
             complete: OrderStep.COMPLETE,
             record_rejection: OrderStep.RECORD_REJECTION,
         }
+        # Once the vendor requests went out, a failure may leave items without an answer:
+        # recording it, they are UNKNOWN, never "not applied".
+        vendor_phase_failed = sfn.Pass(
+            self,
+            "VendorPhaseFailed",
+            result=sfn.Result.from_boolean(True),
+            result_path="$.error.VendorPhase",
+        ).next(record_failure)
         for task, step in steps.items():
             self.flow.name_timeouts(
-                task, step=step.value, then=record_failure, error=ErrorName.STEP_TIMED_OUT.value
+                task,
+                step=step.value,
+                then=vendor_phase_failed if task is complete else record_failure,
+                error=ErrorName.STEP_TIMED_OUT.value,
             )
         for task in (*steps, await_approval):
-            task.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
-        apply_loyalty.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+            after = vendor_phase_failed if task is complete else record_failure
+            task.add_catch(after, errors=["States.ALL"], result_path="$.error")
+        apply_loyalty.add_catch(vendor_phase_failed, errors=["States.ALL"], result_path="$.error")
 
         needs_approval = (
             sfn.Choice(self, "NeedsApproval")

@@ -39,6 +39,8 @@ class StepFailure(_Lenient):
 
     error: str = Field(alias="Error", default="States.Unknown")
     cause: str | None = Field(alias="Cause", default=None)
+    vendor_phase: bool = Field(alias="VendorPhase", default=False)
+    """The failure came once the vendor requests were sent (the state machine marks it)."""
 
 
 class StepRequest(_Lenient):

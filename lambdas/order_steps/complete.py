@@ -9,13 +9,17 @@ as "not applied").
 """
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, ErrorName, MetricName, OrderEvent, OrderStep
+from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
 from loyalty.domain.errors import DomainError
-from loyalty.domain.settlement import NO_ANSWER, settle
+from loyalty.domain.settlement import settle
 from loyalty.events import StepRequest, order_lifecycle_event
-from loyalty.order_status import ItemStatus
 from loyalty.settings import require_env
-from order_steps.worker import StepResult, orders_table_from_env, step_handler
+from order_steps.worker import (
+    StepResult,
+    orders_table_from_env,
+    record_unanswered_unknown,
+    step_handler,
+)
 
 orders = orders_table_from_env()
 domain = require_env(Env.LOYALTY_DOMAIN)
@@ -32,14 +36,7 @@ def complete(request: StepRequest) -> StepResult:
     stored = orders.get(request.order_reference) or {}
     settlement = settle(stored.get("items", {}))
     if not settlement.completed:
-        for key in settlement.unanswered:
-            orders.mark_item(
-                order_reference=request.order_reference,
-                item_key=key,
-                status=ItemStatus.UNKNOWN,
-                now=now,
-                attributes={"error": ErrorName.VENDOR_OUTCOME_UNKNOWN.value, "reason": NO_ANSWER},
-            )
+        record_unanswered_unknown(orders, request.order_reference, list(settlement.unanswered), now)
         raise EffectsNotApplied(str(settlement.error), settlement.cause)
     orders.complete(
         order_reference=request.order_reference, execution_id=request.execution_id, now=now

@@ -3,22 +3,36 @@ outcome is unknown) with the error's name and cause, and ``order.failed`` (or
 ``order.needs-reconciliation``) goes out.
 
 Runs from the state machine's catch-all, so it must not fail on a half-known order: the order may
-never have been stored (it failed recognition or validation). The event lists the item statuses,
-so that whoever compensates knows exactly which vendor effects were applied: the vendor branches
-have all ended by now, so those statuses are final. Its result is what the execution fails with
-(a named error, never Step Functions' own ``States.*``).
+never have been stored (it failed recognition or validation). When the failure came once the
+vendor requests were sent (the state machine marks it: ``VendorPhase``), an item still PENDING got
+no answer, so it may have been applied: it is recorded UNKNOWN. The event lists every item's
+status (and error), so that whoever compensates knows exactly which vendor effects were applied;
+an order of thousands of items lists the counts instead (an event stays far below EventBridge's
+256 KB). The step's result is what the execution fails with (a named error, never Step
+Functions' own ``States.*``). A retried run of this step keeps the status the first one wrote.
 """
+
+import json
+from typing import Any
 
 from loyalty.clock import utc_now
 from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
-from loyalty.domain.settlement import final_status, named_error
+from loyalty.domain.settlement import final_status, named_error, settle
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
 from loyalty.order_status import OrderStatus
 from loyalty.settings import require_env
-from order_steps.worker import StepResult, orders_table_from_env, step_handler
+from order_steps.worker import (
+    StepResult,
+    orders_table_from_env,
+    record_unanswered_unknown,
+    step_handler,
+)
 
 orders = orders_table_from_env()
 domain = require_env(Env.LOYALTY_DOMAIN)
+MAX_LISTED_ITEMS_BYTES = 96 * 1024
+"""Above this, the event carries the count of items per status instead of the list."""
+FAILED_STATUSES = (OrderStatus.FAILED, OrderStatus.NEEDS_RECONCILIATION)
 
 
 def record_failure(request: StepRequest) -> StepResult:
@@ -26,7 +40,15 @@ def record_failure(request: StepRequest) -> StepResult:
     error, cause = named_error(failure.error, failure.cause)
     now = utc_now()
     before = orders.get(request.order_reference) or {}
+    if failure.vendor_phase:
+        unanswered = settle(before.get("items", {})).unanswered
+        record_unanswered_unknown(orders, request.order_reference, list(unanswered), now)
+        before = orders.get(request.order_reference) or {}
     status = final_status(error, before.get("items", {}))
+    if before.get("execution_id") == request.execution_id and before.get("status") in (
+        FAILED_STATUSES
+    ):
+        status = OrderStatus(before["status"])  # a retry finishes the first run's job
     owned = orders.fail(
         order_reference=request.order_reference,
         execution_id=request.execution_id,
@@ -49,7 +71,7 @@ def record_failure(request: StepRequest) -> StepResult:
             "error": error,
             "cause": cause,
             "loyalty_reference": request.order.get("loyalty_reference"),
-            "items": stored.get("items", {}),
+            **item_statuses(stored.get("items", {})),
             "failed_at": now,
         },
     )
@@ -58,6 +80,21 @@ def record_failure(request: StepRequest) -> StepResult:
         events=[ended],
         counts=(MetricName.ORDER_NEEDS_RECONCILIATION if parked else MetricName.ORDER_FAILED,),
     )
+
+
+def item_statuses(items: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``items``: each item's status and, when not applied, its error; or, for an order too large
+    to list, ``items_by_status`` (the counts)."""
+    listed = {
+        key: {"status": item.get("status"), **({"error": item["error"]} if "error" in item else {})}
+        for key, item in items.items()
+    }
+    if len(json.dumps(listed)) <= MAX_LISTED_ITEMS_BYTES:
+        return {"items": listed}
+    counts: dict[str, int] = {}
+    for item in items.values():
+        counts[str(item.get("status"))] = counts.get(str(item.get("status")), 0) + 1
+    return {"items_by_status": counts}
 
 
 handler = step_handler(OrderStep.RECORD_FAILURE, record_failure)

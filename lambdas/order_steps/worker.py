@@ -34,7 +34,9 @@ from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
 from loyalty.adapters.orders_table import NotOwnerError, OrdersTable, StaleStepError
 from loyalty.contract import Env, ErrorName, MetricName, OrderStep, TaskAnswer
 from loyalty.domain.errors import DomainError
+from loyalty.domain.settlement import NO_ANSWER
 from loyalty.events import StepRequest, task_failed, task_finished
+from loyalty.order_status import ItemStatus
 from loyalty.settings import require_env
 
 
@@ -58,6 +60,20 @@ def orders_table_from_env() -> OrdersTable:
 
 def claim_check_from_env() -> ClaimCheck:
     return ClaimCheck(client=boto3.client("s3"), bucket=require_env(Env.ORDERS_BUCKET))
+
+
+def record_unanswered_unknown(
+    orders: OrdersTable, order_reference: str, items: list[str], now: str
+) -> None:
+    """Items whose vendor request got no answer may have been applied or not: UNKNOWN."""
+    for key in items:
+        orders.mark_item(
+            order_reference=order_reference,
+            item_key=key,
+            status=ItemStatus.UNKNOWN,
+            now=now,
+            attributes={"error": ErrorName.VENDOR_OUTCOME_UNKNOWN.value, "reason": NO_ANSWER},
+        )
 
 
 def claim_key(request: StepRequest, name: str) -> str:

@@ -3,8 +3,8 @@
 Each SQS record is one vendor request event (seed 000 step 1). Records are processed one by one
 with partial-batch failure reporting, so one request that must wait never re-runs its neighbours:
 
-* a request that does not parse against the contract goes straight to the dead-letter queue,
-  with the validation error, and is not answered (there is no valid token to answer);
+* a request that does not parse against the contract (or names several voucher or reward codes:
+  one per request) goes straight to the dead-letter queue, with the reason, and is not answered;
 * a request that must wait (circuit open, quota, vendor trouble) is made invisible for its backoff
   delay and reported failed: SQS delivers it again later;
 * a request whose deliveries keep crashing the mediator is parked in the dead-letter queue with
@@ -55,6 +55,7 @@ from vendor_mediator.mediation import (
     Requeue,
     Verdict,
     request_key,
+    request_problem,
 )
 from vendor_mediator.request_state import RequestStates
 from vendor_mediator.resilience import CircuitBreaker, RateLimiter
@@ -252,6 +253,10 @@ def record_handler(record: SQSRecord) -> None:
     except (ValueError, KeyError, TypeError, ValidationError) as err:
         _dead_letter(record, f"{type(err).__name__}: {err}", MetricName.INVALID_REQUEST)
         return  # handled: the record leaves the queue
+    problem = request_problem(request)
+    if problem is not None:
+        _dead_letter(record, problem, MetricName.INVALID_REQUEST)
+        return
     logger.append_keys(order_reference=request.data.loyalty_order_reference)
     delivery = int(record.attributes.approximate_receive_count)
     try:
@@ -270,13 +275,7 @@ def record_handler(record: SQSRecord) -> None:
     except IdempotencyAlreadyInProgressError:
         # A duplicate of a request being answered right now: look again shortly. This delivery
         # was handled (it is not a crash).
-        states.save(
-            request_key(request),
-            record.message_id,
-            now=time.time(),
-            trouble_since=None,
-            in_doubt=False,
-        )
+        states.save(request_key(request), record.message_id, now=time.time(), trouble_since=None)
         _hide(record, max(1, int(_backoff.ceiling(0))))
         raise
 

@@ -11,11 +11,13 @@ and the outcome — an answer (``submitted`` or ``error``), "try again later" (`
   put, so time spent waiting for the quota or lost to our own crashes never turns into a verdict
   about the vendor. And the verdict needs fresh evidence: it is only given by a delivery whose own
   attempt just failed (or that the open circuit refused).
-* **"Not applied" only when it is known.** An attempt whose outcome is unknown (a lost answer, a
-  read timeout, a ``502``, a malformed ``2xx``, a delivery that crashed) puts the request *in
-  doubt*. Past the deadline, a request in doubt is not answered ``VendorUnavailable``: it is asked
-  again with the same idempotency key (the vendor replays the original answer, or applies it now)
-  for the reconciliation window; if the vendor still cannot say, the answer is
+* **"Not applied" only when it is known.** Every call is counted *in doubt* before it is made
+  (`request_state`), and counted back only when the vendor's answer proves it was not handled; a
+  lost answer, a read timeout, a ``502``, a malformed ``2xx`` or a delivery that died mid-call
+  leave it counted. Past the deadline, ``VendorUnavailable`` is only answered when no call of the
+  request is in doubt, and then the request is fenced: no delivery of it calls again. Otherwise
+  it is asked again with the same idempotency key (the vendor replays the original answer, or
+  applies it now) for the reconciliation window; if the vendor still cannot say, the answer is
   ``VendorOutcomeUnknown`` and an operator reconciles it.
 * While the circuit is open or the vendor asked us to wait, requests are not sent and not failed:
   they go back to the queue until the circuit lets them through.
@@ -93,7 +95,7 @@ class Report:
     circuit_closed: bool = False
     throttled: bool = False
     in_doubt: bool = False
-    """The request may have been applied and the vendor has not said yet."""
+    """Past the deadline, a call of the request may have been applied: no "not applied"."""
     crashes: int = 0
     """Earlier deliveries of this message that ended without the mediator finishing them."""
 
@@ -122,6 +124,18 @@ def items_of(request: VendorEvent) -> list[str]:
     if kind is VendorRequestType.VOUCHER:
         return [v.voucher_code for v in request.data.vouchers]
     return [r.reward_code for r in request.data.rewards]
+
+
+def request_problem(request: VendorEvent) -> str | None:
+    """Why the mediator cannot take this request, or None. A voucher or reward request names
+    exactly one code (the state machine sends one per item): the answer is one status, so a
+    request of several codes could neither report a partial success nor be recorded per item."""
+    kind = request.metadata.type
+    if kind in (VendorRequestType.VOUCHER, VendorRequestType.REWARD):
+        codes = items_of(request)
+        if len(codes) != 1:
+            return f"a {kind.value} request must name exactly one code, not {len(codes)}"
+    return None
 
 
 def request_key(request: VendorEvent) -> str:
@@ -193,8 +207,8 @@ class Mediator:
             return Verdict(VendorStatus.SUBMITTED)
         key = request_key(request)
         # A first delivery has no past; a later one reads it (and learns of crashes).
-        prior = self._states.load(key, message_id) if delivery > 1 else None
-        if prior is not None:
+        prior = self._states.load(key, message_id) if delivery > 1 else RequestState()
+        if delivery > 1:
             report.crashes = max(0, delivery - 1 - prior.handled)
             if report.crashes >= policy.max_crashes:
                 return Park(
@@ -202,7 +216,9 @@ class Mediator:
                     f"{report.crashes} of them (a crash, a timeout or a bug in the mediator, "
                     "not the vendor): parked unanswered; redrive it once the mediator is fixed"
                 )
-        state = _Progress(prior or RequestState(), crashed=report.crashes > 0)
+        if prior.closed:
+            return _closed_verdict()
+        trouble = _Trouble(prior.trouble_since)
         last_error: Exception | None = None
         for attempt in range(policy.attempts_per_delivery):
             if attempt:
@@ -211,27 +227,36 @@ class Mediator:
             permit = self._permit()
             if not permit.allowed:
                 # The circuit (opened by failed calls) or the vendor's 429 holds us back.
-                state.trouble(self._clock())
+                trouble.began(self._clock())
                 return self._requeue_or_give_up(
-                    request, message_id, state, report, permit.reason, permit.retry_after
+                    request, message_id, trouble, report, permit.reason, permit.retry_after
                 )
             if not self._limiter.acquire(policy.max_wait_seconds):
                 # Our own quota, not the vendor's trouble: no verdict, no clock.
                 return self._requeue(
-                    request, message_id, state, MIN_REQUEUE_DELAY_SECONDS, "vendor quota exhausted"
+                    request,
+                    message_id,
+                    trouble,
+                    MIN_REQUEUE_DELAY_SECONDS,
+                    "vendor quota exhausted",
                 )
+            # Counted before it is made: if we die mid-call, the call stays in doubt.
+            if not self._states.begin_call(key, now=self._clock()):
+                return _closed_verdict()
             outcome = self._call(request, permit, report)
             if isinstance(outcome, Verdict):
                 return outcome
+            if not getattr(outcome, "maybe_applied", True):
+                self._states.not_handled(key)  # the vendor said so: this call did nothing
             last_error = outcome
-            state.trouble(self._clock(), maybe_applied=getattr(outcome, "maybe_applied", True))
+            trouble.began(self._clock())
         assert last_error is not None
         report.retries += 1
         delay = policy.backoff.delay(delivery)
         if isinstance(last_error, VendorUnavailableError) and last_error.retry_after:
             delay = max(delay, last_error.retry_after)
         return self._requeue_or_give_up(
-            request, message_id, state, report, _describe(last_error), delay
+            request, message_id, trouble, report, _describe(last_error), delay
         )
 
     def _permit(self) -> Permit:
@@ -274,66 +299,74 @@ class Mediator:
         self,
         request: VendorEvent,
         message_id: str,
-        state: _Progress,
+        trouble: _Trouble,
         report: Report,
         reason: str,
         delay: float,
     ) -> Outcome:
-        """The vendor failed this delivery: answer if its trouble has lasted past the deadline
-        (past the reconciliation window too, when the request is in doubt), else put it back."""
+        """The vendor failed this delivery. Before the deadline: put it back. Past it: "not
+        applied" (``VendorUnavailable``) if no call of the request is in doubt — fenced, so none
+        is made afterwards; otherwise ask again until the reconciliation window is over too, then
+        ``VendorOutcomeUnknown``."""
         policy = self._policy
         now = self._clock()
-        assert state.trouble_since is not None  # both callers just met the trouble
-        report.in_doubt = state.in_doubt
-        limit = policy.deadline_seconds + (policy.reconcile_seconds if state.in_doubt else 0)
-        lasted = now - state.trouble_since
-        if lasted < limit:
-            return self._requeue(request, message_id, state, min(delay, limit - lasted), reason)
-        if state.in_doubt:
+        assert trouble.since is not None  # both callers just met the trouble
+        lasted = now - trouble.since
+        if lasted < policy.deadline_seconds:
+            bounded = min(delay, policy.deadline_seconds - lasted)
+            return self._requeue(request, message_id, trouble, bounded, reason)
+        key = request_key(request)
+        if self._states.close(key, now=now):
             return error_verdict(
-                ErrorName.VENDOR_OUTCOME_UNKNOWN,
-                "the vendor may have applied this request (an earlier attempt's answer was lost "
-                "or malformed) and did not say so in the "
-                f"{policy.deadline_seconds + policy.reconcile_seconds:.0f} s it was asked again: "
-                f"reconcile it with the vendor; last: {reason}",
+                ErrorName.VENDOR_UNAVAILABLE,
+                f"the vendor was unavailable for {lasted:.0f} s, past the "
+                f"{policy.deadline_seconds:.0f} s deadline, and never took the request; "
+                f"last: {reason}",
             )
+        report.in_doubt = True
+        limit = policy.deadline_seconds + policy.reconcile_seconds
+        if lasted < limit:
+            return self._requeue(request, message_id, trouble, min(delay, limit - lasted), reason)
         return error_verdict(
-            ErrorName.VENDOR_UNAVAILABLE,
-            f"the vendor was unavailable for {lasted:.0f} s, past the "
-            f"{policy.deadline_seconds:.0f} s deadline, and never took the request; last: {reason}",
+            ErrorName.VENDOR_OUTCOME_UNKNOWN,
+            "the vendor may have applied this request (an earlier call's answer was lost, "
+            f"malformed or cut short) and did not say so in the {limit:.0f} s it was asked "
+            f"again: reconcile it with the vendor; last: {reason}",
         )
 
     def _requeue(
         self,
         request: VendorEvent,
         message_id: str,
-        state: _Progress,
+        trouble: _Trouble,
         delay: float,
         reason: str,
     ) -> Requeue:
         self._states.save(
-            request_key(request),
-            message_id,
-            now=self._clock(),
-            trouble_since=state.trouble_since,
-            in_doubt=state.in_doubt,
+            request_key(request), message_id, now=self._clock(), trouble_since=trouble.since
         )
         bounded = min(delay, MAX_REQUEUE_DELAY_SECONDS)
         return Requeue(max(MIN_REQUEUE_DELAY_SECONDS, math.ceil(bounded)), reason)
 
 
-class _Progress:
-    """The request's trouble, as known before this delivery and learned during it."""
+class _Trouble:
+    """When the vendor's trouble with the request began, as known before this delivery or
+    learned during it."""
 
-    def __init__(self, prior: RequestState, *, crashed: bool) -> None:
-        self.trouble_since = prior.trouble_since
-        # A delivery that crashed may have crashed mid-call: its outcome is unknown.
-        self.in_doubt = prior.in_doubt or crashed
+    def __init__(self, since: float | None) -> None:
+        self.since = since
 
-    def trouble(self, at: float, *, maybe_applied: bool = False) -> None:
-        if self.trouble_since is None:
-            self.trouble_since = at
-        self.in_doubt |= maybe_applied
+    def began(self, at: float) -> None:
+        if self.since is None:
+            self.since = at
+
+
+def _closed_verdict() -> Verdict:
+    return error_verdict(
+        ErrorName.VENDOR_UNAVAILABLE,
+        "another delivery of this request already answered that the vendor, unavailable past "
+        "the deadline, never took it: it is not sent any more",
+    )
 
 
 def _describe(error: Exception) -> str:

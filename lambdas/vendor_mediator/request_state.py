@@ -1,21 +1,24 @@
-"""What the mediator remembers about one request between its deliveries.
+"""What the mediator knows about one request across its deliveries, its messages and its calls.
 
-A request may take many deliveries (each failed attempt puts it back in the queue with a delay),
-and a delivery may never finish (the invocation crashed or timed out: SQS hands the message back
-when its visibility timeout ends). Two facts must survive that, in the mediator state table:
+A request may take many deliveries (each failed attempt puts it back in the queue with a delay);
+a delivery may never finish (the invocation crashed or timed out: SQS hands the message back when
+its visibility timeout ends); and one request may travel in two messages at once (the order's
+step re-sent with a new token after its heartbeat). One item per request in the mediator state
+table (keyed by the request's vendor idempotency keys, which all those share) keeps:
 
-* ``trouble_since`` — when the vendor first failed this request (a failed call, or a circuit
-  opened by failed calls). The deadline counts from there: it measures the vendor's
-  unavailability, not the time the request waited for the quota or lost to our own crashes.
-* ``in_doubt`` — an attempt may have been applied (a lost answer, a read timeout, a ``502``, a
-  malformed ``2xx``, or a delivery that crashed mid-call). Such a request is never answered "not
-  applied": it is asked again (same idempotency key) until the vendor says what happened, for
-  the reconciliation window; past it, the answer is ``VendorOutcomeUnknown``.
+* ``calls_in_doubt`` — calls that may have been applied. It is counted up *before* every call
+  and back down when the vendor's answer proves the call was not handled (a ``503``, a ``429``, a
+  refused connection); a call that crashed, timed out or was answered ambiguously stays counted.
+  Written ahead, it is true even if the mediator dies mid-call, and shared by every message of
+  the request, so no delivery can miss what another one sent.
+* ``closed_at`` — set, once, when a delivery answers ``VendorUnavailable`` ("not applied"): only
+  if no call is in doubt at that moment, and no call starts afterwards. That fence is what makes
+  "not applied" true for good, even with two messages in flight.
+* ``trouble_since`` — when the vendor first failed this request; the deadline counts from it.
+* ``handled#<message id>`` — the deliveries of each message the mediator finished: a message
+  received more often than that crashed in between.
 
-One item per request (its vendor idempotency keys: a step re-sent with a new token is the same
-request to the vendor), with a counter per SQS message of the deliveries the mediator finished:
-a message received more often than that crashed in between. Nothing is read or written while
-the first attempt of a request succeeds.
+A request whose first call succeeds costs one write (the call's count) and no read.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ _PREFIX = "request#"
 @dataclass(frozen=True)
 class RequestState:
     trouble_since: float | None = None
-    in_doubt: bool = False
     handled: int = 0
     """Deliveries of this SQS message that the mediator finished (answered or put back)."""
+    closed: bool = False
+    """Answered "not applied" by some delivery: no call may be made any more."""
 
 
 class RequestStates:
@@ -45,29 +49,47 @@ class RequestStates:
         item = self._table.get(_PREFIX + request_key)
         return RequestState(
             trouble_since=float(item["trouble_since"]["N"]) if "trouble_since" in item else None,
-            in_doubt="in_doubt_since" in item,
             handled=int(item.get(_handled(message_id), {"N": "0"})["N"]),
+            closed="closed_at" in item,
         )
 
+    def begin_call(self, request_key: str, *, now: float) -> bool:
+        """Count a call that is about to be made. False, counting nothing, if the request was
+        already answered "not applied": it must not be sent any more."""
+        updated = self._table.update(
+            _PREFIX + request_key,
+            "ADD calls_in_doubt :one SET expiration = :expires",
+            {":one": {"N": "1"}, ":expires": self._expiry(now)},
+            condition="attribute_not_exists(closed_at)",
+        )
+        return updated is not None
+
+    def not_handled(self, request_key: str) -> None:
+        """The vendor's answer proves the last counted call was not handled."""
+        self._table.update(
+            _PREFIX + request_key, "ADD calls_in_doubt :minus", {":minus": {"N": "-1"}}
+        )
+
+    def close(self, request_key: str, *, now: float) -> bool:
+        """Fence the request as "not applied", if no call of it is in doubt. False if one is."""
+        closed = self._table.update(
+            _PREFIX + request_key,
+            "SET closed_at = :now, expiration = :expires",
+            {":now": _number(now), ":expires": self._expiry(now), ":zero": {"N": "0"}},
+            condition="attribute_not_exists(calls_in_doubt) OR calls_in_doubt <= :zero",
+        )
+        return closed is not None
+
     def save(
-        self,
-        request_key: str,
-        message_id: str,
-        *,
-        now: float,
-        trouble_since: float | None,
-        in_doubt: bool,
+        self, request_key: str, message_id: str, *, now: float, trouble_since: float | None
     ) -> None:
-        """Count one finished delivery of ``message_id`` and remember the request's trouble (the
-        earliest time wins: concurrent deliveries of two messages may both write)."""
+        """Count one finished delivery of ``message_id`` and remember when the vendor's trouble
+        began (the earliest time wins: two messages of the request may both write)."""
         sets = ["expiration = :expires"]
-        values: dict[str, Any] = {":one": {"N": "1"}, ":expires": {"N": str(int(now) + self._ttl)}}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":expires": self._expiry(now)}
         if trouble_since is not None:
             sets.append("trouble_since = if_not_exists(trouble_since, :trouble)")
-            values[":trouble"] = {"N": repr(round(trouble_since, 3))}
-        if in_doubt:
-            sets.append("in_doubt_since = if_not_exists(in_doubt_since, :now)")
-            values[":now"] = {"N": repr(round(now, 3))}
+            values[":trouble"] = _number(trouble_since)
         self._table.update(
             _PREFIX + request_key,
             f"SET {', '.join(sets)} ADD #handled :one",
@@ -75,6 +97,13 @@ class RequestStates:
             names={"#handled": _handled(message_id)},
         )
 
+    def _expiry(self, now: float) -> dict[str, str]:
+        return {"N": str(int(now) + self._ttl)}
+
 
 def _handled(message_id: str) -> str:
     return f"handled#{message_id}"
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": repr(round(value, 3))}

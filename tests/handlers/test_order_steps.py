@@ -372,3 +372,103 @@ def test_an_applied_item_stays_applied_whatever_a_later_answer_says(table: Order
         )
         is ItemUpdate.NO_SUCH_ITEM
     )
+
+
+def test_a_failure_after_the_vendor_requests_went_out_records_unanswered_items_unknown(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    # The completion step never answered (StepTimedOut); the voucher's request got no answer.
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED")
+    error = {"Error": "StepTimedOut", "Cause": "order.complete did not answer", "VendorPhase": True}
+
+    worker("record_failure")(step_request("order.record-failure", error=error), lambda_context)
+
+    answers = {a["detail-type"]: a for a in bus_tap.events(expect=2)}
+    parked = answers["order.needs-reconciliation"]["detail"]
+    assert parked["items"] == {
+        "points": {"status": "SUBMITTED"},
+        "voucher#V1": {"status": "UNKNOWN", "error": "VendorOutcomeUnknown"},
+    }
+    item = table.get("R-100")
+    assert item is not None and item["status"] == "NEEDS_RECONCILIATION"
+
+
+def test_a_failure_before_the_vendor_phase_leaves_never_requested_items_pending(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context)
+    error = {"Error": "StepTimedOut", "Cause": "order.transform did not answer in 3 attempts"}
+
+    worker("record_failure")(step_request("order.record-failure", error=error), lambda_context)
+
+    failed = next(a for a in bus_tap.events(expect=2) if a["detail-type"] == "order.failed")
+    assert failed["detail"]["items"]["voucher#V1"] == {"status": "PENDING"}
+
+
+def test_a_retried_failure_keeps_the_status_the_first_run_wrote(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="ERROR")
+    error = {"Error": "VendorRejected", "Cause": "used", "VendorPhase": True}
+    record = worker("record_failure")
+    record(step_request("order.record-failure", error=error), lambda_context)
+    bus_tap.events(expect=2)
+    # A late answer settles the voucher as unknown in between; the retry still ends the order.
+    table.mark_item(
+        order_reference="R-100", item_key="voucher#V1", status=ItemStatus.UNKNOWN, now="t"
+    )
+
+    result = record(step_request("order.record-failure", error=error), lambda_context)
+
+    assert "stale" not in (result or {})
+    answers = [a["detail-type"] for a in bus_tap.events(expect=2)]
+    assert "TASK_FINISHED" in answers and "order.failed" in answers
+    item = table.get("R-100")
+    assert item is not None and item["status"] == "FAILED"
+
+
+def test_an_order_whose_document_names_another_reference_is_refused(
+    worker: Any, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    other = {**ORDER, "order_reference": "R-OTHER"}
+
+    worker("validate")(step_request("order.validate", order=other), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert (answer["detail-type"], answer["detail"]["error"]) == (
+        "TASK_FAILED",
+        "OrderValidationError",
+    )
+    assert "order_reference: 'R-OTHER' differs from the reference" in answer["detail"]["cause"]
+
+
+def test_an_applied_item_loses_the_error_an_earlier_answer_left(table: OrdersTable) -> None:
+    table.create(
+        order_reference="R-8",
+        execution_id="exec-1",
+        attributes={},
+        items={"points": {"status": "PENDING"}},
+        now="t0",
+    )
+    table.mark_item(
+        order_reference="R-8",
+        item_key="points",
+        status=ItemStatus.UNKNOWN,
+        now="t1",
+        attributes={"error": "VendorOutcomeUnknown", "reason": "lost"},
+    )
+
+    table.mark_item(
+        order_reference="R-8",
+        item_key="points",
+        status=ItemStatus.SUBMITTED,
+        now="t2",
+        attributes={"vendor_references": ["txn-1"]},
+    )
+
+    item = table.get("R-8")
+    assert item is not None
+    assert {k: v for k, v in item["items"]["points"].items() if k != "updated_at"} == {
+        "status": "SUBMITTED",
+        "vendor_references": ["txn-1"],
+    }

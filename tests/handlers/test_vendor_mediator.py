@@ -380,6 +380,20 @@ def test_a_malformed_request_goes_to_the_dlq_with_the_reason_and_is_not_answered
     assert bus_tap.events(wait=0.3) == []
 
 
+def test_a_request_of_several_codes_is_refused_the_same_way(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.add_voucher("SECOND")
+    several = request(vouchers=[{"voucher_code": "1v8LlBkl"}, {"voucher_code": "SECOND"}])
+
+    handler(queues.deliver(several), lambda_context)
+
+    (dead,) = queues.dead_letters()
+    reason = dead["MessageAttributes"]["error"]["StringValue"]
+    assert reason == "a voucher request must name exactly one code, not 2"
+    assert vendor.redemptions() == [] and bus_tap.events(wait=0.3) == []
+
+
 def test_an_unknown_request_type_is_refused_the_same_way(
     handler: Any, queues: Queues, lambda_context: Context
 ) -> None:

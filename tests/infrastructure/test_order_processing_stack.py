@@ -104,7 +104,8 @@ def test_a_step_that_never_answers_fails_the_order_with_an_error_naming_it(
         c for c in states[task]["Catch"] if "States.HeartbeatTimeout" in c["ErrorEquals"]
     ]
     named = states[timed_out["Next"]]
-    assert named["Type"] == "Pass" and named["Next"] == "RecordFailure"
+    after = "VendorPhaseFailed" if task == "CompleteOrder" else "RecordFailure"
+    assert named["Type"] == "Pass" and named["Next"] == after
     assert named["ResultPath"] == "$.error"
     assert named["Parameters"]["Error"] == contract.ErrorName.STEP_TIMED_OUT
     assert named["Parameters"]["Cause"].startswith(f"{step.value} did not answer in 3 attempts")
@@ -208,11 +209,20 @@ def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
         "RecordRejection",
     ):
         last_catch = states[name]["Catch"][-1]
+        # Once the vendor requests went out, through a state that marks it.
+        vendor_phase = name in ("ApplyLoyalty", "CompleteOrder")
         assert last_catch == {
             "ErrorEquals": ["States.ALL"],
             "ResultPath": "$.error",
-            "Next": "RecordFailure",
+            "Next": "VendorPhaseFailed" if vendor_phase else "RecordFailure",
         }, name
+    marked = states["VendorPhaseFailed"]
+    assert (marked["Type"], marked["Result"], marked["ResultPath"]) == (
+        "Pass",
+        True,
+        "$.error.VendorPhase",
+    )
+    assert marked["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "OrderFailed"
     assert states["RecordFailure"]["ResultPath"] == "$.failure"
     # The error the failure was recorded with: named, never Step Functions' own States.*.

@@ -88,16 +88,36 @@ class FakeLimiter:
 
 
 class FakeStates:
-    """The request memory (mediator state table), in memory."""
+    """The request memory (mediator state table), in memory, with DynamoDB's conditions: one
+    instance may serve two messages of one request, as the table does."""
 
-    def __init__(self, prior: RequestState | None = None) -> None:
+    def __init__(self, prior: RequestState | None = None, *, calls_in_doubt: int = 0) -> None:
         self.state = prior or RequestState()
+        self.calls_in_doubt = calls_in_doubt
+        self.closed = self.state.closed
         self.loads = 0
+        self.calls = 0
         self.saves: list[dict[str, Any]] = []
 
     def load(self, request_key: str, message_id: str) -> RequestState:
         self.loads += 1
-        return self.state
+        return replace(self.state, closed=self.closed)
+
+    def begin_call(self, request_key: str, *, now: float) -> bool:
+        if self.closed:
+            return False
+        self.calls += 1
+        self.calls_in_doubt += 1
+        return True
+
+    def not_handled(self, request_key: str) -> None:
+        self.calls_in_doubt -= 1
+
+    def close(self, request_key: str, *, now: float) -> bool:
+        if self.calls_in_doubt > 0:
+            return False
+        self.closed = True
+        return True
 
     def save(self, request_key: str, message_id: str, **saved: Any) -> None:
         self.saves.append({"key": request_key, "message": message_id, **saved})
@@ -144,12 +164,12 @@ def error_name(outcome: object) -> str:
 # -- answering -----------------------------------------------------------------------------
 
 
-def test_a_first_attempt_that_succeeds_reads_and_writes_no_request_memory() -> None:
+def test_a_first_attempt_that_succeeds_only_counts_its_call() -> None:
     states = FakeStates()
     outcome, report = process(mediator(ScriptedClient("red-1"), states=states))
     assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
     assert report == Report(calls=1)
-    assert (states.loads, states.saves) == (0, [])
+    assert (states.loads, states.calls, states.saves) == (0, 1, [])
 
 
 def test_a_transient_failure_is_retried_in_the_same_invocation() -> None:
@@ -201,9 +221,8 @@ def test_still_failing_after_the_attempts_goes_back_to_the_queue_remembering_the
     assert 1 <= outcome.delay_seconds <= 2  # backoff ceiling of the first delivery
     assert outcome.reason == "HTTP 503: unavailable"
     assert report.circuit_opened is True
-    assert states.saves == [
-        {"key": KEY, "message": MESSAGE, "now": NOW, "trouble_since": NOW, "in_doubt": False}
-    ]
+    assert states.saves == [{"key": KEY, "message": MESSAGE, "now": NOW, "trouble_since": NOW}]
+    assert states.calls_in_doubt == 0  # two 503s: the vendor handled neither call
 
 
 def test_retry_after_is_honoured_for_everyone_and_is_not_a_failure() -> None:
@@ -287,43 +306,54 @@ def test_a_requeue_never_hides_a_request_past_its_deadline() -> None:
 # -- an outcome in doubt is never answered "not applied" ------------------------------------
 
 
+def test_past_the_deadline_with_no_call_in_doubt_not_applied_is_fenced_for_good() -> None:
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1, handled=4))
+    outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=5)
+    assert error_name(outcome) == "VendorUnavailable"
+    assert states.closed  # no delivery of this request will call the vendor again
+    sibling = ScriptedClient("red-1")
+    late, report = process(mediator(sibling, states=states))
+    assert error_name(late) == "VendorUnavailable"
+    assert (sibling.keys, report.calls) == ([], 0)
+
+
 @pytest.mark.parametrize(
     "ambiguous",
     [LOST, TIMED_OUT, VendorProtocolError("vendor answer has no redemption_id")],
     ids=["502", "read-timeout", "2xx-without-id"],
 )
-def test_an_attempt_that_may_have_been_applied_puts_the_request_in_doubt(
-    ambiguous: Exception,
-) -> None:
+def test_a_call_that_may_have_been_applied_stays_in_doubt(ambiguous: Exception) -> None:
     states = FakeStates()
-    outcome, report = process(mediator(ScriptedClient(ambiguous, DOWN), states=states))
+    outcome, _ = process(mediator(ScriptedClient(ambiguous, DOWN), states=states))
     assert isinstance(outcome, Requeue)
-    assert report.in_doubt is True
-    assert states.saves[0]["in_doubt"] is True
+    assert states.calls_in_doubt == 1  # the 503 was counted back, the ambiguous one was not
 
 
 @pytest.mark.parametrize("failure", [DOWN, REFUSED], ids=["503", "connection-refused"])
-def test_an_attempt_the_vendor_never_handled_leaves_no_doubt(failure: Exception) -> None:
+def test_a_call_the_vendor_never_handled_leaves_no_doubt(failure: Exception) -> None:
     states = FakeStates()
     process(mediator(ScriptedClient(failure, failure), states=states))
-    assert states.saves[0]["in_doubt"] is False
+    assert states.calls_in_doubt == 0
 
 
 def test_in_doubt_past_the_deadline_it_is_asked_again_not_answered_unavailable() -> None:
-    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1, in_doubt=True, handled=9))
-    outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=10)
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1, handled=9), calls_in_doubt=1)
+    outcome, report = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=10)
     assert isinstance(outcome, Requeue)  # within the reconciliation window
+    assert report.in_doubt and not states.closed
 
 
 def test_in_doubt_a_replay_that_answers_settles_it_as_applied() -> None:
-    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 50, in_doubt=True, handled=9))
+    states = FakeStates(
+        RequestState(trouble_since=NOW - DEADLINE - 50, handled=9), calls_in_doubt=1
+    )
     outcome, _ = process(mediator(ScriptedClient("red-original"), states=states), delivery=10)
     assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-original"])
 
 
 def test_in_doubt_past_the_reconciliation_window_it_is_answered_outcome_unknown() -> None:
     lasted = DEADLINE + RECONCILE
-    states = FakeStates(RequestState(trouble_since=NOW - lasted, in_doubt=True, handled=20))
+    states = FakeStates(RequestState(trouble_since=NOW - lasted, handled=20), calls_in_doubt=1)
     outcome, report = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=21)
     assert error_name(outcome) == "VendorOutcomeUnknown"
     assert isinstance(outcome, Verdict) and outcome.outcome_unknown
@@ -332,13 +362,22 @@ def test_in_doubt_past_the_reconciliation_window_it_is_answered_outcome_unknown(
 
 def test_garbage_every_time_is_retried_and_never_answered_as_not_applied() -> None:
     garbage = VendorProtocolError("HTTP 200 with a body that is not JSON")
-    first, _ = process(mediator(ScriptedClient(garbage, garbage)))
+    states = FakeStates()
+    first, _ = process(mediator(ScriptedClient(garbage, garbage), states=states))
     assert isinstance(first, Requeue)  # one garbage answer does not fail the order
-    states = FakeStates(
-        RequestState(trouble_since=NOW - DEADLINE - RECONCILE, in_doubt=True, handled=30)
-    )
-    last, _ = process(mediator(ScriptedClient(garbage, garbage), states=states), delivery=31)
+    states.state = RequestState(trouble_since=NOW - DEADLINE - RECONCILE, handled=1)
+    last, _ = process(mediator(ScriptedClient(garbage, garbage), states=states), delivery=2)
     assert error_name(last) == "VendorOutcomeUnknown"
+
+
+def test_a_sibling_messages_call_in_doubt_forbids_not_applied() -> None:
+    # Two messages of one request (a step re-sent with a new token): B's call timed out, maybe
+    # after the vendor applied it; A, past the deadline, meets a 503 of its own.
+    shared = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1, handled=3))
+    process(mediator(ScriptedClient(TIMED_OUT, DOWN), states=shared))  # B
+    outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=shared), delivery=4)  # A
+    assert isinstance(outcome, Requeue)  # not VendorUnavailable
+    assert not shared.closed
 
 
 # -- our own crashes are not the vendor's unavailability ----------------------------------
@@ -352,11 +391,12 @@ def test_crashed_deliveries_do_not_start_the_deadline_and_the_vendor_is_asked() 
     assert report.crashes == 2
 
 
-def test_a_crash_puts_the_request_in_doubt() -> None:
-    states = FakeStates(RequestState(handled=0))
+def test_a_call_cut_short_by_a_crash_stays_in_doubt() -> None:
+    # The crashed delivery counted its call before making it, and never counted it back.
+    states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1), calls_in_doubt=1)
     outcome, _ = process(mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=2)
     assert isinstance(outcome, Requeue)
-    assert states.saves[0]["in_doubt"] is True
+    assert not states.closed
 
 
 def test_a_request_that_keeps_crashing_the_mediator_is_parked_unanswered() -> None:

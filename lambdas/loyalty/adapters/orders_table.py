@@ -258,14 +258,19 @@ class OrdersTable:
             values[f":a{index}"] = value
             sets.append(f"#a{index} = :a{index}")
         condition = "attribute_exists(#pk)"
-        if status is not ItemStatus.SUBMITTED:
+        update = "SET " + ", ".join(sets)
+        if status is ItemStatus.SUBMITTED:
+            # What an earlier answer said went wrong is no longer true.
+            update += " REMOVE #error, #reason"
+            names.update({"#error": "error", "#reason": "reason"})
+        else:
             condition += " AND #status <> :applied"
             values[":applied"] = ItemStatus.SUBMITTED.value
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(order_reference, ITEM_RECORD_PREFIX + item_key),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: _to_attr(v) for k, v in values.items()},
