@@ -270,7 +270,6 @@ class ErrorName(StrEnum):
     """A person rejected the order (SendTaskFailure from the Order API)."""
     VENDOR_REJECTED = "VendorRejected"
     VENDOR_UNAVAILABLE = "VendorUnavailable"
-    VENDOR_PROTOCOL_ERROR = "VendorProtocolError"
     VENDOR_ERROR = "VendorError"
     """Fallback when a vendor ``error`` answer names no error."""
     VENDOR_OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
