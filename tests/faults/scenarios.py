@@ -40,8 +40,14 @@ class Ran:
     statuses: Counter[str]
 
     @property
-    def unexpected(self) -> list[str]:
-        return [s.reference for s in self.samples if not self.result.as_expected(s)]
+    def unexpected(self) -> list[tuple[str, str, str | None, str | None]]:
+        """Orders that did not end as their kind should: reference, status, error, cause."""
+        return [
+            (s.reference, o.status, o.error, o.cause)
+            for s in self.samples
+            if not self.result.as_expected(s)
+            for o in [self.result.outcomes[s.reference]]
+        ]
 
 
 def run_scenario(

@@ -25,9 +25,17 @@ DEADLINE = 4
 RECONCILE = 2
 CLOUD_CONTEXT = {
     **FAST_MEDIATOR,
-    # Shorter still, so an outage past both plays out in seconds.
+    # Shorter still, so an outage past both plays out in seconds ...
     "loyalty:vendorDeadlineSeconds": DEADLINE,
     "loyalty:vendorReconcileSeconds": RECONCILE,
+    # ... with a quota that keeps the queue short of the deadline (the deadline counts from the
+    # vendor's first failure, backlog included: see the README's Known limits), and a circuit
+    # that judges a failure rate over as many calls as the production default sees in its
+    # window (FAST_MEDIATOR's opens on 2 failures of 3: a vendor failing 30% of the time trips it
+    # at the start of many a window, and then every request it holds back nears its deadline).
+    "loyalty:vendorRequestsPerSecond": 200,
+    "loyalty:vendorCircuitMinRequests": 100,
+    "loyalty:vendorCircuitWindowSeconds": 30,
 }
 
 
