@@ -93,7 +93,8 @@ class LocalCloud:
     test); the account, region and vendor URL are always the local ones.
 
     ``time_scale`` multiplies the durations the local cloud emulates for AWS: Lambda's waits
-    before an asynchronous retry (one minute, then two) and the maximum event age. 1.0 (the
+    before an asynchronous retry (one minute, then two), the maximum event age and the time a
+    crashed SQS batch stays hidden (the queue's visibility timeout). 1.0 (the
     default) is AWS's timing; a test may pass 1/30 to play a minute in two seconds (and should
     scale the timeouts it sets in ``context``, such as heartbeats, the same way).
     """
@@ -228,7 +229,10 @@ class LocalCloud:
         for function in self.functions.values():
             function.warm()
         self._pollers = SqsPollers(
-            mappings=deployer.event_source_mappings, client=self.client, region=REGION
+            mappings=deployer.event_source_mappings,
+            client=self.client,
+            region=REGION,
+            time_scale=self.time_scale,
         )
         self._pollers.start()
         self._api_servers = [

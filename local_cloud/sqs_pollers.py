@@ -4,7 +4,9 @@ Like Lambda's pollers: up to ``MaximumConcurrency`` concurrent invocations per m
 a batch of at most ``BatchSize`` records in Lambda's SQS event format. After an invocation, the
 records it did not report in ``batchItemFailures`` are deleted; the reported ones (and a whole
 batch whose invocation raised) stay in the queue and come back when their visibility timeout
-ends, exactly as on AWS (moto applies the queue's redrive policy on receive).
+ends, exactly as on AWS (moto applies the queue's redrive policy on receive). The batch of an
+invocation that raised stays hidden for the queue's visibility timeout multiplied by
+``time_scale``, like the local cloud's other emulated waits (1.0: AWS's timing).
 
 An idle mapping waits as Lambda's long polling does: a message is received as soon as it is
 sent, or as soon as a hidden or delayed one becomes visible, and an empty queue costs nothing.
@@ -75,8 +77,10 @@ class SqsPollers:
         client: Callable[[str], Any],
         region: str,
         idle_seconds: float = 0.5,
+        time_scale: float = 1.0,
     ) -> None:
         self._mappings = mappings
+        self._time_scale = time_scale
         self._client = client
         self._region = region
         self._idle = idle_seconds
@@ -128,6 +132,7 @@ class SqsPollers:
                             continue
                         if visible == "already" and unreceivable:
                             self._stop.wait(0.02)  # visible, yet the last receive got none: poll
+                        received_at = unix_time_millis()
                         messages = self._receive(sqs, url, mapping)
                         if messages:
                             break
@@ -142,7 +147,7 @@ class SqsPollers:
                 self._busy += 1
                 self.invocations += 1
             try:
-                self._invoke(sqs, url, mapping, messages)
+                self._invoke(sqs, url, mapping, messages, received_at)
             finally:
                 with self._lock:
                     self._busy -= 1
@@ -185,12 +190,18 @@ class SqsPollers:
         return None
 
     def _invoke(
-        self, sqs: Any, url: str, mapping: EventSourceMapping, messages: list[dict[str, Any]]
+        self,
+        sqs: Any,
+        url: str,
+        mapping: EventSourceMapping,
+        messages: list[dict[str, Any]],
+        received_at: float,
     ) -> None:
         event = {"Records": [sqs_record(m, mapping.queue_arn, self._region) for m in messages]}
         try:
             response = mapping.function.invoke(event) or {}
         except Exception:
+            self._scale_visibility(mapping, messages, received_at)
             return
         failed: set[str] = set()
         if mapping.report_batch_item_failures:
@@ -205,6 +216,24 @@ class SqsPollers:
                 ],
             )
         time.sleep(0)  # let other pollers in
+
+    def _scale_visibility(
+        self, mapping: EventSourceMapping, messages: list[dict[str, Any]], received_at: float
+    ) -> None:
+        """A crashed batch stays hidden for its visibility timeout times ``time_scale``.
+
+        Set on moto's messages directly: the SQS API takes whole seconds, a scaled timeout is a
+        fraction of one (48 s at 1/30 is 1.6 s)."""
+        queue = _moto_queue(mapping.queue_arn)
+        if self._time_scale == 1.0 or queue is None:
+            return
+        handles = {m["ReceiptHandle"] for m in messages}
+        with queue._messages_lock:
+            for message in queue._messages:
+                if any(message.had_receipt_handle(handle) for handle in handles):
+                    hidden_for = message.visible_at - received_at
+                    message.visible_at = int(received_at + hidden_for * self._time_scale)
+        # An idle poller already waiting sees the new time within ``idle_seconds``.
 
 
 def _moto_queue(queue_arn: str) -> Any:
