@@ -43,7 +43,7 @@ them."""
 def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
     with LocalCloud(
         vendor=vendor,
-        context={"loyalty:approvalTimeoutSeconds": APPROVAL_TIMEOUT},
+        context=E2E_CONTEXT,
         time_scale=TIME_SCALE,
     ) as local:
         yield local
