@@ -52,7 +52,8 @@ lint: setup ## ruff (lint + format check) and mypy
 	mypy
 
 test: setup lint ## lint, type-check and run the whole test suite
-	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-20} $(PY) -m pytest
+	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-20} \
+		$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 faults: setup ## the fault-injection suite, 500 orders per scenario (about half an hour)
 	LOAD_ORDERS=$${LOAD_ORDERS:-500} FAULT_ORDERS=$${FAULT_ORDERS:-500} \

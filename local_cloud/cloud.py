@@ -42,6 +42,8 @@ from local_cloud.sqs_pollers import SqsPollers
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
+WORKDIR = ROOT / ".local_cloud"
+"""Where a LocalCloud writes its assemblies and function logs unless told otherwise."""
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -115,7 +117,7 @@ class LocalCloud:
         self._context = context or {}
         self._workers = workers
         self.time_scale = time_scale
-        self.workdir = workdir or ROOT / ".local_cloud"
+        self.workdir = workdir or WORKDIR
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._router: EventRouter | None = None
         self._pollers: SqsPollers | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # Fake credentials first: whatever a test forgets to mock fails instead of reaching an account.
 for _key, _value in {
@@ -30,6 +31,28 @@ from app import (  # noqa: E402
     VENDOR_MEDIATOR_STACK,
     build_app,
 )
+from local_cloud import cloud as cloud_module  # noqa: E402
+
+# Under pytest-xdist, each worker's local clouds keep their logs apart (.local_cloud/gw0/...).
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    cloud_module.WORKDIR = cloud_module.WORKDIR / _worker
+
+FIGURES = "figures"
+"""The name of a report property that pytest's summary prints (fault scenarios' figures)."""
+_figures: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Called in the controller for every worker's reports when the suite runs under xdist.
+    if report.when == "teardown":
+        _figures.extend(str(value) for name, value in report.user_properties if name == FIGURES)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _figures:
+        terminalreporter.section("fault scenarios")
+        for line in _figures:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

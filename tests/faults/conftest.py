@@ -14,6 +14,7 @@ import pytest
 
 from local_cloud.cloud import LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor
+from tests.conftest import FIGURES
 
 CUSTOMER = "FAULT-MEMBER"
 VOUCHERS = ("V-1", "V-2", "V-3", "V-4", "V-5", "V-6")
@@ -36,20 +37,22 @@ FAST_MEDIATOR = {
 }
 
 _references = itertools.count(1)
-_figures: list[tuple[str, str]] = []
+_figures: list[str] = []
 
 
 def report_figures(scenario: str, figures: str) -> None:
     """Figures of a scenario, printed in pytest's summary (for the issue notes and
     docs/performance.md: a scenario's order count and what happened to them)."""
-    _figures.append((scenario, figures))
+    _figures.append(f"{scenario}: {figures}")
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _figures:
-        terminalreporter.section("fault scenarios")
-        for scenario, figures in _figures:
-            terminalreporter.write_line(f"{scenario}: {figures}")
+@pytest.fixture(autouse=True)
+def figures_on_the_report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's figures ride on its report, so they reach the summary from pytest-xdist's
+    workers too (see tests/conftest.py)."""
+    yield
+    request.node.user_properties.extend((FIGURES, line) for line in _figures)
+    _figures.clear()
 
 
 @pytest.fixture(scope="package")
