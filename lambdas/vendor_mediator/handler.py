@@ -165,7 +165,10 @@ def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dic
         _reconcile(event, request, outcome)
     publisher.publish([_answer(request, outcome)])
     if outcome.error is not None:
-        logger.warning("request answered error", extra={"error": outcome.error.model_dump()})
+        logger.warning(
+            "request answered error",
+            extra={"error": outcome.error.model_dump(), "vendor_message": report.vendor_message},
+        )
     metrics.add_metric(
         name=MetricName.ANSWERED_SUBMITTED
         if outcome.status is VendorStatus.SUBMITTED

@@ -98,6 +98,9 @@ class Report:
     """Past the deadline, a call of the request may have been applied: no "not applied"."""
     crashes: int = 0
     """Earlier deliveries of this message that ended without the mediator finishing them."""
+    vendor_message: str | None = None
+    """The vendor's own text about the last failed call: for the logs only (it may quote member
+    data, so it is never put in an answer)."""
 
 
 @dataclass(frozen=True)
@@ -277,9 +280,11 @@ class Mediator:
         except VendorRejectedError as err:
             # The vendor is up: it answered, and said no.
             report.circuit_closed |= self._circuit.record_success(permit)
-            return error_verdict(ErrorName.VENDOR_REJECTED, str(err))
+            report.vendor_message = err.vendor_message
+            return error_verdict(ErrorName.VENDOR_REJECTED, f"the vendor refused it: {err}")
         except VendorUnavailableError as err:
             report.failures += 1
+            report.vendor_message = err.vendor_message
             if err.retry_after is not None and err.status == 429:
                 report.throttled = True
                 self._circuit.throttle(err.retry_after)

@@ -18,11 +18,17 @@ the server did not handle the request); anything else — a read timeout or a dr
 after the request was sent, another ``5xx`` (a gateway may answer ``502``/``504`` after the vendor
 committed), a malformed ``2xx`` — leaves the outcome unknown until the same idempotency key is
 asked again. The mediator never reports "not applied" for those.
+
+The errors' texts are ours: the vendor's error *code* (an identifier) and the HTTP status. The
+vendor's free-text message may quote member data (a points balance), so it is kept apart in
+``vendor_message``, for the mediator's logs only: it never travels in an answer, a record or an
+API response.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import quote
@@ -34,10 +40,11 @@ RedemptionKind = Literal["voucher", "reward"]
 
 
 class VendorRejectedError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message} (HTTP {status})")
+    def __init__(self, status: int, code: str, vendor_message: str | None = None) -> None:
+        super().__init__(f"{code} (HTTP {status})")
         self.status = status
         self.code = code
+        self.vendor_message = vendor_message
 
 
 class VendorUnavailableError(Exception):
@@ -48,11 +55,13 @@ class VendorUnavailableError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         maybe_applied: bool = True,
+        vendor_message: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.retry_after = retry_after
         self.maybe_applied = maybe_applied
+        self.vendor_message = vendor_message
 
 
 class VendorProtocolError(Exception):
@@ -140,15 +149,19 @@ class VendorClient:
         status = response.status
         self._refresh_key = status in (401, 403)
         if status in (401, 403):
+            code, message = _error_parts(response.data)
             raise VendorUnavailableError(
-                f"HTTP {status}: the vendor refused our API key ({_error_message(response.data)})",
+                f"HTTP {status} {code}: the vendor refused our API key",
                 status=status,
                 maybe_applied=False,
+                vendor_message=message,
             )
         if status == 429 or status >= 500:
+            code, message = _error_parts(response.data)
             raise VendorUnavailableError(
-                f"HTTP {status}: {_error_message(response.data)}",
+                f"HTTP {status} {code}",
                 status=status,
+                vendor_message=message,
                 retry_after=_retry_after(response.headers.get("Retry-After")),
                 maybe_applied=status not in NOT_HANDLED_STATUSES,
             )
@@ -171,17 +184,18 @@ def _field(answer: dict[str, Any], name: str) -> str:
     return value
 
 
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+"""What an error code looks like: an identifier (anything else could be free text)."""
+
+
 def _error_parts(body: bytes) -> tuple[str, str]:
+    """The vendor's error code (``unknown`` unless it is an identifier) and its message."""
     try:
         error = json.loads(body)["error"]
-        return str(error["code"]), str(error["message"])
+        code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         return "unknown", body[:200].decode(errors="replace") or "no reason given"
-
-
-def _error_message(body: bytes) -> str:
-    code, message = _error_parts(body)
-    return f"{code}: {message}"
+    return (code if _ERROR_CODE.fullmatch(code) else "unknown"), message
 
 
 def _retry_after(raw: str | None) -> float | None:

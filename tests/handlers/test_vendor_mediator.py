@@ -208,6 +208,26 @@ def test_a_permanent_rejection_is_answered_error_at_once(
     assert vendor.stats().requests_total == 1
 
 
+def test_the_vendors_own_words_stay_in_the_log_and_never_in_the_answer(
+    handler: Any,
+    queues: Queues,
+    bus_tap: BusTap,
+    lambda_context: Context,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The vendor's message quotes the member's balance: "account 'P6IF7YcwQd' has 100 points".
+    handler(queues.deliver(request("return", points=500, vouchers=[])), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["data"]["error"] == {
+        "name": "VendorRejected",
+        "reason": "the vendor refused it: insufficient_points (HTTP 422)",
+    }
+    # For the operator, in the mediator's log:
+    logged = [getattr(r, "vendor_message", None) for r in caplog.records]
+    assert "account 'P6IF7YcwQd' has 100 points; cannot deduct 500" in logged
+
+
 def test_a_vendor_that_is_down_is_retried_then_put_back_without_an_answer(
     handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
 ) -> None:
