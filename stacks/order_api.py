@@ -94,7 +94,7 @@ class OrderApiStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.bus = bus = DefaultBus(self, "Bus", event_source=Source.ORDER_INTAKE.value)
 
-        # Submissions already answered, so a repeated POST /orders returns the first answer.
+        # Orders submitted, by reference: a repeated POST /orders never puts an order twice.
         self.idempotency_table = data_table(
             self,
             "Submissions",
@@ -204,7 +204,6 @@ class OrderApiStack(Stack):
             integration,
             request_validator=validator,
             request_models={"application/json": order_model},
-            request_parameters={"method.request.header.Idempotency-Key": False},
         )
         order = orders.add_resource("{reference}")
         order.add_method("GET", integration)

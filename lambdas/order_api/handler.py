@@ -3,9 +3,10 @@
 Routes (API Gateway REST, proxy integration):
 
 * ``POST /orders`` — validate the body as an order (field-level 400s); put ``order.received``;
-  ``202`` with the order reference and its status URL. Idempotent on the ``Idempotency-Key``
-  header, or on the order reference when there is none: a repeat returns the first answer and
-  puts nothing; the same key with a different order is a ``409``.
+  ``202`` with the order reference and its status URL. The order reference is the submission's
+  identity: the same order again is a ``200`` with the order's status (nothing put, never a
+  second execution); another order under that reference, or one that already exists from
+  another channel, is a ``409`` naming it. A ``202`` is only answered for an order that will run.
 * ``GET /orders/{reference}`` — status, per-item statuses, timestamps, failure or rejection reason.
 * ``GET /orders/{reference}/actions`` — the steps waiting (or that waited) for a person.
 * ``POST /orders/{reference}/actions/{action}`` with ``{"decision": "approve"|"reject",
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, Literal
@@ -30,7 +32,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -66,10 +71,16 @@ publisher = EventBusPublisher(
     bus_name=require_env(Env.EVENT_BUS),
     source=require_env(Env.EVENT_SOURCE),
 )
+SUBMISSION_MEMORY_SECONDS = 90 * 24 * 3600
+"""As long as Step Functions refuses to start a second execution of the same name: within it, a
+repeat is recognised by its body; after it, the orders table still knows the order (409)."""
+IN_PROGRESS_WAITS = (0.1, 0.2, 0.4, 0.8)
+"""How long a POST waits for a concurrent POST of the same order to finish putting it."""
+
 submissions = IdempotencyConfig(
-    event_key_jmespath="key",
+    event_key_jmespath="order.order_reference",
     payload_validation_jmespath="order",
-    expires_after_seconds=24 * 3600,
+    expires_after_seconds=SUBMISSION_MEMORY_SECONDS,
 )
 persistence = DynamoDBPersistenceLayer(
     table_name=require_env(Env.IDEMPOTENCY_TABLE), boto3_client=_dynamodb
@@ -77,9 +88,17 @@ persistence = DynamoDBPersistenceLayer(
 
 
 class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(
+        self, status: HTTPStatus, message: str, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.details = details or {}
+
+
+class OrderExistsError(Exception):
+    """The order is known without a submission through this API: it came on the bus, or its
+    submission was forgotten (``SUBMISSION_MEMORY_SECONDS``)."""
 
 
 class Decision(BaseModel):
@@ -112,7 +131,7 @@ def _invalid(problems: list[FieldProblem]) -> Response:
 
 @app.exception_handler(ApiError)
 def _api_error(error: ApiError) -> Response:
-    return _json(error.status, {"message": str(error)})
+    return _json(error.status, {"message": str(error), **error.details})
 
 
 @app.exception_handler(OrderValidationError)
@@ -167,20 +186,37 @@ def _url(path: str) -> str:
     data_keyword_argument="submission", config=submissions, persistence_store=persistence
 )
 def submit_once(*, submission: dict[str, Any]) -> dict[str, Any]:
+    """Put the order on the bus, once per order reference. Only the first call of a reference
+    runs; the others get its answer (the same order) or an ``IdempotencyValidationError``."""
     order = submission["order"]
     reference = order["order_reference"]
+    if orders.get(reference) is not None or _execution_status(reference) is not None:
+        raise OrderExistsError(reference)  # its execution would refuse the name: nothing would run
     # EventBridge takes 1 MB and the state machine 256 KB: a large order travels by claim check.
-    digest = hashlib.sha256(submission["key"].encode()).hexdigest()[:16]
+    digest = hashlib.sha256(reference.encode()).hexdigest()[:16]
     payload = claims.inline_or_store(f"orders/{reference}/submitted-{digest}.json", order)
     if is_claim_check(payload):
         payload = {"order_reference": reference, **payload}
     publisher.publish([OutgoingEvent(OrderEvent.RECEIVED.value, payload)])
     metrics.add_metric(name=MetricName.ORDER_ACCEPTED, unit=MetricUnit.Count, value=1)
     return {
-        "order_reference": order["order_reference"],
+        "order_reference": reference,
         "status": "ACCEPTED",
         "accepted_at": utc_now(),
+        "submission": submission["submission"],
     }
+
+
+def _submit(order: dict[str, Any], submission: str) -> dict[str, Any]:
+    """``submit_once``, waiting a moment for a concurrent submission of the same order."""
+    for wait in (*IN_PROGRESS_WAITS, None):
+        try:
+            return submit_once(submission={"order": order, "submission": submission})
+        except IdempotencyAlreadyInProgressError:
+            if wait is None:
+                raise
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 @app.post("/orders")
@@ -190,16 +226,38 @@ def submit_order() -> Response:
     if not isinstance(body, dict):
         raise ApiError(HTTPStatus.BAD_REQUEST, "the request body must be a JSON object")
     order = validate_order(recognise_order(body)).model_dump(mode="json")
-    key = app.current_event.headers.get("Idempotency-Key") or order["order_reference"]
+    reference = order["order_reference"]
+    location = _url(f"/orders/{reference}")
+    existing = {"order_reference": reference, "status_url": location}
+    submission = uuid.uuid4().hex  # tells this request's submission from an earlier one's
     try:
-        accepted = submit_once(submission={"key": key, "order": order})
+        accepted = _submit(order, submission)
     except IdempotencyValidationError as err:
         raise ApiError(
             HTTPStatus.CONFLICT,
-            f"idempotency key {key!r} was already used for a different order",
+            f"order {reference} already exists with a different body; a new order needs a new "
+            "reference",
+            existing,
         ) from err
-    location = _url(f"/orders/{accepted['order_reference']}")
-    return _json(HTTPStatus.ACCEPTED, {**accepted, "status_url": location}, {"Location": location})
+    except OrderExistsError as err:
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} already exists (it was not submitted through this API, or long "
+            "ago); a new order needs a new reference",
+            existing,
+        ) from err
+    except IdempotencyAlreadyInProgressError as err:
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} is being submitted by another request; read its status",
+            existing,
+        ) from err
+    headers = {"Location": location}
+    if accepted.pop("submission") != submission:
+        # The same order again: its first submission's answer, with where it is now.
+        status = _current_status(reference) or accepted["status"]
+        return _json(HTTPStatus.OK, {**accepted, "status": status, "status_url": location}, headers)
+    return _json(HTTPStatus.ACCEPTED, {**accepted, "status_url": location}, headers)
 
 
 # -- reading orders -----------------------------------------------------------------------
@@ -263,6 +321,15 @@ def _execution_status(reference: str) -> str | None:
         if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             return None
         raise
+
+
+def _current_status(reference: str) -> str | None:
+    """The order's status as ``GET`` shows it (without the actions' view of an approval)."""
+    item = orders.get(reference)
+    if item is not None:
+        return str(item["status"])
+    # Accepted and being recognised or validated: not stored yet.
+    return "RECEIVED" if _execution_status(reference) == "RUNNING" else None
 
 
 @app.get("/orders/<reference>")

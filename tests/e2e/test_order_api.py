@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -147,22 +148,42 @@ def test_nobody_deciding_in_time_rejects_the_order_and_a_late_decision_is_gone(
     assert vendor.ledger() == []
 
 
-def test_a_duplicate_post_starts_one_execution(
+def test_concurrent_posts_of_one_reference_give_one_202_and_one_execution(
     cloud: LocalCloud, api: ApiClient, new_reference: Callable[[str], str]
 ) -> None:
     reference = new_reference("DUPPOST")
     order = sale(reference)
+    other = sale(reference, currency="EUR")
+    bodies = [order] * 5 + [other] * 2  # five retries under different keys, two other orders
 
-    answers = [api.submit(order), api.submit(order), api.submit(order, idempotency_key="retry-1")]
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        answers = list(
+            pool.map(
+                lambda n: api.submit(bodies[n], idempotency_key=f"key-{n}"), range(len(bodies))
+            )
+        )
     outcome = cloud.wait_for_order(reference)
 
-    assert [a.status for a in answers] == [202, 202, 202]
-    assert answers[0].body == answers[1].body
+    (accepted,) = [n for n, a in enumerate(answers) if a.status == 202]
+    for n, answer in enumerate(answers):
+        if n != accepted:
+            same = bodies[n] == bodies[accepted]
+            assert answer.status in ((200, 409) if same else (409,)), answer
+            assert answer.body["order_reference"] == reference
     executions = cloud.client("stepfunctions").list_executions(
         stateMachineArn=cloud.state_machine_arn
     )["executions"]
     assert [e["name"] for e in executions].count(reference) == 1
     assert outcome.status == "COMPLETED"
+    assert api.order(reference).body["currency"] == bodies[accepted]["currency"]
+
+    # Later: the same order is its status, another one under its reference a conflict.
+    again = api.submit(bodies[accepted])
+    assert (again.status, again.body["status"]) == (200, "COMPLETED")
+    assert again.body["status_url"].endswith(f"/orders/{reference}")
+    conflict = api.submit(other if bodies[accepted] == order else order)
+    assert conflict.status == 409
+    assert f"order {reference} already exists" in conflict.body["message"]
 
 
 def test_a_bad_body_is_refused_at_the_gateway_or_by_the_handler_with_field_messages(

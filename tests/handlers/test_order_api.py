@@ -109,25 +109,72 @@ def test_a_valid_order_is_accepted_and_put_on_the_bus(api: Any, bus_tap: BusTap)
     assert received["detail"]["lines"][0]["unit_price"] == "10.00"
 
 
-def test_the_same_submission_twice_gives_the_same_answer_and_one_event(
+def test_the_same_order_again_is_its_status_and_never_a_second_event(
     api: Any, bus_tap: BusTap
 ) -> None:
     first = api("POST", "/orders", ORDER, {"Idempotency-Key": "k-1"})
-    second = api("POST", "/orders", ORDER, {"Idempotency-Key": "k-1"})
-    without_key = api("POST", "/orders", ORDER)  # the order reference is the key then
+    # Under another key, without one, with its fields in another order: the same order.
+    again = [
+        api("POST", "/orders", ORDER, {"Idempotency-Key": "k-2"}),
+        api("POST", "/orders", ORDER),
+        api("POST", "/orders", dict(reversed(list(ORDER.items())))),
+    ]
 
-    assert first == second
-    assert without_key[0] == 202
-    assert len(bus_tap.events(wait=0.5, expect=3)) == 2  # k-1 once, API-1 once
+    assert first[0] == 202
+    for status, body in again:
+        assert status == 200
+        assert body["order_reference"] == "API-1"
+        assert body["status"] == "ACCEPTED"  # not stored yet: no execution in this test
+        assert body["status_url"] == "https://api.example.com/v1/orders/API-1"
+        assert body["accepted_at"] == first[1]["accepted_at"]
+    assert len(bus_tap.events(wait=0.5, expect=2)) == 1
 
 
-def test_the_same_key_for_a_different_order_is_a_conflict(api: Any) -> None:
-    api("POST", "/orders", ORDER, {"Idempotency-Key": "k-2"})
+def test_the_same_order_again_shows_where_it_is_now(
+    api: Any, tables: dict[str, str], bus_tap: BusTap
+) -> None:
+    api("POST", "/orders", ORDER)
+    store_order(tables["orders"], status=OrderStatus.COMPLETED)
 
-    status, body = api("POST", "/orders", {**ORDER, "currency": "EUR"}, {"Idempotency-Key": "k-2"})
+    status, body = api("POST", "/orders", ORDER)
+
+    assert (status, body["status"]) == (200, "COMPLETED")
+    assert len(bus_tap.events(wait=0.5, expect=2)) == 1
+
+
+def test_another_order_under_an_existing_reference_is_a_conflict_naming_it(
+    api: Any, bus_tap: BusTap
+) -> None:
+    api("POST", "/orders", ORDER)
+
+    status, body = api("POST", "/orders", {**ORDER, "currency": "EUR"})
 
     assert status == 409
-    assert "k-2" in body["message"]
+    assert "order API-1 already exists with a different body" in body["message"]
+    assert body["status_url"] == "https://api.example.com/v1/orders/API-1"
+    assert len(bus_tap.events(wait=0.5, expect=2)) == 1
+
+
+def test_an_order_that_came_on_the_bus_is_a_conflict_not_a_silent_202(
+    api: Any, tables: dict[str, str], bus_tap: BusTap
+) -> None:
+    store_order(tables["orders"], status=OrderStatus.PROCESSING)  # never submitted here
+
+    status, body = api("POST", "/orders", ORDER)
+
+    assert status == 409
+    assert "order API-1 already exists" in body["message"]
+    assert bus_tap.events(wait=0.5) == []
+    # ...and the refusal is not remembered as a submission: still 409, not a replayed 202.
+    assert api("POST", "/orders", ORDER)[0] == 409
+
+
+def store_order(table: str, *, status: OrderStatus) -> None:
+    """ORDER as the order steps store it, then ``status``."""
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=table)
+    orders.create(order_reference="API-1", execution_id="exec-1", attributes={}, items={}, now="t0")
+    if status == OrderStatus.COMPLETED:
+        orders.complete(order_reference="API-1", execution_id="exec-1", now="t1")
 
 
 def test_a_bad_order_gets_field_level_messages(api: Any, bus_tap: BusTap) -> None:
