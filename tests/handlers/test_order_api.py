@@ -88,6 +88,7 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
         response = module.handler(event, Context())
         return response["statusCode"], json.loads(response["body"])
 
+    call.module = module  # type: ignore[attr-defined]
     return call
 
 
@@ -167,6 +168,44 @@ def test_an_order_that_came_on_the_bus_is_a_conflict_not_a_silent_202(
     assert bus_tap.events(wait=0.5) == []
     # ...and the refusal is not remembered as a submission: still 409, not a replayed 202.
     assert api("POST", "/orders", ORDER)[0] == 409
+
+
+def test_a_submission_that_could_not_be_put_is_not_remembered(
+    api: Any, bus_tap: BusTap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bus_down(events: Any) -> None:
+        raise RuntimeError("EventBridge is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(api.module.publisher, "publish", bus_down)
+        with pytest.raises(RuntimeError):  # API Gateway answers 502: the client sends it again
+            api("POST", "/orders", ORDER)
+
+    status, _ = api("POST", "/orders", ORDER)
+
+    assert status == 202  # not a 200 for an order that was never put
+    assert len(bus_tap.events(wait=0.5, expect=2)) == 1
+
+
+def test_a_post_while_the_first_is_still_putting_the_order_is_a_409_not_a_second_put(
+    api: Any, bus_tap: BusTap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meanwhile: list[tuple[int, dict[str, Any]]] = []
+    publish = api.module.publisher.publish
+
+    def slow_bus(events: Any) -> None:
+        # A second POST arrives while the first has not finished: it waits, then gives up.
+        meanwhile.append(api("POST", "/orders", ORDER))
+        publish(events)
+
+    monkeypatch.setattr(api.module.publisher, "publish", slow_bus)
+    first = api("POST", "/orders", ORDER)
+
+    assert first[0] == 202
+    ((status, body),) = meanwhile
+    assert status == 409
+    assert body["message"] == ("order API-1 is being submitted by another request; read its status")
+    assert len(bus_tap.events(wait=0.5, expect=2)) == 1
 
 
 def store_order(table: str, *, status: OrderStatus) -> None:
