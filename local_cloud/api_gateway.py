@@ -2,11 +2,13 @@
 
 moto's API Gateway cannot invoke Lambda without Docker, so the deployer records each REST API's
 resources, methods, models and request validators from the template, and ``LocalApiServer``
-serves them: it validates a method's JSON body against its model (JSON Schema draft 4, as API
-Gateway does), answers a failed validation with the template's ``BAD_REQUEST_BODY`` gateway
-response, and otherwise invokes the integration's function with an API Gateway proxy event (REST,
-payload 1.0). Authorization (IAM, Cognito) is not enforced locally: requests carry a fixed local
-identity. Unknown routes get API Gateway's ``403 Missing Authentication Token``.
+serves them: it checks a method's required query string parameters and headers (present and not
+blank, as API Gateway does; ``400 Missing required request parameters: [...]``), validates its
+JSON body against its model (JSON Schema draft 4, as API Gateway does), answers a failed
+validation with the template's ``BAD_REQUEST_BODY`` gateway response, and otherwise invokes the
+integration's function with an API Gateway proxy event (REST, payload 1.0). Authorization (IAM,
+Cognito) is not enforced locally: requests carry a fixed local identity. Unknown routes get API
+Gateway's ``403 Missing Authentication Token``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class LocalMethod:
     function_arn: str
     validate_body: bool = False
     body_schema: dict[str, Any] | None = None
+    required_query: tuple[str, ...] = ()
+    required_headers: tuple[str, ...] = ()
+    """Checked when the method's validator validates request parameters."""
 
 
 @dataclass
@@ -68,6 +73,11 @@ class LocalRestApi:
                 raise ValueError(f"{http_method} {self.path_of(resource_id)}: not a Lambda proxy")
             validator = self.validators.get(str(props.get("RequestValidatorId", "")), {})
             model = props.get("RequestModels", {}).get("application/json")
+            required = (
+                [name for name, needed in props.get("RequestParameters", {}).items() if needed]
+                if validator.get("ValidateRequestParameters")
+                else []
+            )
             found.append(
                 LocalMethod(
                     resource_path=self.path_of(resource_id),
@@ -75,9 +85,15 @@ class LocalRestApi:
                     function_arn=match.group(1),
                     validate_body=bool(validator.get("ValidateRequestBody")),
                     body_schema=self.models.get(model) if model else None,
+                    required_query=_parameters(required, "method.request.querystring."),
+                    required_headers=_parameters(required, "method.request.header."),
                 )
             )
         return found
+
+
+def _parameters(names: list[str], prefix: str) -> tuple[str, ...]:
+    return tuple(name.removeprefix(prefix) for name in names if name.startswith(prefix))
 
 
 def _template_regex(path: str) -> re.Pattern[str]:
@@ -144,13 +160,20 @@ class LocalApiServer:
         body: bytes,
     ) -> tuple[int, dict[str, str], bytes]:
         text = body.decode() if body else None
+        query_values = parse_qs(query)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        missing = [
+            *(name for name in route.required_query if not "".join(query_values.get(name, []))),
+            *(name for name in route.required_headers if not lowered.get(name.lower(), "").strip()),
+        ]
+        if missing:
+            return self._bad_request_parameters(missing)
         if route.validate_body and route.body_schema is not None:
             problem = self._invalid_body(route.body_schema, text)
             if problem is not None:
                 return self._bad_request_body(problem)
         host = headers.get("Host", "127.0.0.1")
         headers = {**headers, "X-Forwarded-Proto": "http"}  # API Gateway says https
-        query_values = parse_qs(query)
         event = {
             "resource": route.resource_path,
             "path": path,
@@ -198,6 +221,21 @@ class LocalApiServer:
             return "[Invalid input: not JSON]"
         errors = list(Draft4Validator(schema).iter_errors(document))
         return _validation_error_string(errors) if errors else None
+
+    def _bad_request_parameters(self, missing: list[str]) -> tuple[int, dict[str, str], bytes]:
+        response = self.api.gateway_responses.get("BAD_REQUEST_PARAMETERS", {})
+        message = f"Missing required request parameters: [{', '.join(missing)}]"
+        template = response.get("ResponseTemplates", {}).get("application/json")
+        body = (
+            json.dumps({"message": message})
+            if template is None
+            else template.replace("$context.error.validationErrorString", message)
+        )
+        return (
+            int(response.get("StatusCode", 400)),
+            {"Content-Type": "application/json"},
+            body.encode(),
+        )
 
     def _bad_request_body(self, problem: str) -> tuple[int, dict[str, str], bytes]:
         response = self.api.gateway_responses.get("BAD_REQUEST_BODY", {})

@@ -29,8 +29,13 @@ from loyalty.contract import (
     ServiceName,
     Source,
 )
+from loyalty.order_status import STATUS_INDEX
 from stacks.config import LoyaltyConfig
-from stacks.permissions import grant_describe_order_executions, grant_order_documents
+from stacks.permissions import (
+    grant_describe_order_executions,
+    grant_order_documents,
+    grant_table,
+)
 
 ORDER_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
@@ -122,7 +127,14 @@ class OrderApiStack(Stack):
             },
         )
         bus.add_publisher(self.function)
-        orders_table.grant(self.function, "dynamodb:Query")
+        # Query: an order and its items, and the status index; UpdateItem: an approved order is
+        # PROCESSING again (OrdersTable.approved, conditional on it still awaiting approval).
+        grant_table(
+            self.function,
+            orders_table,
+            ["dynamodb:Query", "dynamodb:UpdateItem"],
+            indexes=[STATUS_INDEX],
+        )
         actions_table.grant(
             self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"
         )
@@ -199,6 +211,12 @@ class OrderApiStack(Stack):
         integration = apigw.LambdaIntegration(self.function)
 
         orders = self.api.root.add_resource("orders")
+        orders.add_method(
+            "GET",
+            integration,
+            request_validator=validator,
+            request_parameters={"method.request.querystring.status": True},
+        )
         orders.add_method(
             "POST",
             integration,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -51,9 +52,16 @@ from loyalty.contract import (
     vendor_answer_pattern,
     vendor_metadata,
 )
-from loyalty.order_status import ACTION_SORT_KEY, PARTITION_KEY, SORT_KEY
+from loyalty.order_status import (
+    ACTION_SORT_KEY,
+    PARTITION_KEY,
+    SORT_KEY,
+    STATUS_INDEX,
+    STATUS_INDEX_ATTRIBUTES,
+    STATUS_SINCE,
+)
 from stacks.config import LoyaltyConfig
-from stacks.permissions import grant_order_documents
+from stacks.permissions import grant_order_documents, grant_table
 
 JsonPath = sfn.JsonPath
 
@@ -71,6 +79,14 @@ class OrderProcessingStack(Stack):
         # One order record and one record per item (points, each voucher, each reward).
         self.orders_table = data_table(
             self, "Orders", partition_key=PARTITION_KEY, sort_key=SORT_KEY
+        )
+        # The staff's queues (GET /orders?status=...): order records only, newest first.
+        self.orders_table.add_global_secondary_index(
+            index_name=STATUS_INDEX,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=STATUS_SINCE, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(STATUS_INDEX_ATTRIBUTES),
         )
         # Orders too large for the state machine travel as claim checks to this bucket.
         self.documents = s3.Bucket(
@@ -317,7 +333,7 @@ class OrderProcessingStack(Stack):
             environment={Env.ORDERS_TABLE: self.orders_table.table_name},
         )
         self.state_machine.grant_task_response(token_handler)
-        self.orders_table.grant(token_handler, "dynamodb:UpdateItem")
+        grant_table(token_handler, self.orders_table, ["dynamodb:UpdateItem"])
         self.bus.add_lambda_rule(
             "VendorAnswers",
             function=token_handler,
@@ -379,7 +395,7 @@ class OrderProcessingStack(Stack):
             f"{id}Worker", f"order_steps.{module}.handler", f"{id} step worker", environment=env
         )
         if table_actions:
-            self.orders_table.grant(function, *table_actions)
+            grant_table(function, self.orders_table, table_actions)
         if actions_table_actions:
             self.actions_table.grant(function, *actions_table_actions)
         # Every step may receive an order by claim check; the ones producing orders may store one.

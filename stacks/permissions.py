@@ -4,13 +4,33 @@ by their exact cdk-nag finding."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Aws, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from cdk_constructs.nag import acknowledge
 
 DOCUMENTS_PREFIX = "orders/"
+
+
+def grant_table(
+    function: lambda_.Function,
+    table: dynamodb.ITable,
+    actions: Sequence[str],
+    *,
+    indexes: Sequence[str] = (),
+) -> None:
+    """``actions`` on ``table`` and on the ``indexes`` named, no others (``Table.grant`` adds
+    every index of a table that has one, by wildcard)."""
+    arn = table.table_arn
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=list(actions), resources=[arn, *(f"{arn}/index/{name}" for name in indexes)]
+        )
+    )
 
 
 def grant_order_documents(

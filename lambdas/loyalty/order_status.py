@@ -12,6 +12,21 @@ PARTITION_KEY = "order_reference"
 SORT_KEY = "record"
 ORDER_RECORD = "order"
 ITEM_RECORD_PREFIX = "item#"
+STATUS_INDEX = "ByStatus"
+"""The orders of one status, newest in it first (the staff's queues): partition ``status``, sort
+``STATUS_SINCE``. Only order records carry ``STATUS_SINCE``, so items are not in the index."""
+STATUS_SINCE = "status_since"
+"""When the order entered its current status (ISO 8601, UTC)."""
+STATUS_INDEX_ATTRIBUTES = (
+    "order_type",
+    "currency",
+    "net_amount",
+    "points",
+    "approval_reasons",
+    "created_at",
+    "updated_at",
+)
+"""What the index holds besides the keys: enough to list an order without reading it."""
 
 
 class OrderStatus(StrEnum):

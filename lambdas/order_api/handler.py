@@ -7,6 +7,9 @@ Routes (API Gateway REST, proxy integration):
   identity: the same order again is a ``200`` with the order's status (nothing put, never a
   second execution); another order under that reference, or one that already exists from
   another channel, is a ``409`` naming it. A ``202`` is only answered for an order that will run.
+* ``GET /orders?status=...`` — the orders in one status (the staff's queues, e.g.
+  ``AWAITING_APPROVAL``), newest in it first, a page at a time (``limit``, opaque ``cursor``),
+  from the orders table's status index.
 * ``GET /orders/{reference}`` — status, per-item statuses, timestamps, failure or rejection reason.
 * ``GET /orders/{reference}/actions`` — the steps waiting (or that waited) for a person.
 * ``POST /orders/{reference}/actions/{action}`` with ``{"decision": "approve"|"reject",
@@ -51,8 +54,16 @@ from loyalty.domain.errors import FieldProblem, OrderValidationError, UnknownOrd
 from loyalty.domain.recognition import recognise_order
 from loyalty.domain.validation import field_path, validate_order
 from loyalty.naming import execution_name_for
-from loyalty.order_status import ActionStatus, OrderStatus
+from loyalty.order_status import (
+    PARTITION_KEY,
+    SORT_KEY,
+    STATUS_INDEX_ATTRIBUTES,
+    STATUS_SINCE,
+    ActionStatus,
+    OrderStatus,
+)
 from loyalty.settings import require_env
+from order_api.cursor import BadCursorError, decode_cursor, encode_cursor
 
 logger = Logger()
 tracer = Tracer()
@@ -262,6 +273,63 @@ def submit_order() -> Response:
 
 # -- reading orders -----------------------------------------------------------------------
 
+DEFAULT_PAGE = 25
+MAX_PAGE = 100
+_CURSOR_FIELDS = frozenset({PARTITION_KEY, SORT_KEY, "status", STATUS_SINCE})
+_LISTED_FIELDS = ("order_reference", "status", STATUS_SINCE, *STATUS_INDEX_ATTRIBUTES)
+
+
+def _query(name: str) -> str | None:
+    return (app.current_event.query_string_parameters or {}).get(name)
+
+
+def _page_size() -> int:
+    raw = _query("limit")
+    if raw is None:
+        return DEFAULT_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"limit must be a whole number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+@app.get("/orders")
+@tracer.capture_method
+def list_orders() -> Response:
+    raw_status = _query("status")
+    try:
+        status = OrderStatus(raw_status or "")
+    except ValueError as err:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            f"status must be one of {', '.join(OrderStatus)}, not {raw_status!r}",
+        ) from err
+    limit = _page_size()
+    cursor = _query("cursor")
+    try:
+        after = (
+            decode_cursor(cursor, fields=_CURSOR_FIELDS, expect={"status": status.value})
+            if cursor
+            else None
+        )
+    except BadCursorError as err:
+        raise ApiError(HTTPStatus.BAD_REQUEST, str(err)) from err
+    found, last = orders.by_status(status, limit=limit, after=after)
+    body: dict[str, Any] = {
+        "status": status.value,
+        "orders": [
+            {
+                **{k: v for k, v in _plain(order).items() if k in _LISTED_FIELDS},
+                "status_url": _url(f"/orders/{order[PARTITION_KEY]}"),
+            }
+            for order in found
+        ],
+    }
+    if last is not None:
+        body["next_cursor"] = next_cursor = encode_cursor(last)
+        body["next_url"] = _url(f"/orders?status={status.value}&limit={limit}&cursor={next_cursor}")
+    return _json(HTTPStatus.OK, body)
+
+
 _ITEM_FIELDS = ("kind", "status", "points", "error", "reason", "vendor_references", "updated_at")
 _ORDER_FIELDS = (
     "order_reference",
@@ -419,6 +487,11 @@ def decide(reference: str, action: str) -> Response:
         actions.expire(order_reference=reference, action=action)
         raise ApiError(
             HTTPStatus.GONE, f"the {action} step of order {reference} is no longer waiting"
+        )
+    if decision.decision == "approve":
+        # Out of the staff's queue (a rejection is recorded by the order's own step).
+        orders.approved(
+            order_reference=reference, execution_id=claimed["execution_id"], now=decided_at
         )
     metrics.add_metric(name=_DECISION_METRICS[decision.decision], unit=MetricUnit.Count, value=1)
     return _json(

@@ -57,6 +57,19 @@ def wait_for_status(
         time.sleep(0.05)
 
 
+def waiting_for_staff(api: ApiClient) -> list[str]:
+    """Every order in the staff's approval queue, following the pages."""
+    found: list[str] = []
+    path: str | None = "/orders?status=AWAITING_APPROVAL&limit=2"
+    while path is not None:
+        page = api.call("GET", path)
+        assert page.status == 200, page.body
+        found += [o["order_reference"] for o in page.body["orders"]]
+        cursor = page.body.get("next_cursor")
+        path = f"/orders?status=AWAITING_APPROVAL&limit=2&cursor={cursor}" if cursor else None
+    return found
+
+
 def events_of(tap: Tap, reference: str, detail_type: str) -> list[dict[str, object]]:
     return [
         e["detail"]
@@ -87,9 +100,11 @@ def test_a_high_value_return_waits_for_approval_then_completes(
     assert vendor.ledger() == []
     (requested,) = events_of(lifecycle, reference, "order.approval-requested")
     assert requested["action"] == "approval"
+    assert reference in waiting_for_staff(api)  # the staff's queue shows it
 
     decided = api.decide(reference, "approve", comment="receipt checked")
     outcome = cloud.wait_for_order(reference)
+    assert reference not in waiting_for_staff(api)
 
     assert decided.status == 200
     assert outcome.status == "COMPLETED"
@@ -201,5 +216,10 @@ def test_a_bad_body_is_refused_at_the_gateway_or_by_the_handler_with_field_messa
 
 
 def test_unknown_orders_and_routes(api: ApiClient) -> None:
+    assert api.call("GET", "/orders").body == {  # the gateway checks required parameters
+        "message": "Missing required request parameters: [status]"
+    }
+    assert api.call("GET", "/orders?status=").status == 400  # present but blank: missing too
+    assert api.call("GET", "/orders?status=LOST").status == 400  # the function checks values
     assert api.order("NOBODY").status == 404
     assert api.call("GET", "/nothing").status == 403  # API Gateway: Missing Authentication Token

@@ -69,17 +69,19 @@ def bus_tap(aws: None) -> BusTap:
 
 def create_table(template: Template, logical_prefix: str, name: str) -> str:
     """Create, in moto, the table of ``template`` whose logical id starts with ``logical_prefix``,
-    with its synthesised key schema."""
+    with its synthesised key schema and secondary indexes."""
     (props,) = [
         resource["Properties"]
         for logical_id, resource in template.find_resources("AWS::DynamoDB::Table").items()
         if logical_id.startswith(logical_prefix)
     ]
+    indexes = {k: props[k] for k in ("GlobalSecondaryIndexes",) if k in props}
     boto3.client("dynamodb").create_table(
         TableName=name,
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],
         BillingMode=props["BillingMode"],
+        **indexes,
     )
     return name
 

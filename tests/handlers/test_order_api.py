@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 import pytest
@@ -58,6 +60,7 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
     def call(
         method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, Any]]:
+        path, _, query = path.partition("?")
         resource, parameters = path, {}
         parts = path.strip("/").split("/")
         if len(parts) >= 2:
@@ -72,7 +75,7 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
             "httpMethod": method,
             "headers": headers or {},
             "multiValueHeaders": {},
-            "queryStringParameters": None,
+            "queryStringParameters": {k: v[-1] for k, v in parse_qs(query).items()} or None,
             "pathParameters": parameters or None,
             "requestContext": {
                 "resourcePath": resource,
@@ -266,6 +269,109 @@ def test_a_body_that_is_not_a_json_object_is_refused(api: Any, body: str) -> Non
 # -- GET /orders/{reference} ----------------------------------------------------------------
 
 
+# -- GET /orders?status=... ----------------------------------------------------------------
+
+
+@pytest.fixture
+def queue(tables: dict[str, str]) -> list[str]:
+    """Five orders awaiting approval (Q-1 the oldest in it, Q-5 the newest), one processing and
+    one completed; each with an item record. Returns the waiting ones, newest first."""
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"])
+    for n in range(1, 8):
+        reference = f"Q-{n}"
+        orders.create(
+            order_reference=reference,
+            execution_id=f"exec-{n}",
+            attributes={"order_type": "return", "currency": "GBP", "net_amount": "600.00"},
+            items={"points": {"kind": "return", "status": "PENDING"}},
+            now=f"2026-11-30T10:00:0{n}.000+00:00",
+        )
+        if n <= 5:
+            # Entered the queue in reverse order of storing: Q-5 first, Q-1 last.
+            orders.await_approval(
+                order_reference=reference,
+                execution_id=f"exec-{n}",
+                reasons=["a big return"],
+                now=f"2026-11-30T11:00:0{n}.000+00:00",
+            )
+    orders.complete(order_reference="Q-7", execution_id="exec-7", now="2026-11-30T12:00:00Z")
+    return [f"Q-{n}" for n in range(5, 0, -1)]
+
+
+def test_staff_list_the_orders_waiting_for_them_newest_first_a_page_at_a_time(
+    api: Any, queue: list[str]
+) -> None:
+    first = api("GET", "/orders?status=AWAITING_APPROVAL&limit=2")
+    listed = [o["order_reference"] for o in first[1]["orders"]]
+    pages = [listed]
+    body = first[1]
+    while "next_cursor" in body:
+        status, body = api(
+            "GET", f"/orders?status=AWAITING_APPROVAL&limit=2&cursor={body['next_cursor']}"
+        )
+        assert status == 200
+        pages.append([o["order_reference"] for o in body["orders"]])
+
+    assert first[0] == 200
+    assert [ref for page in pages for ref in page] == queue  # every one once, newest first
+    assert all(len(page) <= 2 for page in pages)
+    (order,) = [o for o in first[1]["orders"] if o["order_reference"] == "Q-5"]
+    assert order == {
+        "order_reference": "Q-5",
+        "status": "AWAITING_APPROVAL",
+        "status_since": "2026-11-30T11:00:05.000+00:00",
+        "order_type": "return",
+        "currency": "GBP",
+        "net_amount": "600.00",
+        "approval_reasons": ["a big return"],
+        "created_at": "2026-11-30T10:00:05.000+00:00",
+        "updated_at": "2026-11-30T11:00:05.000+00:00",
+        "status_url": "https://api.example.com/v1/orders/Q-5",
+    }
+    assert first[1]["next_url"].startswith(
+        "https://api.example.com/v1/orders?status=AWAITING_APPROVAL&limit=2&cursor="
+    )
+
+
+def test_each_status_has_its_own_list(api: Any, queue: list[str]) -> None:
+    assert [o["order_reference"] for o in api("GET", "/orders?status=PROCESSING")[1]["orders"]] == [
+        "Q-6"
+    ]
+    assert [o["order_reference"] for o in api("GET", "/orders?status=COMPLETED")[1]["orders"]] == [
+        "Q-7"
+    ]
+    assert api("GET", "/orders?status=FAILED") == (200, {"status": "FAILED", "orders": []})
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "status must be one of PROCESSING, AWAITING_APPROVAL, "),
+        ("?status=awaiting", "status must be one of "),
+        ("?status=FAILED&limit=0", "limit must be a whole number from 1 to 100"),
+        ("?status=FAILED&limit=101", "limit must be a whole number from 1 to 100"),
+        ("?status=FAILED&limit=ten", "limit must be a whole number from 1 to 100"),
+        ("?status=FAILED&cursor=not-a-cursor", "cursor is not one this API gave"),
+    ],
+)
+def test_a_bad_list_request_is_a_400_that_says_why(api: Any, query: str, message: str) -> None:
+    status, body = api("GET", f"/orders{query}")
+
+    assert status == 400
+    assert body["message"].startswith(message)
+
+
+def test_a_cursor_of_another_list_or_edited_is_refused(api: Any, queue: list[str]) -> None:
+    cursor = api("GET", "/orders?status=AWAITING_APPROVAL&limit=1")[1]["next_cursor"]
+    key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    edited = base64.urlsafe_b64encode(json.dumps({**key, "order_reference": 42}).encode()).decode()
+
+    for status_, cursor_ in (("COMPLETED", cursor), ("AWAITING_APPROVAL", edited)):
+        status, body = api("GET", f"/orders?status={status_}&cursor={cursor_}")
+        assert status == 400, body
+        assert body["message"].startswith("cursor is not one this API gave")
+
+
 def test_an_unknown_order_is_404(api: Any) -> None:
     assert api("GET", "/orders/NOPE") == (404, {"message": "no order NOPE"})
 
@@ -345,8 +451,10 @@ def test_an_order_waiting_for_reconciliation_shows_which_items_are_unknown(
 @pytest.fixture
 def pending_approval(tables: dict[str, str], waiting_task: WaitingTask) -> ActionsTable:
     actions = ActionsTable(client=boto3.client("dynamodb"), table_name=tables["actions"])
-    OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"]).create(
-        order_reference="API-1", execution_id="exec-1", attributes={}, items={}, now="t"
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"])
+    orders.create(order_reference="API-1", execution_id="exec-1", attributes={}, items={}, now="t0")
+    orders.await_approval(
+        order_reference="API-1", execution_id="exec-1", reasons=["a big return"], now="t1"
     )
     actions.open(
         order_reference="API-1",
@@ -387,6 +495,8 @@ def test_approving_resumes_the_waiting_step_and_a_second_decision_conflicts(
     execution = waiting_task.describe()
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"])["decision"] == "approve"
+    assert api("GET", "/orders/API-1")[1]["status"] == "PROCESSING"  # out of the staff's queue
+    assert api("GET", "/orders?status=AWAITING_APPROVAL")[1]["orders"] == []
     again = api("POST", "/orders/API-1/actions/approval", {"decision": "reject"})
     assert again[0] == 409
     assert "already decided: approve" in again[1]["message"]

@@ -12,9 +12,42 @@ from app import ORDER_API_STACK, build_app
 def test_every_method_requires_iam_authorization(api_template: Template) -> None:
     methods = api_template.find_resources("AWS::ApiGateway::Method")
     assert {(m["Properties"]["HttpMethod"]) for m in methods.values()} == {"GET", "POST"}
-    assert len(methods) == 4
+    assert len(methods) == 5
     for method in methods.values():
         assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
+
+
+def test_the_staff_list_needs_a_status_and_may_query_only_its_index(
+    api_template: Template, order_template: Template
+) -> None:
+    api_template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "GET",
+            "RequestParameters": {"method.request.querystring.status": True},
+            "RequestValidatorId": Match.any_value(),
+        },
+    )
+    order_template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "GlobalSecondaryIndexes": [
+                Match.object_like(
+                    {
+                        "IndexName": "ByStatus",
+                        "KeySchema": [
+                            {"AttributeName": "status", "KeyType": "HASH"},
+                            {"AttributeName": "status_since", "KeyType": "RANGE"},
+                        ],
+                        "Projection": Match.object_like({"ProjectionType": "INCLUDE"}),
+                    }
+                )
+            ]
+        },
+    )
+    policies = json.dumps(api_template.find_resources("AWS::IAM::Policy"))
+    assert "/index/ByStatus" in policies
+    assert "/index/*" not in policies
 
 
 def test_bodies_are_validated_against_models_at_the_gateway(api_template: Template) -> None:

@@ -31,6 +31,8 @@ from loyalty.order_status import (
     PARTITION_KEY,
     RUNNING_STATUSES,
     SORT_KEY,
+    STATUS_INDEX,
+    STATUS_SINCE,
     ItemStatus,
     OrderStage,
     OrderStatus,
@@ -107,6 +109,7 @@ class OrdersTable:
             SORT_KEY: ORDER_RECORD,
             "execution_id": execution_id,
             "status": OrderStatus.PROCESSING.value,
+            STATUS_SINCE: now,
             "stage": OrderStage.STORED.value,
             "created_at": now,
             "updated_at": now,
@@ -187,12 +190,36 @@ class OrdersTable:
             execution_id,
             {
                 "status": OrderStatus.AWAITING_APPROVAL.value,
+                STATUS_SINCE: now,
                 "stage": OrderStage.AWAITING_APPROVAL.value,
                 "approval_reasons": reasons,
                 "updated_at": now,
             },
             stages=stages_up_to(OrderStage.AWAITING_APPROVAL),
         )
+
+    def approved(self, *, order_reference: str, execution_id: str, now: str) -> bool:
+        """A person approved the order: it is PROCESSING again (out of the staff's queue).
+        Returns False, changing nothing, unless the order still awaits approval under
+        ``execution_id`` (it may already have moved on)."""
+        try:
+            self._update(
+                order_reference,
+                {"status": OrderStatus.PROCESSING.value, STATUS_SINCE: now, "updated_at": now},
+                condition=(
+                    "attribute_exists(#pk) AND execution_id = :exec AND #c_status = :awaiting"
+                ),
+                condition_values={
+                    ":exec": execution_id,
+                    ":awaiting": OrderStatus.AWAITING_APPROVAL.value,
+                },
+                condition_names={"#c_status": "status"},
+            )
+        except ClientError as err:
+            if _is_condition_failure(err):
+                return False
+            raise
+        return True
 
     def reject(self, *, order_reference: str, execution_id: str, reason: str, now: str) -> None:
         self._end(
@@ -311,6 +338,30 @@ class OrdersTable:
             return None
         return {**order, "items": items}
 
+    def by_status(
+        self, status: OrderStatus, *, limit: int, after: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Orders in ``status``, newest in it first: a page of at most ``limit`` order records
+        (the index's attributes) and the key to continue after, if there may be more."""
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": _to_attr(status.value)},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            arguments["ExclusiveStartKey"] = {k: _to_attr(v) for k, v in after.items()}
+        page = self._client.query(**arguments)
+        orders = [
+            {k: _deserializer.deserialize(v) for k, v in raw.items() if k != SORT_KEY}
+            for raw in page.get("Items", [])
+        ]
+        last = page.get("LastEvaluatedKey")
+        return orders, {k: _deserializer.deserialize(v) for k, v in last.items()} if last else None
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _update_owned(
@@ -353,7 +404,12 @@ class OrdersTable:
         self._conditional_update(
             order_reference,
             execution_id,
-            {"status": status.value, "stage": status.value, **values},
+            {
+                "status": status.value,
+                "stage": status.value,
+                STATUS_SINCE: values["updated_at"],
+                **values,
+            },
             condition=f"attribute_not_exists(#pk) OR ({condition})"
             if may_create
             else f"attribute_exists(#pk) AND {condition}",

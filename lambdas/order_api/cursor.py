@@ -1,0 +1,36 @@
+"""Opaque page cursors for the Order API's lists: DynamoDB's ``LastEvaluatedKey``, as base64url
+JSON. A cursor is checked before it is used: one this API did not give (edited, truncated, or of
+another list) is a clear ``400``, not a DynamoDB validation error."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+
+class BadCursorError(ValueError):
+    pass
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, fields: frozenset[str], expect: dict[str, str]) -> dict[str, str]:
+    """The key in ``cursor``: exactly ``fields``, all strings, with the values in ``expect``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError) as err:
+        raise BadCursorError("cursor is not one this API gave") from err
+    if (
+        not isinstance(key, dict)
+        or set(key) != fields
+        or not all(isinstance(value, str) for value in key.values())
+        or any(key.get(name) != value for name, value in expect.items())
+    ):
+        raise BadCursorError("cursor is not one this API gave (or is of another list)")
+    return key
