@@ -37,9 +37,29 @@ from local_cloud.accounting import short_name
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
+from loyalty.order_status import ORDER_RECORD, SORT_KEY, STATUS_INDEX_ATTRIBUTES, STATUS_SINCE
 
 _DYNAMODB_READS = {"GetItem": 1, "Query": 1, "Scan": 1}
 _DYNAMODB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
+
+
+def _status_index_writes(operation: str, payload: dict[str, Any]) -> int:
+    """The orders table's status index is written with the table (AWS bills its writes too):
+    once for a new order record, twice for a write that changes its key (``status`` and
+    ``status_since`` change together: the old entry is deleted, the new one put), once for one
+    that changes only a projected attribute. Order records are the only ones in the index."""
+    indexed = {"status", STATUS_SINCE, *STATUS_INDEX_ATTRIBUTES}
+    if operation == "PutItem":
+        return 1 if STATUS_SINCE in payload.get("Item", {}) else 0
+    if operation != "UpdateItem" or payload.get("Key", {}).get(SORT_KEY) != {"S": ORDER_RECORD}:
+        return 0
+    # The attributes it SETs, as named in the expression (conditions name ``#c_*``).
+    expression = payload.get("UpdateExpression", "")
+    names = payload.get("ExpressionAttributeNames", {})
+    written = {name for alias, name in names.items() if f"{alias} =" in expression}
+    if STATUS_SINCE in written:
+        return 2
+    return 1 if written & indexed else 0
 
 
 class RequestCounter:
@@ -95,7 +115,9 @@ class RequestCounter:
         if operation in _DYNAMODB_READS:
             self.dynamodb_units["read"] += 1
         elif operation in _DYNAMODB_WRITES:
-            self.dynamodb_units["write"] += 1
+            self.dynamodb_units["write"] += 1 + _status_index_writes(
+                operation, json.loads(body or "{}")
+            )
         else:
             payload = json.loads(body or "{}")
             if operation == "BatchWriteItem":
