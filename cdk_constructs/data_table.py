@@ -41,7 +41,8 @@ def data_table(
         acknowledge(
             table,
             "AwsSolutions-DDB3",
-            "Short-lived coordination state that expires by TTL (at most a day); restoring an "
-            "old copy would be wrong, so point-in-time recovery buys nothing",
+            "Coordination state that expires by TTL (the mediator's within a day; submissions "
+            "within 90 days, and the durable orders table still knows every order); restoring "
+            "an old copy would be wrong, so point-in-time recovery buys nothing",
         )
     return table

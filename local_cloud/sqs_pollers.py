@@ -228,10 +228,13 @@ class SqsPollers:
         if self._time_scale == 1.0 or queue is None:
             return
         handles = {m["ReceiptHandle"] for m in messages}
+        queue_timeout_ms = int(queue.visibility_timeout) * 1000
         with queue._messages_lock:
             for message in queue._messages:
                 if any(message.had_receipt_handle(handle) for handle in handles):
                     hidden_for = message.visible_at - received_at
+                    if not 0 <= hidden_for - queue_timeout_ms < 1000:
+                        continue  # the function changed it before it crashed: kept, as on AWS
                     message.visible_at = int(received_at + hidden_for * self._time_scale)
         # An idle poller already waiting sees the new time within ``idle_seconds``.
 

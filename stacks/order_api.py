@@ -21,6 +21,7 @@ from constructs import Construct
 
 from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertools_layer
 from cdk_constructs.nag import acknowledge
+from loyalty.adapters import submissions_table
 from loyalty.contract import (
     MAX_LINES,
     MAX_REWARDS,
@@ -103,8 +104,8 @@ class OrderApiStack(Stack):
         self.idempotency_table = data_table(
             self,
             "Submissions",
-            partition_key="id",
-            time_to_live_attribute="expiration",
+            partition_key=submissions_table.KEY,
+            time_to_live_attribute=submissions_table.TTL_ATTRIBUTE,
             durable=False,
         )
 

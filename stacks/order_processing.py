@@ -174,7 +174,7 @@ class OrderProcessingStack(Stack):
             detail={"loyalty": JsonPath.object_at("$.loyalty")},
             result_path="$.approval",
             table_actions=["dynamodb:UpdateItem"],
-            actions_table_actions=["dynamodb:PutItem"],
+            actions_table_actions=["dynamodb:PutItem", "dynamodb:GetItem"],
             environment={
                 Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
             },

@@ -6,7 +6,9 @@ Routes (API Gateway REST, proxy integration):
   ``202`` with the order reference and its status URL. The order reference is the submission's
   identity: the same order again is a ``200`` with the order's status (nothing put, never a
   second execution); another order under that reference, or one that already exists from
-  another channel, is a ``409`` naming it. A ``202`` is only answered for an order that will run.
+  another channel, is a ``409`` naming it. A ``202`` is only answered for an order that will run:
+  the reference is claimed with the body's digest *before* the order is put (``SubmissionsTable``),
+  so no other body gets in even if the claiming request dies midway.
 * ``GET /orders?status=...`` — the orders in one status (the staff's queues, e.g.
   ``AWAITING_APPROVAL``), newest in it first, a page at a time (``limit``, opaque ``cursor``),
   from the orders table's status index.
@@ -20,6 +22,7 @@ Routes (API Gateway REST, proxy integration):
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from decimal import Decimal
@@ -30,15 +33,6 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,6 +41,12 @@ from loyalty.adapters.actions_table import ActionsTable, public_view
 from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
 from loyalty.adapters.orders_table import OrdersTable
+from loyalty.adapters.submissions_table import (
+    Claimed,
+    Submission,
+    SubmissionsTable,
+    SubmissionState,
+)
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
 from loyalty.contract import Env, ErrorName, MetricName, OrderEvent
@@ -55,6 +55,7 @@ from loyalty.domain.recognition import recognise_order
 from loyalty.domain.validation import field_path, validate_order
 from loyalty.naming import execution_name_for
 from loyalty.order_status import (
+    ORDER_RECORD,
     PARTITION_KEY,
     SORT_KEY,
     STATUS_INDEX_ATTRIBUTES,
@@ -85,16 +86,16 @@ publisher = EventBusPublisher(
 SUBMISSION_MEMORY_SECONDS = 90 * 24 * 3600
 """As long as Step Functions refuses to start a second execution of the same name: within it, a
 repeat is recognised by its body; after it, the orders table still knows the order (409)."""
+CLAIM_STALE_SECONDS = 15.0
+"""Longer than this function's timeout (10 s): a claim still PUTTING after that belongs to a
+request that died, and the same body may take it over."""
 IN_PROGRESS_WAITS = (0.1, 0.2, 0.4, 0.8)
 """How long a POST waits for a concurrent POST of the same order to finish putting it."""
 
-submissions = IdempotencyConfig(
-    event_key_jmespath="order.order_reference",
-    payload_validation_jmespath="order",
-    expires_after_seconds=SUBMISSION_MEMORY_SECONDS,
-)
-persistence = DynamoDBPersistenceLayer(
-    table_name=require_env(Env.IDEMPOTENCY_TABLE), boto3_client=_dynamodb
+submissions = SubmissionsTable(
+    client=_dynamodb,
+    table_name=require_env(Env.IDEMPOTENCY_TABLE),
+    stale_after=CLAIM_STALE_SECONDS,
 )
 
 
@@ -105,11 +106,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.details = details or {}
-
-
-class OrderExistsError(Exception):
-    """The order is known without a submission through this API: it came on the bus, or its
-    submission was forgotten (``SUBMISSION_MEMORY_SECONDS``)."""
 
 
 class Decision(BaseModel):
@@ -193,40 +189,37 @@ def _url(path: str) -> str:
 # -- submitting orders --------------------------------------------------------------------
 
 
-@idempotent_function(
-    data_keyword_argument="submission", config=submissions, persistence_store=persistence
-)
-def submit_once(*, submission: dict[str, Any]) -> dict[str, Any]:
-    """Put the order on the bus, once per order reference. Only the first call of a reference
-    runs; the others get its answer (the same order) or an ``IdempotencyValidationError``."""
-    order = submission["order"]
+def _put_order(order: dict[str, Any], digest: str) -> None:
     reference = order["order_reference"]
-    if orders.get(reference) is not None or _execution_status(reference) is not None:
-        raise OrderExistsError(reference)  # its execution would refuse the name: nothing would run
-    # EventBridge takes 1 MB and the state machine 256 KB: a large order travels by claim check.
-    digest = hashlib.sha256(reference.encode()).hexdigest()[:16]
-    payload = claims.inline_or_store(f"orders/{reference}/submitted-{digest}.json", order)
+    # EventBridge takes 1 MB and the state machine 256 KB: a large order travels by claim check
+    # (named after its content: another body under the reference never overwrites it).
+    payload = claims.inline_or_store(f"orders/{reference}/submitted-{digest[:16]}.json", order)
     if is_claim_check(payload):
         payload = {"order_reference": reference, **payload}
     publisher.publish([OutgoingEvent(OrderEvent.RECEIVED.value, payload)])
     metrics.add_metric(name=MetricName.ORDER_ACCEPTED, unit=MetricUnit.Count, value=1)
-    return {
-        "order_reference": reference,
-        "status": "ACCEPTED",
-        "accepted_at": utc_now(),
-        "submission": submission["submission"],
-    }
 
 
-def _submit(order: dict[str, Any], submission: str) -> dict[str, Any]:
-    """``submit_once``, waiting a moment for a concurrent submission of the same order."""
+def _claim(reference: str, digest: str, claim: str, accepted_at: str) -> Submission | Claimed:
+    """Claim the reference, waiting a moment for a concurrent submission of the same order."""
     for wait in (*IN_PROGRESS_WAITS, None):
-        try:
-            return submit_once(submission={"order": order, "submission": submission})
-        except IdempotencyAlreadyInProgressError:
-            if wait is None:
-                raise
-            time.sleep(wait)
+        now = time.time()
+        held = submissions.claim(
+            reference=reference,
+            digest=digest,
+            claim=claim,
+            now=now,
+            accepted_at=accepted_at,
+            expires_at=int(now) + SUBMISSION_MEMORY_SECONDS,
+        )
+        busy = (
+            isinstance(held, Submission)
+            and held.digest == digest
+            and held.state is SubmissionState.PUTTING
+        )
+        if not busy or wait is None:
+            return held
+        time.sleep(wait)
     raise AssertionError("unreachable")
 
 
@@ -240,35 +233,49 @@ def submit_order() -> Response:
     reference = order["order_reference"]
     location = _url(f"/orders/{reference}")
     existing = {"order_reference": reference, "status_url": location}
-    submission = uuid.uuid4().hex  # tells this request's submission from an earlier one's
-    try:
-        accepted = _submit(order, submission)
-    except IdempotencyValidationError as err:
-        raise ApiError(
-            HTTPStatus.CONFLICT,
-            f"order {reference} already exists with a different body; a new order needs a new "
-            "reference",
-            existing,
-        ) from err
-    except OrderExistsError as err:
+    headers = {"Location": location}
+    canonical = json.dumps(order, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    claim, accepted_at = uuid.uuid4().hex, utc_now()
+    held = _claim(reference, digest, claim, accepted_at)
+    if isinstance(held, Submission):
+        if held.digest != digest:
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                f"order {reference} already exists with a different body; a new order needs a "
+                "new reference",
+                existing,
+            )
+        if held.state is SubmissionState.PUTTING:
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                f"order {reference} is being submitted by another request; read its status",
+                existing,
+            )
+        # The same order again: where it is now.
+        status = _current_status(reference) or "ACCEPTED"
+        answer = {"order_reference": reference, "status": status, "accepted_at": held.accepted_at}
+        return _json(HTTPStatus.OK, {**answer, "status_url": location}, headers)
+    if not held.taken_over and (
+        orders.get(reference) is not None or _execution_status(reference) is not None
+    ):
+        # Known without a submission here (it came on the bus, or long ago): its execution
+        # would refuse the name, so nothing would run.
+        submissions.release(reference=reference, claim=claim)
         raise ApiError(
             HTTPStatus.CONFLICT,
             f"order {reference} already exists (it was not submitted through this API, or long "
             "ago); a new order needs a new reference",
             existing,
-        ) from err
-    except IdempotencyAlreadyInProgressError as err:
-        raise ApiError(
-            HTTPStatus.CONFLICT,
-            f"order {reference} is being submitted by another request; read its status",
-            existing,
-        ) from err
-    headers = {"Location": location}
-    if accepted.pop("submission") != submission:
-        # The same order again: its first submission's answer, with where it is now.
-        status = _current_status(reference) or accepted["status"]
-        return _json(HTTPStatus.OK, {**accepted, "status": status, "status_url": location}, headers)
-    return _json(HTTPStatus.ACCEPTED, {**accepted, "status_url": location}, headers)
+        )
+    try:
+        _put_order(order, digest)
+    except Exception:
+        submissions.let_go(reference=reference, claim=claim)
+        raise
+    submissions.mark_put(reference=reference, claim=claim)
+    answer = {"order_reference": reference, "status": "ACCEPTED", "accepted_at": accepted_at}
+    return _json(HTTPStatus.ACCEPTED, {**answer, "status_url": location}, headers)
 
 
 # -- reading orders -----------------------------------------------------------------------
@@ -287,7 +294,7 @@ def _page_size() -> int:
     raw = _query("limit")
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"limit must be a whole number from 1 to {MAX_PAGE}")
     return int(raw)
 
@@ -305,12 +312,9 @@ def list_orders() -> Response:
         ) from err
     limit = _page_size()
     cursor = _query("cursor")
+    expect = {"status": status.value, SORT_KEY: ORDER_RECORD}
     try:
-        after = (
-            decode_cursor(cursor, fields=_CURSOR_FIELDS, expect={"status": status.value})
-            if cursor
-            else None
-        )
+        after = decode_cursor(cursor, fields=_CURSOR_FIELDS, expect=expect) if cursor else None
     except BadCursorError as err:
         raise ApiError(HTTPStatus.BAD_REQUEST, str(err)) from err
     found, last = orders.by_status(status, limit=limit, after=after)
@@ -489,10 +493,14 @@ def decide(reference: str, action: str) -> Response:
             HTTPStatus.GONE, f"the {action} step of order {reference} is no longer waiting"
         )
     if decision.decision == "approve":
-        # Out of the staff's queue (a rejection is recorded by the order's own step).
-        orders.approved(
-            order_reference=reference, execution_id=claimed["execution_id"], now=decided_at
-        )
+        # Out of the staff's queue (a rejection is recorded by the order's own step). The
+        # decision is delivered already: a failed mark is logged, not answered as an error.
+        try:
+            orders.approved(
+                order_reference=reference, execution_id=claimed["execution_id"], now=decided_at
+            )
+        except ClientError:
+            logger.exception("approved order not marked PROCESSING: in the queue until it ends")
     metrics.add_metric(name=_DECISION_METRICS[decision.decision], unit=MetricUnit.Count, value=1)
     return _json(
         HTTPStatus.OK,
@@ -511,5 +519,4 @@ def decide(reference: str, action: str) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    submissions.register_lambda_context(context)
     return app.resolve(event, context)

@@ -71,6 +71,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             reasons=reasons,
             now=now,
         )
+        # A person may have approved between the two writes, while the order did not await
+        # approval yet (the API's mark found nothing to move): move it out of the queue here.
+        action = actions.get(request.order_reference, APPROVAL_ACTION) or {}
+        if action.get("decision") == "approve":
+            orders.approved(
+                order_reference=request.order_reference,
+                execution_id=request.execution_id,
+                now=utc_now(),
+            )
     except StaleStepError as err:
         # A late run (Lambda's retry) after the approval was decided or the order moved on.
         logger.warning("stale step ignored", extra={"reason": str(err)})

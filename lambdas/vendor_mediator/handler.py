@@ -136,9 +136,10 @@ persistence = DynamoDBPersistenceLayer(
 
 
 class RequeueLater(Exception):  # noqa: N818 - control flow, not an error
-    def __init__(self, requeue: Requeue) -> None:
+    def __init__(self, requeue: Requeue, vendor_message: str | None = None) -> None:
         super().__init__(f"requeued for {requeue.delay_seconds} s: {requeue.reason}")
         self.requeue = requeue
+        self.vendor_message = vendor_message
 
 
 class ParkRequest(Exception):  # noqa: N818 - control flow, not an error
@@ -157,7 +158,7 @@ def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dic
     _record_metrics(report)
     # Raised, not returned: the idempotency store must not keep "no answer" as the answer.
     if isinstance(outcome, Requeue):
-        raise RequeueLater(outcome)
+        raise RequeueLater(outcome, report.vendor_message)
     if isinstance(outcome, Park):
         raise ParkRequest(outcome)
     if outcome.outcome_unknown:
@@ -270,7 +271,11 @@ def record_handler(record: SQSRecord) -> None:
     except RequeueLater as later:
         logger.info(
             "request requeued",
-            extra={"delay": later.requeue.delay_seconds, "reason": later.requeue.reason},
+            extra={
+                "delay": later.requeue.delay_seconds,
+                "reason": later.requeue.reason,
+                "vendor_message": later.vendor_message,
+            },
         )
         metrics.add_metric(name=MetricName.REQUEUED, unit=MetricUnit.Count, value=1)
         _hide(record, later.requeue.delay_seconds)

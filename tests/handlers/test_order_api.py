@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 import boto3
 import pytest
 from aws_cdk.assertions import Template
+from botocore.exceptions import ClientError
 
 from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.orders_table import OrdersTable
@@ -211,6 +212,35 @@ def test_a_post_while_the_first_is_still_putting_the_order_is_a_409_not_a_second
     assert len(bus_tap.events(wait=0.5, expect=2)) == 1
 
 
+def test_a_request_that_died_after_putting_the_order_never_lets_another_body_in(
+    api: Any, tables: dict[str, str], bus_tap: BusTap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lost(**kwargs: Any) -> None:
+        raise RuntimeError("the function timed out after the put")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(api.module.submissions, "mark_put", lost)
+        with pytest.raises(RuntimeError):
+            api("POST", "/orders", ORDER)  # put on the bus, but the claim still says PUTTING
+    other = api("POST", "/orders", {**ORDER, "currency": "EUR"})
+    # Its request is long dead (older than the 15 s a claim is held):
+    boto3.client("dynamodb").update_item(
+        TableName=tables["submissions"],
+        Key={"id": {"S": "order#API-1"}},
+        UpdateExpression="SET claimed_at = :old",
+        ExpressionAttributeValues={":old": {"N": str(time.time() - 60)}},
+    )
+    stale_other = api("POST", "/orders", {**ORDER, "currency": "EUR"})
+    again = api("POST", "/orders", ORDER)
+
+    assert other[0] == stale_other[0] == 409  # another body: never, stale claim or not
+    assert "with a different body" in stale_other[1]["message"]
+    assert again[0] == 202  # the same order, put again: the starter runs one execution per name
+    events = bus_tap.events(wait=0.5, expect=3)
+    assert [e["detail"]["currency"] for e in events] == ["GBP", "GBP"]
+    assert api("POST", "/orders", ORDER)[0] == 200  # and now it is marked put
+
+
 def store_order(table: str, *, status: OrderStatus) -> None:
     """ORDER as the order steps store it, then ``status``."""
     orders = OrdersTable(client=boto3.client("dynamodb"), table_name=table)
@@ -350,7 +380,11 @@ def test_each_status_has_its_own_list(api: Any, queue: list[str]) -> None:
         ("?status=FAILED&limit=0", "limit must be a whole number from 1 to 100"),
         ("?status=FAILED&limit=101", "limit must be a whole number from 1 to 100"),
         ("?status=FAILED&limit=ten", "limit must be a whole number from 1 to 100"),
+        ("?status=FAILED&limit=%C2%B2", "limit must be a whole number from 1 to 100"),  # ²
         ("?status=FAILED&cursor=not-a-cursor", "cursor is not one this API gave"),
+        # JSON nested a thousand deep (a RecursionError in the parser), and far too long:
+        (f"?status=FAILED&cursor={base64.urlsafe_b64encode(b'[' * 1000).decode()}", "cursor"),
+        (f"?status=FAILED&cursor={'A' * 5000}", "cursor is not one this API gave (too long)"),
     ],
 )
 def test_a_bad_list_request_is_a_400_that_says_why(api: Any, query: str, message: str) -> None:
@@ -365,7 +399,13 @@ def test_a_cursor_of_another_list_or_edited_is_refused(api: Any, queue: list[str
     key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     edited = base64.urlsafe_b64encode(json.dumps({**key, "order_reference": 42}).encode()).decode()
 
-    for status_, cursor_ in (("COMPLETED", cursor), ("AWAITING_APPROVAL", edited)):
+    blank = base64.urlsafe_b64encode(json.dumps({**key, "order_reference": ""}).encode()).decode()
+
+    for status_, cursor_ in (
+        ("COMPLETED", cursor),
+        ("AWAITING_APPROVAL", edited),
+        ("AWAITING_APPROVAL", blank),  # DynamoDB would refuse an empty key value: a 500
+    ):
         status, body = api("GET", f"/orders?status={status_}&cursor={cursor_}")
         assert status == 400, body
         assert body["message"].startswith("cursor is not one this API gave")
@@ -499,6 +539,63 @@ def test_approving_resumes_the_waiting_step_and_a_second_decision_conflicts(
     again = api("POST", "/orders/API-1/actions/approval", {"decision": "reject"})
     assert again[0] == 409
     assert "already decided: approve" in again[1]["message"]
+
+
+def test_an_approval_that_could_not_mark_the_order_is_still_a_200(
+    api: Any,
+    pending_approval: ActionsTable,
+    waiting_task: WaitingTask,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def throttled(**kwargs: Any) -> bool:
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
+
+    monkeypatch.setattr(api.module.orders, "approved", throttled)
+
+    status, body = api("POST", "/orders/API-1/actions/approval", {"decision": "approve"})
+
+    assert (status, body["decision"]) == (200, "approve")  # it was delivered: say so
+    assert waiting_task.describe()["status"] == "SUCCEEDED"
+
+
+def test_an_approval_between_opening_the_action_and_marking_the_order_is_not_lost(
+    api: Any,
+    load_handler: LoadHandler,
+    tables: dict[str, str],
+    waiting_task: WaitingTask,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    OrdersTable(client=boto3.client("dynamodb"), table_name=tables["orders"]).create(
+        order_reference="API-1", execution_id="exec-1", attributes={}, items={}, now="t0"
+    )
+    step = load_handler(
+        "order_steps.await_approval",
+        {
+            "EVENT_BUS": "default",
+            "EVENT_SOURCE": "service-loyalty-order-process",
+            "LOYALTY_DOMAIN": "LEGO-LOYALTY",
+            "ORDERS_TABLE_NAME": tables["orders"],
+            "ACTIONS_TABLE_NAME": tables["actions"],
+        },
+    )
+    mark = step.orders.await_approval
+
+    def approved_in_between(**kwargs: Any) -> None:
+        # The action is open; the order does not await approval yet: a person approves now.
+        assert api("POST", "/orders/API-1/actions/approval", {"decision": "approve"})[0] == 200
+        mark(**kwargs)
+
+    monkeypatch.setattr(step.orders, "await_approval", approved_in_between)
+    request = {
+        "TaskToken": waiting_task.token,
+        "order_reference": "API-1",
+        "execution_id": "exec-1",
+        "loyalty": {"approval_reasons": ["a big return"]},
+    }
+    step.handler({"detail-type": "order.await-approval", "detail": request}, Context())
+
+    assert api("GET", "/orders/API-1")[1]["status"] == "PROCESSING"
+    assert api("GET", "/orders?status=AWAITING_APPROVAL")[1]["orders"] == []
 
 
 def test_rejecting_fails_the_waiting_step_with_order_rejected(

@@ -346,6 +346,24 @@ def test_a_retried_final_step_finishes_its_job_again(
     again = table.get("R-100")
     assert first is not None and again is not None
     assert again["failed_at"] == first["failed_at"]
+    assert again["status_since"] == first["status_since"] == first["failed_at"]  # same place
+
+
+def test_a_status_change_is_dated_and_a_retried_end_keeps_the_date(table: OrdersTable) -> None:
+    table.create(order_reference="R-8", execution_id="exec-1", attributes={}, items={}, now="t0")
+    table.await_approval(order_reference="R-8", execution_id="exec-1", reasons=[], now="t1")
+    assert table.approved(order_reference="R-8", execution_id="exec-1", now="t2")
+    assert not table.approved(order_reference="R-8", execution_id="exec-1", now="t3")  # once
+    table.complete(order_reference="R-8", execution_id="exec-1", now="t4")
+    table.complete(order_reference="R-8", execution_id="exec-1", now="t9")  # a retried step
+
+    order = table.get("R-8")
+    assert order is not None
+    assert (order["status"], order["status_since"], order["completed_at"]) == (
+        "COMPLETED",
+        "t4",
+        "t4",
+    )
 
 
 def test_an_applied_item_stays_applied_whatever_a_later_answer_says(table: OrdersTable) -> None:

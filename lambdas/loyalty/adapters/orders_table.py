@@ -404,12 +404,7 @@ class OrdersTable:
         self._conditional_update(
             order_reference,
             execution_id,
-            {
-                "status": status.value,
-                "stage": status.value,
-                STATUS_SINCE: values["updated_at"],
-                **values,
-            },
+            {"status": status.value, "stage": status.value, **values},
             condition=f"attribute_not_exists(#pk) OR ({condition})"
             if may_create
             else f"attribute_exists(#pk) AND {condition}",
@@ -417,6 +412,8 @@ class OrdersTable:
             set_if_absent={ended_at[0]: ended_at[1], "created_at": ended_at[1]}
             if may_create
             else {ended_at[0]: ended_at[1]},
+            # In its final status since it first got there: a retried write keeps the time.
+            copy_if_absent={STATUS_SINCE: ended_at},
         )
 
     def _conditional_update(
@@ -428,6 +425,7 @@ class OrdersTable:
         condition: str,
         condition_values: dict[str, Any],
         set_if_absent: dict[str, Any] | None = None,
+        copy_if_absent: dict[str, tuple[str, Any]] | None = None,
     ) -> None:
         names = {"#c_status": "status"}
         if "#c_stage" in condition:
@@ -440,6 +438,7 @@ class OrdersTable:
                 condition_values={":exec": execution_id, **_running_values(), **condition_values},
                 condition_names=names,
                 set_if_absent=set_if_absent,
+                copy_if_absent=copy_if_absent,
             )
         except ClientError as err:
             if _is_condition_failure(err):
@@ -456,7 +455,11 @@ class OrdersTable:
         condition_values: dict[str, Any],
         condition_names: dict[str, str] | None = None,
         set_if_absent: dict[str, Any] | None = None,
+        copy_if_absent: dict[str, tuple[str, Any]] | None = None,
     ) -> None:
+        """SET ``values``; ``set_if_absent`` only where the attribute is absent;
+        ``copy_if_absent`` {target: (source, default)}: target = source, or default while the
+        source is absent (as it was before this write)."""
         names = {"#pk": PARTITION_KEY, **(condition_names or {})}
         attr_values = dict(condition_values)
         sets = []
@@ -468,6 +471,11 @@ class OrdersTable:
             names[f"#n{index}"] = key
             attr_values[f":n{index}"] = value
             sets.append(f"#n{index} = if_not_exists(#n{index}, :n{index})")
+        for index, (target, (source, default)) in enumerate((copy_if_absent or {}).items()):
+            names[f"#t{index}"] = target
+            names[f"#s{index}"] = source
+            attr_values[f":t{index}"] = default
+            sets.append(f"#t{index} = if_not_exists(#s{index}, :t{index})")
         self._client.update_item(
             TableName=self._table,
             Key=self._key(order_reference),
