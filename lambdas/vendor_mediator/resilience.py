@@ -34,6 +34,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from loyalty.adapters.dynamodb import is_condition_failure
+
 Clock = Callable[[], float]
 
 
@@ -49,10 +51,6 @@ class Permit:
     probe: bool = False
     retry_after: float = 0.0
     reason: str = ""
-
-
-def _is_condition_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _number(item: dict[str, Any], name: str, default: float = 0.0) -> float:
@@ -95,7 +93,7 @@ class StateTable:
         try:
             attributes: dict[str, Any] = self.client.update_item(**args)["Attributes"]
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 return None
             raise
         return attributes

@@ -12,6 +12,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from loyalty.adapters.dynamodb import is_condition_failure
 from loyalty.order_status import ACTION_SORT_KEY, PARTITION_KEY, ActionStatus
 
 _serializer = TypeSerializer()
@@ -43,10 +44,6 @@ def _attrs(values: dict[str, Any]) -> dict[str, Any]:
 
 def _item(raw: dict[str, Any]) -> dict[str, Any]:
     return {key: _deserializer.deserialize(value) for key, value in raw.items()}
-
-
-def _is_condition_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class ActionsTable:
@@ -92,7 +89,7 @@ class ActionsTable:
                 ExpressionAttributeValues=_attrs({":pending": ActionStatus.PENDING.value}),
             )
         except ClientError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise
             return False
         return True
@@ -149,7 +146,7 @@ class ActionsTable:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 return None
             raise
         return _item(response["Attributes"])
@@ -174,7 +171,7 @@ class ActionsTable:
                 ),
             )
         except ClientError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise
 
     def expire(self, *, order_reference: str, action: str) -> None:
@@ -189,5 +186,5 @@ class ActionsTable:
                 ExpressionAttributeValues=_attrs({":expired": ActionStatus.EXPIRED.value}),
             )
         except ClientError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise

@@ -25,6 +25,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from loyalty.adapters.dynamodb import is_condition_failure
 from loyalty.order_status import (
     ITEM_RECORD_PREFIX,
     ORDER_RECORD,
@@ -135,7 +136,7 @@ class OrdersTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 raise _refusal(err, order_reference, execution_id, "store") from err
             raise
         # The order record is this execution's: its item records can be written unconditionally.
@@ -216,7 +217,7 @@ class OrdersTable:
                 condition_names={"#c_status": "status"},
             )
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 return False
             raise
         return True
@@ -304,7 +305,7 @@ class OrdersTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 return ItemUpdate.ALREADY_APPLIED if _old_item(err) else ItemUpdate.NO_SUCH_ITEM
             raise
         return ItemUpdate.RECORDED
@@ -441,7 +442,7 @@ class OrdersTable:
                 copy_if_absent=copy_if_absent,
             )
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 wanted = str(values.get("stage") or values.get("status"))
                 raise _refusal(err, order_reference, execution_id, wanted) from err
             raise
@@ -517,7 +518,3 @@ def _owner_in(err: ClientError) -> str | None:
     """The owning execution, when DynamoDB returned the old item with the condition failure."""
     owner = (err.response.get("Item") or {}).get("execution_id", {}).get("S")
     return str(owner) if owner else None
-
-
-def _is_condition_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

@@ -19,6 +19,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from loyalty.adapters.dynamodb import is_condition_failure
+
 KEY = "id"
 TTL_ATTRIBUTE = "expiration"
 _PREFIX = "order#"
@@ -96,7 +98,7 @@ class SubmissionsTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise
             old = err.response.get("Item")
             if old is None:  # gone between the put and now (TTL): ask again
@@ -142,7 +144,7 @@ class SubmissionsTable:
                 },
             )
         except ClientError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise
 
     def release(self, *, reference: str, claim: str) -> None:
@@ -159,7 +161,7 @@ class SubmissionsTable:
                 },
             )
         except ClientError as err:
-            if not _is_condition_failure(err):  # taken over meanwhile: not ours to forget
+            if not is_condition_failure(err):  # taken over meanwhile: not ours to forget
                 raise
 
 
@@ -173,7 +175,3 @@ def _submission(raw: dict[str, Any]) -> Submission:
         accepted_at=str(item["accepted_at"]),
         claim=str(item["claim"]),
     )
-
-
-def _is_condition_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
