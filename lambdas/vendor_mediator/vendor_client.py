@@ -148,25 +148,23 @@ class VendorClient:
             raise VendorUnavailableError(f"{type(err).__name__}: {err}") from err
         status = response.status
         self._refresh_key = status in (401, 403)
-        if status in (401, 403):
-            code, message = _error_parts(response.data)
-            raise VendorUnavailableError(
-                f"HTTP {status} {code}: the vendor refused our API key",
-                status=status,
-                maybe_applied=False,
-                vendor_message=message,
-            )
-        if status == 429 or status >= 500:
-            code, message = _error_parts(response.data)
-            raise VendorUnavailableError(
-                f"HTTP {status} {code}",
-                status=status,
-                vendor_message=message,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
-                maybe_applied=status not in NOT_HANDLED_STATUSES,
-            )
         if status >= 400:
             code, message = _error_parts(response.data)
+            if status in (401, 403):
+                raise VendorUnavailableError(
+                    f"HTTP {status} {code}: the vendor refused our API key",
+                    status=status,
+                    maybe_applied=False,
+                    vendor_message=message,
+                )
+            if status == 429 or status >= 500:
+                raise VendorUnavailableError(
+                    f"HTTP {status} {code}",
+                    status=status,
+                    vendor_message=message,
+                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                    maybe_applied=status not in NOT_HANDLED_STATUSES,
+                )
             raise VendorRejectedError(status, code, message)
         try:
             answer = json.loads(response.data)
