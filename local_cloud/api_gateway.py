@@ -223,29 +223,23 @@ class LocalApiServer:
         return _validation_error_string(errors) if errors else None
 
     def _bad_request_parameters(self, missing: list[str]) -> tuple[int, dict[str, str], bytes]:
-        response = self.api.gateway_responses.get("BAD_REQUEST_PARAMETERS", {})
         message = f"Missing required request parameters: [{', '.join(missing)}]"
-        template = response.get("ResponseTemplates", {}).get("application/json")
-        body = (
-            json.dumps({"message": message})
-            if template is None
-            else template.replace("$context.error.validationErrorString", message)
-        )
-        return (
-            int(response.get("StatusCode", 400)),
-            {"Content-Type": "application/json"},
-            body.encode(),
-        )
+        return self._gateway_error("BAD_REQUEST_PARAMETERS", message, message)
 
     def _bad_request_body(self, problem: str) -> tuple[int, dict[str, str], bytes]:
-        response = self.api.gateway_responses.get("BAD_REQUEST_BODY", {})
+        return self._gateway_error("BAD_REQUEST_BODY", "Invalid request body", problem)
+
+    def _gateway_error(
+        self, response_type: str, default_message: str, error: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """API Gateway's answer of ``response_type``: the template's gateway response, with
+        ``$context.error.validationErrorString`` filled in, or the default message."""
+        response = self.api.gateway_responses.get(response_type, {})
         template = response.get("ResponseTemplates", {}).get("application/json")
         if template is None:
-            body = json.dumps({"message": "Invalid request body"})
+            body = json.dumps({"message": default_message})
         else:
-            body = template.replace(
-                "$context.error.validationErrorString", json.dumps(problem)[1:-1]
-            )
+            body = template.replace("$context.error.validationErrorString", json.dumps(error)[1:-1])
         return (
             int(response.get("StatusCode", 400)),
             {"Content-Type": "application/json"},
