@@ -257,7 +257,7 @@ def submit_order() -> Response:
         answer = {"order_reference": reference, "status": status, "accepted_at": held.accepted_at}
         return _json(HTTPStatus.OK, {**answer, "status_url": location}, headers)
     if not held.taken_over and (
-        orders.get(reference) is not None or _execution_status(reference) is not None
+        orders.order_record(reference) is not None or _execution_status(reference) is not None
     ):
         # Known without a submission here (it came on the bus, or long ago): its execution
         # would refuse the name, so nothing would run.
@@ -395,13 +395,16 @@ def _execution_status(reference: str) -> str | None:
         raise
 
 
+def _status_before_stored(reference: str) -> str | None:
+    """``RECEIVED`` for an order accepted and being recognised or validated (its execution runs,
+    nothing is stored yet); None for an order nobody knows."""
+    return "RECEIVED" if _execution_status(reference) == "RUNNING" else None
+
+
 def _current_status(reference: str) -> str | None:
     """The order's status as ``GET`` shows it (without the actions' view of an approval)."""
-    item = orders.get(reference)
-    if item is not None:
-        return str(item["status"])
-    # Accepted and being recognised or validated: not stored yet.
-    return "RECEIVED" if _execution_status(reference) == "RUNNING" else None
+    record = orders.order_record(reference)
+    return str(record["status"]) if record is not None else _status_before_stored(reference)
 
 
 @app.get("/orders/<reference>")
@@ -409,9 +412,8 @@ def _current_status(reference: str) -> str | None:
 def get_order(reference: str) -> Response:
     item = orders.get(reference)
     if item is None:
-        if _execution_status(reference) == "RUNNING":
-            # Accepted and being recognised or validated: not stored yet.
-            return _json(HTTPStatus.OK, {"order_reference": reference, "status": "RECEIVED"})
+        if status := _status_before_stored(reference):
+            return _json(HTTPStatus.OK, {"order_reference": reference, "status": status})
         raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
     return _json(HTTPStatus.OK, _order_view(item, actions.list(reference)))
 
@@ -420,7 +422,7 @@ def get_order(reference: str) -> Response:
 @tracer.capture_method
 def list_actions(reference: str) -> Response:
     found = actions.list(reference)
-    if not found and orders.get(reference) is None:
+    if not found and orders.order_record(reference) is None:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
     return _json(
         HTTPStatus.OK, {"order_reference": reference, "actions": [public_view(a) for a in found]}

@@ -349,6 +349,26 @@ def test_a_retried_final_step_finishes_its_job_again(
     assert again["status_since"] == first["status_since"] == first["failed_at"]  # same place
 
 
+def test_the_order_record_alone_is_read_without_its_items(table: OrdersTable) -> None:
+    table.create(
+        order_reference="R-7",
+        execution_id="exec-1",
+        attributes={"order_type": "sale"},
+        items={f"voucher#V{n}": {"status": "PENDING"} for n in range(30)},
+        now="t0",
+    )
+
+    record = table.order_record("R-7")
+
+    assert record is not None
+    assert (record["status"], record["order_type"], record["record"]) == (
+        "PROCESSING",
+        "sale",
+        "order",
+    )
+    assert table.order_record("R-NOBODY") is None
+
+
 def test_a_status_change_is_dated_and_a_retried_end_keeps_the_date(table: OrdersTable) -> None:
     table.create(order_reference="R-8", execution_id="exec-1", attributes={}, items={}, now="t0")
     table.await_approval(order_reference="R-8", execution_id="exec-1", reasons=[], now="t1")

@@ -339,6 +339,22 @@ class OrdersTable:
             return None
         return {**order, "items": items}
 
+    def order_record(self, order_reference: str) -> dict[str, Any] | None:
+        """The order record alone (status, stage, ...), without reading its items: what a
+        status check needs, whatever the size of the order."""
+        page = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="#pk = :ref AND #sk = :order",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            ExpressionAttributeValues={
+                ":ref": _to_attr(order_reference),
+                ":order": _to_attr(ORDER_RECORD),
+            },
+            ConsistentRead=True,
+        )
+        raws = page.get("Items", [])
+        return {k: _deserializer.deserialize(v) for k, v in raws[0].items()} if raws else None
+
     def by_status(
         self, status: OrderStatus, *, limit: int, after: dict[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

@@ -36,14 +36,11 @@ class SubmissionState(StrEnum):
 
 @dataclass(frozen=True)
 class Submission:
-    reference: str
+    """The submission that holds a reference, as another request sees it."""
+
     digest: str
     state: SubmissionState
-    claimed_at: float
-    """Epoch seconds of the current claim."""
     accepted_at: str
-    claim: str
-    """Which request holds the claim."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ class SubmissionsTable:
         """The order is on the bus (only the holder of the claim marks it)."""
         self._client.update_item(
             TableName=self._table,
-            Key={KEY: {"S": _PREFIX + reference}},
+            Key=_key(reference),
             UpdateExpression="SET #state = :put",
             ConditionExpression="claim = :claim",
             ExpressionAttributeNames={"#state": "state"},
@@ -133,7 +130,7 @@ class SubmissionsTable:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={KEY: {"S": _PREFIX + reference}},
+                Key=_key(reference),
                 UpdateExpression="SET claimed_at = :never",
                 ConditionExpression="claim = :claim AND #state = :putting",
                 ExpressionAttributeNames={"#state": "state"},
@@ -152,7 +149,7 @@ class SubmissionsTable:
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key={KEY: {"S": _PREFIX + reference}},
+                Key=_key(reference),
                 ConditionExpression="claim = :claim AND #state = :putting",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
@@ -165,13 +162,14 @@ class SubmissionsTable:
                 raise
 
 
+def _key(reference: str) -> dict[str, Any]:
+    return {KEY: {"S": _PREFIX + reference}}
+
+
 def _submission(raw: dict[str, Any]) -> Submission:
     item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
     return Submission(
-        reference=str(item[KEY]).removeprefix(_PREFIX),
         digest=str(item["digest"]),
         state=SubmissionState(str(item["state"])),
-        claimed_at=float(item["claimed_at"]),
         accepted_at=str(item["accepted_at"]),
-        claim=str(item["claim"]),
     )
