@@ -48,6 +48,10 @@ class ApiClient:
         body = {"decision": decision, **({"comment": comment} if comment else {})}
         return self.call("POST", f"/orders/{reference}/actions/approval", body)
 
+    def retry(self, reference: str, comment: str | None = None) -> ApiResponse:
+        body = {"comment": comment} if comment else {}
+        return self.call("POST", f"/orders/{reference}/actions/retry", body)
+
 
 def _json(raw: bytes) -> dict[str, Any]:
     if not raw:

@@ -96,6 +96,11 @@ def _parameters(names: list[str], prefix: str) -> tuple[str, ...]:
     return tuple(name.removeprefix(prefix) for name in names if name.startswith(prefix))
 
 
+def _specificity(path: str) -> tuple[bool, ...]:
+    """Sorts literal path parts before variables, part by part."""
+    return tuple(part.startswith("{") for part in path.strip("/").split("/"))
+
+
 def _template_regex(path: str) -> re.Pattern[str]:
     pattern = re.sub(r"\\{([^}+]+)\\}", r"(?P<\1>[^/]+)", re.escape(path))
     return re.compile(f"^{pattern}$")
@@ -111,7 +116,9 @@ class LocalApiServer:
         self, *, api: LocalRestApi, functions: dict[str, LocalFunction], host: str = "127.0.0.1"
     ) -> None:
         self.api = api
-        self._routes = [(_template_regex(m.resource_path), m) for m in api.routes()]
+        # API Gateway matches the most specific path: a literal part wins over a {variable}.
+        routes = sorted(api.routes(), key=lambda m: _specificity(m.resource_path))
+        self._routes = [(_template_regex(m.resource_path), m) for m in routes]
         self._functions = functions
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -206,7 +213,11 @@ class LocalApiServer:
                 {"Content-Type": "application/json"},
                 b'{"message": "Internal server error"}',
             )
+        # API Gateway merges both forms; a header in multiValueHeaders wins (Powertools' REST
+        # resolver answers with that one only).
         response_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            response_headers[str(key)] = ", ".join(str(v) for v in values)
         return (
             int(response["statusCode"]),
             response_headers,

@@ -291,12 +291,10 @@ class LocalCloud:
     def orders_table(self) -> str:
         return self.output("OrdersTableName")
 
-    def execution_arn(self, order_reference: str) -> str:
-        from loyalty.naming import execution_name_for
+    def execution_arn(self, order_reference: str, attempt: int = 1) -> str:
+        from loyalty.naming import execution_arn_for
 
-        machine = self.state_machine_arn.rsplit(":", 1)[-1]
-        name = execution_name_for(order_reference)
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+        return execution_arn_for(self.state_machine_arn, order_reference, attempt)
 
     # -- driving it -----------------------------------------------------------------------------
 
@@ -404,10 +402,16 @@ class LocalCloud:
                 statuses[execution["executionArn"]] = execution["status"]
         return statuses
 
+    def current_execution_arn(self, order_reference: str) -> str:
+        """The execution that owns the order now (an operator's re-run, after one), or the first
+        one's name while nothing is stored."""
+        record = self.order_record(order_reference) or {}
+        return str(record.get("execution_id") or self.execution_arn(order_reference))
+
     def _execution_status(self, order_reference: str) -> str:
         try:
             execution = self._sfn.describe_execution(
-                executionArn=self.execution_arn(order_reference)
+                executionArn=self.current_execution_arn(order_reference)
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ExecutionDoesNotExist":
@@ -418,7 +422,9 @@ class LocalCloud:
     def order_outcome(self, order_reference: str) -> OrderOutcome:
         sfn = self.client("stepfunctions")
         try:
-            execution = sfn.describe_execution(executionArn=self.execution_arn(order_reference))
+            execution = sfn.describe_execution(
+                executionArn=self.current_execution_arn(order_reference)
+            )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ExecutionDoesNotExist":
                 raise
@@ -454,11 +460,16 @@ class LocalCloud:
         return events
 
     def order_item(self, order_reference: str) -> dict[str, Any] | None:
+        return self._orders().get(order_reference)
+
+    def order_record(self, order_reference: str) -> dict[str, Any] | None:
+        """The order record alone, without its items."""
+        return self._orders().order_record(order_reference)
+
+    def _orders(self) -> Any:
         from loyalty.adapters.orders_table import OrdersTable
 
-        return OrdersTable(client=self.client("dynamodb"), table_name=self.orders_table).get(
-            order_reference
-        )
+        return OrdersTable(client=self.client("dynamodb"), table_name=self.orders_table)
 
     def wait_idle(self, timeout: float = 30) -> bool:
         """Wait until nothing is in flight: no event being delivered, no finisher running, no

@@ -26,6 +26,7 @@ from loyalty.contract import (
     MAX_LINES,
     MAX_REWARDS,
     MAX_VOUCHERS,
+    RETRY_ACTION,
     Env,
     ServiceName,
     Source,
@@ -78,6 +79,16 @@ DECISION_SCHEMA = apigw.JsonSchema(
     additional_properties=False,
     properties={
         "decision": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, enum=["approve", "reject"]),
+        "comment": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
+    },
+)
+
+OPERATOR_ACTION_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="OperatorAction",
+    type=apigw.JsonSchemaType.OBJECT,
+    additional_properties=False,
+    properties={
         "comment": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
     },
 )
@@ -150,6 +161,8 @@ class OrderApiStack(Stack):
             self.function, bucket_name=config.documents_bucket_name, actions=["s3:PutObject"]
         )
         state_machine.grant_task_response(self.function)
+        # An operator's re-run of a failed order is a new execution (``<reference>+<attempt>``).
+        state_machine.grant_start_execution(self.function)
         # To tell "accepted, not stored yet" from "unknown" (GET /orders/{reference}).
         grant_describe_order_executions(
             self.function, state_machine_name=config.order_state_machine_name
@@ -209,6 +222,9 @@ class OrderApiStack(Stack):
         decision_model = self.api.add_model(
             "Decision", content_type="application/json", schema=DECISION_SCHEMA
         )
+        operator_action_model = self.api.add_model(
+            "OperatorAction", content_type="application/json", schema=OPERATOR_ACTION_SCHEMA
+        )
         integration = apigw.LambdaIntegration(self.function)
 
         orders = self.api.root.add_resource("orders")
@@ -228,6 +244,13 @@ class OrderApiStack(Stack):
         order.add_method("GET", integration)
         order_actions = order.add_resource("actions")
         order_actions.add_method("GET", integration)
+        # An explicit path wins over {action} in API Gateway's matching.
+        order_actions.add_resource(RETRY_ACTION).add_method(
+            "POST",
+            integration,
+            request_validator=validator,
+            request_models={"application/json": operator_action_model},
+        )
         order_actions.add_resource("{action}").add_method(
             "POST",
             integration,

@@ -226,6 +226,13 @@ def task_answer_pattern() -> dict[str, Any]:
 APPROVAL_ACTION: Final = "approval"
 """The action a person takes on an order that waits for approval
 (``POST /orders/{reference}/actions/approval``)."""
+RERUN_SETTLE_SECONDS: Final = 3
+"""A re-run starts at least this long after its order failed: the Vendor Mediator tells a
+re-run's requests from the failed run's by when they were put on the bus (whole seconds, and its
+own clock a little off EventBridge's), and holds back the ones it cannot tell apart."""
+RETRY_ACTION: Final = "retry"
+"""An operator re-runs a FAILED order (``POST /orders/{reference}/actions/retry``): a new
+execution, ``<reference>+<attempt>``, that asks the vendor only for what it has not applied."""
 
 
 # --- Order size limits (the model enforces them; the API's gateway schema repeats them) ----
@@ -310,6 +317,8 @@ class MetricName(StrEnum):
     STEP_FAILED = "StepFailed"
     STEP_DURATION = "StepDuration"
     """Milliseconds from a step's request to its worker's answer (dimension ``step``)."""
+    ORDER_RERUN = "OrderRerun"
+    """An operator re-ran a FAILED order."""
     APPROVAL_REQUESTED = "ApprovalRequested"
     APPROVAL_GRANTED = "ApprovalGranted"
     APPROVAL_DENIED = "ApprovalDenied"

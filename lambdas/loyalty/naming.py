@@ -17,13 +17,32 @@ MAX_EXECUTION_NAME = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def execution_name_for(order_reference: str) -> str:
-    """The execution name of an order: the reference itself when it is a valid name, otherwise a
-    sanitised prefix plus a hash of the full reference (so distinct references stay distinct)."""
+RERUN_SEPARATOR = "+"
+"""Between the reference and the attempt of a re-run (``M101+2``): allowed in execution names, not
+in order references, so no reference's first run can take a re-run's name."""
+
+
+def execution_name_for(order_reference: str, attempt: int = 1) -> str:
+    """The execution name of an order's ``attempt`` (1: its first run; an operator's re-run is
+    ``<name>+<attempt>``): the reference itself when it is a valid name, otherwise a sanitised
+    prefix plus a hash of the full reference (so distinct references stay distinct)."""
     if not order_reference:
         raise ValueError("order_reference must not be empty")
+    if attempt < 1:
+        raise ValueError(f"attempt must be 1 or more, not {attempt}")
+    suffix = f"{RERUN_SEPARATOR}{attempt}" if attempt > 1 else ""
+    room = MAX_EXECUTION_NAME - len(suffix)
     safe = _UNSAFE.sub("_", order_reference)
-    if safe == order_reference and len(safe) <= MAX_EXECUTION_NAME:
-        return safe
+    if safe == order_reference and len(safe) <= room:
+        return safe + suffix
     digest = hashlib.sha256(order_reference.encode()).hexdigest()[:16]
-    return f"{safe[: MAX_EXECUTION_NAME - len(digest) - 1]}-{digest}"
+    return f"{safe[: room - len(digest) - 1]}-{digest}{suffix}"
+
+
+def execution_arn_for(state_machine_arn: str, order_reference: str, attempt: int = 1) -> str:
+    """``arn:<partition>:states:<region>:<account>:execution:<machine>:<name>``."""
+    parts = state_machine_arn.split(":")
+    if len(parts) != 7 or parts[5] != "stateMachine":
+        raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
+    name = execution_name_for(order_reference, attempt)
+    return ":".join([*parts[:5], "execution", parts[6], name])

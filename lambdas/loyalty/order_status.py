@@ -41,6 +41,8 @@ class OrderStatus(StrEnum):
 
 
 class OrderStage(StrEnum):
+    RESTARTED = "RESTARTED"
+    """An operator re-ran the failed order: its new execution owns it and has not stored it yet."""
     STORED = "STORED"
     DISCOUNTS_PROPORTIONED = "DISCOUNTS_PROPORTIONED"
     TRANSFORMED = "TRANSFORMED"
@@ -52,6 +54,7 @@ class OrderStage(StrEnum):
 
 
 STAGE_ORDER: tuple[OrderStage, ...] = (
+    OrderStage.RESTARTED,
     OrderStage.STORED,
     OrderStage.DISCOUNTS_PROPORTIONED,
     OrderStage.TRANSFORMED,
@@ -65,6 +68,11 @@ the state machine moved on) can never rewrite the past."""
 def stages_up_to(stage: OrderStage) -> tuple[OrderStage, ...]:
     """The running stages at or before ``stage``."""
     return STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
+
+
+RERUNNABLE_STATUSES = frozenset({OrderStatus.FAILED})
+"""What an operator may re-run: every effect's outcome is known (``NEEDS_RECONCILIATION`` first
+needs an operator's reconciliation) and nobody decided against it (``REJECTED`` is final)."""
 
 
 class ItemStatus(StrEnum):

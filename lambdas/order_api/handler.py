@@ -14,6 +14,9 @@ Routes (API Gateway REST, proxy integration):
   from the orders table's status index.
 * ``GET /orders/{reference}`` — status, per-item statuses, timestamps, failure or rejection reason.
 * ``GET /orders/{reference}/actions`` — the steps waiting (or that waited) for a person.
+* ``POST /orders/{reference}/actions/retry`` with ``{"comment": ...}`` — an operator re-runs a
+  ``FAILED`` order: a new execution that asks the vendor only for what it has not applied (``202``;
+  ``409`` with the reason for any other status).
 * ``POST /orders/{reference}/actions/{action}`` with ``{"decision": "approve"|"reject",
   "comment": ...}`` — resumes (or fails) the waiting step with the token kept server-side;
   ``409`` if already decided, ``410`` if the step no longer waits.
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, Literal
@@ -49,18 +54,27 @@ from loyalty.adapters.submissions_table import (
 )
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
-from loyalty.contract import Env, ErrorName, MetricName, OrderEvent
+from loyalty.contract import (
+    RERUN_SETTLE_SECONDS,
+    RETRY_ACTION,
+    Env,
+    ErrorName,
+    MetricName,
+    OrderEvent,
+)
 from loyalty.domain.errors import FieldProblem, OrderValidationError, UnknownOrderType
 from loyalty.domain.recognition import recognise_order
 from loyalty.domain.validation import field_path, validate_order
-from loyalty.naming import execution_name_for
+from loyalty.naming import execution_arn_for, execution_name_for
 from loyalty.order_status import (
     ORDER_RECORD,
     PARTITION_KEY,
+    RERUNNABLE_STATUSES,
     SORT_KEY,
     STATUS_INDEX_ATTRIBUTES,
     STATUS_SINCE,
     ActionStatus,
+    OrderStage,
     OrderStatus,
 )
 from loyalty.settings import require_env
@@ -101,11 +115,25 @@ submissions = SubmissionsTable(
 
 class ApiError(Exception):
     def __init__(
-        self, status: HTTPStatus, message: str, details: dict[str, Any] | None = None
+        self,
+        status: HTTPStatus,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.details = details or {}
+        self.headers = headers
+
+
+class OperatorAction(BaseModel):
+    """The body of an operator's action on an order (``retry``): why, for the record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(default=None, max_length=500)
 
 
 class Decision(BaseModel):
@@ -138,7 +166,7 @@ def _invalid(problems: list[FieldProblem]) -> Response:
 
 @app.exception_handler(ApiError)
 def _api_error(error: ApiError) -> Response:
-    return _json(error.status, {"message": str(error), **error.details})
+    return _json(error.status, {"message": str(error), **error.details}, error.headers)
 
 
 @app.exception_handler(OrderValidationError)
@@ -352,6 +380,8 @@ _ORDER_FIELDS = (
     "completed_at",
     "failed_at",
     "rejected_at",
+    "attempt",
+    "retries",
 )
 
 
@@ -384,9 +414,8 @@ def _order_view(item: dict[str, Any], order_actions: list[dict[str, Any]]) -> di
     return view
 
 
-def _execution_status(reference: str) -> str | None:
-    machine = state_machine_arn.split(":")
-    arn = ":".join([*machine[:5], "execution", machine[6], execution_name_for(reference)])
+def _execution_status(reference: str, attempt: int = 1) -> str | None:
+    arn = execution_arn_for(state_machine_arn, reference, attempt)
     try:
         return str(_sfn.describe_execution(executionArn=arn)["status"])
     except ClientError as err:
@@ -426,6 +455,128 @@ def list_actions(reference: str) -> Response:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
     return _json(
         HTTPStatus.OK, {"order_reference": reference, "actions": [public_view(a) for a in found]}
+    )
+
+
+# -- repairing ----------------------------------------------------------------------------
+
+_NOT_RERUNNABLE = {
+    OrderStatus.COMPLETED: "it is COMPLETED: there is nothing to re-run",
+    OrderStatus.REJECTED: "a person rejected it (or nobody approved it in time): that is final",
+    OrderStatus.NEEDS_RECONCILIATION: (
+        "the outcome of a vendor effect is unknown: reconcile it with the vendor first"
+    ),
+    OrderStatus.PROCESSING: "it is still running",
+    OrderStatus.AWAITING_APPROVAL: "it is still running (waiting for approval)",
+}
+
+
+@app.post(f"/orders/<reference>/actions/{RETRY_ACTION}")
+@tracer.capture_method
+def retry(reference: str) -> Response:
+    action = OperatorAction.model_validate(_json_body())
+    record = orders.order_record(reference)
+    if record is None:
+        if _execution_status(reference) == "FAILED":
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                f"order {reference} cannot be re-run: it failed before it was stored (it was "
+                "not recognised or not valid); submit a corrected order under a new reference",
+            )
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
+    record = _plain(record)
+    status, attempt = OrderStatus(record["status"]), int(record.get("attempt", 1))
+    if (
+        record.get("stage") == OrderStage.RESTARTED
+        and _execution_status(reference, attempt) is None
+    ):
+        # A re-run was given the order but its execution never started (this function stopped
+        # in between, or Step Functions refused): start it now.
+        return _start_rerun(reference, record, attempt)
+    if status not in RERUNNABLE_STATUSES:
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} cannot be re-run: {_NOT_RERUNNABLE[status]}",
+            {"status": status.value},
+        )
+    settled_in = _seconds_until_settled(record.get("failed_at"))
+    if settled_in > 0:
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} failed moments ago; it can be re-run in {settled_in} s",
+            {"retry_after_seconds": settled_in},
+            headers={"Retry-After": str(settled_in)},
+        )
+    attempt += 1
+    now = utc_now()
+    restarted = orders.restart(
+        order_reference=reference,
+        failed_execution=record["execution_id"],
+        execution_id=execution_arn_for(state_machine_arn, reference, attempt),
+        attempt=attempt,
+        retry={
+            "attempt": attempt,
+            "failed_execution": record["execution_id"],
+            "error": record.get("error"),
+            "cause": record.get("cause"),
+            "failed_at": record.get("failed_at"),
+            "retried_by": _caller(),
+            "retried_at": now,
+            "comment": action.comment,
+        },
+        now=now,
+    )
+    if not restarted:
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} changed while it was being re-run (another operator's action "
+            "came first); read its status",
+        )
+    metrics.add_metric(name=MetricName.ORDER_RERUN, unit=MetricUnit.Count, value=1)
+    return _start_rerun(reference, record, attempt)
+
+
+def _seconds_until_settled(failed_at: str | None) -> int:
+    """Whole seconds before a re-run may start (``RERUN_SETTLE_SECONDS`` after the failure)."""
+    if not failed_at:
+        return 0
+    elapsed = (datetime.now(UTC) - datetime.fromisoformat(failed_at)).total_seconds()
+    return max(0, math.ceil(RERUN_SETTLE_SECONDS - elapsed))
+
+
+def _start_rerun(reference: str, record: dict[str, Any], attempt: int) -> Response:
+    """Start the execution of ``attempt`` with the order as it was stored. Its name is the
+    attempt's, so a repeated start is Step Functions' idempotent success, never a second run."""
+    try:
+        started = _sfn.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=execution_name_for(reference, attempt),
+            input=json.dumps(
+                {
+                    "order_reference": reference,
+                    "received_at": record.get("created_at"),
+                    "event_id": f"{RETRY_ACTION}-{attempt}",
+                    "order": record["order"],
+                }
+            ),
+        )
+    except ClientError as err:
+        logger.exception("re-run not started")
+        raise ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            f"the re-run of order {reference} could not be started; send the retry again",
+        ) from err
+    location = _url(f"/orders/{reference}")
+    return _json(
+        HTTPStatus.ACCEPTED,
+        {
+            "order_reference": reference,
+            "status": OrderStatus.PROCESSING.value,
+            "attempt": attempt,
+            "execution_arn": started["executionArn"],
+            "status_url": location,
+        },
+        {"Location": location},
     )
 
 

@@ -4,6 +4,7 @@ Unlike the other steps, nobody answers here. The handler stores the task token i
 table (keyed by order and action; clients never see it), marks the order AWAITING_APPROVAL and
 announces ``order.approval-requested`` for whoever reviews orders. The decision comes later,
 through the Order API, which resumes (approve) or fails (reject) the waiting task with the token.
+An operator's re-run of an order approved in an earlier attempt is not asked again.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.adapters.orders_table import StaleStepError
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent
-from loyalty.events import StepRequest, order_lifecycle_event
+from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent, OrderStep
+from loyalty.events import StepRequest, order_lifecycle_event, task_finished
 from loyalty.settings import decimal_env, require_env
 from order_steps.worker import orders_table_from_env
 
@@ -37,6 +38,26 @@ publisher = EventBusPublisher(
     bus_name=require_env(Env.EVENT_BUS),
     source=require_env(Env.EVENT_SOURCE),
 )
+
+
+def _granted_before(request: StepRequest) -> dict[str, Any] | None:
+    """An operator's re-run of an order a person approved in an earlier attempt: the approval
+    stands (the step finishes with it at once, and the order keeps its decision record)."""
+    action = actions.get(request.order_reference, APPROVAL_ACTION) or {}
+    if action.get("decision") != "approve" or action.get("execution_id") == request.execution_id:
+        return None  # not decided, or decided in this very run: a late run of the step
+    decision = {
+        "decision": "approve",
+        "comment": action.get("comment"),
+        "decided_by": action.get("decided_by"),
+        "decided_at": action.get("decided_at"),
+        "carried_over": True,
+    }
+    publisher.publish(
+        [task_finished(request, step=OrderStep.AWAIT_APPROVAL, domain=domain, result=decision)]
+    )
+    logger.info("approval of an earlier attempt carried over", extra=decision)
+    return {"action": APPROVAL_ACTION, "carried_over": True}
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.order_reference")
@@ -58,6 +79,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         requested_at=now,
         expires_at=expires_at,
     )
+    if not opened and (granted := _granted_before(request)) is not None:
+        return granted
     try:
         if not opened:
             raise StaleStepError(

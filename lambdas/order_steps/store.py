@@ -1,11 +1,14 @@
 """Order storage: the first write of the order, which makes this execution its owner.
 
 Idempotent: a retried step of the same execution rewrites the same item; a second execution for
-the same order reference fails with ``DuplicateOrder`` before any vendor step runs.
+the same order reference fails with ``DuplicateOrder`` before any vendor step runs. An operator's
+re-run (``POST /orders/{reference}/actions/retry``) finds the order already given to its
+execution: it keeps what the vendor applied and asks again for the rest.
 """
 
 from typing import Any
 
+from loyalty.adapters.orders_table import StaleStepError
 from loyalty.clock import utc_now
 from loyalty.contract import OrderStep
 from loyalty.domain.orders import Order
@@ -36,6 +39,29 @@ def pending_items(order: Order) -> dict[str, dict[str, Any]]:
 
 def store(request: StepRequest) -> StepResult:
     order = Order.model_validate(request.order)
+    now = utc_now()
+    try:
+        _create(request, order, now)
+    except StaleStepError:
+        # A re-run's execution owns the record already (the Order API gave it the order): its
+        # items are asked for again, except what the vendor applied. If this is not a re-run
+        # either, the first refusal stands.
+        try:
+            orders.resume(
+                order_reference=order.order_reference,
+                execution_id=request.execution_id,
+                items=pending_items(order),
+                now=now,
+            )
+        except StaleStepError:
+            pass
+        else:
+            return StepResult(result={"stored": True, "resumed": True})
+        raise
+    return StepResult(result={"stored": True})
+
+
+def _create(request: StepRequest, order: Order, now: str) -> None:
     orders.create(
         order_reference=order.order_reference,
         execution_id=request.execution_id,
@@ -50,9 +76,8 @@ def store(request: StepRequest) -> StepResult:
             ),
         },
         items=pending_items(order),
-        now=utc_now(),
+        now=now,
     )
-    return StepResult(result={"stored": True})
 
 
 handler = step_handler(OrderStep.STORE, store)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -154,7 +155,13 @@ class ParkRequest(Exception):  # noqa: N818 - control flow, not an error
 def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dict[str, Any]:
     request = VendorEvent.model_validate(event["detail"])
     report = Report()
-    outcome = mediator.process(request, message_id=message_id, delivery=delivery, report=report)
+    outcome = mediator.process(
+        request,
+        message_id=message_id,
+        delivery=delivery,
+        report=report,
+        put_at=_put_at(event),
+    )
     _record_metrics(report)
     # Raised, not returned: the idempotency store must not keep "no answer" as the answer.
     if isinstance(outcome, Requeue):
@@ -178,6 +185,14 @@ def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dic
         value=1,
     )
     return {"status": outcome.status.value}
+
+
+def _put_at(event: dict[str, Any]) -> float | None:
+    """When the request was put on the bus (EventBridge's ``time``), or None if unreadable."""
+    try:
+        return datetime.fromisoformat(str(event["time"])).timestamp()
+    except (KeyError, ValueError):
+        return None
 
 
 def _answer(request: VendorEvent, verdict: Verdict) -> Any:

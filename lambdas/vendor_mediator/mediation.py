@@ -37,7 +37,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import MEDIATOR_MAX_CRASHES, ErrorName, VendorRequestType, VendorStatus
+from loyalty.contract import (
+    MEDIATOR_MAX_CRASHES,
+    RERUN_SETTLE_SECONDS,
+    ErrorName,
+    VendorRequestType,
+    VendorStatus,
+)
 from loyalty.events import VendorError, VendorEvent
 from vendor_mediator.request_state import RequestState, RequestStates
 from vendor_mediator.resilience import CircuitBreaker, Permit, RateLimiter
@@ -50,6 +56,12 @@ from vendor_mediator.vendor_client import (
 
 MIN_REQUEUE_DELAY_SECONDS = 1
 MAX_REQUEUE_DELAY_SECONDS = 12 * 3600  # SQS's visibility timeout limit
+REOPEN_MARGIN_SECONDS = 1.0
+"""A request put less than this after it was closed stays closed: the event's ``time`` is rounded
+down to whole seconds (which only ever errs on the closed side) and is another clock than this
+function's; holding back is the safe side. The Order API starts no re-run sooner after a failure
+(``RERUN_SETTLE_SECONDS``)."""
+assert REOPEN_MARGIN_SECONDS < RERUN_SETTLE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -201,9 +213,17 @@ class Mediator:
         self._sleep = sleep
 
     def process(
-        self, request: VendorEvent, *, message_id: str, delivery: int, report: Report
+        self,
+        request: VendorEvent,
+        *,
+        message_id: str,
+        delivery: int,
+        report: Report,
+        put_at: float | None = None,
     ) -> Outcome:
-        """One delivery of a request (``delivery`` is SQS's receive count, from 1)."""
+        """One delivery of a request (``delivery`` is SQS's receive count, from 1). ``put_at``:
+        when the request was put on the bus (the event's ``time``); a request put after it was
+        answered "not applied" belongs to a re-run of the order and asks again."""
         policy = self._policy
         if not items_of(request):
             # Nothing earned (fully discounted) or nothing to give back: no call, no quota.
@@ -220,7 +240,9 @@ class Mediator:
                     "not the vendor): parked unanswered; redrive it once the mediator is fixed"
                 )
         if prior.closed:
-            return _closed_verdict()
+            if not self._reopened(key, put_at):
+                return _closed_verdict()
+            prior = RequestState(handled=prior.handled)
         trouble = _Trouble(prior.trouble_since)
         last_error: Exception | None = None
         for attempt in range(policy.attempts_per_delivery):
@@ -244,7 +266,9 @@ class Mediator:
                     "vendor quota exhausted",
                 )
             # Counted before it is made: if we die mid-call, the call stays in doubt.
-            if not self._states.begin_call(key, now=self._clock()):
+            if not self._states.begin_call(key, now=self._clock()) and not (
+                self._reopened(key, put_at) and self._states.begin_call(key, now=self._clock())
+            ):
                 return _closed_verdict()
             outcome = self._call(request, permit, report)
             if isinstance(outcome, Verdict):
@@ -261,6 +285,14 @@ class Mediator:
         return self._requeue_or_give_up(
             request, message_id, trouble, report, _describe(last_error), delay
         )
+
+    def _reopened(self, key: str, put_at: float | None) -> bool:
+        """Reopen a request closed before this message was put (with a margin for the clocks
+        of EventBridge and this function, and the event time's whole seconds)."""
+        if put_at is None:
+            return False
+        before = put_at - REOPEN_MARGIN_SECONDS
+        return self._states.reopen(key, closed_before=before, now=self._clock())
 
     def _permit(self) -> Permit:
         """The circuit's permit; a short pause (the vendor's Retry-After) is waited out here

@@ -119,9 +119,10 @@ class OrdersTable:
             self._client.put_item(
                 TableName=self._table,
                 Item={k: _to_attr(v) for k, v in record.items()},
+                # A re-run's record (it has an ``attempt``) is never overwritten: ``resume``.
                 ConditionExpression=(
-                    "attribute_not_exists(#pk) OR "
-                    "(execution_id = :exec AND #stage = :stored AND #status = :processing)"
+                    "attribute_not_exists(#pk) OR (execution_id = :exec AND #stage = :stored "
+                    "AND #status = :processing AND attribute_not_exists(attempt))"
                 ),
                 ExpressionAttributeNames={
                     "#pk": PARTITION_KEY,
@@ -154,6 +155,109 @@ class OrdersTable:
         for start in range(0, len(puts), BATCH_WRITE_LIMIT):
             self._batch_write(puts[start : start + BATCH_WRITE_LIMIT])
 
+    def restart(
+        self,
+        *,
+        order_reference: str,
+        failed_execution: str,
+        execution_id: str,
+        attempt: int,
+        retry: dict[str, Any],
+        now: str,
+    ) -> bool:
+        """An operator re-runs a FAILED order: ``execution_id`` (attempt ``attempt``) owns it
+        from now, the failure moves to ``retries`` (with who asked, when and why) and the order
+        is PROCESSING again. False, changing nothing, unless the order is still FAILED under
+        ``failed_execution`` (a concurrent retry or cancellation won)."""
+        names = {
+            "#pk": PARTITION_KEY,
+            "#status": "status",
+            "#stage": "stage",
+            "#since": STATUS_SINCE,
+            "#retries": "retries",
+            "#error": "error",
+            "#cause": "cause",
+            "#failed_at": "failed_at",
+        }
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(order_reference),
+                UpdateExpression=(
+                    "SET #status = :processing, #stage = :restarted, #since = :now, "
+                    "updated_at = :now, execution_id = :exec, attempt = :attempt, "
+                    "#retries = list_append(if_not_exists(#retries, :none), :retry) "
+                    "REMOVE #error, #cause, #failed_at"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(#pk) AND #status = :failed AND execution_id = :from"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    k: _to_attr(v)
+                    for k, v in {
+                        ":processing": OrderStatus.PROCESSING.value,
+                        ":restarted": OrderStage.RESTARTED.value,
+                        ":failed": OrderStatus.FAILED.value,
+                        ":now": now,
+                        ":exec": execution_id,
+                        ":from": failed_execution,
+                        ":attempt": attempt,
+                        ":none": [],
+                        ":retry": [retry],
+                    }.items()
+                },
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return False
+            raise
+        return True
+
+    def resume(
+        self,
+        *,
+        order_reference: str,
+        execution_id: str,
+        items: dict[str, dict[str, Any]],
+        now: str,
+    ) -> None:
+        """The storage step of a re-run: the order is STORED again under ``execution_id`` and
+        every item the vendor has not applied is PENDING again; an applied item (``SUBMITTED``)
+        is never asked for again. Raises StaleStepError unless this execution re-runs the order
+        and has not gone past storing it (a retried step does the same again)."""
+        self._update_owned(
+            order_reference,
+            execution_id,
+            {"stage": OrderStage.STORED.value, "updated_at": now},
+            stages=(OrderStage.RESTARTED, OrderStage.STORED),
+        )
+        for key, value in items.items():
+            record = {**value, "updated_at": now}
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={
+                        **self._key(order_reference, ITEM_RECORD_PREFIX + key),
+                        **{k: _to_attr(v) for k, v in record.items()},
+                    },
+                    ConditionExpression="attribute_not_exists(#status) OR #status <> :applied",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":applied": _to_attr(ItemStatus.SUBMITTED.value)},
+                )
+            except ClientError as err:
+                if not is_condition_failure(err):
+                    raise
+
+    def applied_items(self, order_reference: str) -> set[str]:
+        """The items the vendor applied (``SUBMITTED``), by key: what a re-run must not ask
+        for again."""
+        return {
+            key
+            for key, item in (self.get(order_reference) or {}).get("items", {}).items()
+            if item.get("status") == ItemStatus.SUBMITTED
+        }
+
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         pending = {self._table: requests}
         for _ in range(8):
@@ -173,15 +277,17 @@ class OrdersTable:
         stage: OrderStage,
         now: str,
         attributes: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> int:
         """Record that the owning execution reached ``stage`` (with what it computed there),
-        unless the order is already past it or ended (StaleStepError)."""
-        self._update_owned(
+        unless the order is already past it or ended (StaleStepError). Returns the order's
+        attempt (1, or more for an operator's re-run)."""
+        record = self._update_owned(
             order_reference,
             execution_id,
             {"stage": stage.value, "updated_at": now, **(attributes or {})},
             stages=stages_up_to(stage),
         )
+        return int(record.get("attempt", 1))
 
     def await_approval(
         self, *, order_reference: str, execution_id: str, reasons: list[str], now: str
@@ -388,11 +494,12 @@ class OrdersTable:
         values: dict[str, Any],
         *,
         stages: tuple[OrderStage, ...],
-    ) -> None:
+    ) -> dict[str, Any]:
         """Record a running stage, if this execution owns the order, it is still running and its
-        stage is one of ``stages`` (not past the step)."""
+        stage is one of ``stages`` (not past the step). Returns the order record's attributes
+        that this write did not set (``attempt``, ...)."""
         placeholders = ", ".join(f":st{i}" for i in range(len(stages)))
-        self._conditional_update(
+        return self._conditional_update(
             order_reference,
             execution_id,
             values,
@@ -443,12 +550,12 @@ class OrdersTable:
         condition_values: dict[str, Any],
         set_if_absent: dict[str, Any] | None = None,
         copy_if_absent: dict[str, tuple[str, Any]] | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         names = {"#c_status": "status"}
         if "#c_stage" in condition:
             names["#c_stage"] = "stage"
         try:
-            self._update(
+            return self._update(
                 order_reference,
                 values,
                 condition=condition,
@@ -473,10 +580,11 @@ class OrdersTable:
         condition_names: dict[str, str] | None = None,
         set_if_absent: dict[str, Any] | None = None,
         copy_if_absent: dict[str, tuple[str, Any]] | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         """SET ``values``; ``set_if_absent`` only where the attribute is absent;
         ``copy_if_absent`` {target: (source, default)}: target = source, or default while the
-        source is absent (as it was before this write)."""
+        source is absent (as it was before this write). Returns the ``attempt`` the record has
+        (a projection of what was there, at no extra capacity)."""
         names = {"#pk": PARTITION_KEY, **(condition_names or {})}
         attr_values = dict(condition_values)
         sets = []
@@ -493,15 +601,18 @@ class OrdersTable:
             names[f"#s{index}"] = source
             attr_values[f":t{index}"] = default
             sets.append(f"#t{index} = if_not_exists(#s{index}, :t{index})")
-        self._client.update_item(
+        answer = self._client.update_item(
             TableName=self._table,
             Key=self._key(order_reference),
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={k: _to_attr(v) for k, v in attr_values.items()},
+            ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
+        old = answer.get("Attributes") or {}
+        return {"attempt": _deserializer.deserialize(old["attempt"])} if "attempt" in old else {}
 
 
 def _running_values() -> dict[str, str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loyalty.domain.discounts import proportion_discount
 from loyalty.domain.orders import Order, OrderType, RewardRef, VoucherRef
 from loyalty.domain.points import points_for_order
+from loyalty.order_status import POINTS_ITEM, reward_item, voucher_item
 
 
 class LoyaltyInstructions(BaseModel):
@@ -44,4 +45,21 @@ def to_loyalty_instructions(order: Order, points_rate: Decimal) -> LoyaltyInstru
         points=points_for_order(order, points_rate),
         vouchers=list(order.vouchers),
         rewards=list(order.rewards),
+    )
+
+
+def without_applied(instructions: LoyaltyInstructions, applied: set[str]) -> LoyaltyInstructions:
+    """What a re-run still asks for: none of the items the vendor already applied (by item key:
+    ``points``, ``voucher#<code>``, ``reward#<code>``). Applied points become 0 points, which the
+    mediator answers without a call."""
+    return instructions.model_copy(
+        update={
+            "points": 0 if POINTS_ITEM in applied else instructions.points,
+            "vouchers": [
+                v for v in instructions.vouchers if voucher_item(v.voucher_code) not in applied
+            ],
+            "rewards": [
+                r for r in instructions.rewards if reward_item(r.reward_code) not in applied
+            ],
+        }
     )

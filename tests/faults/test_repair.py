@@ -1,0 +1,206 @@
+"""Putting a failed order right (issue #12): an operator's re-run through the Order API, end to
+end on the local cloud with the fast mediator. Each checks the order's record, the vendor's
+ledger (nothing applied twice) and that nothing is left in flight."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from local_cloud.api_client import ApiClient
+from local_cloud.cloud import LocalCloud
+from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from loyalty.contract import RERUN_SETTLE_SECONDS
+from tests.faults.conftest import CUSTOMER, assert_settled, effects_of
+
+Order = Callable[..., dict[str, Any]]
+OUTAGE = {"outages": [[0, 600]]}
+"""Longer than the fast mediator's deadline (8 s): every request is answered "not applied"."""
+
+
+@pytest.fixture
+def api(cloud: LocalCloud) -> ApiClient:
+    return ApiClient(cloud.api_url)
+
+
+@pytest.fixture
+def failed_by_an_outage(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient
+) -> Iterator[Callable[[dict[str, Any]], str]]:
+    """Submit an order while the vendor is down past the deadline; once it has FAILED with
+    nothing applied, the vendor is back."""
+
+    def fail(order: dict[str, Any]) -> str:
+        vendor.faults = FaultProfile.from_dict(OUTAGE)
+        reference = str(order["order_reference"])
+        assert api.submit(order).status == 202
+        failed = cloud.wait_for_order(reference, timeout=40)
+        assert (failed.status, failed.error) == ("FAILED", "VendorUnavailable"), failed
+        assert effects_of(vendor, reference) == ([], [])
+        vendor.faults = FaultProfile()
+        time.sleep(RERUN_SETTLE_SECONDS)  # an operator is never quicker (see the first test)
+        return reference
+
+    yield fail
+
+
+def test_an_order_failed_by_an_outage_is_re_run_to_completed_once_the_vendor_is_back(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    vendor.faults = FaultProfile.from_dict(OUTAGE)
+    reference = order()["order_reference"]
+    assert api.submit(order(order_reference=reference)).status == 202
+    assert cloud.wait_for_order(reference, timeout=40).error == "VendorUnavailable"
+    vendor.faults = FaultProfile()
+
+    # At once: the mediator could not tell the re-run's requests from the failed run's.
+    too_soon = api.retry(reference)
+    assert too_soon.status == 409, too_soon.body
+    wait = int(too_soon.headers["Retry-After"])
+    assert 1 <= wait <= RERUN_SETTLE_SECONDS
+    time.sleep(wait)
+    rerun = api.retry(reference, comment="the vendor is back")
+    assert rerun.status == 202, rerun.body
+    assert (rerun.body["attempt"], rerun.body["execution_arn"]) == (
+        2,
+        cloud.execution_arn(reference, 2),
+    )
+    outcome = cloud.wait_for_order(reference, timeout=40)
+
+    # The mediator had fenced these requests "not applied"; the re-run's were put after that.
+    assert outcome.status == "COMPLETED", outcome
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    view = api.order(reference).body
+    assert view["attempt"] == 2
+    (retried,) = view["retries"]
+    assert retried["error"] == "VendorUnavailable"
+    assert retried["failed_execution"] == cloud.execution_arn(reference)
+    assert (retried["comment"], bool(retried["retried_by"]), bool(retried["retried_at"])) == (
+        "the vendor is back",
+        True,
+        True,
+    )
+    again = api.retry(reference)
+    assert again.status == 409
+    assert "COMPLETED" in again.body["message"]
+    assert_settled(cloud, outcome)
+
+
+def test_a_re_run_never_asks_again_for_what_the_vendor_applied(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    # Points and V-1 are applied; NOPE does not exist at the vendor: the order FAILS.
+    sale = order(vouchers=[{"voucher_code": "V-1"}, {"voucher_code": "NOPE"}])
+    reference = sale["order_reference"]
+    assert api.submit(sale).status == 202
+    failed = cloud.wait_for_order(reference, timeout=40)
+    assert (failed.status, failed.error) == ("FAILED", "VendorRejected")
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    asked_before = vendor.stats().by_endpoint
+
+    time.sleep(RERUN_SETTLE_SECONDS)
+    assert api.retry(reference).status == 202
+    outcome = cloud.wait_for_order(reference, timeout=40)
+
+    # The vendor keeps its answer to a key: NOPE is refused again (a refusal needs a new order),
+    # and the applied points and V-1 were not asked for at all.
+    assert (outcome.status, outcome.error) == ("FAILED", "VendorRejected")
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    asked = {
+        endpoint: count - asked_before.get(endpoint, 0)
+        for endpoint, count in vendor.stats().by_endpoint.items()
+        if count != asked_before.get(endpoint, 0)
+    }
+    assert list(asked.values()) == [1], asked  # NOPE's redemption, once
+    assert {k: v["status"] for k, v in outcome.items.items()} == {
+        "points": "SUBMITTED",
+        "voucher#V-1": "SUBMITTED",
+        "voucher#NOPE": "ERROR",
+    }
+    assert_settled(cloud, outcome)
+
+
+def test_an_approval_granted_before_the_failure_stands_for_the_re_run(
+    cloud: LocalCloud,
+    vendor: FakeVendor,
+    api: ApiClient,
+    order: Order,
+) -> None:
+    big_return = order(
+        order_type="return",
+        original_order_reference="SALE-1",
+        lines=[{"sku": "A", "quantity": 1, "unit_price": "900.00"}],
+        vouchers=[],
+    )
+    reference = big_return["order_reference"]
+    vendor.faults = FaultProfile.from_dict(OUTAGE)
+    assert api.submit(big_return).status == 202
+    deadline = time.monotonic() + 20
+    while api.order(reference).body.get("status") != "AWAITING_APPROVAL":
+        assert time.monotonic() < deadline, api.order(reference).body
+        time.sleep(0.05)
+    assert api.decide(reference, "approve", comment="receipt checked").status == 200
+    failed = cloud.wait_for_order(reference, timeout=40)
+    assert (failed.status, failed.error) == ("FAILED", "VendorUnavailable")
+    vendor.faults = FaultProfile()
+
+    time.sleep(RERUN_SETTLE_SECONDS)
+    assert api.retry(reference).status == 202
+    outcome = cloud.wait_for_order(reference, timeout=40)
+
+    assert outcome.status == "COMPLETED", outcome
+    assert effects_of(vendor, reference) == ([900], [])
+    assert vendor.balance(CUSTOMER) == 10_000 - 900
+    (approval,) = api.order(reference).body["actions"]
+    assert (approval["decision"], approval["comment"]) == ("approve", "receipt checked")
+    assert_settled(cloud, outcome)
+
+
+def test_concurrent_retries_of_one_order_start_one_re_run(
+    cloud: LocalCloud,
+    vendor: FakeVendor,
+    api: ApiClient,
+    order: Order,
+    failed_by_an_outage: Callable[[dict[str, Any]], str],
+) -> None:
+    reference = failed_by_an_outage(order())
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(lambda _: api.retry(reference), range(5)))
+    outcome = cloud.wait_for_order(reference, timeout=40)
+
+    statuses = sorted(a.status for a in answers)
+    assert set(statuses) <= {202, 409} and 202 in statuses, [a.body for a in answers]
+    assert {a.body["attempt"] for a in answers if a.status == 202} == {2}
+    runs = [arn for arn in cloud.execution_statuses() if reference in arn]
+    assert sorted(runs) == sorted(
+        [cloud.execution_arn(reference), cloud.execution_arn(reference, 2)]
+    )
+    assert outcome.status == "COMPLETED"
+    assert effects_of(vendor, reference) == ([25], ["V-1"])
+    assert_settled(cloud, outcome)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"comment": 7}, 400, "body"),
+        ({"reason": "x"}, 400, "body"),
+    ],
+)
+def test_a_bad_retry_body_is_refused_at_the_gateway(
+    api: ApiClient, order: Order, body: dict[str, Any], status: int, says: str
+) -> None:
+    answer = api.call("POST", f"/orders/{order()['order_reference']}/actions/retry", body)
+    assert answer.status == status
+    assert answer.body["errors"][0]["field"] == says
+
+
+def test_retrying_an_unknown_order_is_404(api: ApiClient) -> None:
+    answer = api.retry("NOBODY-KNOWS-1")
+    assert answer.status == 404
+    assert answer.body["message"] == "no order NOBODY-KNOWS-1"
