@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -140,6 +140,7 @@ class EventDrivenStateMachine(Construct):
             self, "Logs", retention=log_retention, removal_policy=log_removal_policy
         )
         self._state_machine: sfn.StateMachine | None = None
+        self._names_executions = False
 
     @property
     def state_machine(self) -> sfn.StateMachine:
@@ -214,6 +215,56 @@ class EventDrivenStateMachine(Construct):
             result_selector=result_selector,
             comment=comment,
         )
+        self._add_retries(task, policy)
+        return task
+
+    def execution_named_callback_step(
+        self,
+        id: str,
+        *,
+        detail_type: str,
+        detail: Mapping[str, Any],
+        result_path: str,
+        result_selector: Mapping[str, Any] | None = None,
+        wait: WaitPolicy | None = None,
+        comment: str | None = None,
+    ) -> sfn.CustomState:
+        """A ``callback_step`` whose event names the execution in its ``resources``
+        (EventBridge's field for the resources an event concerns), so whoever answers can tell
+        one run of the same work from another without a field in the detail. It is the task
+        ``EventBridgePutEvents`` renders plus ``Resources``, which that class does not offer;
+        written out as JSON, it cannot discard its result (``result_path`` is required)."""
+        policy = wait or self._default_wait
+        if result_path in (None, JSON_DISCARD):
+            raise ValueError(f"{id}: a step that names its execution needs a result_path")
+        state: dict[str, Any] = {
+            "Type": "Task",
+            "Resource": f"arn:{Aws.PARTITION}:states:::events:putEvents.waitForTaskToken",
+            "Parameters": {
+                "Entries": [
+                    {
+                        "Detail": sfn.FieldUtils.render_object(dict(detail)),
+                        "DetailType": detail_type,
+                        "EventBusName": self.bus.bus.event_bus_arn,
+                        "Source": self.bus.event_source,
+                        "Resources.$": "States.Array($$.Execution.Id)",
+                    }
+                ]
+            },
+            "HeartbeatSeconds": int(policy.heartbeat.to_seconds()),
+            "TimeoutSeconds": int(policy.timeout.to_seconds()),
+            "ResultPath": result_path,
+        }
+        if result_selector is not None:
+            state["ResultSelector"] = sfn.FieldUtils.render_object(dict(result_selector))
+        if comment:
+            state["Comment"] = comment
+        task = sfn.CustomState(self, id, state_json=state)
+        self._names_executions = True
+        self._add_retries(task, policy)
+        return task
+
+    def _add_retries(self, task: sfn.TaskStateBase | sfn.CustomState, policy: WaitPolicy) -> None:
         if policy.retries:
             task.add_retry(
                 errors=WAIT_TIMEOUT_ERRORS,
@@ -230,7 +281,6 @@ class EventDrivenStateMachine(Construct):
             max_delay=Duration.seconds(30),
             jitter_strategy=sfn.JitterType.FULL,
         )
-        return task
 
     def name_timeouts(
         self,
@@ -276,6 +326,9 @@ class EventDrivenStateMachine(Construct):
                 destination=self.log_group, level=self._log_level, include_execution_data=True
             ),
         )
+        if self._names_executions:
+            # A task written out as JSON brings no policy of its own.
+            self.bus.bus.grant_put_events_to(self._state_machine)
         acknowledge(
             self._state_machine, "AwsSolutions-IAM5[Resource::*]", STATE_MACHINE_WILDCARD_REASON
         )

@@ -423,14 +423,14 @@ class OrderProcessingStack(Stack):
             wait=wait,
         )
 
-    def _vendor_request(self, id: str, *, type: str, data: Mapping[str, Any]) -> sfn.TaskStateBase:
+    def _vendor_request(self, id: str, *, type: str, data: Mapping[str, Any]) -> sfn.CustomState:
         """A seed 000 vendor request; the token travels in ``data.loyalty_request_id``.
 
         It never fails its branch: however it ends (an ``error`` answer, no answer in all its
         attempts), it ends its branch or Map iteration with ``{"applied": false}``, and the Token
         Handler has recorded what the vendor did (or the item is still PENDING: no answer). Its
         output is a constant either way, so a Map over 1,000 vouchers stays small."""
-        task = self.flow.callback_step(
+        task = self.flow.execution_named_callback_step(
             id,
             detail_type=VENDOR_DETAIL_TYPE,
             detail={
@@ -444,6 +444,7 @@ class OrderProcessingStack(Stack):
             },
             wait=self._config.vendor_wait,
             result_selector={"applied": True},
+            # The mediator tells an operator's re-run (``<reference>+<attempt>``) by it.
             result_path="$",
         )
         task.add_catch(
@@ -452,7 +453,7 @@ class OrderProcessingStack(Stack):
         )
         return task
 
-    def _points_step(self) -> sfn.TaskStateBase:
+    def _points_step(self) -> sfn.CustomState:
         """Credit (sale) or deduct (return) points: one request whose type is the order's."""
         return self._vendor_request(
             "ApplyPoints",

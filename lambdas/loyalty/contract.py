@@ -226,13 +226,10 @@ def task_answer_pattern() -> dict[str, Any]:
 APPROVAL_ACTION: Final = "approval"
 """The action a person takes on an order that waits for approval
 (``POST /orders/{reference}/actions/approval``)."""
-RERUN_SETTLE_SECONDS: Final = 3
-"""A re-run starts at least this long after its order failed: the Vendor Mediator tells a
-re-run's requests from the failed run's by when they were put on the bus (whole seconds, and its
-own clock a little off EventBridge's), and holds back the ones it cannot tell apart."""
 RETRY_ACTION: Final = "retry"
 """An operator re-runs a FAILED order (``POST /orders/{reference}/actions/retry``): a new
-execution, ``<reference>+<attempt>``, that asks the vendor only for what it has not applied."""
+execution, ``<reference>+<attempt>``, that asks the vendor only for what it has not applied, under
+idempotency keys of that attempt."""
 
 
 # --- Order size limits (the model enforces them; the API's gateway schema repeats them) ----

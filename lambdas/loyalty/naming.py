@@ -46,3 +46,13 @@ def execution_arn_for(state_machine_arn: str, order_reference: str, attempt: int
         raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
     name = execution_name_for(order_reference, attempt)
     return ":".join([*parts[:5], "execution", parts[6], name])
+
+
+def attempt_of(execution_arn: str) -> int:
+    """The attempt an execution ARN (or name) runs: ``<name>+<n>`` is attempt n, anything else
+    the order's first run."""
+    name = execution_arn.rsplit(":", 1)[-1]
+    _, separator, suffix = name.rpartition(RERUN_SEPARATOR)
+    if separator and suffix.isascii() and suffix.isdecimal() and int(suffix) > 1:
+        return int(suffix)
+    return 1

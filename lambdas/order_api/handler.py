@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, Literal
@@ -55,7 +53,6 @@ from loyalty.adapters.submissions_table import (
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
 from loyalty.contract import (
-    RERUN_SETTLE_SECONDS,
     RETRY_ACTION,
     Env,
     ErrorName,
@@ -115,17 +112,11 @@ submissions = SubmissionsTable(
 
 class ApiError(Exception):
     def __init__(
-        self,
-        status: HTTPStatus,
-        message: str,
-        details: dict[str, Any] | None = None,
-        *,
-        headers: dict[str, str] | None = None,
+        self, status: HTTPStatus, message: str, details: dict[str, Any] | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
         self.details = details or {}
-        self.headers = headers
 
 
 class OperatorAction(BaseModel):
@@ -166,7 +157,7 @@ def _invalid(problems: list[FieldProblem]) -> Response:
 
 @app.exception_handler(ApiError)
 def _api_error(error: ApiError) -> Response:
-    return _json(error.status, {"message": str(error), **error.details}, error.headers)
+    return _json(error.status, {"message": str(error), **error.details})
 
 
 @app.exception_handler(OrderValidationError)
@@ -499,14 +490,6 @@ def retry(reference: str) -> Response:
             f"order {reference} cannot be re-run: {_NOT_RERUNNABLE[status]}",
             {"status": status.value},
         )
-    settled_in = _seconds_until_settled(record.get("failed_at"))
-    if settled_in > 0:
-        raise ApiError(
-            HTTPStatus.CONFLICT,
-            f"order {reference} failed moments ago; it can be re-run in {settled_in} s",
-            {"retry_after_seconds": settled_in},
-            headers={"Retry-After": str(settled_in)},
-        )
     attempt += 1
     now = utc_now()
     restarted = orders.restart(
@@ -534,14 +517,6 @@ def retry(reference: str) -> Response:
         )
     metrics.add_metric(name=MetricName.ORDER_RERUN, unit=MetricUnit.Count, value=1)
     return _start_rerun(reference, record, attempt)
-
-
-def _seconds_until_settled(failed_at: str | None) -> int:
-    """Whole seconds before a re-run may start (``RERUN_SETTLE_SECONDS`` after the failure)."""
-    if not failed_at:
-        return 0
-    elapsed = (datetime.now(UTC) - datetime.fromisoformat(failed_at)).total_seconds()
-    return max(0, math.ceil(RERUN_SETTLE_SECONDS - elapsed))
 
 
 def _start_rerun(reference: str, record: dict[str, Any], attempt: int) -> Response:

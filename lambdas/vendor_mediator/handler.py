@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -47,6 +46,7 @@ from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.backoff import Backoff
 from loyalty.contract import Env, MetricName, VendorStatus
 from loyalty.events import VendorEvent, vendor_answer
+from loyalty.naming import attempt_of
 from loyalty.settings import decimal_env, float_env, require_env
 from vendor_mediator.mediation import (
     MediationPolicy,
@@ -155,12 +155,9 @@ class ParkRequest(Exception):  # noqa: N818 - control flow, not an error
 def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dict[str, Any]:
     request = VendorEvent.model_validate(event["detail"])
     report = Report()
+    attempt = attempt_from(event)
     outcome = mediator.process(
-        request,
-        message_id=message_id,
-        delivery=delivery,
-        report=report,
-        put_at=_put_at(event),
+        request, message_id=message_id, delivery=delivery, report=report, attempt=attempt
     )
     _record_metrics(report)
     # Raised, not returned: the idempotency store must not keep "no answer" as the answer.
@@ -187,12 +184,17 @@ def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dic
     return {"status": outcome.status.value}
 
 
-def _put_at(event: dict[str, Any]) -> float | None:
-    """When the request was put on the bus (EventBridge's ``time``), or None if unreadable."""
-    try:
-        return datetime.fromisoformat(str(event["time"])).timestamp()
-    except (KeyError, ValueError):
-        return None
+def attempt_from(event: dict[str, Any]) -> int:
+    """Which run of the order put the request: the state machine names its execution in the
+    event's ``resources`` (an operator's re-run is ``<reference>+<attempt>``); a request that
+    names none (seed 000's, a test's) is the order's first run."""
+    resources = event.get("resources")
+    executions = (
+        [r for r in resources if isinstance(r, str) and ":execution:" in r]
+        if isinstance(resources, list)
+        else []
+    )
+    return attempt_of(executions[0]) if executions else 1
 
 
 def _answer(request: VendorEvent, verdict: Verdict) -> Any:
@@ -253,7 +255,10 @@ def _reconcile(event: dict[str, Any], request: VendorEvent, verdict: Verdict) ->
         MessageBody=json.dumps(event),
         MessageAttributes={
             "error": {"DataType": "String", "StringValue": verdict.error.reason[:1000]},
-            "idempotency_keys": {"DataType": "String", "StringValue": request_key(request)},
+            "idempotency_keys": {
+                "DataType": "String",
+                "StringValue": request_key(request, attempt_from(event)),
+            },
         },
     )
 
@@ -298,7 +303,8 @@ def record_handler(record: SQSRecord) -> None:
     except IdempotencyAlreadyInProgressError:
         # A duplicate of a request being answered right now: look again shortly. This delivery
         # was handled (it is not a crash).
-        states.save(request_key(request), record.message_id, now=time.time(), trouble_since=None)
+        key = request_key(request, attempt_from(event))
+        states.save(key, record.message_id, now=time.time(), trouble_since=None)
         _hide(record, max(1, int(_backoff.ceiling(0))))
         raise
 

@@ -37,14 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import (
-    MEDIATOR_MAX_CRASHES,
-    RERUN_SETTLE_SECONDS,
-    ErrorName,
-    VendorRequestType,
-    VendorStatus,
-)
+from loyalty.contract import MEDIATOR_MAX_CRASHES, ErrorName, VendorRequestType, VendorStatus
 from loyalty.events import VendorError, VendorEvent
+from loyalty.naming import RERUN_SEPARATOR
 from vendor_mediator.request_state import RequestState, RequestStates
 from vendor_mediator.resilience import CircuitBreaker, Permit, RateLimiter
 from vendor_mediator.vendor_client import (
@@ -56,12 +51,6 @@ from vendor_mediator.vendor_client import (
 
 MIN_REQUEUE_DELAY_SECONDS = 1
 MAX_REQUEUE_DELAY_SECONDS = 12 * 3600  # SQS's visibility timeout limit
-REOPEN_MARGIN_SECONDS = 1.0
-"""A request put less than this after it was closed stays closed: the event's ``time`` is rounded
-down to whole seconds (which only ever errs on the closed side) and is another clock than this
-function's; holding back is the safe side. The Order API starts no re-run sooner after a failure
-(``RERUN_SETTLE_SECONDS``)."""
-assert REOPEN_MARGIN_SECONDS < RERUN_SETTLE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -126,9 +115,13 @@ class MediationPolicy:
     max_crashes: int = MEDIATOR_MAX_CRASHES
 
 
-def idempotency_key(request: VendorEvent, item: str) -> str:
-    """``<order>:<type>:<item>``, e.g. ``M101-S76-OP10-T65:voucher:1v8LlBkl``."""
-    return f"{request.data.loyalty_order_reference}:{request.metadata.type.value}:{item}"
+def idempotency_key(request: VendorEvent, item: str, attempt: int = 1) -> str:
+    """``<order>:<type>:<item>``, e.g. ``M101-S76-OP10-T65:voucher:1v8LlBkl``; an operator's
+    re-run of the order (its ``attempt``, 2 or more) adds ``+<attempt>``. A re-run only asks for
+    what the vendor has not applied (a refusal, an outage, a reversed effect), so it must not get
+    the vendor's stored answer to the failed run's request back."""
+    key = f"{request.data.loyalty_order_reference}:{request.metadata.type.value}:{item}"
+    return key if attempt == 1 else f"{key}{RERUN_SEPARATOR}{attempt}"
 
 
 def items_of(request: VendorEvent) -> list[str]:
@@ -153,13 +146,13 @@ def request_problem(request: VendorEvent) -> str | None:
     return None
 
 
-def request_key(request: VendorEvent) -> str:
+def request_key(request: VendorEvent, attempt: int = 1) -> str:
     """The request as the vendor knows it: its idempotency keys (the same for a step re-sent with
     a new token)."""
-    return ",".join(idempotency_key(request, item) for item in items_of(request))
+    return ",".join(idempotency_key(request, item, attempt) for item in items_of(request))
 
 
-def perform(request: VendorEvent, client: VendorClient) -> list[str]:
+def perform(request: VendorEvent, client: VendorClient, attempt: int = 1) -> list[str]:
     """Make the vendor calls the request asks for; returns the vendor's references."""
     data = request.data
     kind = request.metadata.type
@@ -173,7 +166,7 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
                 points=data.points,
                 order_reference=data.loyalty_order_reference,
                 merchant_reference=data.merchant_reference,
-                idempotency_key=idempotency_key(request, "points"),
+                idempotency_key=idempotency_key(request, "points", attempt),
             )
         ]
     return [
@@ -182,7 +175,7 @@ def perform(request: VendorEvent, client: VendorClient) -> list[str]:
             code=code,
             account=data.loyalty_reference,
             order_reference=data.loyalty_order_reference,
-            idempotency_key=idempotency_key(request, code),
+            idempotency_key=idempotency_key(request, code, attempt),
         )
         for code in items_of(request)
     ]
@@ -219,16 +212,15 @@ class Mediator:
         message_id: str,
         delivery: int,
         report: Report,
-        put_at: float | None = None,
+        attempt: int = 1,
     ) -> Outcome:
-        """One delivery of a request (``delivery`` is SQS's receive count, from 1). ``put_at``:
-        when the request was put on the bus (the event's ``time``); a request put after it was
-        answered "not applied" belongs to a re-run of the order and asks again."""
+        """One delivery of a request (``delivery`` is SQS's receive count, from 1) of the order's
+        ``attempt`` (2 or more: an operator's re-run)."""
         policy = self._policy
         if not items_of(request):
             # Nothing earned (fully discounted) or nothing to give back: no call, no quota.
             return Verdict(VendorStatus.SUBMITTED)
-        key = request_key(request)
+        key = request_key(request, attempt)
         # A first delivery has no past; a later one reads it (and learns of crashes).
         prior = self._states.load(key, message_id) if delivery > 1 else RequestState()
         if delivery > 1:
@@ -240,37 +232,33 @@ class Mediator:
                     "not the vendor): parked unanswered; redrive it once the mediator is fixed"
                 )
         if prior.closed:
-            if not self._reopened(key, put_at):
-                return _closed_verdict()
-            prior = RequestState(handled=prior.handled)
+            return _closed_verdict()
         trouble = _Trouble(prior.trouble_since)
         last_error: Exception | None = None
-        for attempt in range(policy.attempts_per_delivery):
-            if attempt:
+        for tried in range(policy.attempts_per_delivery):
+            if tried:
                 report.retries += 1
-                self._sleep(policy.backoff.delay(attempt - 1))
+                self._sleep(policy.backoff.delay(tried - 1))
             permit = self._permit()
             if not permit.allowed:
                 # The circuit (opened by failed calls) or the vendor's 429 holds us back.
                 trouble.began(self._clock())
                 return self._requeue_or_give_up(
-                    request, message_id, trouble, report, permit.reason, permit.retry_after
+                    key, message_id, trouble, report, permit.reason, permit.retry_after
                 )
             if not self._limiter.acquire(policy.max_wait_seconds):
                 # Our own quota, not the vendor's trouble: no verdict, no clock.
                 return self._requeue(
-                    request,
+                    key,
                     message_id,
                     trouble,
                     MIN_REQUEUE_DELAY_SECONDS,
                     "vendor quota exhausted",
                 )
             # Counted before it is made: if we die mid-call, the call stays in doubt.
-            if not self._states.begin_call(key, now=self._clock()) and not (
-                self._reopened(key, put_at) and self._states.begin_call(key, now=self._clock())
-            ):
+            if not self._states.begin_call(key, now=self._clock()):
                 return _closed_verdict()
-            outcome = self._call(request, permit, report)
+            outcome = self._call(request, attempt, permit, report)
             if isinstance(outcome, Verdict):
                 return outcome
             if not getattr(outcome, "maybe_applied", True):
@@ -283,16 +271,8 @@ class Mediator:
         if isinstance(last_error, VendorUnavailableError) and last_error.retry_after:
             delay = max(delay, last_error.retry_after)
         return self._requeue_or_give_up(
-            request, message_id, trouble, report, _describe(last_error), delay
+            key, message_id, trouble, report, _describe(last_error), delay
         )
-
-    def _reopened(self, key: str, put_at: float | None) -> bool:
-        """Reopen a request closed before this message was put (with a margin for the clocks
-        of EventBridge and this function, and the event time's whole seconds)."""
-        if put_at is None:
-            return False
-        before = put_at - REOPEN_MARGIN_SECONDS
-        return self._states.reopen(key, closed_before=before, now=self._clock())
 
     def _permit(self) -> Permit:
         """The circuit's permit; a short pause (the vendor's Retry-After) is waited out here
@@ -303,12 +283,14 @@ class Mediator:
             permit = self._circuit.permit()
         return permit
 
-    def _call(self, request: VendorEvent, permit: Permit, report: Report) -> Verdict | Exception:
+    def _call(
+        self, request: VendorEvent, attempt: int, permit: Permit, report: Report
+    ) -> Verdict | Exception:
         report.calls += 1
         report.probed |= permit.probe
         started = self._clock()
         try:
-            references = perform(request, self._client)
+            references = perform(request, self._client, attempt)
         except VendorRejectedError as err:
             # The vendor is up: it answered, and said no.
             report.circuit_closed |= self._circuit.record_success(permit)
@@ -334,7 +316,7 @@ class Mediator:
 
     def _requeue_or_give_up(
         self,
-        request: VendorEvent,
+        key: str,
         message_id: str,
         trouble: _Trouble,
         report: Report,
@@ -351,8 +333,7 @@ class Mediator:
         lasted = now - trouble.since
         if lasted < policy.deadline_seconds:
             bounded = min(delay, policy.deadline_seconds - lasted)
-            return self._requeue(request, message_id, trouble, bounded, reason)
-        key = request_key(request)
+            return self._requeue(key, message_id, trouble, bounded, reason)
         if self._states.close(key, now=now):
             return error_verdict(
                 ErrorName.VENDOR_UNAVAILABLE,
@@ -363,7 +344,7 @@ class Mediator:
         report.in_doubt = True
         limit = policy.deadline_seconds + policy.reconcile_seconds
         if lasted < limit:
-            return self._requeue(request, message_id, trouble, min(delay, limit - lasted), reason)
+            return self._requeue(key, message_id, trouble, min(delay, limit - lasted), reason)
         return error_verdict(
             ErrorName.VENDOR_OUTCOME_UNKNOWN,
             "the vendor may have applied this request (an earlier call's answer was lost, "
@@ -373,15 +354,13 @@ class Mediator:
 
     def _requeue(
         self,
-        request: VendorEvent,
+        key: str,
         message_id: str,
         trouble: _Trouble,
         delay: float,
         reason: str,
     ) -> Requeue:
-        self._states.save(
-            request_key(request), message_id, now=self._clock(), trouble_since=trouble.since
-        )
+        self._states.save(key, message_id, now=self._clock(), trouble_since=trouble.since)
         bounded = min(delay, MAX_REQUEUE_DELAY_SECONDS)
         return Requeue(max(MIN_REQUEUE_DELAY_SECONDS, math.ceil(bounded)), reason)
 

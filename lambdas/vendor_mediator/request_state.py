@@ -11,12 +11,9 @@ table (keyed by the request's vendor idempotency keys, which all those share) ke
   refused connection); a call that crashed, timed out or was answered ambiguously stays counted.
   Written ahead, it is true even if the mediator dies mid-call, and shared by every message of
   the request, so no delivery can miss what another one sent.
-* ``closed_at`` — set when a delivery answers ``VendorUnavailable`` ("not applied"): only if no
-  call is in doubt at that moment, and no call of a message put before it starts afterwards. That
-  fence is what makes "not applied" true for good, even with two messages in flight. A message
-  put *after* it (the order re-run by an operator) reopens the request: no message of the run
-  that was told "not applied" can be put after that answer was acted on (the step it answered
-  is over), so the fence only ever needs to hold back messages that were already on their way.
+* ``closed_at`` — set, once, when a delivery answers ``VendorUnavailable`` ("not applied"): only
+  if no call is in doubt at that moment, and no call starts afterwards. That fence is what makes
+  "not applied" true for good, even with two messages in flight.
 * ``trouble_since`` — when the vendor first failed this request; the deadline counts from it.
 * ``handled#<message id>`` — the deliveries of each message the mediator finished: a message
   received more often than that crashed in between.
@@ -39,12 +36,8 @@ class RequestState:
     trouble_since: float | None = None
     handled: int = 0
     """Deliveries of this SQS message that the mediator finished (answered or put back)."""
-    closed_at: float | None = None
-    """When some delivery answered "not applied": no message put before may call any more."""
-
-    @property
-    def closed(self) -> bool:
-        return self.closed_at is not None
+    closed: bool = False
+    """Answered "not applied" by some delivery: no call may be made any more."""
 
 
 class RequestStates:
@@ -57,7 +50,7 @@ class RequestStates:
         return RequestState(
             trouble_since=float(item["trouble_since"]["N"]) if "trouble_since" in item else None,
             handled=int(item.get(_handled(message_id), {"N": "0"})["N"]),
-            closed_at=float(item["closed_at"]["N"]) if "closed_at" in item else None,
+            closed="closed_at" in item,
         )
 
     def begin_call(self, request_key: str, *, now: float) -> bool:
@@ -86,17 +79,6 @@ class RequestStates:
             condition="attribute_not_exists(calls_in_doubt) OR calls_in_doubt <= :zero",
         )
         return closed is not None
-
-    def reopen(self, request_key: str, *, closed_before: float, now: float) -> bool:
-        """Lift a fence set before ``closed_before`` (a re-run of the order asks again): the
-        request starts afresh, its deadline too. False if it is not closed, or closed later."""
-        reopened = self._table.update(
-            _PREFIX + request_key,
-            "SET expiration = :expires REMOVE closed_at, trouble_since",
-            {":expires": self._expiry(now), ":before": _number(closed_before)},
-            condition="closed_at < :before",
-        )
-        return reopened is not None
 
     def save(
         self, request_key: str, message_id: str, *, now: float, trouble_since: float | None

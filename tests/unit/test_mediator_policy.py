@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from vendor_mediator.mediation import (
-    REOPEN_MARGIN_SECONDS,
     MediationPolicy,
     Mediator,
     Park,
@@ -95,21 +94,21 @@ class FakeStates:
     def __init__(self, prior: RequestState | None = None, *, calls_in_doubt: int = 0) -> None:
         self.state = prior or RequestState()
         self.calls_in_doubt = calls_in_doubt
-        self.closed_at = self.state.closed_at
+        self.closed_keys = {KEY} if self.state.closed else set()
         self.loads = 0
         self.calls = 0
         self.saves: list[dict[str, Any]] = []
 
     def load(self, request_key: str, message_id: str) -> RequestState:
         self.loads += 1
-        return replace(self.state, closed_at=self.closed_at)
+        return replace(self.state, closed=request_key in self.closed_keys)
 
     @property
     def closed(self) -> bool:
-        return self.closed_at is not None
+        return bool(self.closed_keys)
 
     def begin_call(self, request_key: str, *, now: float) -> bool:
-        if self.closed:
+        if request_key in self.closed_keys:
             return False
         self.calls += 1
         self.calls_in_doubt += 1
@@ -121,14 +120,7 @@ class FakeStates:
     def close(self, request_key: str, *, now: float) -> bool:
         if self.calls_in_doubt > 0:
             return False
-        self.closed_at = now
-        return True
-
-    def reopen(self, request_key: str, *, closed_before: float, now: float) -> bool:
-        if self.closed_at is None or not self.closed_at < closed_before:
-            return False
-        self.closed_at = None
-        self.state = replace(self.state, trouble_since=None)
+        self.closed_keys.add(request_key)
         return True
 
     def save(self, request_key: str, message_id: str, **saved: Any) -> None:
@@ -162,13 +154,10 @@ KEY = "M101-S76-OP10-T65:voucher:1v8LlBkl"
 
 
 def process(
-    m: Mediator, *, delivery: int = 1, request: VendorEvent = REQUEST, put_at: float | None = None
+    m: Mediator, *, delivery: int = 1, request: VendorEvent = REQUEST
 ) -> tuple[Verdict | Requeue | Park, Report]:
     report = Report()
-    outcome = m.process(
-        request, message_id=MESSAGE, delivery=delivery, report=report, put_at=put_at
-    )
-    return outcome, report
+    return m.process(request, message_id=MESSAGE, delivery=delivery, report=report), report
 
 
 def error_name(outcome: object) -> str:
@@ -206,47 +195,26 @@ def test_the_idempotency_key_ignores_the_task_token() -> None:
     assert request_key(REQUEST) == request_key(retried) == KEY
 
 
+def test_a_re_run_asks_under_its_own_keys_and_has_its_own_request_memory() -> None:
+    client = ScriptedClient("red-1", "red-2")
+    # The first run's request was answered "not applied": fenced.
+    states = FakeStates(RequestState(trouble_since=NOW - 900, closed=True))
+    m = mediator(client, states=states)
+    first, _ = process(m)
+    report = Report()
+    second = m.process(REQUEST, message_id=MESSAGE, delivery=1, report=report, attempt=2)
+    assert error_name(first) == "VendorUnavailable"  # the fence holds for the first run
+    assert second == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert client.keys == [f"{KEY}+2"]
+    assert request_key(REQUEST, 2) == f"{KEY}+2"
+
+
 def test_a_rejection_is_answered_at_once_and_is_not_a_circuit_failure() -> None:
     circuit = FakeCircuit()
     client = ScriptedClient(VendorRejectedError(409, "voucher_already_redeemed", "used"))
     outcome, report = process(mediator(client, circuit))
     assert error_name(outcome) == "VendorRejected"
     assert (report.calls, circuit.failures, circuit.successes) == (1, 0, 1)
-
-
-def test_a_request_put_after_not_applied_was_answered_asks_the_vendor_again() -> None:
-    # An operator re-ran the failed order: its request is put well after the fence was set.
-    states = FakeStates(RequestState(trouble_since=NOW - 900, closed_at=NOW - 600, handled=5))
-    client = ScriptedClient("red-2")
-    outcome, report = process(
-        mediator(client, states=states), delivery=2, put_at=NOW - 600 + REOPEN_MARGIN_SECONDS + 1
-    )
-    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-2"])
-    assert (report.calls, states.closed) == (1, False)
-
-
-def test_a_reopened_request_counts_its_deadline_afresh() -> None:
-    states = FakeStates(RequestState(trouble_since=NOW - 900, closed_at=NOW - 600, handled=5))
-    outcome, _ = process(
-        mediator(ScriptedClient(DOWN, DOWN), states=states), delivery=2, put_at=NOW - 10
-    )
-    assert isinstance(outcome, Requeue)  # the old trouble is not the re-run's: no verdict yet
-
-
-@pytest.mark.parametrize(
-    "put_at",
-    [None, NOW - 700, NOW - 600, NOW - 600 + REOPEN_MARGIN_SECONDS],
-    ids=["time-unknown", "put-before", "put-at-the-close", "within-the-margin"],
-)
-def test_a_request_put_before_its_fence_or_too_close_to_tell_stays_fenced(
-    put_at: float | None,
-) -> None:
-    for delivery in (1, 2):  # the first delivery learns it at the call, a later one at the load
-        states = FakeStates(RequestState(trouble_since=NOW - 900, closed_at=NOW - 600))
-        client = ScriptedClient("red-1")
-        outcome, report = process(mediator(client, states=states), delivery=delivery, put_at=put_at)
-        assert error_name(outcome) == "VendorUnavailable"
-        assert (client.keys, report.calls, states.closed) == ([], 0, True)
 
 
 @pytest.mark.parametrize("points", [0, None])
