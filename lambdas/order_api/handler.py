@@ -467,14 +467,15 @@ _NOT_RERUNNABLE = {
 def retry(reference: str) -> Response:
     action = OperatorAction.model_validate(_json_body())
     record = orders.order_record(reference)
-    if record is None:
-        if _execution_status(reference) == "FAILED":
-            raise ApiError(
-                HTTPStatus.CONFLICT,
-                f"order {reference} cannot be re-run: it failed before it was stored (it was "
-                "not recognised or not valid); submit a corrected order under a new reference",
-            )
+    if record is None and _execution_status(reference) != "FAILED":
         raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
+    if record is None or "order" not in record:
+        # Its failure was recorded, but there is no stored order to run again.
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} cannot be re-run: it failed before it was stored (it was not "
+            "recognised or not valid); submit a corrected order under a new reference",
+        )
     record = _plain(record)
     status, attempt = OrderStatus(record["status"]), int(record.get("attempt", 1))
     if (

@@ -224,8 +224,9 @@ class OrdersTable:
     ) -> None:
         """The storage step of a re-run: the order is STORED again under ``execution_id`` and
         every item the vendor has not applied is PENDING again; an applied item (``SUBMITTED``)
-        is never asked for again. Raises StaleStepError unless this execution re-runs the order
-        and has not gone past storing it (a retried step does the same again)."""
+        is never asked for again. Raises NotOwnerError if another execution owns the order, and
+        StaleStepError unless this execution re-runs it and has not gone past storing it (a
+        retried step does the same again)."""
         self._update_owned(
             order_reference,
             execution_id,
