@@ -26,16 +26,49 @@ following promises (every fault knob included) and a mediator may rely on them:
   request is processed; no fault produces a 429 or 503 afterwards.
 * **Indeterminate: the effect may have been applied.** A 500, 502 or 504, a read timeout, a
   connection dropped after the request was sent, and a 2xx without the expected JSON body (not
-  JSON at all, or lacking ``transaction_id`` / ``redemption_id``). To learn the outcome, replay
-  the same request with the same Idempotency-Key (a stored answer comes back with
-  ``Idempotent-Replayed: true``) or look the key up with ``GET /v1/idempotency-keys/{key}``:
+  JSON at all, or lacking ``transaction_id`` / ``redemption_id`` / ``reversal_id``). To learn the
+  outcome, replay the same request with the same Idempotency-Key (a stored answer comes back
+  with ``Idempotent-Replayed: true``) or look the key up with ``GET /v1/idempotency-keys/{key}``:
   ``200`` carries the stored status and body, ``404 idempotency_key_not_found`` means the vendor
   has not processed that key (yet: an attempt still on its way may land later).
 * **Any other 4xx is definitive: this request applied nothing.** A 400 is not stored (the key
   stays usable for a corrected request); a business refusal of a POST (404 unknown account or
-  code, 409 already redeemed, 422 insufficient points) is stored under its key and replayed like
-  a success; 422 ``idempotency_key_reused`` means the key belongs to a different request, whose
-  own outcome stands. 401, 405, 411 and 413 are refused before anything is read or stored.
+  code, 409 already redeemed or not redeemed, 422 insufficient points) is stored under its key
+  and replayed like a success; 422 ``idempotency_key_reused`` means the key belongs to a
+  different request, whose own outcome stands. 401, 405, 411 and 413 are refused before anything
+  is read or stored.
+
+Endpoints
+---------
+Everything but ``/health`` needs the ``x-api-key`` header. Every ``POST`` needs an
+``Idempotency-Key`` header (``400 idempotency_key_required`` without one) and a JSON object body
+with exactly the fields shown (a missing, unknown or ill-typed field is ``400 invalid_request``).
+``<kind>`` is ``voucher`` or ``reward``.
+
+* ``GET /health`` → ``200 {"status": "ok"}``.
+* ``GET /v1/accounts/{account}`` → ``200 {"account", "balance"}``; ``404 account_not_found``.
+* ``POST /v1/accounts/{account}/points``
+  ``{"operation": "credit" | "deduct", "points", "order_reference", "merchant_reference"}`` →
+  ``201 {"transaction_id", "account", "operation", "points", "balance"}``;
+  ``404 account_not_found``; ``422 insufficient_points``. Points have no reversal endpoint: a
+  credit is reversed by a ``deduct`` of the same points (and a deduct by a ``credit``) under an
+  Idempotency-Key of its own; that deduct is refused with ``422 insufficient_points`` if the
+  member has spent the points meanwhile.
+* ``POST /v1/vouchers/{code}/redemptions``, ``POST /v1/rewards/{code}/redemptions``
+  ``{"account", "order_reference"}`` → ``201 {"redemption_id", "<kind>_code", "account"}``;
+  ``404 <kind>_not_found`` or ``account_not_found``; ``409 <kind>_already_redeemed``.
+* ``POST /v1/vouchers/{code}/reversals``, ``POST /v1/rewards/{code}/reversals``
+  ``{"account", "order_reference"}`` reverses the code's current redemption, to compensate an
+  order that failed after it was applied: the code becomes redeemable again →
+  ``201 {"reversal_id", "redemption_id", "<kind>_code", "account"}`` (``redemption_id`` is the
+  reversed one); ``404 <kind>_not_found`` or ``account_not_found``; ``409 <kind>_not_redeemed``
+  when the code is not redeemed at the moment, or not by that account for that order (a
+  reversal only undoes the caller's own redemption). Redeeming the code again needs a new
+  Idempotency-Key: the first redemption's key replays its stored answer and applies nothing.
+* ``GET /v1/idempotency-keys/{key}`` → ``200 {"idempotency_key", "status", "response"}``;
+  ``404 idempotency_key_not_found`` (see above).
+* ``POST /_admin/faults`` (a ``FaultProfile`` in its wire form) and ``GET /_admin/stats``: the
+  test harness's, not counted in the stats.
 
 Typical use::
 
@@ -274,13 +307,36 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class Redemption:
-    """A voucher or instant-reward redemption that took effect."""
+    """A voucher or instant-reward redemption that took effect.
+
+    ``reversal_id`` is set once the redemption has been reversed (see ``Reversal``); the record
+    stays in ``FakeVendor.redemptions()`` either way.
+    """
 
     redemption_id: str
     kind: RedemptionKind
     code: str
     account: str
     order_reference: str
+    idempotency_key: str
+    at: float
+    reversal_id: str | None = None
+
+    @property
+    def reversed(self) -> bool:
+        return self.reversal_id is not None
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """A reversal of a redemption (``redemption_id``) that took effect: the code was freed."""
+
+    reversal_id: str
+    kind: RedemptionKind
+    code: str
+    account: str
+    order_reference: str
+    redemption_id: str
     idempotency_key: str
     at: float
 
@@ -382,6 +438,20 @@ _ROUTES = (
         "POST",
         "/v1/rewards/{code}/redemptions",
         re.compile(r"/v1/rewards/(?P<code>[^/]+)/redemptions"),
+        "v1",
+    ),
+    _Route(
+        "reverse_voucher",
+        "POST",
+        "/v1/vouchers/{code}/reversals",
+        re.compile(r"/v1/vouchers/(?P<code>[^/]+)/reversals"),
+        "v1",
+    ),
+    _Route(
+        "reverse_reward",
+        "POST",
+        "/v1/rewards/{code}/reversals",
+        re.compile(r"/v1/rewards/(?P<code>[^/]+)/reversals"),
         "v1",
     ),
     _Route(
@@ -520,7 +590,10 @@ class FakeVendor:
         self._vouchers: dict[str, str | None] = {}
         self._rewards: dict[str, str | None] = {}
         self._ledger: list[LedgerEntry] = []
+        # Every redemption that took effect, in order; a reversed one is replaced by its copy with
+        # reversal_id set, never removed.
         self._redemptions: list[Redemption] = []
+        self._reversals: list[Reversal] = []
         self._idempotency: dict[str, _StoredAnswer] = {}
         self._requests_total = 0
         self._by_status: dict[int, int] = {}
@@ -661,8 +734,18 @@ class FakeVendor:
             return list(self._ledger)
 
     def redemptions(self) -> list[Redemption]:
+        """Every redemption that took effect, reversed ones included (``reversal_id`` set)."""
         with self._lock:
             return list(self._redemptions)
+
+    def active_redemptions(self) -> list[Redemption]:
+        """The redemptions that took effect and have not been reversed."""
+        with self._lock:
+            return [r for r in self._redemptions if r.reversal_id is None]
+
+    def reversals(self) -> list[Reversal]:
+        with self._lock:
+            return list(self._reversals)
 
     def stats(self) -> VendorStats:
         with self._lock:
@@ -684,6 +767,7 @@ class FakeVendor:
             self._rewards.clear()
             self._ledger.clear()
             self._redemptions.clear()
+            self._reversals.clear()
             self._idempotency.clear()
             self._requests_total = 0
             self._by_status.clear()
@@ -892,8 +976,14 @@ class FakeVendor:
                 reply = self._points_locked(params["account"], payload, key)
             elif route.name == "redeem_voucher":
                 reply = self._redeem_locked("voucher", params["code"], payload, key)
-            else:
+            elif route.name == "redeem_reward":
                 reply = self._redeem_locked("reward", params["code"], payload, key)
+            elif route.name == "reverse_voucher":
+                reply = self._reverse_locked("voucher", params["code"], payload, key)
+            elif route.name == "reverse_reward":
+                reply = self._reverse_locked("reward", params["code"], payload, key)
+            else:
+                raise RuntimeError(f"no handler for route {route.name!r}")
         except _InvalidRequestError as exc:
             # Like Stripe, requests rejected by validation are not stored: the key stays usable
             # for a corrected request.
@@ -1011,6 +1101,59 @@ class FakeVendor:
         return _json_reply(
             201,
             {
+                "redemption_id": redemption.redemption_id,
+                f"{kind}_code": code,
+                "account": account,
+            },
+        )
+
+    def _reverse_locked(
+        self, kind: RedemptionKind, code: str, payload: Mapping[str, Any], key: str
+    ) -> _Reply:
+        _check_fields(payload, ("account", "order_reference"))
+        account = _required_str(payload, "account")
+        order_reference = _required_str(payload, "order_reference")
+
+        catalog = self._vouchers if kind == "voucher" else self._rewards
+        if code not in catalog:
+            return _error(404, f"{kind}_not_found", f"{kind} {code!r} does not exist")
+        if account not in self._accounts:
+            return _error(404, "account_not_found", f"account {account!r} does not exist")
+        # Where the code's current redemption is in the history (None: the code is not redeemed).
+        current = catalog[code]
+        found = next(
+            ((i, r) for i, r in enumerate(self._redemptions) if r.redemption_id == current), None
+        )
+        if found is None or (found[1].account, found[1].order_reference) != (
+            account,
+            order_reference,
+        ):
+            # One answer for "not redeemed" and "redeemed by someone else": the caller learns
+            # nothing about other members' orders.
+            return _error(
+                409,
+                f"{kind}_not_redeemed",
+                f"{kind} {code!r} is not redeemed by account {account!r} "
+                f"for order {order_reference!r}",
+            )
+        index, redemption = found
+        reversal = Reversal(
+            reversal_id=_new_id("rev"),
+            kind=kind,
+            code=code,
+            account=account,
+            order_reference=order_reference,
+            redemption_id=redemption.redemption_id,
+            idempotency_key=key,
+            at=time.time(),
+        )
+        self._redemptions[index] = replace(redemption, reversal_id=reversal.reversal_id)
+        catalog[code] = None
+        self._reversals.append(reversal)
+        return _json_reply(
+            201,
+            {
+                "reversal_id": reversal.reversal_id,
                 "redemption_id": redemption.redemption_id,
                 f"{kind}_code": code,
                 "account": account,

@@ -18,8 +18,8 @@ from local_cloud.cloud import LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.order_mix import Effects, expected_effects
 from local_cloud.sample_orders import SampleOrder
-from local_cloud.truth_check import TruthCheck, check_truth, vendor_effects
-from loyalty.order_status import POINTS_ITEM, ItemStatus
+from local_cloud.truth_check import APPLIED_NET, TruthCheck, check_truth, vendor_effects
+from loyalty.order_status import POINTS_ITEM
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,10 @@ def _totals(effects: Effects) -> Counter[str]:
 
 
 def _recorded(item: dict[str, Any]) -> Effects:
-    """The effects an order's record says were applied (items SUBMITTED)."""
+    """The effects an order's record says are applied (items SUBMITTED, or whose reversal
+    failed)."""
     items = item.get("items", {})
-    submitted = {k for k, v in items.items() if v.get("status") == ItemStatus.SUBMITTED}
+    submitted = {k for k, v in items.items() if v.get("status") in APPLIED_NET}
     points_applied = POINTS_ITEM in submitted
     return Effects(
         points=int(item.get("points") or 0) if points_applied else 0,
@@ -80,24 +81,29 @@ def _recorded(item: dict[str, Any]) -> Effects:
 
 
 def _applied_by_order(vendor: FakeVendor) -> dict[str, Effects]:
-    """What the vendor applied, per order (two points operations show as ``credit+credit``)."""
-    operations: dict[str, list[tuple[str, int]]] = {}
+    """What the vendor applied, net, per order: points credited less points deducted (a
+    compensated sale's credit and its reversal's deduct make none), and the redemptions that were
+    not reversed. Anything applied twice shows as a different net."""
+    balance: dict[str, int] = {}
     codes: dict[str, dict[str, list[str]]] = {}
     for entry in vendor.ledger():
-        operations.setdefault(entry.order_reference, []).append((entry.operation, entry.points))
-    for redemption in vendor.redemptions():
+        signed = entry.points if entry.operation == "credit" else -entry.points
+        balance[entry.order_reference] = balance.get(entry.order_reference, 0) + signed
+    for redemption in vendor.active_redemptions():
         kinds = codes.setdefault(redemption.order_reference, {"voucher": [], "reward": []})
         kinds[redemption.kind].append(redemption.code)
     applied: dict[str, Effects] = {}
-    for reference in set(operations) | set(codes):
-        ops = operations.get(reference, [])
+    for reference in set(balance) | set(codes):
+        net = balance.get(reference, 0)
         kinds = codes.get(reference, {"voucher": [], "reward": []})
-        applied[reference] = Effects(
-            points=sum(points for _, points in ops),
-            operation="+".join(op for op, _ in ops) or None,
+        effects = Effects(
+            points=abs(net),
+            operation=("credit" if net > 0 else "deduct") if net else None,
             vouchers=tuple(sorted(kinds["voucher"])),
             rewards=tuple(sorted(kinds["reward"])),
         )
+        if effects != Effects():
+            applied[reference] = effects
     return applied
 
 

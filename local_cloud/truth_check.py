@@ -2,19 +2,23 @@
 
 For each order and each of its items (points, each voucher, each reward), three accounts must
 agree: the item's record in the orders table (what ``GET /orders/{ref}`` shows), the order's last
-lifecycle event (what ``order.completed`` / ``order.failed`` / ``order.needs-reconciliation`` told
-the world), and the vendor's ledger under that item's idempotency key (``<order>:<type>:<item>``,
-what the mediator sends). The rules, per recorded item status:
+lifecycle event (what ``order.completed`` / ``order.failed`` / ``order.compensated`` / ... told
+the world), and the vendor's ledger under that item's idempotency keys: ``<order>:<type>:<item>``
+as the mediator sends it, with ``+<attempt>`` for an operator's re-run, and the ``<type>-reversal``
+keys of a compensation. What the vendor did to an item *net* is its applications less its
+reversals. The rules, per recorded item status:
 
-* ``SUBMITTED`` — the vendor applied it, under exactly the references the record keeps (at least
-  one, but for the points of an order that earned none: nothing to apply);
-* ``ERROR`` or ``PENDING`` (in an order that ended) — the vendor has nothing under the key;
+* ``SUBMITTED`` and ``COMPENSATION_FAILED`` — applied once, net, and (``SUBMITTED``) under exactly
+  the references the record keeps, those of its latest application (at least one, but for the
+  points of an order that earned none: nothing to apply);
+* ``COMPENSATED`` — applied and reversed as often: net zero;
+* ``ERROR`` or ``PENDING`` (in an order that ended) — net zero;
 * ``UNKNOWN`` — either: the record does not claim to know, and says so (counted, not wrong).
 
-The last event must be the one the record's status announces, and list the same item statuses as
-the record (an ``UNKNOWN`` there may have been settled since; an order too large to list gives
-the counts); ``order.completed`` means every item was applied; ``order.rejected`` means nothing
-was.
+A ``FAILED`` order that was compensated must be net zero at the vendor, item by item. The last
+event must be the one the record's status announces, and list the same item statuses as the
+record (an ``UNKNOWN`` there may have been settled since; an order too large to list gives the
+counts); ``order.completed`` means every item was applied; ``order.rejected`` means nothing was.
 Anything the vendor applied that no item of a known order accounts for — another order's key, a
 reference nobody submitted, two effects for one item — is a disagreement too.
 """
@@ -28,16 +32,23 @@ from typing import Any
 
 from local_cloud.fake_vendor import FakeVendor
 from loyalty.contract import OrderEvent
+from loyalty.naming import RERUN_SEPARATOR
 from loyalty.order_status import POINTS_ITEM, TERMINAL_STATUSES, ItemStatus, OrderStatus
 
+REVERSAL_SUFFIX = "-reversal"
+"""``VendorRequestType``'s reversal types: ``sale-reversal``, ``voucher-reversal``, ..."""
+
 ANNOUNCED_BY = {
-    OrderStatus.COMPLETED.value: OrderEvent.COMPLETED.value,
-    OrderStatus.FAILED.value: OrderEvent.FAILED.value,
-    OrderStatus.NEEDS_RECONCILIATION.value: OrderEvent.NEEDS_RECONCILIATION.value,
-    OrderStatus.REJECTED.value: OrderEvent.REJECTED.value,
+    OrderStatus.COMPLETED.value: {OrderEvent.COMPLETED.value},
+    OrderStatus.FAILED.value: {OrderEvent.FAILED.value, OrderEvent.COMPENSATED.value},
+    OrderStatus.NEEDS_RECONCILIATION.value: {OrderEvent.NEEDS_RECONCILIATION.value},
+    OrderStatus.REJECTED.value: {OrderEvent.REJECTED.value},
+    OrderStatus.COMPENSATION_FAILED.value: {OrderEvent.COMPENSATION_FAILED.value},
 }
-"""The event each final status is announced with."""
-ENDING_EVENTS = frozenset(ANNOUNCED_BY.values())
+"""The events each final status may be announced with (a FAILED order that was compensated:
+``order.compensated``)."""
+ENDING_EVENTS = frozenset().union(*ANNOUNCED_BY.values())
+APPLIED_NET = frozenset({ItemStatus.SUBMITTED, ItemStatus.COMPENSATION_FAILED})
 
 
 @dataclass
@@ -48,6 +59,8 @@ class TruthCheck:
     """Items recorded UNKNOWN (honest, but an operator has to settle them)."""
     unknown_applied: int = 0
     """Of those, the ones the vendor had in fact applied (what "not applied" would have hidden)."""
+    compensated: int = 0
+    """FAILED orders whose applied effects were reversed (each checked net zero)."""
     disagreements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -64,17 +77,73 @@ class TruthCheck:
 
 
 def vendor_effects(vendor: FakeVendor) -> dict[str, list[str]]:
-    """The vendor's references (transaction or redemption ids) under each idempotency key."""
+    """The vendor's references (transaction, redemption or reversal ids) under each idempotency
+    key."""
     applied: dict[str, list[str]] = defaultdict(list)
     for entry in vendor.ledger():
         applied[entry.idempotency_key].append(entry.transaction_id)
     for redemption in vendor.redemptions():
         applied[redemption.idempotency_key].append(redemption.redemption_id)
+    for reversal in vendor.reversals():
+        applied[reversal.idempotency_key].append(reversal.reversal_id)
     return dict(applied)
 
 
+@dataclass
+class ItemEffects:
+    """What the vendor did to one item, over every run of its order."""
+
+    applied: list[tuple[int, str]] = field(default_factory=list)
+    """(attempt, reference) of each application."""
+    reversed: list[str] = field(default_factory=list)
+
+    @property
+    def net(self) -> int:
+        return len(self.applied) - len(self.reversed)
+
+    def latest(self) -> list[str]:
+        """The references of the latest run's application(s)."""
+        if not self.applied:
+            return []
+        last = max(attempt for attempt, _ in self.applied)
+        return sorted(ref for attempt, ref in self.applied if attempt == last)
+
+
+def item_of_key(key: str) -> tuple[str, str, bool, int] | None:
+    """``(order, item, is_reversal, attempt)`` of a mediator idempotency key, or None."""
+    parts = key.split(":", 2)
+    if len(parts) != 3:
+        return None
+    reference, kind, code = parts
+    attempt = 1
+    base, separator, suffix = code.rpartition(RERUN_SEPARATOR)
+    if separator and suffix.isdecimal():
+        code, attempt = base, int(suffix)
+    reversal = kind.endswith(REVERSAL_SUFFIX)
+    kind = kind.removesuffix(REVERSAL_SUFFIX)
+    if kind in ("sale", "return"):
+        return reference, POINTS_ITEM, reversal, attempt
+    return reference, f"{kind}#{code}", reversal, attempt
+
+
+def effects_by_item(applied: dict[str, list[str]]) -> dict[tuple[str, str], ItemEffects]:
+    effects: dict[tuple[str, str], ItemEffects] = defaultdict(ItemEffects)
+    for key, references in applied.items():
+        parsed = item_of_key(key)
+        if parsed is None:
+            continue
+        reference, item, reversal, attempt = parsed
+        found = effects[(reference, item)]
+        if reversal:
+            found.reversed.extend(references)
+        else:
+            found.applied.extend((attempt, r) for r in references)
+    return dict(effects)
+
+
 def item_idempotency_key(reference: str, order_type: str | None, item: str) -> str:
-    """The key the mediator sends for an item (``vendor_mediator.mediation.idempotency_key``)."""
+    """The key the mediator sends for an item in an order's first run
+    (``vendor_mediator.mediation.idempotency_key``)."""
     if item == POINTS_ITEM:
         return f"{reference}:{order_type}:{POINTS_ITEM}"
     kind, _, code = item.partition("#")
@@ -96,24 +165,30 @@ def check_truth(
     order's events, oldest first; ``applied``: the vendor's references by idempotency key
     (`vendor_effects`)."""
     check = TruthCheck()
-    accounted: set[str] = set()
+    by_item = effects_by_item(applied)
+    accounted: set[tuple[str, str]] = set()
     for reference, record in records.items():
         ending = last_ending_event(events.get(reference, []))
         items: dict[str, dict[str, Any]] = (record or {}).get("items", {})
-        order_type = (record or {}).get("order_type")
         status = (record or {}).get("status")
         ended = status in TERMINAL_STATUSES
         nothing_to_credit = not (record or {}).get("points")
         for item, state in items.items():
             check.items += 1
-            key = item_idempotency_key(reference, order_type, item)
-            accounted.add(key)
+            accounted.add((reference, item))
             may_be_empty = item == POINTS_ITEM and nothing_to_credit
-            _check_item(check, reference, item, state, applied.get(key, []), ended, may_be_empty)
+            effects = by_item.get((reference, item), ItemEffects())
+            _check_item(check, reference, item, state, effects, ended, may_be_empty)
+        if status == OrderStatus.FAILED and (record or {}).get("compensation_ended_at"):
+            check.compensated += 1
+            for item in items:
+                net = by_item.get((reference, item), ItemEffects()).net
+                if net != 0:
+                    check._disagree(reference, item, f"compensated, but net {net} at the vendor")
         if (
             record is not None
             and ended
-            and (ending or {}).get("detail-type") != ANNOUNCED_BY[str(status)]
+            and (ending or {}).get("detail-type") not in ANNOUNCED_BY[str(status)]
         ):
             check._disagree(
                 reference,
@@ -122,14 +197,13 @@ def check_truth(
                 f"{(ending or {}).get('detail-type', 'none')}",
             )
         _check_event(check, reference, items, ending)
-    for key, references in applied.items():
-        if key not in accounted:
+    for (reference, item), effects in by_item.items():
+        if (reference, item) not in accounted:
             check._disagree(
-                key.split(":", 1)[0],
-                None,
+                reference,
+                item,
                 "the vendor applied an effect no order's record accounts for",
-                idempotency_key=key,
-                vendor=references,
+                vendor=[ref for _, ref in effects.applied] + effects.reversed,
             )
     return check
 
@@ -139,35 +213,56 @@ def _check_item(
     reference: str,
     item: str,
     state: dict[str, Any],
-    vendor: list[str],
+    effects: ItemEffects,
     ended: bool,
     may_be_empty: bool,
 ) -> None:
     status = state.get("status")
     recorded = sorted(state.get("vendor_references") or [])
-    if len(vendor) > 1:
-        check._disagree(reference, item, "applied more than once", vendor=vendor)
+    net = effects.net
+    if net > 1 or net < 0:
+        check._disagree(
+            reference,
+            item,
+            "applied more than once" if net > 1 else "reversed more often than applied",
+            vendor=[ref for _, ref in effects.applied],
+            reversed=effects.reversed,
+        )
+        return
     if status == ItemStatus.UNKNOWN:
         check.unknown += 1
-        check.unknown_applied += bool(vendor)
+        check.unknown_applied += net
         return
     if status == ItemStatus.SUBMITTED:
         if not recorded and not may_be_empty:
             check._disagree(reference, item, "recorded SUBMITTED without the vendor's reference")
-        elif sorted(vendor) != recorded:
+        elif effects.latest() != recorded:
             check._disagree(
                 reference,
                 item,
                 "recorded SUBMITTED, but the vendor's ledger differs",
                 record=recorded,
-                vendor=vendor,
+                vendor=effects.latest(),
             )
+        elif net == 0 and effects.applied:
+            check._disagree(reference, item, "recorded SUBMITTED, but the vendor reversed it")
+        return
+    if status == ItemStatus.COMPENSATION_FAILED:
+        if net != 1:
+            check._disagree(reference, item, f"recorded {status}, but net {net} at the vendor")
+        return
+    if status == ItemStatus.COMPENSATED:
+        if net != 0 or not effects.reversed:
+            check._disagree(reference, item, f"recorded COMPENSATED, but net {net} at the vendor")
         return
     if status == ItemStatus.PENDING and not ended:
         return  # still on its way
-    if vendor:
+    if net:
         check._disagree(
-            reference, item, f"recorded {status}, but the vendor applied it", vendor=vendor
+            reference,
+            item,
+            f"recorded {status}, but the vendor applied it",
+            vendor=[ref for _, ref in effects.applied],
         )
 
 

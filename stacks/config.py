@@ -17,7 +17,7 @@ from aws_cdk import Duration
 
 from cdk_constructs import WaitPolicy
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import DEFAULT_DOMAIN, MEDIATOR_MAX_CRASHES
+from loyalty.contract import DEFAULT_DOMAIN, MEDIATOR_MAX_CRASHES, PartialFailurePolicy
 
 PREFIX = "loyalty:"
 
@@ -179,11 +179,14 @@ class LoyaltyConfig:
     event_log_retention_days: int
     archive_retention_days: int
     failed_executions_alarm_threshold: int
+    on_partial_failure: PartialFailurePolicy = PartialFailurePolicy.COMPENSATE
+    """What happens to what a failed order applied: reversed (``compensate``) or left."""
 
     def __post_init__(self) -> None:
-        longest_wait = (
-            self.approval_timeout.to_seconds()
-            + (1 + self.vendor_step_retries) * 2 * self.mediator.answer_horizon_seconds
+        # The vendor phase, and a compensation's reversals after it.
+        vendor_phases = 2 if self.on_partial_failure is PartialFailurePolicy.COMPENSATE else 1
+        longest_wait = self.approval_timeout.to_seconds() + vendor_phases * (
+            (1 + self.vendor_step_retries) * 2 * self.mediator.answer_horizon_seconds
         )
         if self.execution_timeout.to_seconds() <= longest_wait:
             raise ConfigError(
@@ -262,6 +265,13 @@ class LoyaltyConfig:
             event_log_retention_days=int(ctx.number("eventLogRetentionDays", 90)),
             archive_retention_days=int(ctx.number("archiveRetentionDays", 365)),
             failed_executions_alarm_threshold=int(ctx.number("failedExecutionsAlarmThreshold", 1)),
+            on_partial_failure=PartialFailurePolicy(
+                ctx.choice(
+                    "onPartialFailure",
+                    [p.value for p in PartialFailurePolicy],
+                    PartialFailurePolicy.COMPENSATE.value,
+                )
+            ),
         )
 
 
@@ -289,6 +299,15 @@ class _Context:
         if value in (True, "true", "True", "1", 1):
             return True
         raise ConfigError(f"context {PREFIX}{name}={value!r} must be true or false")
+
+    def choice(self, name: str, choices: list[str], default: str) -> str:
+        value = self._raw(name)
+        value = default if value is None else value
+        if value not in choices:
+            raise ConfigError(
+                f"context {PREFIX}{name}={value!r} must be one of {', '.join(choices)}"
+            )
+        return str(value)
 
     def optional_text(self, name: str) -> str | None:
         value = self._raw(name)

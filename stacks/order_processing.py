@@ -34,6 +34,7 @@ from cdk_constructs import (
 )
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
+    REVERSAL_TYPES,
     VENDOR_DETAIL_TYPE,
     VENDOR_TOKEN_FIELD,
     Env,
@@ -59,6 +60,7 @@ from loyalty.order_status import (
     STATUS_INDEX,
     STATUS_INDEX_ATTRIBUTES,
     STATUS_SINCE,
+    OrderStatus,
 )
 from stacks.config import LoyaltyConfig
 from stacks.permissions import grant_order_documents, grant_table
@@ -208,6 +210,7 @@ class OrderProcessingStack(Stack):
             detail={"error": JsonPath.object_at("$.error")},
             result_path="$.failure",
             table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
+            environment={Env.ON_PARTIAL_FAILURE: config.on_partial_failure.value},
         )
         record_failure.add_catch(
             sfn.Fail(
@@ -220,7 +223,7 @@ class OrderProcessingStack(Stack):
             errors=["States.ALL"],
             result_path=JsonPath.DISCARD,
         )
-        record_failure.next(order_failed)
+        record_failure.next(self._compensation(then=order_failed))
         store.add_catch(
             sfn.Fail(
                 self,
@@ -288,11 +291,15 @@ class OrderProcessingStack(Stack):
         )
         apply_loyalty.next(complete)
         self.state_machine = self.flow.build(
-            recognise.next(validate)
-            .next(store)
-            .next(proportion)
-            .next(transform)
-            .next(needs_approval)
+            sfn.Choice(self, "CompensateOnly", comment="an operator's retry of a compensation")
+            .when(sfn.Condition.is_present("$.compensate_only"), record_failure)
+            .otherwise(
+                recognise.next(validate)
+                .next(store)
+                .next(proportion)
+                .next(transform)
+                .next(needs_approval)
+            )
         )
 
         # -- how executions start and resume ----------------------------------------------------
@@ -341,12 +348,106 @@ class OrderProcessingStack(Stack):
             description="Vendor Mediator answers to the Token Handler (seed 000 step 4)",
             answers=False,
         )
+        self.bus.add_lambda_rule(
+            "VendorReversalAnswers",
+            function=token_handler,
+            event_pattern=vendor_answer_pattern(config.domain, types=REVERSAL_TYPES),
+            description="Answers to a compensation's reversals, to the Token Handler",
+            answers=False,
+        )
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "StepFinisherArn", value=self.step_finisher.state_machine.state_machine_arn)
         CfnOutput(self, "OrdersTableName", value=self.orders_table.table_name)
         # For replays from the archive: `--destination FilterArns=<this>` re-drives lost orders.
         CfnOutput(self, "OrdersReceivedRuleArn", value=self.orders_received.rule.rule_arn)
+
+    def _compensation(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """After a failure was recorded: when it planned reversals (``loyalty:onPartialFailure``
+        = compensate, and effects were applied), make them through the Vendor Mediator, then
+        settle how the compensation ended; otherwise ``then``."""
+        plan = "$.failure.compensation"
+        reverse = (
+            sfn.Parallel(self, "Compensate", result_path=JsonPath.DISCARD)
+            .branch(
+                self._points_step("ReversePoints", source=plan, type_path=f"{plan}.points_type")
+            )
+            .branch(
+                self._redemptions(
+                    VendorRequestType.VOUCHER_REVERSAL,
+                    "vouchers",
+                    "voucher_code",
+                    verb="Reverse",
+                    source=plan,
+                )
+            )
+            .branch(
+                self._redemptions(
+                    VendorRequestType.REWARD_REVERSAL,
+                    "rewards",
+                    "reward_code",
+                    verb="Reverse",
+                    source=plan,
+                )
+            )
+        )
+        settle = self._worker(
+            "SettleCompensation",
+            OrderStep.SETTLE_COMPENSATION,
+            "settle_compensation",
+            detail={
+                "error": {
+                    "Error": JsonPath.string_at("$.failure.error"),
+                    "Cause": JsonPath.string_at("$.failure.cause"),
+                }
+            },
+            result_path="$.compensation",
+            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
+        )
+        not_settled = sfn.Fail(
+            self,
+            "CompensationNotSettled",
+            error="CompensationNotSettled",
+            cause="the order failed and its compensation ran, but settling it failed: the "
+            "order is COMPENSATING; its items say which effects were reversed",
+        )
+        self.flow.name_timeouts(settle, step=OrderStep.SETTLE_COMPENSATION.value, then=not_settled)
+        settle.add_catch(not_settled, errors=["States.ALL"], result_path=JsonPath.DISCARD)
+        # The reversals never fail their branches; if the Parallel itself does, the items
+        # still say what was reversed, and settling decides from them.
+        reverse.add_catch(settle, errors=["States.ALL"], result_path=JsonPath.DISCARD)
+        ended = (
+            sfn.Choice(self, "CompensationEnded")
+            .when(
+                sfn.Condition.string_equals(
+                    "$.compensation.status", OrderStatus.COMPENSATION_FAILED.value
+                ),
+                sfn.Fail(
+                    self,
+                    "CompensationFailed",
+                    error_path="$.compensation.error",
+                    cause_path="$.compensation.cause",
+                ),
+            )
+            .when(
+                sfn.Condition.string_equals(
+                    "$.compensation.status", OrderStatus.NEEDS_RECONCILIATION.value
+                ),
+                sfn.Fail(
+                    self,
+                    "CompensationOutcomeUnknown",
+                    error_path="$.compensation.error",
+                    cause_path="$.compensation.cause",
+                ),
+            )
+            .otherwise(then)
+        )
+        reverse.next(settle).next(ended)
+        return (
+            sfn.Choice(self, "CompensateIfApplied")
+            .when(sfn.Condition.is_present(plan), reverse)
+            .otherwise(then)
+        )
 
     # -- building blocks ----------------------------------------------------------------------
 
@@ -453,25 +554,36 @@ class OrderProcessingStack(Stack):
         )
         return task
 
-    def _points_step(self) -> sfn.CustomState:
-        """Credit (sale) or deduct (return) points: one request whose type is the order's."""
+    def _points_step(
+        self, id: str = "ApplyPoints", *, source: str = "$.loyalty", type_path: str | None = None
+    ) -> sfn.CustomState:
+        """Credit (sale) or deduct (return) points: one request whose type is the order's (or,
+        to compensate, its reversal's: ``source`` is then the compensation plan)."""
         return self._vendor_request(
-            "ApplyPoints",
-            type=JsonPath.string_at("$.loyalty.order_type"),
+            id,
+            type=JsonPath.string_at(type_path or f"{source}.order_type"),
             data={
-                "loyalty_reference": JsonPath.string_at("$.loyalty.loyalty_reference"),
-                "merchant_reference": JsonPath.string_at("$.loyalty.merchant_reference"),
+                "loyalty_reference": JsonPath.string_at(f"{source}.loyalty_reference"),
+                "merchant_reference": JsonPath.string_at(f"{source}.merchant_reference"),
                 "loyalty_order_reference": JsonPath.string_at("$.order_reference"),
-                "points": JsonPath.number_at("$.loyalty.points"),
+                "points": JsonPath.number_at(f"{source}.points"),
             },
         )
 
-    def _redemptions(self, kind: VendorRequestType, items: str, code: str) -> sfn.Map:
+    def _redemptions(
+        self,
+        kind: VendorRequestType,
+        items: str,
+        code: str,
+        *,
+        verb: str = "Redeem",
+        source: str = "$.loyalty",
+    ) -> sfn.Map:
         """A Map over the order's vouchers (or rewards): one request, one token, per item. The
-        request is seed 000's Dispatch Voucher, field for field."""
-        title = kind.value.capitalize()
+        request is seed 000's Dispatch Voucher, field for field (a reversal's has its type)."""
+        title = kind.value.split("-")[0].capitalize()
         redeem = self._vendor_request(
-            f"Redeem{title}",
+            f"{verb}{title}",
             type=kind.value,
             data={
                 "loyalty_reference": JsonPath.string_at("$.loyalty_reference"),
@@ -482,12 +594,12 @@ class OrderProcessingStack(Stack):
         )
         return sfn.Map(
             self,
-            f"Redeem{title}s",
-            items_path=f"$.loyalty.{items}",
+            f"{verb}{title}s",
+            items_path=f"{source}.{items}",
             item_selector={
                 code: JsonPath.string_at(f"$$.Map.Item.Value.{code}"),
-                "loyalty_reference": JsonPath.string_at("$.loyalty.loyalty_reference"),
-                "merchant_reference": JsonPath.string_at("$.loyalty.merchant_reference"),
+                "loyalty_reference": JsonPath.string_at(f"{source}.loyalty_reference"),
+                "merchant_reference": JsonPath.string_at(f"{source}.merchant_reference"),
                 "loyalty_order_reference": JsonPath.string_at("$.order_reference"),
             },
             max_concurrency=self._config.voucher_concurrency,

@@ -20,7 +20,7 @@ from cdk_constructs import (
     powertools_layer,
 )
 from cdk_constructs.nag import acknowledge
-from loyalty.contract import Env, ServiceName, Source, vendor_request_pattern
+from loyalty.contract import REVERSAL_TYPES, Env, ServiceName, Source, vendor_request_pattern
 from stacks.config import LoyaltyConfig
 
 
@@ -139,6 +139,13 @@ class VendorMediatorStack(Stack):
             queue=self.buffer.queue,
             event_pattern=vendor_request_pattern(config.domain),
             description="Vendor requests from order processing (seed 000 step 2) to the buffer",
+        )
+        # Seed 000's rule stays byte for byte; a compensation's reversals have their own.
+        self.reversal_requests: BusRule = bus.add_queue_rule(
+            "VendorReversalRequests",
+            queue=self.buffer.queue,
+            event_pattern=vendor_request_pattern(config.domain, types=REVERSAL_TYPES),
+            description="Reversals of a failed order's effects (compensation) to the buffer",
         )
         CfnOutput(self, "VendorApiKeySecret", value=secret_id)
         CfnOutput(self, "RequestsQueueUrl", value=self.buffer.queue.queue_url)

@@ -54,6 +54,41 @@ class VendorRequestType(StrEnum):
     REWARD = "reward"
     SALE = "sale"  # credit points
     RETURN = "return"  # deduct points
+    # Compensation: undo what an order that failed had applied (``loyalty:onPartialFailure``).
+    SALE_REVERSAL = "sale-reversal"  # deduct the points a sale credited
+    RETURN_REVERSAL = "return-reversal"  # credit back the points a return deducted
+    VOUCHER_REVERSAL = "voucher-reversal"
+    REWARD_REVERSAL = "reward-reversal"
+
+
+EFFECT_TYPES: Final = (
+    VendorRequestType.VOUCHER,
+    VendorRequestType.REWARD,
+    VendorRequestType.SALE,
+    VendorRequestType.RETURN,
+)
+"""The four request types of seed 000's patterns, in its order."""
+REVERSAL_OF: Final = {
+    VendorRequestType.SALE: VendorRequestType.SALE_REVERSAL,
+    VendorRequestType.RETURN: VendorRequestType.RETURN_REVERSAL,
+    VendorRequestType.VOUCHER: VendorRequestType.VOUCHER_REVERSAL,
+    VendorRequestType.REWARD: VendorRequestType.REWARD_REVERSAL,
+}
+"""The request that undoes each kind of effect."""
+REVERSALS: Final = frozenset(REVERSAL_OF.values())
+REVERSAL_TYPES: Final = tuple(REVERSAL_OF[t] for t in EFFECT_TYPES)
+"""Matched by rules of their own (``vendor_request_pattern(types=REVERSAL_TYPES)``), beside the
+seed's, which stay byte for byte."""
+
+
+class PartialFailurePolicy(StrEnum):
+    """What happens to the effects an order applied before it failed
+    (``loyalty:onPartialFailure``)."""
+
+    COMPENSATE = "compensate"
+    """Reverse every applied effect through the Vendor Mediator: the order's net effect is zero."""
+    LEAVE = "leave"
+    """Leave them; ``order.failed`` lists them for whoever acts on it."""
 
 
 class VendorStatus(StrEnum):
@@ -78,30 +113,36 @@ def vendor_metadata(
     }
 
 
-def vendor_request_pattern(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
-    """Seed 000 step 2: the Vendor Mediator's rule, generalised to the four request types."""
+def vendor_request_pattern(
+    domain: str = DEFAULT_DOMAIN, types: tuple[VendorRequestType, ...] = EFFECT_TYPES
+) -> dict[str, Any]:
+    """Seed 000 step 2: the Vendor Mediator's rule, generalised to the four request types; with
+    ``types=REVERSAL_TYPES``, the same rule for a compensation's reversals."""
     return {
         "detail": {
             "metadata": {
                 "domain": [domain],
                 "service": [Source.ORDER_PROCESS.value],
                 "category": [TASK_STATUS_CATEGORY],
-                "type": [t.value for t in VendorRequestType],
+                "type": [t.value for t in types],
                 "status": [VendorStatus.PROCESSED.value],
             }
         }
     }
 
 
-def vendor_answer_pattern(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
-    """Seed 000 step 4, byte for byte: the Token Handler's rule."""
+def vendor_answer_pattern(
+    domain: str = DEFAULT_DOMAIN, types: tuple[VendorRequestType, ...] = EFFECT_TYPES
+) -> dict[str, Any]:
+    """Seed 000 step 4, byte for byte: the Token Handler's rule; with ``types=REVERSAL_TYPES``,
+    the same rule for the answers to a compensation's reversals."""
     return {
         "detail": {
             "metadata": {
                 "domain": [domain],
                 "service": [Source.VENDOR_MEDIATOR.value],
                 "category": [TASK_STATUS_CATEGORY],
-                "type": [t.value for t in VendorRequestType],
+                "type": [t.value for t in types],
                 "status": [VendorStatus.SUBMITTED.value, VendorStatus.ERROR.value],
             },
             "data": {VENDOR_TOKEN_FIELD: [{"exists": True}]},
@@ -130,6 +171,9 @@ class OrderStep(StrEnum):
     """Answered by a person through the Order API, not by a worker."""
     COMPLETE = "order.complete"
     RECORD_FAILURE = "order.record-failure"
+    SETTLE_COMPENSATION = "order.settle-compensation"
+    """After the reversals of a failed order's effects: FAILED (net zero), COMPENSATION_FAILED
+    or NEEDS_RECONCILIATION."""
     RECORD_REJECTION = "order.record-rejection"
 
 
@@ -156,6 +200,10 @@ class OrderEvent(StrEnum):
     COMPLETED = "order.completed"
     FAILED = "order.failed"
     REJECTED = "order.rejected"
+    COMPENSATED = "order.compensated"
+    """Every effect of a failed order was reversed: its net effect at the vendor is zero."""
+    COMPENSATION_FAILED = "order.compensation-failed"
+    """A reversal was refused or could not be made: an operator must act (then retry)."""
     NEEDS_RECONCILIATION = "order.needs-reconciliation"
     """A vendor effect's outcome could not be learned in time: an operator must look (the
     order is parked, not failed; its items say which effects are known and which are not)."""
@@ -280,6 +328,10 @@ class ErrorName(StrEnum):
     """The vendor may or may not have applied the effect (a lost answer, a timeout, a malformed
     2xx), and the mediator could not learn which before its reconciliation window closed: never
     reported as "not applied". The item is ``UNKNOWN`` and the order ``NEEDS_RECONCILIATION``."""
+    COMPENSATION_FAILED = "CompensationFailed"
+    """A failed order's applied effects could not all be reversed (the vendor refused, or was
+    unavailable past the deadline): the order is ``COMPENSATION_FAILED``; an operator's retry
+    asks again for the reversals that were not made."""
     STEP_TIMED_OUT = "StepTimedOut"
     """A waiting step got no answer in all its attempts (its cause names the step)."""
     STEP_FAILED = "StepFailed"
@@ -338,6 +390,8 @@ class MetricName(StrEnum):
     MEDIATOR_CRASHED = "MediatorCrashedOnRequest"
     """A request whose deliveries kept failing inside the mediator, parked in its DLQ."""
     ORDER_NEEDS_RECONCILIATION = "OrderNeedsReconciliation"
+    ORDER_COMPENSATED = "OrderCompensated"
+    COMPENSATION_FAILED = "CompensationFailed"
     STALE_STEP_IGNORED = "StaleStepIgnored"
     """A worker ran for a step the order already left (a late Lambda retry): it changed
     nothing and answered nothing."""
@@ -357,6 +411,7 @@ class Env(StrEnum):
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
     APPROVAL_RETURN_THRESHOLD = "APPROVAL_RETURN_THRESHOLD"
     APPROVAL_TIMEOUT_SECONDS = "APPROVAL_TIMEOUT_SECONDS"
+    ON_PARTIAL_FAILURE = "ON_PARTIAL_FAILURE"
     POINTS_PER_CURRENCY_UNIT = "POINTS_PER_CURRENCY_UNIT"
     VENDOR_BASE_URL = "VENDOR_BASE_URL"
     VENDOR_API_KEY_SECRET_ID = "VENDOR_API_KEY_SECRET_ID"

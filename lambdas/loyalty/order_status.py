@@ -38,6 +38,11 @@ class OrderStatus(StrEnum):
     REJECTED = "REJECTED"
     NEEDS_RECONCILIATION = "NEEDS_RECONCILIATION"
     """Ended with a vendor effect whose outcome is unknown: parked for an operator."""
+    COMPENSATING = "COMPENSATING"
+    """Failed after applying some effects: they are being reversed."""
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    """Failed, and a reversal was refused or could not be made: an operator's retry asks again
+    for the reversals that were not made."""
 
 
 class OrderStage(StrEnum):
@@ -51,6 +56,8 @@ class OrderStage(StrEnum):
     FAILED = "FAILED"
     REJECTED = "REJECTED"
     NEEDS_RECONCILIATION = "NEEDS_RECONCILIATION"
+    COMPENSATING = "COMPENSATING"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
 
 
 STAGE_ORDER: tuple[OrderStage, ...] = (
@@ -70,9 +77,10 @@ def stages_up_to(stage: OrderStage) -> tuple[OrderStage, ...]:
     return STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
 
 
-RERUNNABLE_STATUSES = frozenset({OrderStatus.FAILED})
+RERUNNABLE_STATUSES = frozenset({OrderStatus.FAILED, OrderStatus.COMPENSATION_FAILED})
 """What an operator may re-run: every effect's outcome is known (``NEEDS_RECONCILIATION`` first
-needs an operator's reconciliation) and nobody decided against it (``REJECTED`` is final)."""
+needs an operator's reconciliation) and nobody decided against it (``REJECTED`` is final). A
+``COMPENSATION_FAILED`` order's re-run asks again for the reversals that were not made."""
 
 
 class ItemStatus(StrEnum):
@@ -86,7 +94,16 @@ class ItemStatus(StrEnum):
     """Known not to be applied: the vendor refused it, or was never reached."""
     UNKNOWN = "UNKNOWN"
     """Maybe applied, maybe not (a lost answer, a timeout): never reported as ERROR; the order
-    is NEEDS_RECONCILIATION until an operator (or a later answer) settles it."""
+    is NEEDS_RECONCILIATION until an operator (or a later answer) settles it. Also a reversal's
+    outcome that is not known."""
+    COMPENSATED = "COMPENSATED"
+    """Applied, then reversed by the order's compensation: no net effect."""
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    """Applied, and its reversal was refused or could not be made: still applied."""
+
+
+REVERSIBLE_ITEM_STATUSES = frozenset({ItemStatus.SUBMITTED, ItemStatus.COMPENSATION_FAILED})
+"""Items a compensation reverses: applied, and not reversed yet."""
 
 
 RUNNING_STATUSES = frozenset({OrderStatus.PROCESSING, OrderStatus.AWAITING_APPROVAL})
@@ -96,6 +113,7 @@ TERMINAL_STATUSES = frozenset(
         OrderStatus.FAILED,
         OrderStatus.REJECTED,
         OrderStatus.NEEDS_RECONCILIATION,
+        OrderStatus.COMPENSATION_FAILED,
     }
 )
 """Final for the order's own steps: a late step run can never move an order out of these."""

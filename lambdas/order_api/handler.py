@@ -373,6 +373,19 @@ _ORDER_FIELDS = (
     "rejected_at",
     "attempt",
     "retries",
+    "order_error",
+    "order_cause",
+    "compensation_ended_at",
+)
+
+
+_FAILURE_SHOWN = frozenset(
+    {
+        OrderStatus.FAILED,
+        OrderStatus.NEEDS_RECONCILIATION,
+        OrderStatus.COMPENSATING,
+        OrderStatus.COMPENSATION_FAILED,
+    }
 )
 
 
@@ -395,7 +408,7 @@ def _order_view(item: dict[str, Any], order_actions: list[dict[str, Any]]) -> di
         a["status"] == ActionStatus.DECIDED for a in order_actions
     ):
         view["status"] = OrderStatus.PROCESSING.value  # approved; the effects are being applied
-    if item.get("status") in (OrderStatus.FAILED, OrderStatus.NEEDS_RECONCILIATION):
+    if item.get("status") in _FAILURE_SHOWN:
         view["failure"] = {"error": item.get("error"), "cause": item.get("cause")}
     view["items"] = {
         key: {f: value[f] for f in _ITEM_FIELDS if f in value}
@@ -458,6 +471,7 @@ _NOT_RERUNNABLE = {
         "the outcome of a vendor effect is unknown: reconcile it with the vendor first"
     ),
     OrderStatus.PROCESSING: "it is still running",
+    OrderStatus.COMPENSATING: "its applied effects are being reversed",
     OrderStatus.AWAITING_APPROVAL: "it is still running (waiting for approval)",
 }
 
@@ -484,7 +498,7 @@ def retry(reference: str) -> Response:
     ):
         # A re-run was given the order but its execution never started (this function stopped
         # in between, or Step Functions refused): start it now.
-        return _start_rerun(reference, record, attempt)
+        return _start_rerun(reference, record, attempt, (record.get("retries") or [{}])[-1])
     if status not in RERUNNABLE_STATUSES:
         raise ApiError(
             HTTPStatus.CONFLICT,
@@ -493,21 +507,26 @@ def retry(reference: str) -> Response:
         )
     attempt += 1
     now = utc_now()
+    retry = {
+        "attempt": attempt,
+        "status": status.value,
+        "failed_execution": record["execution_id"],
+        "error": record.get("error"),
+        "cause": record.get("cause"),
+        # What the order failed with, before its compensation failed too.
+        "order_error": record.get("order_error", record.get("error")),
+        "order_cause": record.get("order_cause", record.get("cause")),
+        "failed_at": record.get("failed_at"),
+        "retried_by": _caller(),
+        "retried_at": now,
+        "comment": action.comment,
+    }
     restarted = orders.restart(
         order_reference=reference,
         failed_execution=record["execution_id"],
         execution_id=execution_arn_for(state_machine_arn, reference, attempt),
         attempt=attempt,
-        retry={
-            "attempt": attempt,
-            "failed_execution": record["execution_id"],
-            "error": record.get("error"),
-            "cause": record.get("cause"),
-            "failed_at": record.get("failed_at"),
-            "retried_by": _caller(),
-            "retried_at": now,
-            "comment": action.comment,
-        },
+        retry=retry,
         now=now,
     )
     if not restarted:
@@ -517,24 +536,30 @@ def retry(reference: str) -> Response:
             "came first); read its status",
         )
     metrics.add_metric(name=MetricName.ORDER_RERUN, unit=MetricUnit.Count, value=1)
-    return _start_rerun(reference, record, attempt)
+    return _start_rerun(reference, record, attempt, retry)
 
 
-def _start_rerun(reference: str, record: dict[str, Any], attempt: int) -> Response:
+def _start_rerun(
+    reference: str, record: dict[str, Any], attempt: int, retry: dict[str, Any]
+) -> Response:
     """Start the execution of ``attempt`` with the order as it was stored. Its name is the
-    attempt's, so a repeated start is Step Functions' idempotent success, never a second run."""
+    attempt's, so a repeated start is Step Functions' idempotent success, never a second run.
+    The re-run of a ``COMPENSATION_FAILED`` order only compensates (``compensate_only``): it
+    asks again for the reversals that were not made, and ends with the order's own failure."""
+    run: dict[str, Any] = {
+        "order_reference": reference,
+        "received_at": record.get("created_at"),
+        "event_id": f"{RETRY_ACTION}-{attempt}",
+        "order": record["order"],
+    }
+    if retry.get("status") == OrderStatus.COMPENSATION_FAILED:
+        run["compensate_only"] = True
+        run["error"] = {"Error": retry.get("order_error"), "Cause": retry.get("order_cause")}
     try:
         started = _sfn.start_execution(
             stateMachineArn=state_machine_arn,
             name=execution_name_for(reference, attempt),
-            input=json.dumps(
-                {
-                    "order_reference": reference,
-                    "received_at": record.get("created_at"),
-                    "event_id": f"{RETRY_ACTION}-{attempt}",
-                    "order": record["order"],
-                }
-            ),
+            input=json.dumps(run),
         )
     except ClientError as err:
         logger.exception("re-run not started")

@@ -10,14 +10,19 @@ status (and error), so that whoever compensates knows exactly which vendor effec
 an order of thousands of items lists the counts instead (an event stays far below EventBridge's
 256 KB). The step's result is what the execution fails with (a named error, never Step
 Functions' own ``States.*``). A retried run of this step keeps the status the first one wrote.
+
+With ``loyalty:onPartialFailure`` = ``compensate`` (the default), an order that FAILED with
+effects applied is ``COMPENSATING`` instead, and the step's result carries the reversals for the
+state machine to make (``compensation``); ``order.failed`` still goes out now.
 """
 
-import json
+import os
 from typing import Any
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
-from loyalty.domain.settlement import final_status, named_error, settle
+from loyalty.contract import Env, MetricName, OrderEvent, OrderStep, PartialFailurePolicy
+from loyalty.domain.compensation import plan_compensation
+from loyalty.domain.settlement import final_status, item_statuses, named_error, settle
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
 from loyalty.order_status import OrderStatus
 from loyalty.settings import require_env
@@ -30,9 +35,14 @@ from order_steps.worker import (
 
 orders = orders_table_from_env()
 domain = require_env(Env.LOYALTY_DOMAIN)
-MAX_LISTED_ITEMS_BYTES = 96 * 1024
-"""Above this, the event carries the count of items per status instead of the list."""
-FAILED_STATUSES = (OrderStatus.FAILED, OrderStatus.NEEDS_RECONCILIATION)
+FAILED_STATUSES = (
+    OrderStatus.FAILED,
+    OrderStatus.NEEDS_RECONCILIATION,
+    OrderStatus.COMPENSATING,
+)
+policy = PartialFailurePolicy(
+    os.environ.get(Env.ON_PARTIAL_FAILURE, PartialFailurePolicy.COMPENSATE.value)
+)
 
 
 def record_failure(request: StepRequest) -> StepResult:
@@ -45,6 +55,15 @@ def record_failure(request: StepRequest) -> StepResult:
         record_unanswered_unknown(orders, request.order_reference, list(unanswered), now)
         before = orders.get(request.order_reference) or {}
     status = final_status(error, before.get("items", {}))
+    compensation = None
+    if status is OrderStatus.FAILED and policy is PartialFailurePolicy.COMPENSATE:
+        compensation = plan_compensation(
+            order_type=str(before.get("order_type") or request.order.get("order_type")),
+            points=int(before.get("points") or 0),
+            items=before.get("items", {}),
+        )
+        if compensation is not None:
+            status = OrderStatus.COMPENSATING
     if before.get("execution_id") == request.execution_id and before.get("status") in (
         FAILED_STATUSES
     ):
@@ -57,7 +76,14 @@ def record_failure(request: StepRequest) -> StepResult:
         now=now,
         status=status,
     )
-    outcome = {"recorded": owned, "error": error, "cause": cause}
+    outcome: dict[str, Any] = {"recorded": owned, "error": error, "cause": cause}
+    if owned and status is OrderStatus.COMPENSATING and compensation is not None:
+        # The state machine reverses these next (``loyalty:onPartialFailure`` = compensate).
+        outcome["compensation"] = {
+            **compensation,
+            "loyalty_reference": before.get("loyalty_reference"),
+            "merchant_reference": before.get("merchant_reference"),
+        }
     if not owned:
         # Another execution owns this order (a duplicate run): its status is not ours to change.
         return StepResult(result=outcome)
@@ -80,21 +106,6 @@ def record_failure(request: StepRequest) -> StepResult:
         events=[ended],
         counts=(MetricName.ORDER_NEEDS_RECONCILIATION if parked else MetricName.ORDER_FAILED,),
     )
-
-
-def item_statuses(items: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``items``: each item's status and, when not applied, its error; or, for an order too large
-    to list, ``items_by_status`` (the counts)."""
-    listed = {
-        key: {"status": item.get("status"), **({"error": item["error"]} if "error" in item else {})}
-        for key, item in items.items()
-    }
-    if len(json.dumps(listed)) <= MAX_LISTED_ITEMS_BYTES:
-        return {"items": listed}
-    counts: dict[str, int] = {}
-    for item in items.values():
-        counts[str(item.get("status"))] = counts.get(str(item.get("status")), 0) + 1
-    return {"items_by_status": counts}
 
 
 handler = step_handler(OrderStep.RECORD_FAILURE, record_failure)

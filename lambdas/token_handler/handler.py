@@ -5,8 +5,9 @@
 reward) is recorded first: it says what the vendor did, even when the task has already timed out:
 ``SUBMITTED`` (applied), ``ERROR`` (known not to be applied) or, for ``VendorOutcomeUnknown``,
 ``UNKNOWN`` — never ERROR for an effect that may have happened. An item already SUBMITTED stays
-so. A closed token (``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and
-dropped.
+so, except for its reversal's answer (compensation): ``COMPENSATED`` (reversed),
+``COMPENSATION_FAILED`` (known not reversed: still applied) or ``UNKNOWN``. A closed token
+(``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.adapters.orders_table import ItemUpdate, OrdersTable
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
-from loyalty.contract import Env, ErrorName, MetricName, VendorRequestType, VendorStatus
+from loyalty.contract import (
+    REVERSALS,
+    Env,
+    ErrorName,
+    MetricName,
+    VendorRequestType,
+    VendorStatus,
+)
 from loyalty.events import VendorEvent
 from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
 from loyalty.settings import require_env
@@ -34,23 +42,25 @@ orders = OrdersTable(client=boto3.client("dynamodb"), table_name=require_env(Env
 
 
 def item_keys(answer: VendorEvent) -> list[str]:
-    """The order items an answer is about."""
+    """The order items an answer is about (a reversal's: the item it reverses)."""
     kind = answer.metadata.type
-    if kind is VendorRequestType.VOUCHER:
+    if kind in (VendorRequestType.VOUCHER, VendorRequestType.VOUCHER_REVERSAL):
         return [voucher_item(v.voucher_code) for v in answer.data.vouchers]
-    if kind is VendorRequestType.REWARD:
+    if kind in (VendorRequestType.REWARD, VendorRequestType.REWARD_REVERSAL):
         return [reward_item(r.reward_code) for r in answer.data.rewards]
     return [POINTS_ITEM]
 
 
 def item_status(answer: VendorEvent) -> ItemStatus:
-    """What the answer says the vendor did."""
+    """What the answer says the vendor did: applied (or, for a reversal, reversed), known not
+    to be, or not known."""
+    reversal = answer.metadata.type in REVERSALS
     if answer.metadata.status is VendorStatus.SUBMITTED:
-        return ItemStatus.SUBMITTED
+        return ItemStatus.COMPENSATED if reversal else ItemStatus.SUBMITTED
     error = answer.data.error
     if error is not None and error.name == ErrorName.VENDOR_OUTCOME_UNKNOWN:
         return ItemStatus.UNKNOWN
-    return ItemStatus.ERROR
+    return ItemStatus.COMPENSATION_FAILED if reversal else ItemStatus.ERROR
 
 
 def record_item_statuses(answer: VendorEvent) -> None:
@@ -67,6 +77,7 @@ def record_item_statuses(answer: VendorEvent) -> None:
             status=status,
             now=utc_now(),
             attributes=attributes,
+            reversal=answer.metadata.type in REVERSALS,
         )
         if update is not ItemUpdate.RECORDED:
             logger.warning(

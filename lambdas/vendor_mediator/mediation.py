@@ -37,12 +37,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import MEDIATOR_MAX_CRASHES, ErrorName, VendorRequestType, VendorStatus
+from loyalty.contract import (
+    MEDIATOR_MAX_CRASHES,
+    REVERSALS,
+    ErrorName,
+    VendorRequestType,
+    VendorStatus,
+)
 from loyalty.events import VendorError, VendorEvent
 from loyalty.naming import RERUN_SEPARATOR
 from vendor_mediator.request_state import RequestState, RequestStates
 from vendor_mediator.resilience import CircuitBreaker, Permit, RateLimiter
 from vendor_mediator.vendor_client import (
+    PointsOperation,
+    RedemptionKind,
     VendorClient,
     VendorProtocolError,
     VendorRejectedError,
@@ -124,22 +132,33 @@ def idempotency_key(request: VendorEvent, item: str, attempt: int = 1) -> str:
     return key if attempt == 1 else f"{key}{RERUN_SEPARATOR}{attempt}"
 
 
+POINTS_OPERATIONS: dict[VendorRequestType, PointsOperation] = {
+    VendorRequestType.SALE: "credit",
+    VendorRequestType.RETURN: "deduct",
+    VendorRequestType.SALE_REVERSAL: "deduct",  # what the sale credited
+    VendorRequestType.RETURN_REVERSAL: "credit",  # what the return deducted
+}
+VOUCHER_TYPES = (VendorRequestType.VOUCHER, VendorRequestType.VOUCHER_REVERSAL)
+REDEMPTION_TYPES = (*VOUCHER_TYPES, VendorRequestType.REWARD, VendorRequestType.REWARD_REVERSAL)
+
+
 def items_of(request: VendorEvent) -> list[str]:
     """What the request asks the vendor to do, one idempotency key item each."""
     kind = request.metadata.type
-    if kind in (VendorRequestType.SALE, VendorRequestType.RETURN):
+    if kind in POINTS_OPERATIONS:
         return ["points"] if request.data.points else []
-    if kind is VendorRequestType.VOUCHER:
+    if kind in VOUCHER_TYPES:
         return [v.voucher_code for v in request.data.vouchers]
     return [r.reward_code for r in request.data.rewards]
 
 
 def request_problem(request: VendorEvent) -> str | None:
-    """Why the mediator cannot take this request, or None. A voucher or reward request names
-    exactly one code (the state machine sends one per item): the answer is one status, so a
-    request of several codes could neither report a partial success nor be recorded per item."""
+    """Why the mediator cannot take this request, or None. A voucher or reward request (or its
+    reversal) names exactly one code (the state machine sends one per item): the answer is one
+    status, so a request of several codes could neither report a partial success nor be recorded
+    per item."""
     kind = request.metadata.type
-    if kind in (VendorRequestType.VOUCHER, VendorRequestType.REWARD):
+    if kind in REDEMPTION_TYPES:
         codes = items_of(request)
         if len(codes) != 1:
             return f"a {kind.value} request must name exactly one code, not {len(codes)}"
@@ -156,12 +175,12 @@ def perform(request: VendorEvent, client: VendorClient, attempt: int = 1) -> lis
     """Make the vendor calls the request asks for; returns the vendor's references."""
     data = request.data
     kind = request.metadata.type
-    if kind in (VendorRequestType.SALE, VendorRequestType.RETURN):
+    if kind in POINTS_OPERATIONS:
         if not data.points:
             return []
         return [
             client.apply_points(
-                "credit" if kind is VendorRequestType.SALE else "deduct",
+                POINTS_OPERATIONS[kind],
                 account=data.loyalty_reference,
                 points=data.points,
                 order_reference=data.loyalty_order_reference,
@@ -169,9 +188,11 @@ def perform(request: VendorEvent, client: VendorClient, attempt: int = 1) -> lis
                 idempotency_key=idempotency_key(request, "points", attempt),
             )
         ]
+    redemption: RedemptionKind = "voucher" if kind in VOUCHER_TYPES else "reward"
+    act = client.reverse_redemption if kind in REVERSALS else client.redeem
     return [
-        client.redeem(
-            "voucher" if kind is VendorRequestType.VOUCHER else "reward",
+        act(
+            redemption,
             code=code,
             account=data.loyalty_reference,
             order_reference=data.loyalty_order_reference,

@@ -125,6 +125,26 @@ class VendorClient:
         path = f"/v1/{kind}s/{quote(code, safe='')}/redemptions"
         return _field(self._post(path, body, idempotency_key), "redemption_id")
 
+    def reverse_redemption(
+        self,
+        kind: RedemptionKind,
+        *,
+        code: str,
+        account: str,
+        order_reference: str,
+        idempotency_key: str,
+    ) -> str:
+        """Reverse this order's redemption of a voucher or instant reward, freeing the code again
+        (compensation); returns the vendor's reversal id.
+
+        The vendor refuses (``VendorRejectedError``, ``<kind>_not_redeemed``) a code that is not
+        redeemed by ``account`` for ``order_reference``. Points have no reversal call: apply the
+        opposite operation with ``apply_points`` under a key of its own.
+        """
+        body = {"account": account, "order_reference": order_reference}
+        path = f"/v1/{kind}s/{quote(code, safe='')}/reversals"
+        return _field(self._post(path, body, idempotency_key), "reversal_id")
+
     def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         try:
             response = self._pool.request(

@@ -128,7 +128,7 @@ def test_vendor_error_answer_fails_the_order_cleanly(
     outcome = cloud.wait_for_order(reference)
 
     # THEN the order fails with the vendor's reason, the voucher item says ERROR, and what the
-    # vendor did apply (the points, in the parallel branch) is recorded as SUBMITTED
+    # vendor did apply (the points, in the parallel branch) was reversed: COMPENSATED, net zero
     assert (outcome.status, outcome.execution_status) == ("FAILED", "FAILED")
     assert outcome.error == "VendorRejected"
     assert outcome.cause is not None
@@ -136,8 +136,12 @@ def test_vendor_error_answer_fails_the_order_cleanly(
     assert outcome.items["voucher#UNKNOWN-1"]["status"] == "ERROR"
     assert outcome.items["voucher#UNKNOWN-1"]["error"] == "VendorRejected"
     assert cloud.wait_idle()
-    applied = [e for e in vendor.ledger() if e.order_reference == reference]
-    assert outcome.items["points"]["status"] == ("SUBMITTED" if applied else "PENDING")
+    ledger = [e for e in vendor.ledger() if e.order_reference == reference]
+    assert [(e.operation, e.idempotency_key) for e in ledger] == [
+        ("credit", f"{reference}:sale:points"),
+        ("deduct", f"{reference}:sale-reversal:points"),
+    ]
+    assert outcome.items["points"]["status"] == "COMPENSATED"
 
 
 def test_duplicate_order_received_starts_one_execution_and_one_set_of_effects(

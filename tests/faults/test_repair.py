@@ -4,6 +4,7 @@ ledger (nothing applied twice) and that nothing is left in flight."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ import pytest
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from local_cloud.truth_check import check_truth, vendor_effects
 from tests.faults.conftest import CUSTOMER, assert_settled, effects_of
 
 Order = Callable[..., dict[str, Any]]
@@ -82,40 +84,31 @@ def test_an_order_failed_by_an_outage_is_re_run_to_completed_once_the_vendor_is_
     assert_settled(cloud, outcome)
 
 
-def test_a_rejected_voucher_made_good_at_the_vendor_is_re_run_without_asking_again_for_the_rest(
+def test_a_compensated_order_is_re_run_to_completed_once_its_voucher_is_made_good(
     cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
 ) -> None:
-    # Points and V-1 are applied; NOPE does not exist at the vendor: the order FAILS.
     sale = order(vouchers=[{"voucher_code": "V-1"}, {"voucher_code": "NOPE"}])
     reference = sale["order_reference"]
     assert api.submit(sale).status == 202
     failed = cloud.wait_for_order(reference, timeout=40)
     assert (failed.status, failed.error) == ("FAILED", "VendorRejected")
-    assert effects_of(vendor, reference) == ([25], ["V-1"])
-    asked_before = vendor.stats().by_endpoint
+    assert _net_points(vendor, reference) == 0  # compensated
     vendor.add_voucher("NOPE")  # the vendor's catalogue is put right
 
     assert api.retry(reference).status == 202
     outcome = cloud.wait_for_order(reference, timeout=40)
 
-    # The applied points and V-1 were not asked for at all; NOPE was asked again under the
-    # re-run's own key (the vendor would otherwise answer with its stored refusal).
+    # Everything asked again under the re-run's own keys: a reversed effect is applied anew (the
+    # first run's key would only bring back its first answer), NOPE is redeemed at last.
     assert outcome.status == "COMPLETED", outcome
-    assert effects_of(vendor, reference) == ([25], ["NOPE", "V-1"])
-    asked = {
-        endpoint: count - asked_before.get(endpoint, 0)
-        for endpoint, count in vendor.stats().by_endpoint.items()
-        if count != asked_before.get(endpoint, 0)
-    }
-    assert list(asked.values()) == [1], asked  # NOPE's redemption, once
-    assert {r.idempotency_key for r in vendor.redemptions() if r.code == "NOPE"} == {
+    assert _net_points(vendor, reference) == 25
+    assert sorted(
+        r.code for r in vendor.active_redemptions() if r.order_reference == reference
+    ) == ["NOPE", "V-1"]
+    assert {r.idempotency_key for r in vendor.active_redemptions() if r.code == "NOPE"} == {
         f"{reference}:voucher:NOPE+2"
     }
-    assert {k: v["status"] for k, v in outcome.items.items()} == {
-        "points": "SUBMITTED",
-        "voucher#V-1": "SUBMITTED",
-        "voucher#NOPE": "SUBMITTED",
-    }
+    assert _truthful(cloud, vendor, reference, "order.completed")
     assert_settled(cloud, outcome)
 
 
@@ -198,3 +191,117 @@ def test_retrying_an_unknown_order_is_404(api: ApiClient) -> None:
     answer = api.retry("NOBODY-KNOWS-1")
     assert answer.status == 404
     assert answer.body["message"] == "no order NOBODY-KNOWS-1"
+
+
+def _net_points(vendor: FakeVendor, reference: str) -> int:
+    return sum(
+        e.points if e.operation == "credit" else -e.points
+        for e in vendor.ledger()
+        if e.order_reference == reference
+    )
+
+
+def _events(cloud: LocalCloud, reference: str, until: str) -> list[dict[str, Any]]:
+    """The order's events in the event log, once ``until`` is among them (the log's delivery
+    runs on its own threads)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [event for _, event in cloud.events_by_order().get(reference, [])]
+        if any(e["detail-type"] == until for e in found) or time.monotonic() > deadline:
+            return found
+
+
+def _lifecycle(events: list[dict[str, Any]]) -> list[str]:
+    return [
+        e["detail-type"]
+        for e in events
+        if e["detail"].get("metadata", {}).get("category") == "order-lifecycle"
+    ]
+
+
+def _truthful(cloud: LocalCloud, vendor: FakeVendor, reference: str, until: str) -> bool:
+    events = _events(cloud, reference, until)
+    check = check_truth(
+        {reference: cloud.order_item(reference)}, {reference: events}, vendor_effects(vendor)
+    )
+    assert check.ok, check.disagreements
+    return check.ok
+
+
+def test_a_sale_whose_voucher_is_refused_after_points_were_credited_is_compensated_to_net_zero(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    sale = order(vouchers=[{"voucher_code": "V-1"}, {"voucher_code": "NOPE"}])
+    reference = sale["order_reference"]
+    assert api.submit(sale).status == 202
+
+    outcome = cloud.wait_for_order(reference, timeout=40)
+
+    assert (outcome.status, outcome.error) == ("FAILED", "VendorRejected"), outcome
+    assert {k: v["status"] for k, v in outcome.items.items()} == {
+        "points": "COMPENSATED",
+        "voucher#V-1": "COMPENSATED",
+        "voucher#NOPE": "ERROR",
+    }
+    # Net zero at the vendor: the credit and its reversal, V-1 redeemed and given back.
+    assert _net_points(vendor, reference) == 0
+    assert vendor.balance(CUSTOMER) == 10_000
+    assert [r.code for r in vendor.active_redemptions() if r.order_reference == reference] == []
+    assert {r.code for r in vendor.reversals() if r.order_reference == reference} == {"V-1"}
+    lifecycle = _lifecycle(_events(cloud, reference, "order.compensated"))
+    assert lifecycle[-2:] == ["order.failed", "order.compensated"], lifecycle
+    assert _truthful(cloud, vendor, reference, "order.compensated")
+    assert_settled(cloud, outcome)
+
+
+def test_a_compensation_the_vendor_could_not_make_fails_then_an_operator_retry_completes_it(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    sale = order(vouchers=[{"voucher_code": "V-1"}, {"voucher_code": "NOPE"}])
+    reference = sale["order_reference"]
+    down = threading.Event()
+
+    def outage_once_credited() -> None:
+        # The vendor goes down once it has applied the order's first effect: whatever the order
+        # still asks for, and every reversal, meets the outage.
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline
+            and not any(e.order_reference == reference for e in vendor.ledger())
+            and not any(r.order_reference == reference for r in vendor.redemptions())
+        ):
+            time.sleep(0.005)
+        vendor.faults = FaultProfile.from_dict(OUTAGE)
+        down.set()
+
+    watcher = threading.Thread(target=outage_once_credited, daemon=True)
+    watcher.start()
+    assert api.submit(sale).status == 202
+    failed = cloud.wait_for_order(reference, timeout=60)
+    watcher.join(timeout=5)
+
+    assert down.is_set()
+    assert (failed.status, failed.error) == ("COMPENSATION_FAILED", "CompensationFailed"), failed
+    still_applied = {k for k, v in failed.items.items() if v["status"] == "COMPENSATION_FAILED"}
+    assert still_applied, failed.items  # something was applied, and is still
+    assert "still applied" in (failed.cause or "")
+    lifecycle = _lifecycle(_events(cloud, reference, "order.compensation-failed"))
+    assert lifecycle[-1] == "order.compensation-failed", lifecycle
+
+    vendor.faults = FaultProfile()
+    rerun = api.retry(reference, comment="vendor back: finish the reversals")
+    assert rerun.status == 202, rerun.body
+    outcome = cloud.wait_for_order(reference, timeout=60)
+
+    # The order's own failure again, and nothing of it left at the vendor.
+    assert outcome.status == "FAILED", outcome
+    assert outcome.error in ("VendorRejected", "VendorUnavailable")
+    assert all(v["status"] in ("COMPENSATED", "ERROR") for v in outcome.items.values()), (
+        outcome.items
+    )
+    assert _net_points(vendor, reference) == 0
+    assert [r.code for r in vendor.active_redemptions() if r.order_reference == reference] == []
+    (retried,) = api.order(reference).body["retries"]
+    assert (retried["status"], retried["error"]) == ("COMPENSATION_FAILED", "CompensationFailed")
+    assert _truthful(cloud, vendor, reference, "order.compensated")
+    assert_settled(cloud, outcome)

@@ -31,6 +31,16 @@ def waiting_tasks(order_asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+VENDOR_REQUESTS = (
+    "ApplyPoints",
+    "RedeemVoucher",
+    "RedeemReward",
+    "ReversePoints",
+    "ReverseVoucher",
+    "ReverseReward",
+)
+
+
 def rule_patterns(template: Template) -> list[dict[str, Any]]:
     return [
         r["Properties"]["EventPattern"]
@@ -45,6 +55,7 @@ def test_the_flow_runs_every_step_of_seed_000_in_order(order_asl: dict[str, Any]
         current = order_asl["States"][state]
         state = current.get("Next") or current.get("Default")  # an order needing no approval
     assert path == [
+        "CompensateOnly",  # an operator's retry of a failed compensation starts there
         "RecogniseOrder",
         "ValidateOrder",
         "StoreOrder",
@@ -63,7 +74,7 @@ def test_every_unit_of_work_is_an_event_with_a_task_token(
 ) -> None:
     task_states = {n for n, s in all_states(order_asl["States"]) if s["Type"] == "Task"}
     assert task_states == set(waiting_tasks)
-    assert len(waiting_tasks) == 12
+    assert len(waiting_tasks) == 16
 
 
 def test_no_state_only_reshapes_data_on_the_way_of_an_order_that_goes_well(
@@ -181,11 +192,7 @@ def test_points_request_type_is_the_orders_sale_or_return(
 def test_worker_steps_carry_the_token_in_task_token(
     waiting_tasks: dict[str, dict[str, Any]],
 ) -> None:
-    workers = {
-        n: t
-        for n, t in waiting_tasks.items()
-        if n not in ("ApplyPoints", "RedeemVoucher", "RedeemReward")
-    }
+    workers = {n: t for n, t in waiting_tasks.items() if n not in VENDOR_REQUESTS}
     assert len(workers) == len(OrderStep)
     for name, task in workers.items():
         (entry,) = task["Parameters"]["Entries"]
@@ -223,7 +230,8 @@ def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
         "$.error.VendorPhase",
     )
     assert marked["Next"] == "RecordFailure"
-    assert states["RecordFailure"]["Next"] == "OrderFailed"
+    assert states["RecordFailure"]["Next"] == "CompensateIfApplied"
+    assert states["CompensateIfApplied"]["Default"] == "OrderFailed"
     assert states["RecordFailure"]["ResultPath"] == "$.failure"
     # The error the failure was recorded with: named, never Step Functions' own States.*.
     assert states["OrderFailed"] == {
@@ -292,6 +300,7 @@ def test_rules_use_the_contracts_patterns(order_template: Template) -> None:
         contract.order_received_pattern(),
         contract.task_answer_pattern(),
         contract.vendor_answer_pattern(),
+        contract.vendor_answer_pattern(types=contract.REVERSAL_TYPES),
         *(contract.order_step_pattern(step) for step in OrderStep),
     ]
     canonical = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731 - CDK sorts top-level keys
@@ -404,3 +413,53 @@ def test_dead_letter_queues_are_encrypted_and_ssl_only(order_template: Template)
             s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
             for s in statements
         )
+
+
+def test_vendor_requests_name_their_execution_so_a_re_run_has_its_own_vendor_keys(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    for name in VENDOR_REQUESTS:
+        (entry,) = waiting_tasks[name]["Parameters"]["Entries"]
+        assert entry["Resources.$"] == "States.Array($$.Execution.Id)", name
+        assert entry["Detail"]["data"]["loyalty_request_id.$"] == "$$.Task.Token", name
+
+
+def test_a_failure_with_applied_effects_reverses_them_then_settles_how_that_ended(
+    order_asl: dict[str, Any],
+) -> None:
+    states = dict(all_states(order_asl["States"]))
+    choice = states["CompensateIfApplied"]
+    (when,) = choice["Choices"]
+    assert (when["Variable"], when["IsPresent"], when["Next"]) == (
+        "$.failure.compensation",
+        True,
+        "Compensate",
+    )
+    branches = states["Compensate"]["Branches"]
+    assert [b["StartAt"] for b in branches] == [
+        "ReversePoints",
+        "ReverseVouchers",
+        "ReverseRewards",
+    ]
+    assert (
+        states["ReversePoints"]["Parameters"]["Entries"][0]["Detail"]["metadata"]["type.$"]
+        == "$.failure.compensation.points_type"
+    )
+    voucher = states["ReverseVoucher"]["Parameters"]["Entries"][0]["Detail"]["metadata"]
+    assert voucher["type"] == "voucher-reversal"
+    assert states["Compensate"]["Next"] == "SettleCompensation"
+    assert states["Compensate"]["Catch"][-1]["Next"] == "SettleCompensation"
+    ended = states["CompensationEnded"]
+    assert {c["StringEquals"]: c["Next"] for c in ended["Choices"]} == {
+        "COMPENSATION_FAILED": "CompensationFailed",
+        "NEEDS_RECONCILIATION": "CompensationOutcomeUnknown",
+    }
+    assert ended["Default"] == "OrderFailed"
+
+
+def test_reversals_travel_on_rules_of_their_own_beside_seed_000s(
+    order_template: Template,
+) -> None:
+    patterns = [json.dumps(p) for p in rule_patterns(order_template)]
+    assert json.dumps(load_event("seed000_step4_pattern")) in patterns
+    assert json.dumps(contract.vendor_answer_pattern(types=contract.REVERSAL_TYPES)) in patterns

@@ -12,11 +12,18 @@ from tests.infrastructure.asl import all_states, definition
 from tests.sample_events import load_event
 
 
-def test_mediator_rule_is_seed_step_2_for_all_four_types(vendor_template: Template) -> None:
-    (rule,) = vendor_template.find_resources("AWS::Events::Rule").values()
+def test_mediator_rules_are_seed_step_2_for_the_four_types_and_its_twin_for_reversals(
+    vendor_template: Template,
+) -> None:
+    patterns = [
+        json.dumps(r["Properties"]["EventPattern"])
+        for r in vendor_template.find_resources("AWS::Events::Rule").values()
+    ]
     seed = load_event("seed000_step2_pattern")
-    seed["detail"]["metadata"]["type"] = [t.value for t in contract.VendorRequestType]
-    assert json.dumps(rule["Properties"]["EventPattern"]) == json.dumps(seed)
+    seed["detail"]["metadata"]["type"] = [t.value for t in contract.EFFECT_TYPES]
+    reversals = load_event("seed000_step2_pattern")
+    reversals["detail"]["metadata"]["type"] = [t.value for t in contract.REVERSAL_TYPES]
+    assert sorted(patterns) == sorted([json.dumps(seed), json.dumps(reversals)])
 
 
 def test_mediator_answers_with_its_own_source_and_reads_the_key_from_secrets_manager(
@@ -68,10 +75,12 @@ def test_mediator_may_read_the_secret_and_put_events_on_the_default_bus_only(
 def test_requests_are_buffered_in_an_encrypted_queue_consumed_with_partial_batch_failures(
     vendor_template: Template,
 ) -> None:
-    (rule,) = vendor_template.find_resources("AWS::Events::Rule").values()
-    (target,) = rule["Properties"]["Targets"]
+    rules = vendor_template.find_resources("AWS::Events::Rule").values()
+    targets = [target for rule in rules for target in rule["Properties"]["Targets"]]
     queues = vendor_template.find_resources("AWS::SQS::Queue")
-    assert target["Arn"]["Fn::GetAtt"][0] in queues
+    # Requests and reversals share the one buffer (one quota, one circuit).
+    assert len({t["Arn"]["Fn::GetAtt"][0] for t in targets}) == 1
+    assert targets[0]["Arn"]["Fn::GetAtt"][0] in queues
     vendor_template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {

@@ -81,6 +81,8 @@ def error_code(response: urllib3.BaseHTTPResponse) -> str:
 
 POINTS = f"/v1/accounts/{ACCOUNT}/points"
 VOUCHER_REDEMPTIONS = f"/v1/vouchers/{VOUCHER}/redemptions"
+VOUCHER_REVERSALS = f"/v1/vouchers/{VOUCHER}/reversals"
+ORDER_1 = {"account": ACCOUNT, "order_reference": "order-1"}
 
 
 def lookup(
@@ -172,6 +174,229 @@ def test_reward_redemption_and_unknown_reward(
     assert redeemed.status == 201
     assert redeemed.json()["reward_code"] == REWARD
     assert (unknown.status, error_code(unknown)) == (404, "reward_not_found")
+
+
+@pytest.mark.parametrize(("kind", "code"), [("voucher", VOUCHER), ("reward", REWARD)])
+def test_a_reversal_unredeems_the_code_so_it_can_be_redeemed_again(
+    vendor: FakeVendor, http: urllib3.PoolManager, kind: str, code: str
+) -> None:
+    redemptions, reversals = f"/v1/{kind}s/{code}/redemptions", f"/v1/{kind}s/{code}/reversals"
+
+    redeemed = call(http, vendor, "POST", redemptions, ORDER_1, key="k-redeem")
+    reversed_ = call(http, vendor, "POST", reversals, ORDER_1, key="k-reverse")
+    again = call(http, vendor, "POST", redemptions, ORDER_1, key="k-redeem-again")
+
+    assert (redeemed.status, reversed_.status, again.status) == (201, 201, 201)
+    first_id, body = redeemed.json()["redemption_id"], reversed_.json()
+    assert body["reversal_id"].startswith("rev_")
+    assert body == {
+        "reversal_id": body["reversal_id"],
+        "redemption_id": first_id,
+        f"{kind}_code": code,
+        "account": ACCOUNT,
+    }
+    [reversal] = vendor.reversals()
+    assert (reversal.reversal_id, reversal.redemption_id) == (body["reversal_id"], first_id)
+    assert (reversal.kind, reversal.code, reversal.account, reversal.order_reference) == (
+        kind,
+        code,
+        ACCOUNT,
+        "order-1",
+    )
+    assert reversal.idempotency_key == "k-reverse"
+    assert reversal.at > 0
+    # The history keeps both redemptions; only the second one is still in effect.
+    first, second = vendor.redemptions()
+    assert (first.redemption_id, first.reversal_id, first.reversed) == (
+        first_id,
+        reversal.reversal_id,
+        True,
+    )
+    assert (second.redemption_id, second.reversal_id, second.reversed) == (
+        again.json()["redemption_id"],
+        None,
+        False,
+    )
+    assert vendor.active_redemptions() == [second]
+    assert vendor.stats().by_endpoint[f"POST /v1/{kind}s/{{code}}/reversals"] == 1
+
+
+def test_a_replayed_reversal_returns_the_same_reversal_and_does_not_reverse_twice(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem")
+    first = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+    again = call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem-again")
+
+    replay = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+
+    assert (first.status, again.status, replay.status) == (201, 201, 201)
+    assert replay.data == first.data
+    assert first.headers.get("Idempotent-Replayed") is None
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert len(vendor.reversals()) == 1
+    # The redemption made after the reversal is untouched: the code is still taken.
+    assert [r.redemption_id for r in vendor.active_redemptions()] == [again.json()["redemption_id"]]
+    taken = call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem-third")
+    assert (taken.status, error_code(taken)) == (409, "voucher_already_redeemed")
+
+
+def test_a_second_reversal_with_a_new_key_is_409_and_stored(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem")
+    call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+
+    second = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse-2")
+    replay = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse-2")
+
+    assert (second.status, error_code(second)) == (409, "voucher_not_redeemed")
+    assert VOUCHER in second.json()["error"]["message"]
+    assert (replay.status, replay.data) == (409, second.data)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert len(vendor.reversals()) == 1
+    assert vendor.active_redemptions() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/v1/vouchers/NOPE/reversals", ORDER_1, "voucher_not_found"),
+        ("/v1/rewards/NOPE/reversals", ORDER_1, "reward_not_found"),
+        (VOUCHER_REVERSALS, {**ORDER_1, "account": "ghost"}, "account_not_found"),
+    ],
+)
+def test_a_reversal_of_an_unknown_code_or_account_is_404_without_effect(
+    vendor: FakeVendor, http: urllib3.PoolManager, path: str, body: dict[str, Any], code: str
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem")
+
+    response = call(http, vendor, "POST", path, body, key="k-reverse")
+
+    assert (response.status, error_code(response)) == (404, code)
+    assert vendor.reversals() == []
+    assert len(vendor.active_redemptions()) == 1
+
+
+@pytest.mark.parametrize(
+    ("redeemer", "reverser"),
+    [
+        (None, ORDER_1),  # never redeemed
+        ({**ORDER_1, "order_reference": "order-2"}, ORDER_1),  # redeemed for another order
+        ({"account": "member-2", "order_reference": "order-1"}, ORDER_1),  # by another member
+    ],
+)
+def test_only_the_redeeming_account_and_order_can_reverse_a_redemption(
+    vendor: FakeVendor,
+    http: urllib3.PoolManager,
+    redeemer: dict[str, Any] | None,
+    reverser: dict[str, Any],
+) -> None:
+    vendor.add_account("member-2")
+    if redeemer is not None:
+        assert call(http, vendor, "POST", VOUCHER_REDEMPTIONS, redeemer, key="k-r").status == 201
+
+    response = call(http, vendor, "POST", VOUCHER_REVERSALS, reverser, key="k-reverse")
+
+    assert (response.status, error_code(response)) == (409, "voucher_not_redeemed")
+    # The refusal does not say who holds the code.
+    assert "member-2" not in response.json()["error"]["message"]
+    assert vendor.reversals() == []
+    assert len(vendor.active_redemptions()) == (0 if redeemer is None else 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "code"),
+    [
+        ({**ORDER_1, "reason": "order failed"}, "k-reverse", "invalid_request"),
+        ({"account": ACCOUNT}, "k-reverse", "invalid_request"),
+        ({**ORDER_1, "account": 7}, "k-reverse", "invalid_request"),
+        (ORDER_1, None, "idempotency_key_required"),
+    ],
+)
+def test_a_malformed_reversal_is_400_and_not_stored(
+    vendor: FakeVendor,
+    http: urllib3.PoolManager,
+    body: dict[str, Any],
+    key: str | None,
+    code: str,
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem")
+
+    response = call(http, vendor, "POST", VOUCHER_REVERSALS, body, key=key)
+
+    assert (response.status, error_code(response)) == (400, code)
+    assert vendor.reversals() == []
+    # Not stored: the key is still free for the corrected request.
+    corrected = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+    assert corrected.status == 201
+    assert corrected.headers.get("Idempotent-Replayed") is None
+
+
+def test_a_redemptions_key_cannot_be_reused_for_its_reversal(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-same")
+
+    response = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-same")
+
+    assert (response.status, error_code(response)) == (422, "idempotency_key_reused")
+    assert vendor.reversals() == []
+    assert len(vendor.active_redemptions()) == 1
+
+
+@pytest.mark.parametrize(
+    ("knobs", "status", "fault"),
+    [
+        ({"error_rate": 1.0}, 503, "error"),
+        ({"outages": [(0.0, 30.0)]}, 503, "outage"),
+        ({"throttle_rate": 1.0}, 429, "throttle"),
+        ({"rate_limit_rps": 0.01}, 429, "rate_limit"),
+    ],
+)
+def test_a_reversal_refused_with_429_or_503_reverses_nothing(
+    vendor: FakeVendor,
+    http: urllib3.PoolManager,
+    knobs: dict[str, Any],
+    status: int,
+    fault: str,
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem")
+    vendor.faults = FaultProfile(**knobs, lost_response_rate=1.0, malformed_success_rate=1.0)
+    if fault == "rate_limit":
+        assert call(http, vendor, "GET", f"/v1/accounts/{ACCOUNT}").status == 200  # the one token
+
+    refused = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+
+    assert refused.status == status
+    assert vendor.reversals() == []
+    assert len(vendor.active_redemptions()) == 1
+    assert vendor.stats().faults_injected[fault] == 1
+    vendor.faults = FaultProfile()
+    assert lookup(http, vendor, "k-reverse").status == 404
+    # Nothing was stored, so the same key now takes effect for the first time.
+    retried = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+    assert retried.status == 201
+    assert retried.headers.get("Idempotent-Replayed") is None
+    assert vendor.active_redemptions() == []
+
+
+def test_a_reversal_whose_answer_is_lost_took_effect_and_a_retry_replays_it(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem")
+    vendor.faults = FaultProfile(lost_response_rate=1.0)
+
+    lost = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+    vendor.faults = FaultProfile()
+    retry = call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse")
+
+    assert lost.status == 502
+    [reversal] = vendor.reversals()
+    assert retry.status == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["reversal_id"] == reversal.reversal_id
+    assert vendor.active_redemptions() == []
 
 
 def test_same_key_and_body_replays_without_new_effect(
@@ -689,6 +914,9 @@ def test_seeded_profiles_draw_the_same_faults(
 
 def test_reset_clears_state_and_faults(vendor: FakeVendor, http: urllib3.PoolManager) -> None:
     call(http, vendor, "POST", POINTS, credit(50), key="k-before-reset")
+    call(http, vendor, "POST", VOUCHER_REDEMPTIONS, ORDER_1, key="k-redeem-before-reset")
+    call(http, vendor, "POST", VOUCHER_REVERSALS, ORDER_1, key="k-reverse-before-reset")
+    assert len(vendor.reversals()) == 1
     vendor.faults = FaultProfile(error_rate=1.0)
 
     vendor.reset()
@@ -696,6 +924,7 @@ def test_reset_clears_state_and_faults(vendor: FakeVendor, http: urllib3.PoolMan
     assert vendor.faults == FaultProfile()
     assert vendor.ledger() == []
     assert vendor.redemptions() == []
+    assert vendor.reversals() == []
     with pytest.raises(KeyError):
         vendor.balance(ACCOUNT)
     stats = vendor.stats()

@@ -154,3 +154,53 @@ def test_completed_means_every_item_applied_and_rejected_means_none() -> None:
     assert problems(applied_rec, {POINTS_KEY: ["txn-1"]}, ended("order.rejected")) == [
         "order.rejected, but items were applied"
     ]
+
+
+def test_a_compensated_order_is_net_zero_at_the_vendor_item_by_item() -> None:
+    rec = {
+        **record("FAILED", {"points": item("COMPENSATED"), VOUCHER: item("COMPENSATED")}),
+        "compensation_ended_at": "t",
+    }
+    applied = {
+        POINTS_KEY: ["txn-1"],
+        "R-1:sale-reversal:points": ["txn-2"],
+        VOUCHER_KEY: ["red-1"],
+        "R-1:voucher-reversal:V-1": ["rev-1"],
+    }
+    said = ended("order.compensated", points="COMPENSATED", **{VOUCHER: "COMPENSATED"})
+    check = check_truth({REF: rec}, {REF: [said]}, applied)
+    assert (check.ok, check.compensated) == (True, 1), check.disagreements
+
+
+@pytest.mark.parametrize(
+    ("points", "applied", "problem"),
+    [
+        ("COMPENSATED", {POINTS_KEY: ["txn-1"]}, "recorded COMPENSATED, but net 1 at the vendor"),
+        ("COMPENSATED", {POINTS_KEY: ["txn-1"]}, "compensated, but net 1 at the vendor"),
+        (
+            "COMPENSATION_FAILED",
+            {POINTS_KEY: ["txn-1"], "R-1:sale-reversal:points": ["txn-2"]},
+            "recorded COMPENSATION_FAILED, but net 0 at the vendor",
+        ),
+        (
+            "SUBMITTED",
+            {POINTS_KEY: ["txn-1"], "R-1:sale-reversal:points": ["txn-2"]},
+            "recorded SUBMITTED, but the vendor reversed it",
+        ),
+        ("ERROR", {"R-1:sale-reversal:points": ["txn-2"]}, "reversed more often than applied"),
+    ],
+)
+def test_a_reversal_the_record_does_not_match_is_a_disagreement(
+    points: str, applied: dict[str, list[str]], problem: str
+) -> None:
+    rec = {**record("FAILED", {"points": item(points, "txn-1")}), "compensation_ended_at": "t"}
+    assert problem in problems(rec, applied, ended("order.compensated", points=points))
+
+
+def test_a_re_runs_effects_are_the_items_own() -> None:
+    # Refused in the first run, redeemed in the re-run under its own key.
+    rec = record("COMPLETED", {VOUCHER: item("SUBMITTED", "red-2")})
+    check = check_truth(
+        {REF: rec}, {REF: [ended("order.completed")]}, {f"{VOUCHER_KEY}+2": ["red-2"]}
+    )
+    assert check.ok, check.disagreements

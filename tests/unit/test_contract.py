@@ -49,7 +49,21 @@ def test_every_answer_type_and_status_reaches_the_token_handler(
 ) -> None:
     answer = load_event("seed000_step3_voucher_submitted")
     answer["detail"]["metadata"].update(type=kind.value, status=status)
-    assert matches(contract.vendor_answer_pattern(), answer)
+    # Seed 000's rule for the four effects, its twin for their reversals: exactly one matches.
+    seeds = matches(contract.vendor_answer_pattern(), answer)
+    reversals = matches(contract.vendor_answer_pattern(types=contract.REVERSAL_TYPES), answer)
+    assert (seeds, reversals) == (kind in contract.EFFECT_TYPES, kind in contract.REVERSALS)
+
+
+@pytest.mark.parametrize("kind", list(VendorRequestType))
+def test_every_request_type_reaches_the_mediator_by_exactly_one_rule(
+    kind: VendorRequestType,
+) -> None:
+    request = load_event("seed000_step1_voucher_request")
+    request["detail"]["metadata"]["type"] = kind.value
+    seeds = matches(contract.vendor_request_pattern(), request)
+    reversals = matches(contract.vendor_request_pattern(types=contract.REVERSAL_TYPES), request)
+    assert (seeds, reversals) == (kind in contract.EFFECT_TYPES, kind in contract.REVERSALS)
 
 
 def test_an_answer_without_a_token_is_not_delivered() -> None:

@@ -11,31 +11,37 @@ import pytest
 import urllib3
 from vendor_mediator.vendor_client import (
     VendorClient,
+    VendorProtocolError,
     VendorRejectedError,
     VendorUnavailableError,
 )
 
 
 class OneAnswer:
-    """A pool that answers every request with one scripted response."""
+    """A pool that answers every request with one scripted response, and keeps the requests."""
 
     def __init__(self, status: int, body: Any) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.response = urllib3.HTTPResponse(body=raw, status=status, preload_content=True)
+        self.requests: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     def request(self, *args: Any, **kwargs: Any) -> urllib3.HTTPResponse:
+        self.requests.append((args, kwargs))
         return self.response
 
 
-def deduct(status: int, body: Any) -> None:
-    client = VendorClient(
+def client(pool: OneAnswer) -> VendorClient:
+    return VendorClient(
         base_url="https://vendor.example",
         api_key=lambda refresh: "key",
         connect_timeout=1,
         read_timeout=1,
-        pool=cast(urllib3.PoolManager, OneAnswer(status, body)),
+        pool=cast(urllib3.PoolManager, pool),
     )
-    client.apply_points(
+
+
+def deduct(status: int, body: Any) -> None:
+    client(OneAnswer(status, body)).apply_points(
         "deduct",
         account="member-1",
         points=500,
@@ -80,3 +86,55 @@ def test_a_body_that_is_not_the_documented_error_is_kept_apart_whole() -> None:
 
     assert str(raised.value) == "unknown (HTTP 400)"
     assert raised.value.vendor_message == "<html>member-1 has 100 points</html>"
+
+
+def reverse(pool: OneAnswer) -> str:
+    return client(pool).reverse_redemption(
+        "voucher",
+        code="SUMMER 10",
+        account="member-1",
+        order_reference="O-1",
+        idempotency_key="O-1:voucher:SUMMER 10:reversal",
+    )
+
+
+def test_a_reversal_posts_the_order_to_the_codes_reversals_and_returns_the_reversal_id() -> None:
+    pool = OneAnswer(
+        201,
+        {
+            "reversal_id": "rev_1",
+            "redemption_id": "red_1",
+            "voucher_code": "SUMMER 10",
+            "account": "member-1",
+        },
+    )
+
+    assert reverse(pool) == "rev_1"
+    [(args, kwargs)] = pool.requests
+    assert args == ("POST", "https://vendor.example/v1/vouchers/SUMMER%2010/reversals")
+    assert json.loads(kwargs["body"]) == {"account": "member-1", "order_reference": "O-1"}
+    assert kwargs["headers"]["Idempotency-Key"] == "O-1:voucher:SUMMER 10:reversal"
+
+
+def test_a_reversal_answer_without_its_reversal_id_is_a_protocol_error() -> None:
+    # The redemption's id is in the answer too; it must not be taken for the reversal's.
+    with pytest.raises(VendorProtocolError):
+        reverse(OneAnswer(201, {"redemption_id": "red_1", "voucher_code": "SUMMER 10"}))
+
+
+def test_a_refused_reversal_is_a_rejection_naming_the_vendors_code() -> None:
+    refusal = error("voucher_not_redeemed", "voucher 'SUMMER 10' is not redeemed by member-1")
+
+    with pytest.raises(VendorRejectedError) as raised:
+        reverse(OneAnswer(409, refusal))
+
+    assert (raised.value.status, raised.value.code) == (409, "voucher_not_redeemed")
+    assert raised.value.vendor_message == "voucher 'SUMMER 10' is not redeemed by member-1"
+
+
+def test_a_reversal_answered_503_is_unavailable_and_not_applied() -> None:
+    with pytest.raises(VendorUnavailableError) as raised:
+        reverse(OneAnswer(503, error("vendor_unavailable", "down for maintenance")))
+
+    assert raised.value.status == 503
+    assert raised.value.maybe_applied is False

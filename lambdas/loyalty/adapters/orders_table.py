@@ -30,6 +30,7 @@ from loyalty.order_status import (
     ITEM_RECORD_PREFIX,
     ORDER_RECORD,
     PARTITION_KEY,
+    REVERSIBLE_ITEM_STATUSES,
     RUNNING_STATUSES,
     SORT_KEY,
     STATUS_INDEX,
@@ -73,6 +74,9 @@ class ItemUpdate(StrEnum):
     NO_SUCH_ITEM = "no such item"
     ALREADY_APPLIED = "already SUBMITTED"
     """The item was applied at the vendor; a later answer cannot make it anything else."""
+    NOT_APPLICABLE = "not in a status this answer applies to"
+    """A reversal's answer for an item that was not applied (or was reversed already), or a
+    late forward answer for an item being reversed."""
 
 
 _serializer = TypeSerializer()
@@ -165,10 +169,11 @@ class OrdersTable:
         retry: dict[str, Any],
         now: str,
     ) -> bool:
-        """An operator re-runs a FAILED order: ``execution_id`` (attempt ``attempt``) owns it
-        from now, the failure moves to ``retries`` (with who asked, when and why) and the order
-        is PROCESSING again. False, changing nothing, unless the order is still FAILED under
-        ``failed_execution`` (a concurrent retry or cancellation won)."""
+        """An operator re-runs a FAILED (or COMPENSATION_FAILED) order: ``execution_id``
+        (attempt ``attempt``) owns it from now, the failure moves to ``retries`` (with who asked,
+        when and why) and the order is PROCESSING again. False, changing nothing, unless the
+        order is still failed under ``failed_execution`` (a concurrent retry or cancellation
+        won)."""
         names = {
             "#pk": PARTITION_KEY,
             "#status": "status",
@@ -190,7 +195,8 @@ class OrdersTable:
                     "REMOVE #error, #cause, #failed_at"
                 ),
                 ConditionExpression=(
-                    "attribute_exists(#pk) AND #status = :failed AND execution_id = :from"
+                    "attribute_exists(#pk) AND #status IN (:failed, :not_compensated) "
+                    "AND execution_id = :from"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
@@ -199,6 +205,7 @@ class OrdersTable:
                         ":processing": OrderStatus.PROCESSING.value,
                         ":restarted": OrderStage.RESTARTED.value,
                         ":failed": OrderStatus.FAILED.value,
+                        ":not_compensated": OrderStatus.COMPENSATION_FAILED.value,
                         ":now": now,
                         ":exec": execution_id,
                         ":from": failed_execution,
@@ -223,8 +230,9 @@ class OrdersTable:
         now: str,
     ) -> None:
         """The storage step of a re-run: the order is STORED again under ``execution_id`` and
-        every item the vendor has not applied is PENDING again; an applied item (``SUBMITTED``)
-        is never asked for again. Raises NotOwnerError if another execution owns the order, and
+        every item the vendor has not applied (or whose effect was reversed) is PENDING again;
+        an applied item (``SUBMITTED``, or ``COMPENSATION_FAILED``: its reversal was not made) is
+        never asked for again. Raises NotOwnerError if another execution owns the order, and
         StaleStepError unless this execution re-runs it and has not gone past storing it (a
         retried step does the same again)."""
         self._update_owned(
@@ -242,21 +250,26 @@ class OrdersTable:
                         **self._key(order_reference, ITEM_RECORD_PREFIX + key),
                         **{k: _to_attr(v) for k, v in record.items()},
                     },
-                    ConditionExpression="attribute_not_exists(#status) OR #status <> :applied",
+                    ConditionExpression=(
+                        "attribute_not_exists(#status) OR NOT #status IN (:applied, :kept)"
+                    ),
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":applied": _to_attr(ItemStatus.SUBMITTED.value)},
+                    ExpressionAttributeValues={
+                        ":applied": _to_attr(ItemStatus.SUBMITTED.value),
+                        ":kept": _to_attr(ItemStatus.COMPENSATION_FAILED.value),
+                    },
                 )
             except ClientError as err:
                 if not is_condition_failure(err):
                     raise
 
     def applied_items(self, order_reference: str) -> set[str]:
-        """The items the vendor applied (``SUBMITTED``), by key: what a re-run must not ask
-        for again."""
+        """The items the vendor applied and that were not reversed, by key: what a re-run must
+        not ask for again."""
         return {
             key
             for key, item in (self.get(order_reference) or {}).get("items", {}).items()
-            if item.get("status") == ItemStatus.SUBMITTED
+            if item.get("status") in REVERSIBLE_ITEM_STATUSES
         }
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
@@ -374,6 +387,51 @@ class OrdersTable:
             return False
         return True
 
+    def settle_compensation(
+        self,
+        *,
+        order_reference: str,
+        execution_id: str,
+        status: OrderStatus,
+        error: str,
+        cause: str,
+        failure: tuple[str, str],
+        now: str,
+    ) -> None:
+        """End a compensation: FAILED (every reversal made), COMPENSATION_FAILED or
+        NEEDS_RECONCILIATION, if this execution owns the order and it is COMPENSATING (or
+        already has ``status``: a retried step). ``failure``: the error and cause the order
+        itself failed with, kept as ``order_error``/``order_cause`` (an operator's retry of the
+        compensation ends with them). Raises NotOwnerError or StaleStepError."""
+        try:
+            self._update(
+                order_reference,
+                {
+                    "status": status.value,
+                    "stage": status.value,
+                    STATUS_SINCE: now,
+                    "error": error,
+                    "cause": cause,
+                    "compensation_ended_at": now,
+                    "updated_at": now,
+                },
+                condition=(
+                    "attribute_exists(#pk) AND execution_id = :exec "
+                    "AND #c_status IN (:compensating, :final)"
+                ),
+                condition_values={
+                    ":exec": execution_id,
+                    ":compensating": OrderStatus.COMPENSATING.value,
+                    ":final": status.value,
+                },
+                condition_names={"#c_status": "status"},
+                set_if_absent={"order_error": failure[0], "order_cause": failure[1]},
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                raise _refusal(err, order_reference, execution_id, status.value) from err
+            raise
+
     def mark_item(
         self,
         *,
@@ -382,9 +440,12 @@ class OrdersTable:
         status: ItemStatus,
         now: str,
         attributes: dict[str, Any] | None = None,
+        reversal: bool = False,
     ) -> ItemUpdate:
         """Set one item's status (e.g. a voucher SUBMITTED at the vendor). An item already
-        SUBMITTED keeps that status whatever a later (stale) answer says."""
+        SUBMITTED keeps that status whatever a later (stale) answer says, and a reversed one
+        (COMPENSATED, or being reversed) is no forward answer's to change. ``reversal``: the
+        answer to its reversal, which only applies to an item applied and not reversed yet."""
         names = {"#pk": PARTITION_KEY, "#status": "status"}
         values: dict[str, Any] = {":status": status.value, ":now": now}
         sets = ["#status = :status", "updated_at = :now"]
@@ -394,13 +455,21 @@ class OrdersTable:
             sets.append(f"#a{index} = :a{index}")
         condition = "attribute_exists(#pk)"
         update = "SET " + ", ".join(sets)
-        if status is ItemStatus.SUBMITTED:
+        if status in (ItemStatus.SUBMITTED, ItemStatus.COMPENSATED):
             # What an earlier answer said went wrong is no longer true.
             update += " REMOVE #error, #reason"
             names.update({"#error": "error", "#reason": "reason"})
-        else:
-            condition += " AND #status <> :applied"
+        if reversal:
+            condition += " AND #status IN (:applied, :not_reversed)"
             values[":applied"] = ItemStatus.SUBMITTED.value
+            values[":not_reversed"] = ItemStatus.COMPENSATION_FAILED.value
+        else:
+            condition += " AND NOT #status IN (:reversed, :not_reversed)"
+            values[":reversed"] = ItemStatus.COMPENSATED.value
+            values[":not_reversed"] = ItemStatus.COMPENSATION_FAILED.value
+            if status is not ItemStatus.SUBMITTED:
+                condition += " AND #status <> :applied"
+                values[":applied"] = ItemStatus.SUBMITTED.value
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -413,7 +482,12 @@ class OrdersTable:
             )
         except ClientError as err:
             if is_condition_failure(err):
-                return ItemUpdate.ALREADY_APPLIED if _old_item(err) else ItemUpdate.NO_SUCH_ITEM
+                old = _old_item(err)
+                if old is None:
+                    return ItemUpdate.NO_SUCH_ITEM
+                if old.get("status") == ItemStatus.SUBMITTED and not reversal:
+                    return ItemUpdate.ALREADY_APPLIED
+                return ItemUpdate.NOT_APPLICABLE
             raise
         return ItemUpdate.RECORDED
 

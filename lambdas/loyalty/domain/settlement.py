@@ -14,6 +14,7 @@ Plain Python: the completion and failure-recording workers call it, tests call i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from loyalty.order_status import POINTS_ITEM, ItemStatus, OrderStatus
 
 _KIND_ORDER = {POINTS_ITEM: 0, "voucher": 1, "reward": 2}
 NO_ANSWER = "its vendor step ended without an answer"
+MAX_LISTED_ITEMS_BYTES = 96 * 1024
+"""Above this, an event carries the count of items per status instead of the list."""
 MAX_CAUSE_ITEMS = 5
 """Items named in a cause; more are counted (an order may have 2,000)."""
 
@@ -53,9 +56,9 @@ def settle(items: Mapping[str, Mapping[str, Any]]) -> Settlement:
     refused = [k for k in ordered if items[k].get("status") == ItemStatus.ERROR]
     if unanswered or unknown:
         doubtful = [*(f"{k} ({NO_ANSWER})" for k in unanswered), *map(_described(items), unknown)]
-        cause = f"the vendor may or may not have applied {_listed(doubtful)}"
+        cause = f"the vendor may or may not have applied {listed(doubtful)}"
         if refused:
-            cause += f"; not applied: {_listed([_described(items)(k) for k in refused])}"
+            cause += f"; not applied: {listed([_described(items)(k) for k in refused])}"
         return Settlement(
             ErrorName.VENDOR_OUTCOME_UNKNOWN.value, cause, unanswered=tuple(unanswered)
         )
@@ -63,7 +66,7 @@ def settle(items: Mapping[str, Mapping[str, Any]]) -> Settlement:
         first = items[refused[0]]
         cause = f"{refused[0]} not applied: {first.get('reason') or 'no reason given'}"
         if len(refused) > 1:
-            cause += f" (and {_listed(refused[1:])})"
+            cause += f" (and {listed(refused[1:])})"
         return Settlement(str(first.get("error") or ErrorName.VENDOR_ERROR.value), cause)
     return Settlement(None)
 
@@ -95,8 +98,24 @@ def _described(items: Mapping[str, Mapping[str, Any]]) -> Any:
     return describe
 
 
-def _listed(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
+    """Names for a cause: the first few, then how many more."""
     shown = ", ".join(names[:MAX_CAUSE_ITEMS])
     if len(names) > MAX_CAUSE_ITEMS:
         shown += f" and {len(names) - MAX_CAUSE_ITEMS} more"
     return shown
+
+
+def item_statuses(items: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``items``: each item's status and, when not applied, its error; or, for an order too large
+    to list, ``items_by_status`` (the counts)."""
+    per_item = {
+        key: {"status": item.get("status"), **({"error": item["error"]} if "error" in item else {})}
+        for key, item in items.items()
+    }
+    if len(json.dumps(per_item)) <= MAX_LISTED_ITEMS_BYTES:
+        return {"items": per_item}
+    counts: dict[str, int] = {}
+    for item in items.values():
+        counts[str(item.get("status"))] = counts.get(str(item.get("status")), 0) + 1
+    return {"items_by_status": counts}
