@@ -120,6 +120,17 @@ class ObservabilityStack(Stack):
                 description="An order ran past the execution timeout",
             ),
             self._alarm(
+                "CompensationFailed",
+                self._metric(
+                    ServiceName.ORDER_PROCESSING,
+                    MetricName.COMPENSATION_FAILED,
+                    step=OrderStep.SETTLE_COMPENSATION,  # a worker's metrics carry its step
+                ),
+                description="A failed order's applied effects could not all be reversed: the "
+                "order is COMPENSATION_FAILED; once the cause is gone, POST "
+                "/orders/{reference}/actions/retry finishes the reversals (README, Operating)",
+            ),
+            self._alarm(
                 "CircuitOpen",
                 self._metric(ServiceName.VENDOR_MEDIATOR, MetricName.CIRCUIT_OPENED),
                 description="The vendor circuit opened: the vendor is failing, requests wait",

@@ -80,6 +80,16 @@ def test_alarms_cover_failures_the_circuit_and_every_dead_letter_queue(
     circuit = next(p for p in alarms.values() if p.get("MetricName") == "CircuitOpened")
     assert circuit["Namespace"] == "Loyalty"
     assert circuit["Dimensions"] == [{"Name": "service", "Value": "vendor-mediator"}]
+    # What the settling step counts when a failed order's effects could not all be reversed.
+    compensation = next(
+        p for p in alarms.values() if p.get("MetricName") == MetricName.COMPENSATION_FAILED
+    )
+    # The dimensions the settling worker emits it with (a worker's metrics carry its step).
+    assert compensation["Dimensions"] == [
+        {"Name": "service", "Value": "order-processing"},
+        {"Name": "step", "Value": "order.settle-compensation"},
+    ]
+    assert "actions/retry" in compensation["AlarmDescription"]
 
     # One alarm per dead-letter queue the app creates: count them in the other templates.
     queues = 0

@@ -455,10 +455,11 @@ class OrdersTable:
             sets.append(f"#a{index} = :a{index}")
         condition = "attribute_exists(#pk)"
         update = "SET " + ", ".join(sets)
-        if status in (ItemStatus.SUBMITTED, ItemStatus.COMPENSATED):
+        stale = [k for k in ("error", "reason") if k not in (attributes or {})]
+        if status in (ItemStatus.SUBMITTED, ItemStatus.COMPENSATED) and stale:
             # What an earlier answer said went wrong is no longer true.
-            update += " REMOVE #error, #reason"
-            names.update({"#error": "error", "#reason": "reason"})
+            update += " REMOVE " + ", ".join(f"#{k}" for k in stale)
+            names.update({f"#{k}": k for k in stale})
         if reversal:
             condition += " AND #status IN (:applied, :not_reversed)"
             values[":applied"] = ItemStatus.SUBMITTED.value
