@@ -49,8 +49,14 @@ class ApiClient:
         return self.call("POST", f"/orders/{reference}/actions/approval", body)
 
     def retry(self, reference: str, comment: str | None = None) -> ApiResponse:
+        return self._operator_action(reference, "retry", comment)
+
+    def cancel(self, reference: str, comment: str | None = None) -> ApiResponse:
+        return self._operator_action(reference, "cancel", comment)
+
+    def _operator_action(self, reference: str, action: str, comment: str | None) -> ApiResponse:
         body = {"comment": comment} if comment else {}
-        return self.call("POST", f"/orders/{reference}/actions/retry", body)
+        return self.call("POST", f"/orders/{reference}/actions/{action}", body)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

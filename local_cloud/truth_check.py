@@ -15,7 +15,7 @@ reversals. The rules, per recorded item status:
 * ``ERROR`` or ``PENDING`` (in an order that ended) — net zero;
 * ``UNKNOWN`` — either: the record does not claim to know, and says so (counted, not wrong).
 
-A ``FAILED`` order that was compensated must be net zero at the vendor, item by item. The last
+A ``FAILED`` or ``CANCELLED`` order that was compensated must be net zero at the vendor, item by item. The last
 event must be the one the record's status announces, and list the same item statuses as the
 record (an ``UNKNOWN`` there may have been settled since; an order too large to list gives the
 counts); ``order.completed`` means every item was applied; ``order.rejected`` means nothing was.
@@ -44,11 +44,14 @@ ANNOUNCED_BY = {
     OrderStatus.NEEDS_RECONCILIATION.value: {OrderEvent.NEEDS_RECONCILIATION.value},
     OrderStatus.REJECTED.value: {OrderEvent.REJECTED.value},
     OrderStatus.COMPENSATION_FAILED.value: {OrderEvent.COMPENSATION_FAILED.value},
+    OrderStatus.CANCELLED.value: {OrderEvent.CANCELLED.value, OrderEvent.COMPENSATED.value},
 }
 """The events each final status may be announced with (a FAILED order that was compensated:
 ``order.compensated``)."""
 ENDING_EVENTS = frozenset().union(*ANNOUNCED_BY.values())
 APPLIED_NET = frozenset({ItemStatus.SUBMITTED, ItemStatus.COMPENSATION_FAILED})
+NET_ZERO = frozenset({OrderStatus.FAILED, OrderStatus.CANCELLED})
+"""What a compensated order ends as: nothing of it applied, net."""
 
 
 @dataclass
@@ -179,7 +182,7 @@ def check_truth(
             may_be_empty = item == POINTS_ITEM and nothing_to_credit
             effects = by_item.get((reference, item), ItemEffects())
             _check_item(check, reference, item, state, effects, ended, may_be_empty)
-        if status == OrderStatus.FAILED and (record or {}).get("compensation_ended_at"):
+        if status in NET_ZERO and (record or {}).get("compensation_ended_at"):
             check.compensated += 1
             for item in items:
                 net = by_item.get((reference, item), ItemEffects()).net

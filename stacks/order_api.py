@@ -23,6 +23,7 @@ from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertool
 from cdk_constructs.nag import acknowledge
 from loyalty.adapters import submissions_table
 from loyalty.contract import (
+    CANCEL_ACTION,
     MAX_LINES,
     MAX_REWARDS,
     MAX_VOUCHERS,
@@ -245,12 +246,13 @@ class OrderApiStack(Stack):
         order_actions = order.add_resource("actions")
         order_actions.add_method("GET", integration)
         # An explicit path wins over {action} in API Gateway's matching.
-        order_actions.add_resource(RETRY_ACTION).add_method(
-            "POST",
-            integration,
-            request_validator=validator,
-            request_models={"application/json": operator_action_model},
-        )
+        for operator_action in (RETRY_ACTION, CANCEL_ACTION):
+            order_actions.add_resource(operator_action).add_method(
+                "POST",
+                integration,
+                request_validator=validator,
+                request_models={"application/json": operator_action_model},
+            )
         order_actions.add_resource("{action}").add_method(
             "POST",
             integration,

@@ -176,7 +176,8 @@ class OrderProcessingStack(Stack):
             detail={"loyalty": JsonPath.object_at("$.loyalty")},
             result_path="$.approval",
             table_actions=["dynamodb:UpdateItem"],
-            actions_table_actions=["dynamodb:PutItem", "dynamodb:GetItem"],
+            # UpdateItem: an order cancelled before a person was asked closes its action.
+            actions_table_actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
             environment={
                 Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
             },
@@ -223,7 +224,17 @@ class OrderProcessingStack(Stack):
             errors=["States.ALL"],
             result_path=JsonPath.DISCARD,
         )
-        record_failure.next(self._compensation(then=order_failed))
+        # A cancelled order ends here too, without failing its execution.
+        cancelled = sfn.Succeed(self, "OrderCancelled", comment="status CANCELLED")
+        ended = (
+            sfn.Choice(self, "CancelledOrFailed")
+            .when(
+                sfn.Condition.string_equals("$.failure.status", OrderStatus.CANCELLED.value),
+                cancelled,
+            )
+            .otherwise(order_failed)
+        )
+        record_failure.next(self._compensation(then=ended, cancelled=cancelled))
         store.add_catch(
             sfn.Fail(
                 self,
@@ -362,7 +373,7 @@ class OrderProcessingStack(Stack):
         # For replays from the archive: `--destination FilterArns=<this>` re-drives lost orders.
         CfnOutput(self, "OrdersReceivedRuleArn", value=self.orders_received.rule.rule_arn)
 
-    def _compensation(self, *, then: sfn.IChainable) -> sfn.IChainable:
+    def _compensation(self, *, then: sfn.IChainable, cancelled: sfn.IChainable) -> sfn.IChainable:
         """After a failure was recorded: when it planned reversals (``loyalty:onPartialFailure``
         = compensate, and effects were applied), make them through the Vendor Mediator, then
         settle how the compensation ended; otherwise ``then``."""
@@ -428,6 +439,10 @@ class OrderProcessingStack(Stack):
                     error_path="$.compensation.error",
                     cause_path="$.compensation.cause",
                 ),
+            )
+            .when(
+                sfn.Condition.string_equals("$.compensation.status", OrderStatus.CANCELLED.value),
+                cancelled,
             )
             .when(
                 sfn.Condition.string_equals(

@@ -200,6 +200,8 @@ class OrderEvent(StrEnum):
     COMPLETED = "order.completed"
     FAILED = "order.failed"
     REJECTED = "order.rejected"
+    CANCELLED = "order.cancelled"
+    """The order was cancelled (before any vendor effect, or its effects are being reversed)."""
     COMPENSATED = "order.compensated"
     """Every effect of a failed order was reversed: its net effect at the vendor is zero."""
     COMPENSATION_FAILED = "order.compensation-failed"
@@ -274,6 +276,9 @@ def task_answer_pattern() -> dict[str, Any]:
 APPROVAL_ACTION: Final = "approval"
 """The action a person takes on an order that waits for approval
 (``POST /orders/{reference}/actions/approval``)."""
+CANCEL_ACTION: Final = "cancel"
+"""A customer's or operator's cancellation (``POST /orders/{reference}/actions/cancel``): a
+running order ends ``CANCELLED`` at its next step; effects already applied are reversed first."""
 RETRY_ACTION: Final = "retry"
 """An operator re-runs a FAILED order (``POST /orders/{reference}/actions/retry``): a new
 execution, ``<reference>+<attempt>``, that asks the vendor only for what it has not applied, under
@@ -328,6 +333,9 @@ class ErrorName(StrEnum):
     """The vendor may or may not have applied the effect (a lost answer, a timeout, a malformed
     2xx), and the mediator could not learn which before its reconciliation window closed: never
     reported as "not applied". The item is ``UNKNOWN`` and the order ``NEEDS_RECONCILIATION``."""
+    ORDER_CANCELLED = "OrderCancelled"
+    """Somebody cancelled the order (``POST /orders/{reference}/actions/cancel``): the step that
+    noticed fails with it, and the order ends ``CANCELLED``."""
     COMPENSATION_FAILED = "CompensationFailed"
     """A failed order's applied effects could not all be reversed (the vendor refused, or was
     unavailable past the deadline): the order is ``COMPENSATION_FAILED``; an operator's retry
@@ -391,6 +399,8 @@ class MetricName(StrEnum):
     """A request whose deliveries kept failing inside the mediator, parked in its DLQ."""
     ORDER_NEEDS_RECONCILIATION = "OrderNeedsReconciliation"
     ORDER_COMPENSATED = "OrderCompensated"
+    ORDER_CANCELLED = "OrderCancelled"
+    CANCEL_REQUESTED = "CancelRequested"
     COMPENSATION_FAILED = "CompensationFailed"
     STALE_STEP_IGNORED = "StaleStepIgnored"
     """A worker ran for a step the order already left (a late Lambda retry): it changed

@@ -38,8 +38,10 @@ class OrderStatus(StrEnum):
     REJECTED = "REJECTED"
     NEEDS_RECONCILIATION = "NEEDS_RECONCILIATION"
     """Ended with a vendor effect whose outcome is unknown: parked for an operator."""
+    CANCELLED = "CANCELLED"
+    """Somebody cancelled it: nothing of it is applied (what was, was reversed)."""
     COMPENSATING = "COMPENSATING"
-    """Failed after applying some effects: they are being reversed."""
+    """Failed (or cancelled) after applying some effects: they are being reversed."""
     COMPENSATION_FAILED = "COMPENSATION_FAILED"
     """Failed, and a reversal was refused or could not be made: an operator's retry asks again
     for the reversals that were not made."""
@@ -56,6 +58,7 @@ class OrderStage(StrEnum):
     FAILED = "FAILED"
     REJECTED = "REJECTED"
     NEEDS_RECONCILIATION = "NEEDS_RECONCILIATION"
+    CANCELLED = "CANCELLED"
     COMPENSATING = "COMPENSATING"
     COMPENSATION_FAILED = "COMPENSATION_FAILED"
 
@@ -114,6 +117,7 @@ TERMINAL_STATUSES = frozenset(
         OrderStatus.REJECTED,
         OrderStatus.NEEDS_RECONCILIATION,
         OrderStatus.COMPENSATION_FAILED,
+        OrderStatus.CANCELLED,
     }
 )
 """Final for the order's own steps: a late step run can never move an order out of these."""

@@ -53,6 +53,8 @@ from loyalty.adapters.submissions_table import (
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
 from loyalty.contract import (
+    APPROVAL_ACTION,
+    CANCEL_ACTION,
     RETRY_ACTION,
     Env,
     ErrorName,
@@ -376,6 +378,8 @@ _ORDER_FIELDS = (
     "order_error",
     "order_cause",
     "compensation_ended_at",
+    "cancel_requested",
+    "cancelled_at",
 )
 
 
@@ -472,6 +476,7 @@ _NOT_RERUNNABLE = {
     ),
     OrderStatus.PROCESSING: "it is still running",
     OrderStatus.COMPENSATING: "its applied effects are being reversed",
+    OrderStatus.CANCELLED: "it was cancelled",
     OrderStatus.AWAITING_APPROVAL: "it is still running (waiting for approval)",
 }
 
@@ -575,6 +580,83 @@ def _start_rerun(
             "status": OrderStatus.PROCESSING.value,
             "attempt": attempt,
             "execution_arn": started["executionArn"],
+            "status_url": location,
+        },
+        {"Location": location},
+    )
+
+
+_NOT_CANCELLABLE = {
+    OrderStatus.COMPLETED: "it is COMPLETED",
+    OrderStatus.FAILED: "it FAILED already",
+    OrderStatus.REJECTED: "it was rejected",
+    OrderStatus.CANCELLED: "it is cancelled already",
+    OrderStatus.NEEDS_RECONCILIATION: "it ended with an effect whose outcome is unknown",
+    OrderStatus.COMPENSATION_FAILED: "it failed, and its effects could not all be reversed",
+    OrderStatus.COMPENSATING: "it failed, and its effects are being reversed",
+}
+
+
+@app.post(f"/orders/<reference>/actions/{CANCEL_ACTION}")
+@tracer.capture_method
+def cancel(reference: str) -> Response:
+    action = OperatorAction.model_validate(_json_body())
+    record = orders.order_record(reference)
+    if record is None:
+        if _status_before_stored(reference):
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                f"order {reference} is being received; cancel it once it is stored (in a moment)",
+                {"status": "RECEIVED"},
+            )
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
+    now, by = utc_now(), _caller()
+    requested = {"by": by, "at": now, "comment": action.comment}
+    cancelled = orders.request_cancel(order_reference=reference, cancel=requested, now=now)
+    if cancelled is None:
+        current = _plain(orders.order_record(reference) or record)
+        if "cancel_requested" in current:
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                f"order {reference} was cancelled already by {current['cancel_requested']['by']}",
+                {"status": current["status"]},
+            )
+        status = OrderStatus(current["status"])
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"order {reference} cannot be cancelled: {_NOT_CANCELLABLE[status]}",
+            {"status": status.value},
+        )
+    metrics.add_metric(name=MetricName.CANCEL_REQUESTED, unit=MetricUnit.Count, value=1)
+    # A person may be asked to approve it: the cancellation takes that decision (one of the two
+    # wins the action). Otherwise the order's next step stops it, and one that already applied
+    # effects has them reversed first.
+    claimed = actions.claim(
+        order_reference=reference,
+        action=APPROVAL_ACTION,
+        decision=CANCEL_ACTION,
+        comment=action.comment,
+        decided_by=by,
+        decided_at=now,
+        now=int(time.time()),
+    )
+    if claimed is not None:
+        try:
+            tokens.fail(
+                claimed["task_token"],
+                error=ErrorName.ORDER_CANCELLED.value,
+                cause=f"cancelled by {by}" + (f": {action.comment}" if action.comment else ""),
+            )
+        except ClientError:
+            # The order is marked: its next step (or the approval's timeout) stops it anyway.
+            logger.exception("cancellation not delivered to the waiting approval")
+    location = _url(f"/orders/{reference}")
+    return _json(
+        HTTPStatus.ACCEPTED,
+        {
+            "order_reference": reference,
+            "status": str(cancelled["status"]),
+            "cancel_requested": requested,
             "status_url": location,
         },
         {"Location": location},

@@ -22,7 +22,8 @@ from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.adapters.orders_table import StaleStepError
 from loyalty.clock import utc_now
 from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent, OrderStep
-from loyalty.events import StepRequest, order_lifecycle_event, task_finished
+from loyalty.domain.errors import OrderCancelled
+from loyalty.events import StepRequest, order_lifecycle_event, task_failed, task_finished
 from loyalty.settings import decimal_env, require_env
 from order_steps.worker import orders_table_from_env
 
@@ -103,6 +104,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 execution_id=request.execution_id,
                 now=utc_now(),
             )
+    except OrderCancelled as err:
+        # Cancelled before a person was asked: nobody will be; the order stops here.
+        actions.expire(order_reference=request.order_reference, action=APPROVAL_ACTION)
+        publisher.publish(
+            [
+                task_failed(
+                    request,
+                    step=OrderStep.AWAIT_APPROVAL,
+                    domain=domain,
+                    error=err.error_name,
+                    cause=str(err),
+                )
+            ]
+        )
+        return {"action": APPROVAL_ACTION, "cancelled": str(err)}
     except StaleStepError as err:
         # A late run (Lambda's retry) after the approval was decided or the order moved on.
         logger.warning("stale step ignored", extra={"reason": str(err)})

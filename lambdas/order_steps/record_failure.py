@@ -20,7 +20,14 @@ import os
 from typing import Any
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, MetricName, OrderEvent, OrderStep, PartialFailurePolicy
+from loyalty.contract import (
+    Env,
+    ErrorName,
+    MetricName,
+    OrderEvent,
+    OrderStep,
+    PartialFailurePolicy,
+)
 from loyalty.domain.compensation import plan_compensation
 from loyalty.domain.settlement import final_status, item_statuses, named_error, settle
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
@@ -39,6 +46,7 @@ FAILED_STATUSES = (
     OrderStatus.FAILED,
     OrderStatus.NEEDS_RECONCILIATION,
     OrderStatus.COMPENSATING,
+    OrderStatus.CANCELLED,
 )
 policy = PartialFailurePolicy(
     os.environ.get(Env.ON_PARTIAL_FAILURE, PartialFailurePolicy.COMPENSATE.value)
@@ -56,7 +64,10 @@ def record_failure(request: StepRequest) -> StepResult:
         before = orders.get(request.order_reference) or {}
     status = final_status(error, before.get("items", {}))
     compensation = None
-    if status is OrderStatus.FAILED and policy is PartialFailurePolicy.COMPENSATE:
+    # A cancellation always gives back what was applied; a failure does when the policy says so.
+    if status is OrderStatus.CANCELLED or (
+        status is OrderStatus.FAILED and policy is PartialFailurePolicy.COMPENSATE
+    ):
         compensation = plan_compensation(
             order_type=str(before.get("order_type") or request.order.get("order_type")),
             points=int(before.get("points") or 0),
@@ -76,7 +87,12 @@ def record_failure(request: StepRequest) -> StepResult:
         now=now,
         status=status,
     )
-    outcome: dict[str, Any] = {"recorded": owned, "error": error, "cause": cause}
+    outcome: dict[str, Any] = {
+        "recorded": owned,
+        "status": status.value,
+        "error": error,
+        "cause": cause,
+    }
     if owned and status is OrderStatus.COMPENSATING and compensation is not None:
         # The state machine reverses these next (``loyalty:onPartialFailure`` = compensate).
         outcome["compensation"] = {
@@ -88,9 +104,9 @@ def record_failure(request: StepRequest) -> StepResult:
         # Another execution owns this order (a duplicate run): its status is not ours to change.
         return StepResult(result=outcome)
     stored = orders.get(request.order_reference) or {}
-    parked = status is OrderStatus.NEEDS_RECONCILIATION
+    event, metric = _announced(status, error)
     ended = order_lifecycle_event(
-        OrderEvent.NEEDS_RECONCILIATION if parked else OrderEvent.FAILED,
+        event,
         domain=domain,
         order_reference=request.order_reference,
         data={
@@ -101,11 +117,17 @@ def record_failure(request: StepRequest) -> StepResult:
             "failed_at": now,
         },
     )
-    return StepResult(
-        result=outcome,
-        events=[ended],
-        counts=(MetricName.ORDER_NEEDS_RECONCILIATION if parked else MetricName.ORDER_FAILED,),
-    )
+    return StepResult(result=outcome, events=[ended], counts=(metric,))
+
+
+def _announced(status: OrderStatus, error: str) -> tuple[OrderEvent, MetricName]:
+    """The event (and metric) that tells the world how the order ended, or (being compensated)
+    how it is about to."""
+    if status is OrderStatus.NEEDS_RECONCILIATION:
+        return OrderEvent.NEEDS_RECONCILIATION, MetricName.ORDER_NEEDS_RECONCILIATION
+    if error == ErrorName.ORDER_CANCELLED:
+        return OrderEvent.CANCELLED, MetricName.ORDER_CANCELLED
+    return OrderEvent.FAILED, MetricName.ORDER_FAILED
 
 
 handler = step_handler(OrderStep.RECORD_FAILURE, record_failure)

@@ -28,6 +28,7 @@ domain = require_env(Env.LOYALTY_DOMAIN)
 
 _ENDINGS = {
     OrderStatus.FAILED: (OrderEvent.COMPENSATED, MetricName.ORDER_COMPENSATED),
+    OrderStatus.CANCELLED: (OrderEvent.COMPENSATED, MetricName.ORDER_COMPENSATED),
     OrderStatus.COMPENSATION_FAILED: (
         OrderEvent.COMPENSATION_FAILED,
         MetricName.COMPENSATION_FAILED,

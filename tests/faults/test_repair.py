@@ -305,3 +305,124 @@ def test_a_compensation_the_vendor_could_not_make_fails_then_an_operator_retry_c
     assert (retried["status"], retried["error"]) == ("COMPENSATION_FAILED", "CompensationFailed")
     assert _truthful(cloud, vendor, reference, "order.compensated")
     assert_settled(cloud, outcome)
+
+
+def _big_return(order: Order) -> dict[str, Any]:
+    return order(
+        order_type="return",
+        original_order_reference="SALE-1",
+        lines=[{"sku": "A", "quantity": 1, "unit_price": "900.00"}],
+        vouchers=[],
+    )
+
+
+def _until(api: ApiClient, reference: str, status: str) -> None:
+    deadline = time.monotonic() + 20
+    while api.order(reference).body.get("status") != status:
+        assert time.monotonic() < deadline, api.order(reference).body
+        time.sleep(0.02)
+
+
+def test_an_order_cancelled_while_it_waits_for_approval_ends_cancelled_with_nothing_applied(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    big_return = _big_return(order)
+    reference = big_return["order_reference"]
+    assert api.submit(big_return).status == 202
+    _until(api, reference, "AWAITING_APPROVAL")
+
+    cancelled = api.cancel(reference, comment="customer changed their mind")
+    outcome = cloud.wait_for_order(reference, timeout=30)
+
+    assert cancelled.status == 202, cancelled.body
+    assert cancelled.body["cancel_requested"]["comment"] == "customer changed their mind"
+    assert (outcome.status, outcome.execution_status) == ("CANCELLED", "SUCCEEDED"), outcome
+    assert vendor.ledger() == [] and vendor.balance(CUSTOMER) == 10_000
+    view = api.order(reference).body
+    (approval,) = view["actions"]
+    assert approval["decision"] == "cancel"
+    assert view["cancel_requested"]["by"] and view["cancelled_at"]
+    late = api.decide(reference, "approve")
+    assert late.status == 409 and "cancel" in late.body["message"]
+    again = api.cancel(reference)
+    assert again.status == 409, again.body
+    assert api.retry(reference).status == 409
+    assert _lifecycle(_events(cloud, reference, "order.cancelled"))[-1] == "order.cancelled"
+    assert _truthful(cloud, vendor, reference, "order.cancelled")
+    assert_settled(cloud, outcome)
+
+
+def test_an_order_cancelled_after_its_effects_were_applied_has_them_reversed(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    # A slow vendor: the cancellation arrives while the effects are being applied.
+    vendor.faults = FaultProfile(latency_ms=400)  # under the fast mediator's 0.5 s read timeout
+    sale = order()
+    reference = sale["order_reference"]
+    assert api.submit(sale).status == 202
+    deadline = time.monotonic() + 20
+    while api.order(reference).body.get("stage") != "TRANSFORMED":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    cancelled = api.cancel(reference)
+    outcome = cloud.wait_for_order(reference, timeout=60)
+
+    assert cancelled.status == 202, cancelled.body
+    assert outcome.status == "CANCELLED", outcome
+    assert {v["status"] for v in outcome.items.values()} == {"COMPENSATED"}
+    # Applied (the vendor was mid-way), then given back.
+    assert [e.operation for e in vendor.ledger() if e.order_reference == reference] == [
+        "credit",
+        "deduct",
+    ]
+    assert _net_points(vendor, reference) == 0
+    assert [r for r in vendor.active_redemptions() if r.order_reference == reference] == []
+    assert _truthful(cloud, vendor, reference, "order.compensated")
+    assert_settled(cloud, outcome)
+
+
+def test_cancel_racing_an_approval_one_wins_and_the_order_never_completes(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    for _ in range(3):
+        big_return = _big_return(order)
+        reference = big_return["order_reference"]
+        assert api.submit(big_return).status == 202
+        _until(api, reference, "AWAITING_APPROVAL")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            approving = pool.submit(api.decide, reference, "approve")
+            cancelling = pool.submit(api.cancel, reference)
+            approved, cancelled = approving.result(), cancelling.result()
+        outcome = cloud.wait_for_order(reference, timeout=60)
+
+        assert cancelled.status == 202, cancelled.body  # a running order can always be cancelled
+        assert outcome.status == "CANCELLED", outcome
+        assert _net_points(vendor, reference) == 0
+        (decided,) = api.order(reference).body["actions"]
+        if approved.status == 200:  # the approval won the action: the effects were reversed
+            assert decided["decision"] == "approve"
+        else:  # the cancellation won it: nothing was applied
+            assert approved.status in (409, 410), approved.body
+            assert decided["decision"] == "cancel"
+            assert [e for e in vendor.ledger() if e.order_reference == reference] == []
+        assert_settled(cloud, outcome)
+
+
+@pytest.mark.parametrize(("make", "status"), [("unknown", 404), ("completed", 409)])
+def test_cancelling_an_unknown_or_ended_order_is_refused_with_the_reason(
+    cloud: LocalCloud, api: ApiClient, order: Order, make: str, status: int
+) -> None:
+    reference = "NOBODY-KNOWS-2"
+    if make == "completed":
+        sale = order()
+        reference = sale["order_reference"]
+        assert api.submit(sale).status == 202
+        assert cloud.wait_for_order(reference, timeout=30).status == "COMPLETED"
+
+    answer = api.cancel(reference)
+
+    assert answer.status == status
+    if status == 409:
+        assert answer.body["message"].endswith("cannot be cancelled: it is COMPLETED")

@@ -259,6 +259,7 @@ def test_an_unknown_outcome_parks_the_order_for_reconciliation(
     assert parked["items"]["points"]["status"] == "SUBMITTED"
     assert answers["TASK_FINISHED"]["detail"]["result"] == {
         "recorded": True,
+        "status": "NEEDS_RECONCILIATION",
         "error": "VendorOutcomeUnknown",
         "cause": "the vendor may or may not have applied",
     }

@@ -12,7 +12,7 @@ from app import ORDER_API_STACK, build_app
 def test_every_method_requires_iam_authorization(api_template: Template) -> None:
     methods = api_template.find_resources("AWS::ApiGateway::Method")
     assert {(m["Properties"]["HttpMethod"]) for m in methods.values()} == {"GET", "POST"}
-    assert len(methods) == 6
+    assert len(methods) == 7
     for method in methods.values():
         assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
 
@@ -56,7 +56,7 @@ def test_bodies_are_validated_against_models_at_the_gateway(api_template: Templa
         for m in api_template.find_resources("AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] == "POST"
     ]
-    assert len(posts) == 3
+    assert len(posts) == 4
     for post in posts:
         assert "RequestValidatorId" in post
         assert "application/json" in post["RequestModels"]

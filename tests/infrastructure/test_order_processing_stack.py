@@ -231,7 +231,12 @@ def test_every_failure_is_recorded_then_fails_the_execution_with_its_error(
     )
     assert marked["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "CompensateIfApplied"
-    assert states["CompensateIfApplied"]["Default"] == "OrderFailed"
+    assert states["CompensateIfApplied"]["Default"] == "CancelledOrFailed"
+    # A cancelled order's execution succeeds; any other failure fails it.
+    (cancelled,) = states["CancelledOrFailed"]["Choices"]
+    assert (cancelled["StringEquals"], cancelled["Next"]) == ("CANCELLED", "OrderCancelled")
+    assert states["OrderCancelled"]["Type"] == "Succeed"
+    assert states["CancelledOrFailed"]["Default"] == "OrderFailed"
     assert states["RecordFailure"]["ResultPath"] == "$.failure"
     # The error the failure was recorded with: named, never Step Functions' own States.*.
     assert states["OrderFailed"] == {
@@ -452,9 +457,10 @@ def test_a_failure_with_applied_effects_reverses_them_then_settles_how_that_ende
     ended = states["CompensationEnded"]
     assert {c["StringEquals"]: c["Next"] for c in ended["Choices"]} == {
         "COMPENSATION_FAILED": "CompensationFailed",
+        "CANCELLED": "OrderCancelled",
         "NEEDS_RECONCILIATION": "CompensationOutcomeUnknown",
     }
-    assert ended["Default"] == "OrderFailed"
+    assert ended["Default"] == "CancelledOrFailed"
 
 
 def test_reversals_travel_on_rules_of_their_own_beside_seed_000s(

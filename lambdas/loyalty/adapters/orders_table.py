@@ -26,6 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from loyalty.adapters.dynamodb import is_condition_failure
+from loyalty.domain.errors import OrderCancelled
 from loyalty.order_status import (
     ITEM_RECORD_PREFIX,
     ORDER_RECORD,
@@ -352,13 +353,44 @@ class OrdersTable:
         )
 
     def complete(self, *, order_reference: str, execution_id: str, now: str) -> None:
+        """COMPLETED, unless somebody cancelled the order meanwhile (OrderCancelled: its effects
+        are reversed instead)."""
         self._end(
             order_reference,
             execution_id,
             OrderStatus.COMPLETED,
             {"updated_at": now},
             ended_at=("completed_at", now),
+            unless_cancelled=True,
         )
+
+    def request_cancel(
+        self, *, order_reference: str, cancel: dict[str, Any], now: str
+    ) -> dict[str, Any] | None:
+        """Record a cancellation (who, when, why) on a running order: its next step stops it.
+        Returns the order record, or None, changing nothing, if the order is not running (any
+        more) or was cancelled already."""
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(order_reference),
+                UpdateExpression="SET cancel_requested = :cancel, updated_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(#pk) AND #status IN (:run0, :run1) "
+                    "AND attribute_not_exists(cancel_requested)"
+                ),
+                ExpressionAttributeNames={"#pk": PARTITION_KEY, "#status": "status"},
+                ExpressionAttributeValues={
+                    k: _to_attr(v)
+                    for k, v in {":cancel": cancel, ":now": now, **_running_values()}.items()
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if is_condition_failure(err):
+                return None
+            raise
+        return {k: _deserializer.deserialize(v) for k, v in answer["Attributes"].items()}
 
     def fail(
         self,
@@ -380,7 +412,10 @@ class OrdersTable:
                 execution_id,
                 status,
                 {"error": error, "cause": cause, "updated_at": now, "execution_id": execution_id},
-                ended_at=("failed_at", now),
+                ended_at=(
+                    "cancelled_at" if status is OrderStatus.CANCELLED else "failed_at",
+                    now,
+                ),
                 may_create=True,
             )
         except NotOwnerError:
@@ -579,9 +614,10 @@ class OrdersTable:
             order_reference,
             execution_id,
             values,
+            # A cancelled order's next step stops it (OrderCancelled).
             condition=(
                 "attribute_exists(#pk) AND execution_id = :exec AND #c_status IN (:run0, :run1) "
-                f"AND #c_stage IN ({placeholders})"
+                f"AND #c_stage IN ({placeholders}) AND attribute_not_exists(cancel_requested)"
             ),
             condition_values={f":st{i}": stage.value for i, stage in enumerate(stages)},
         )
@@ -595,12 +631,15 @@ class OrdersTable:
         *,
         ended_at: tuple[str, str],
         may_create: bool = False,
+        unless_cancelled: bool = False,
     ) -> None:
         """Give the order a final status, if this execution owns it and it is still running, or
         already has this very status (a retried step finishing its job: the write is the same
         and its event goes out again, at least once). Never from one final status to another.
         ``may_create``: an order that failed before it was stored gets a record now."""
         condition = "execution_id = :exec AND #c_status IN (:run0, :run1, :final)"
+        if unless_cancelled:
+            condition += " AND attribute_not_exists(cancel_requested)"
         self._conditional_update(
             order_reference,
             execution_id,
@@ -708,13 +747,20 @@ def _text(item: dict[str, Any], name: str) -> str:
 
 def _refusal(
     err: ClientError, order_reference: str, execution_id: str, wanted: str
-) -> NotOwnerError | StaleStepError:
+) -> NotOwnerError | StaleStepError | OrderCancelled:
     """Why a conditional write of the owning execution was refused: another execution owns the
-    order, or the order has moved past the step."""
+    order, somebody cancelled it, or the order has moved past the step."""
     owner = _owner_in(err)
     if owner is not None and owner != execution_id:
         return NotOwnerError(order_reference, owner)
-    return StaleStepError(order_reference, wanted, _old_item(err))
+    old = _old_item(err) or {}
+    if "cancel_requested" in old and old.get("status") in RUNNING_STATUSES:
+        cancel = old["cancel_requested"]
+        return OrderCancelled(
+            f"order {order_reference} was cancelled by {cancel.get('by')} at {cancel.get('at')}"
+            + (f": {cancel['comment']}" if cancel.get("comment") else "")
+        )
+    return StaleStepError(order_reference, wanted, old)
 
 
 def _owner_in(err: ClientError) -> str | None:

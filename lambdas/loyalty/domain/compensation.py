@@ -85,7 +85,10 @@ def compensation_outcome(
             f"the order failed ({error}: {cause}) and these effects are still applied: "
             f"{listed(named)}; once the cause is gone, retry the order to reverse them",
         )
-    return CompensationOutcome(OrderStatus.FAILED, error, cause)
+    cancelled = error == ErrorName.ORDER_CANCELLED
+    return CompensationOutcome(
+        OrderStatus.CANCELLED if cancelled else OrderStatus.FAILED, error, cause
+    )
 
 
 def _code(item_key: str) -> str:

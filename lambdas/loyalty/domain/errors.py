@@ -23,6 +23,12 @@ class DomainError(Exception):
         return self.message
 
 
+class OrderCancelled(DomainError):  # noqa: N818 - the name is the Step Functions error name
+    """Somebody cancelled the order: the step that notices stops it."""
+
+    error_name = "OrderCancelled"
+
+
 class UnknownOrderType(DomainError):  # noqa: N818 - the name is the Step Functions error name
     """The order is neither a recognisable sale nor a recognisable return."""
 

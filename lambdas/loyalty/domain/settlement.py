@@ -72,11 +72,14 @@ def settle(items: Mapping[str, Mapping[str, Any]]) -> Settlement:
 
 
 def final_status(error: str, items: Mapping[str, Mapping[str, Any]]) -> OrderStatus:
-    """FAILED, unless an effect's outcome is unknown: then the order waits for an operator."""
+    """FAILED (CANCELLED, when somebody cancelled it), unless an effect's outcome is unknown:
+    then the order waits for an operator."""
     if error == ErrorName.VENDOR_OUTCOME_UNKNOWN or any(
         item.get("status") == ItemStatus.UNKNOWN for item in items.values()
     ):
         return OrderStatus.NEEDS_RECONCILIATION
+    if error == ErrorName.ORDER_CANCELLED:
+        return OrderStatus.CANCELLED
     return OrderStatus.FAILED
 
 
