@@ -17,8 +17,9 @@ reversals. The rules, per recorded item status:
 
 A ``FAILED`` or ``CANCELLED`` order that was compensated must be net zero at the vendor, item by
 item. The last event must be the one the record's status announces, and list the same item
-statuses as the record (an ``UNKNOWN`` there may have been settled since; an order too large to list gives the
-counts); ``order.completed`` means every item was applied; ``order.rejected`` means nothing was.
+statuses as the record (an ``UNKNOWN`` there may have been settled since; an order too large
+to list gives the counts); ``order.completed`` means every item was applied; ``order.rejected``
+means nothing was.
 Anything the vendor applied that no item of a known order accounts for — another order's key, a
 reference nobody submitted, two effects for one item — is a disagreement too.
 """
