@@ -118,7 +118,10 @@ def run_orders(
             elif sample.decision and reference not in decided and status == "RUNNING":
                 item = cloud.order_item(reference) or {}
                 if item.get("status") == "AWAITING_APPROVAL":
-                    api.decide(reference, sample.decision, comment="decided by the local run")
+                    if sample.decision == "cancel":
+                        api.cancel(reference, comment="the customer changed their mind")
+                    else:
+                        api.decide(reference, sample.decision, comment="decided by the local run")
                     decided.add(reference)
         if progress:
             progress.show(ended, len(samples) - len(waiting))

@@ -1,10 +1,12 @@
 """The sample batch `make run` pushes through the local cloud: a mix of sales, returns, vouchers,
-rewards, orders that wait for a person (one approved, one rejected) and orders that must fail,
-each with the outcome it should have and the channel it comes through (the Order API, or straight
-onto the bus as a till integration would)."""
+rewards, orders that wait for a person (one approved, one rejected, one cancelled by the
+customer) and orders that must fail (one of them after an effect was applied: compensated, then
+re-run once its cause is put right), each with the outcome it should have and the channel it
+comes through (the Order API, or straight onto the bus as a till integration would)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,8 +24,12 @@ class SampleOrder:
     expected_status: str
     expected_error: str | None = None
     channel: Literal["api", "bus"] = "api"
-    decision: Literal["approve", "reject"] | None = None
-    """What the reviewer decides when the order waits for approval."""
+    decision: Literal["approve", "reject", "cancel"] | None = None
+    """What happens when the order waits for approval: a reviewer approves or rejects it, or the
+    customer cancels it."""
+    repair: Callable[[FakeVendor], None] | None = None
+    """Puts the order's cause of failure right at the vendor; the run then re-runs the order
+    (``POST /orders/{reference}/actions/retry``) and expects it COMPLETED."""
 
     @property
     def reference(self) -> str:
@@ -113,6 +119,13 @@ def sample_orders() -> list[SampleOrder]:
             decision="reject",
         ),
         SampleOrder(
+            "high-value return: waits for a person, then the customer cancels it",
+            _return("M106-S76-OP04-R05", [("LEGO-10316", 1, "599.99")]),
+            "CANCELLED",
+            "OrderCancelled",
+            decision="cancel",
+        ),
+        SampleOrder(
             "invalid order from a till: quantity 0 and no currency",
             {
                 k: v
@@ -139,6 +152,9 @@ def sample_orders() -> list[SampleOrder]:
             ),
             "FAILED",
             "VendorRejected",
+            # Its points were credited before the voucher was refused: given back
+            # (compensation). Once the voucher exists, a re-run completes it.
+            repair=lambda vendor: vendor.add_voucher("EXPIRED-99"),
         ),
     ]
 

@@ -25,6 +25,14 @@ def test_run_reports_every_sample_order_and_exits_zero(capsys: pytest.CaptureFix
     assert "0 not terminal, 0 unexpected" in out
     assert "Queues: 0 messages left; dead-letter queues: 0 messages" in out
     assert "as the orders expect" in out
+    # The repairs: a cancellation, a compensation, and a re-run once the cause was put right.
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:1] == "M"}
+    assert "CANCELLED" in lines["M106-S76-OP04-R05"] and "(cancelled)" in lines["M106-S76-OP04-R05"]
+    assert "(compensated)" in lines["M105-S09-OP02-T04"]
+    assert (
+        "Re-run of M105-S09-OP02-T04 once its cause was put right: POST .../actions/retry -> 202 "
+        "(attempt 2) -> COMPLETED"
+    ) in out
 
 
 def test_a_generated_run_with_vendor_faults_writes_a_report_that_adds_up(
