@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -181,6 +181,67 @@ class EventDrivenStateMachine(Construct):
             lambda_retry_attempts=lambda_retries_within(policy.heartbeat, timeout),
             lambda_max_event_age=lambda_max_event_age(policy.heartbeat),
         )
+        return task
+
+    def invoke_step(
+        self,
+        id: str,
+        *,
+        function: lambda_.IFunction,
+        payload: Mapping[str, Any],
+        result_path: str | None = None,
+        wait: WaitPolicy | None = None,
+        crash_retries: int = 2,
+        final_errors: Sequence[str] = (),
+        comment: str | None = None,
+    ) -> tasks.LambdaInvoke:
+        """A step whose function is invoked directly (``lambda:invoke.waitForTaskToken``) and
+        whose answer comes later, from elsewhere: a person, through an API that holds the token.
+        The token travels in the payload's token field, never on the bus. Unlike a
+        ``worker_step``, whose lost invocation waits out its heartbeat, a function that fails
+        fails the task at once: it is invoked again ``crash_retries`` times, then the task fails
+        with the function's error. ``final_errors`` (a person's "no", sent with the token) are
+        never retried: they go straight to the step's catches."""
+        policy = wait or self._default_wait
+        task = tasks.LambdaInvoke(
+            self,
+            id,
+            lambda_function=function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {**payload, self._token_field: sfn.JsonPath.task_token}
+            ),
+            heartbeat_timeout=sfn.Timeout.duration(policy.heartbeat),
+            task_timeout=sfn.Timeout.duration(policy.timeout),
+            result_path=result_path or sfn.JsonPath.DISCARD,
+            comment=comment,
+        )
+        function_id = Stack.of(function).get_logical_id(
+            cast(CfnElement, function.node.default_child)
+        )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
+            "Written by CDK's LambdaInvoke: lambda:InvokeFunction on this one function and its "
+            "versions and aliases (<arn>:*); no other function",
+        )
+        acknowledge(
+            function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by the state machine (lambda:invoke.waitForTaskToken): a "
+            "DeadLetterConfig only applies to asynchronous invocations; a failure fails the "
+            "task, which is retried, then caught",
+        )
+        if final_errors:
+            task.add_retry(errors=list(final_errors), max_attempts=0)
+        if crash_retries:
+            task.add_retry(
+                errors=["States.TaskFailed"],
+                max_attempts=crash_retries,
+                interval=Duration.seconds(2),
+                backoff_rate=2,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
         return task
 
     def callback_step(

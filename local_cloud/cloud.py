@@ -179,6 +179,7 @@ class LocalCloud:
         if self._router is not None:
             self._router.uninstall()
             self._router = None
+        moto_patches.route_state_machine_lambda_invokes(None)
         self._mock.stop()
         for function in self.functions.values():
             function.log_sink.close()
@@ -249,6 +250,15 @@ class LocalCloud:
             workers=self._workers,
         )
         self._router.install()
+        moto_patches.route_state_machine_lambda_invokes(self._invoke_for_state_machine)
+
+    def _invoke_for_state_machine(self, function_name: str, event: Any) -> Any:
+        """A state machine's ``lambda:invoke`` task: a synchronous invocation by ARN or name
+        (through ``function.invoke``, so the fault suite's crashes apply)."""
+        for function in self.functions.values():
+            if function_name in (function.arn, function.name):
+                return function.invoke(event)
+        raise KeyError(f"no function {function_name}")
 
     def _start_execution(self, state_machine_arn: str, payload: str) -> None:
         self._sfn.start_execution(

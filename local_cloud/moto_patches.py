@@ -57,6 +57,11 @@
   gives. The walk now takes a snapshot of each dictionary first (copying a dict's values is one
   step for the interpreter, so it cannot see a half-changed dict); results are unchanged.
 
+* ``lambda:invoke`` tasks (the approval step's ``.waitForTaskToken``) call moto's Lambda, which
+  would start a container for this app's functions. The engine's Lambda client runs them in the
+  local runtime instead, as a synchronous invocation with AWS's answer for a function error
+  (``FunctionError: Unhandled``, ``errorType``; ``Sandbox.Timedout`` for a timeout).
+
 Not a gap, but hooked here because it sits in the ASL engine's client above: the fault suite's
 knob for EventBridge refusing a state machine's ``PutEvents`` (``LocalCloud.
 state_machine_put_events_fault``, which holds the policy). The engine's ``events`` client is
@@ -72,6 +77,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -88,6 +95,7 @@ from moto.dynamodb.models.table import Table as DynamoTable
 from moto.events import models as events_models
 from moto.stepfunctions.parser import api as sfn_api
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_events,
@@ -114,7 +122,7 @@ _original_create_backend = BackendDict._create_account_specific_backend
 _original_setup_heartbeat = CallbackEndpoint.setup_heartbeat_endpoint
 _original_boto_client_for = boto_client.boto_client_for
 # The ASL engine's integrations that the app uses (and so the ones worth a shared client).
-_CLIENT_USERS = (state_task_service_events, state_task_service_aws_sdk)
+_CLIENT_USERS = (state_task_service_events, state_task_service_aws_sdk, lambda_eval_utils)
 
 _parse_jsonpath = functools.lru_cache(maxsize=4096)(jsonpath_ng.parse)
 _parse_extended_jsonpath = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)
@@ -303,10 +311,65 @@ def intercept_state_machine_put_events(interceptor: PutEventsInterceptor) -> Ite
             _put_events_interceptor = None
 
 
+LambdaInvoker = Callable[[str, Any], Any]
+"""(function name or ARN, event) → the handler's result; raises what the handler raises."""
+_lambda_invoker: LambdaInvoker | None = None
+LAMBDA_TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
+"""The ``errorType`` Lambda reports for an invocation that ran past its timeout."""
+
+
+class _StateMachineLambdaClient:
+    """The ASL engine's Lambda client (``lambda:invoke`` tasks): moto cannot run this app's
+    functions (it would start a container), so ``Invoke`` runs the local runtime's function, as
+    a synchronous invocation: the handler's result as the payload, or ``FunctionError:
+    Unhandled`` with ``errorType``/``errorMessage`` when it raises (Step Functions names the
+    task's error after ``errorType``)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def invoke(self, **parameters: Any) -> Any:
+        invoker = _lambda_invoker
+        if invoker is None:
+            return self._client.invoke(**parameters)
+        raw = parameters.get("Payload") or b"{}"
+        event = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        answer: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        try:
+            result = invoker(str(parameters["FunctionName"]), event)
+        except Exception as err:
+            timed_out = type(err).__name__ == "LambdaTimeoutError"
+            error_type = LAMBDA_TIMEOUT_ERROR_TYPE if timed_out else type(err).__name__
+            body = {"errorMessage": str(err), "errorType": error_type, "stackTrace": []}
+            answer["FunctionError"] = "Unhandled"
+            answer["Payload"] = io.BytesIO(json.dumps(body).encode())
+            return answer
+        answer["Payload"] = io.BytesIO(json.dumps(result).encode())
+        return answer
+
+
+def route_state_machine_lambda_invokes(invoker: LambdaInvoker | None) -> None:
+    """Run the ASL engine's ``lambda:invoke`` tasks with ``invoker`` (None: moto's own, which
+    cannot run these functions). One local cloud at a time (moto is process-wide)."""
+    global _lambda_invoker
+    apply()
+    _lambda_invoker = invoker
+
+
+_CLIENT_WRAPPERS: dict[str, Callable[[Any], Any]] = {
+    "events": _StateMachineEventsClient,
+    "lambda": _StateMachineLambdaClient,
+}
+
+
 @functools.lru_cache(maxsize=64)
 def _shared_boto_client(region: str, service: str, intercepted: bool) -> Any:
     client = _original_boto_client_for(region=region, service=service)
-    return _StateMachineEventsClient(client) if service == "events" else client
+    wrap = _CLIENT_WRAPPERS.get(service)
+    return wrap(client) if wrap else client
 
 
 def _boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:

@@ -32,6 +32,7 @@ from cdk_constructs import (
     data_table,
     powertools_layer,
 )
+from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     REVERSAL_TYPES,
@@ -169,19 +170,34 @@ class OrderProcessingStack(Stack):
                 Env.APPROVAL_RETURN_THRESHOLD: str(config.approval_return_threshold),
             },
         )
-        await_approval = self._worker(
+        # Seed 002's approach: the function that opens the action is invoked with the token
+        # (it never travels on the bus), and a function that fails fails the step at once (it
+        # would otherwise wait out the approval's deadline with no action open).
+        opens_approvals = self._step_function(
             "AwaitApproval",
-            OrderStep.AWAIT_APPROVAL,
             "await_approval",
-            detail={"loyalty": JsonPath.object_at("$.loyalty")},
-            result_path="$.approval",
             table_actions=["dynamodb:UpdateItem"],
             # UpdateItem: an order cancelled before a person was asked closes its action.
             actions_table_actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
             environment={
                 Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
             },
+        )
+        # It announces order.approval-requested (and answers for an approval carried over).
+        self.bus.add_publisher(opens_approvals)
+        await_approval = self.flow.invoke_step(
+            "AwaitApproval",
+            function=opens_approvals,
+            payload=self._step_request(
+                OrderStep.AWAIT_APPROVAL, {"loyalty": JsonPath.object_at("$.loyalty")}
+            ),
+            result_path="$.approval",
             wait=config.approval_wait,
+            final_errors=[
+                ErrorName.ORDER_REJECTED.value,
+                ErrorName.ORDER_CANCELLED.value,
+                *WAIT_TIMEOUT_ERRORS,
+            ],
         )
         apply_loyalty = (
             sfn.Parallel(self, "ApplyLoyalty", result_path=JsonPath.DISCARD)
@@ -261,6 +277,29 @@ class OrderProcessingStack(Stack):
         await_approval.add_catch(
             record_rejection,
             errors=["States.HeartbeatTimeout", "States.Timeout"],
+            result_path="$.error",
+        )
+        await_approval.add_catch(
+            record_failure, errors=[ErrorName.ORDER_CANCELLED.value], result_path="$.error"
+        )
+        # Its function failed in every attempt: no action is open, nobody could decide.
+        await_approval.add_catch(
+            sfn.Pass(
+                self,
+                "ApprovalNotOpened",
+                parameters={
+                    "Error": ErrorName.APPROVAL_NOT_OPENED.value,
+                    "Cause": JsonPath.format(
+                        # (no apostrophe: an intrinsic's string literal would need it escaped)
+                        "the function of the approval step failed in every attempt, so no "
+                        "action was opened ({}: {})",
+                        JsonPath.string_at("$.error.Error"),
+                        JsonPath.string_at("$.error.Cause"),
+                    ),
+                },
+                result_path="$.error",
+            ).next(record_failure),
+            errors=["States.TaskFailed"],
             result_path="$.error",
         )
         steps = {
@@ -502,6 +541,49 @@ class OrderProcessingStack(Stack):
     ) -> sfn.TaskStateBase:
         """One order step: its worker Lambda (``order_steps.<module>``), the rule that feeds it
         and the waiting task, with the table permissions the step needs and nothing more."""
+        function = self._step_function(
+            id,
+            module,
+            table_actions=table_actions,
+            actions_table_actions=actions_table_actions,
+            writes_documents=writes_documents,
+            environment=environment,
+        )
+        return self.flow.worker_step(
+            id,
+            detail_type=step.value,
+            event_pattern=order_step_pattern(step),
+            function=function,
+            detail=self._step_request(step, detail),
+            result_path=result_path,
+            wait=wait,
+        )
+
+    def _step_request(
+        self, step: OrderStep, detail: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """What a step's worker is given (besides the token)."""
+        return {
+            "metadata": order_step_metadata(
+                domain=self._config.domain, step=step.value, status=StepStatus.REQUESTED
+            ),
+            "order_reference": JsonPath.string_at("$.order_reference"),
+            "execution_id": JsonPath.execution_id,
+            "requested_at": JsonPath.state_entered_time,  # for StepDuration
+            "order": JsonPath.object_at("$.order"),
+            **(detail or {}),
+        }
+
+    def _step_function(
+        self,
+        id: str,
+        module: str,
+        *,
+        table_actions: list[str] | None = None,
+        actions_table_actions: list[str] | None = None,
+        writes_documents: bool = False,
+        environment: Mapping[str, str] | None = None,
+    ) -> PowertoolsFunction:
         env = {Env.ORDERS_BUCKET: self.documents.bucket_name, **(environment or {})}
         if table_actions:
             env[Env.ORDERS_TABLE] = self.orders_table.table_name
@@ -520,24 +602,7 @@ class OrderProcessingStack(Stack):
             bucket_name=self._config.documents_bucket_name,
             actions=["s3:GetObject", "s3:PutObject"] if writes_documents else ["s3:GetObject"],
         )
-        return self.flow.worker_step(
-            id,
-            detail_type=step.value,
-            event_pattern=order_step_pattern(step),
-            function=function,
-            detail={
-                "metadata": order_step_metadata(
-                    domain=self._config.domain, step=step.value, status=StepStatus.REQUESTED
-                ),
-                "order_reference": JsonPath.string_at("$.order_reference"),
-                "execution_id": JsonPath.execution_id,
-                "requested_at": JsonPath.state_entered_time,  # for StepDuration
-                "order": JsonPath.object_at("$.order"),
-                **(detail or {}),
-            },
-            result_path=result_path,
-            wait=wait,
-        )
+        return function
 
     def _vendor_request(self, id: str, *, type: str, data: Mapping[str, Any]) -> sfn.CustomState:
         """A seed 000 vendor request; the token travels in ``data.loyalty_request_id``.

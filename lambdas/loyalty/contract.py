@@ -340,6 +340,9 @@ class ErrorName(StrEnum):
     """A failed order's applied effects could not all be reversed (the vendor refused, or was
     unavailable past the deadline): the order is ``COMPENSATION_FAILED``; an operator's retry
     asks again for the reversals that were not made."""
+    APPROVAL_NOT_OPENED = "ApprovalNotOpened"
+    """The approval step's function failed in every attempt: no action was opened, so nobody
+    could have decided; the order fails at once instead of waiting out the approval deadline."""
     STEP_TIMED_OUT = "StepTimedOut"
     """A waiting step got no answer in all its attempts (its cause names the step)."""
     STEP_FAILED = "StepFailed"

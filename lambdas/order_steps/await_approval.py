@@ -1,10 +1,14 @@
-"""Waiting for a person: the approval step's request handler.
+"""Waiting for a person: the approval step's function.
 
-Unlike the other steps, nobody answers here. The handler stores the task token in the actions
-table (keyed by order and action; clients never see it), marks the order AWAITING_APPROVAL and
-announces ``order.approval-requested`` for whoever reviews orders. The decision comes later,
-through the Order API, which resumes (approve) or fails (reject) the waiting task with the token.
-An operator's re-run of an order approved in an earlier attempt is not asked again.
+Unlike the other steps, it is invoked by the state machine directly
+(``lambda:invoke.waitForTaskToken``, seed 002's approach), so the task token never travels on
+the bus, and if this function fails the step fails at once (retried, then ``ApprovalNotOpened``)
+instead of waiting out the approval's deadline with no action open. Nobody answers here: it
+stores the token in the actions table (keyed by order and action; clients never see it), marks
+the order AWAITING_APPROVAL and announces ``order.approval-requested`` (without the token) for
+whoever reviews orders. The decision comes later, through the Order API, which resumes
+(approve) or fails (reject, cancel) the waiting task with the token. An operator's re-run of an
+order approved in an earlier attempt is not asked again.
 """
 
 from __future__ import annotations
@@ -61,11 +65,12 @@ def _granted_before(request: StepRequest) -> dict[str, Any] | None:
     return {"action": APPROVAL_ACTION, "carried_over": True}
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.order_reference")
+@logger.inject_lambda_context(correlation_id_path="order_reference")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = StepRequest.model_validate(event["detail"])
+    # Invoked by the state machine (lambda:invoke.waitForTaskToken) with the step request itself.
+    request = StepRequest.model_validate(event)
     # The loyalty instructions always travel inline (the order may be a claim check).
     loyalty = (request.model_extra or {}).get("loyalty", {})
     reasons = [str(r) for r in loyalty.get("approval_reasons", [])]

@@ -426,3 +426,39 @@ def test_cancelling_an_unknown_or_ended_order_is_refused_with_the_reason(
     assert answer.status == status
     if status == 409:
         assert answer.body["message"].endswith("cannot be cancelled: it is COMPLETED")
+
+
+def test_an_approval_step_whose_function_keeps_crashing_fails_the_order_at_once_with_its_name(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    big_return = _big_return(order)
+    reference = big_return["order_reference"]
+    with cloud.function_fault("AwaitApprovalWorker", times=3) as crashed:
+        assert api.submit(big_return).status == 202
+        outcome = cloud.wait_for_order(reference, timeout=30)
+
+    # Not seven days of waiting with nobody able to decide: FAILED, named, in seconds.
+    assert len(crashed) == 3
+    assert (outcome.status, outcome.error) == ("FAILED", "ApprovalNotOpened"), outcome
+    assert "InjectedCrashError" in (outcome.cause or "")
+    view = api.order(reference).body
+    assert view["actions"] == [] and view["failure"]["error"] == "ApprovalNotOpened"
+    assert vendor.ledger() == []
+    assert api.decide(reference, "approve").status == 404
+    assert_settled(cloud, outcome)
+
+
+def test_an_approval_step_whose_function_crashed_once_still_asks_a_person(
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+) -> None:
+    big_return = _big_return(order)
+    reference = big_return["order_reference"]
+    with cloud.function_fault("AwaitApprovalWorker", times=1):
+        assert api.submit(big_return).status == 202
+        _until(api, reference, "AWAITING_APPROVAL")
+
+    assert api.decide(reference, "approve").status == 200
+    outcome = cloud.wait_for_order(reference, timeout=30)
+    assert outcome.status == "COMPLETED", outcome
+    assert _net_points(vendor, reference) == -900
+    assert_settled(cloud, outcome)

@@ -592,7 +592,7 @@ def test_an_approval_between_opening_the_action_and_marking_the_order_is_not_los
         "execution_id": "exec-1",
         "loyalty": {"approval_reasons": ["a big return"]},
     }
-    step.handler({"detail-type": "order.await-approval", "detail": request}, Context())
+    step.handler(request, Context())  # invoked by the state machine with the request itself
 
     assert api("GET", "/orders/API-1")[1]["status"] == "PROCESSING"
     assert api("GET", "/orders?status=AWAITING_APPROVAL")[1]["orders"] == []

@@ -73,8 +73,9 @@ def test_every_unit_of_work_is_an_event_with_a_task_token(
     order_asl: dict[str, Any], waiting_tasks: dict[str, dict[str, Any]]
 ) -> None:
     task_states = {n for n, s in all_states(order_asl["States"]) if s["Type"] == "Task"}
-    assert task_states == set(waiting_tasks)
-    assert len(waiting_tasks) == 16
+    # ... but the approval, whose function is invoked with its token (seed 002).
+    assert task_states == {*waiting_tasks, "AwaitApproval"}
+    assert len(waiting_tasks) == 15
 
 
 def test_no_state_only_reshapes_data_on_the_way_of_an_order_that_goes_well(
@@ -193,7 +194,7 @@ def test_worker_steps_carry_the_token_in_task_token(
     waiting_tasks: dict[str, dict[str, Any]],
 ) -> None:
     workers = {n: t for n, t in waiting_tasks.items() if n not in VENDOR_REQUESTS}
-    assert len(workers) == len(OrderStep)
+    assert len(workers) == len(OrderStep) - 1  # not the approval: invoked, not an event
     for name, task in workers.items():
         (entry,) = task["Parameters"]["Entries"]
         assert entry["Detail"]["TaskToken.$"] == "$$.Task.Token", name
@@ -263,18 +264,27 @@ def test_a_rejection_or_no_answer_in_time_ends_rejected_and_nothing_is_retried(
     order_asl: dict[str, Any], order_template: Template
 ) -> None:
     approval = order_asl["States"]["AwaitApproval"]
-    # A person is not asked twice; only a request EventBridge did not take is put again.
-    assert [r["ErrorEquals"] for r in approval["Retry"]] == [PUT_EVENTS_ERRORS]
-    assert [c["ErrorEquals"] for c in approval["Catch"]] == [
-        ["OrderRejected"],
-        ["States.HeartbeatTimeout", "States.Timeout"],
-        ["States.ALL"],
+    # Seed 002's approach: the function is invoked with the token (never on the bus).
+    assert approval["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert approval["Parameters"]["Payload"]["TaskToken.$"] == "$$.Task.Token"
+    # A person's "no", a cancellation and the deadline are never retried (a person is not asked
+    # twice); Lambda's own errors are, and so is a function that crashed, twice.
+    retries = [(r["ErrorEquals"], r["MaxAttempts"]) for r in approval["Retry"]]
+    assert retries[1:] == [
+        (["OrderRejected", "OrderCancelled", "States.HeartbeatTimeout", "States.Timeout"], 0),
+        (["States.TaskFailed"], 2),
     ]
-    assert [c["Next"] for c in approval["Catch"]] == [
-        "RecordRejection",
-        "RecordRejection",
-        "RecordFailure",
+    assert retries[0][0][0].startswith("Lambda.")
+    assert [(c["ErrorEquals"], c["Next"]) for c in approval["Catch"]] == [
+        (["OrderRejected"], "RecordRejection"),
+        (["States.HeartbeatTimeout", "States.Timeout"], "RecordRejection"),
+        (["OrderCancelled"], "RecordFailure"),
+        (["States.TaskFailed"], "ApprovalNotOpened"),
+        (["States.ALL"], "RecordFailure"),
     ]
+    not_opened = order_asl["States"]["ApprovalNotOpened"]
+    assert not_opened["Parameters"]["Error"] == "ApprovalNotOpened"
+    assert not_opened["Next"] == "RecordFailure"
     assert approval["HeartbeatSeconds"] == 7 * 24 * 3600  # cdk.json's approvalTimeoutSeconds
     assert order_asl["States"]["RecordRejection"]["Next"] == "OrderRejected"
     assert order_asl["States"]["OrderRejected"]["Type"] == "Succeed"
@@ -306,7 +316,11 @@ def test_rules_use_the_contracts_patterns(order_template: Template) -> None:
         contract.task_answer_pattern(),
         contract.vendor_answer_pattern(),
         contract.vendor_answer_pattern(types=contract.REVERSAL_TYPES),
-        *(contract.order_step_pattern(step) for step in OrderStep),
+        *(
+            contract.order_step_pattern(step)
+            for step in OrderStep
+            if step is not OrderStep.AWAIT_APPROVAL  # invoked with its token, not on the bus
+        ),
     ]
     canonical = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731 - CDK sorts top-level keys
     assert sorted(map(canonical, patterns)) == sorted(map(canonical, expected))
