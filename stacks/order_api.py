@@ -243,6 +243,7 @@ class OrderApiStack(Stack):
         )
         order = orders.add_resource("{reference}")
         order.add_method("GET", integration)
+        order.add_resource("events").add_method("GET", integration)
         order_actions = order.add_resource("actions")
         order_actions.add_method("GET", integration)
         # An explicit path wins over {action} in API Gateway's matching.

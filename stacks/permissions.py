@@ -51,12 +51,13 @@ def grant_order_documents(
 
 
 def grant_describe_order_executions(function: lambda_.Function, *, state_machine_name: str) -> None:
-    """``states:DescribeExecution`` on the executions of the order-processing state machine."""
+    """``states:DescribeExecution`` and ``states:GetExecutionHistory`` (an order's timeline) on
+    the executions of the order-processing state machine."""
     stack = Stack.of(function)
     executions = f"{stack.region}:{stack.account}:execution:{state_machine_name}:*"
     function.add_to_role_policy(
         iam.PolicyStatement(
-            actions=["states:DescribeExecution"],
+            actions=["states:DescribeExecution", "states:GetExecutionHistory"],
             resources=[f"arn:{Aws.PARTITION}:states:{executions}"],
         )
     )
@@ -65,5 +66,6 @@ def grant_describe_order_executions(function: lambda_.Function, *, state_machine
         function.role,
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{executions}]",
         "Executions are named after order references, unknown in advance; only executions of "
-        "the order-processing state machine, and only DescribeExecution",
+        "the order-processing state machine, and only reading them (DescribeExecution, "
+        "GetExecutionHistory)",
     )

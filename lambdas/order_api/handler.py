@@ -28,6 +28,7 @@ import hashlib
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, Literal
@@ -453,6 +454,98 @@ def get_order(reference: str) -> Response:
             return _json(HTTPStatus.OK, {"order_reference": reference, "status": status})
         raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
     return _json(HTTPStatus.OK, _order_view(item, actions.list(reference)))
+
+
+MAX_TIMELINE_PAGES = 5
+"""Pages of execution history read per run of an order (1,000 events each): the timeline of an
+order of thousands of vouchers stops there, and says so."""
+_TIMELINE_EVENTS = {
+    "ExecutionStarted": "started",
+    "TaskStateEntered": "step requested",
+    "TaskSucceeded": "step answered",
+    "TaskFailed": "step failed",
+    "TaskTimedOut": "step timed out",
+    "ExecutionSucceeded": "ended",
+    "ExecutionFailed": "ended",
+    "ExecutionAborted": "ended",
+    "ExecutionTimedOut": "ended",
+}
+
+
+@app.get("/orders/<reference>/events")
+@tracer.capture_method
+def timeline(reference: str) -> Response:
+    """The order's timeline: every run's steps from Step Functions' execution history (the
+    same on AWS and locally), with what people did (approval, cancellation, re-runs)."""
+    record = _plain(orders.order_record(reference) or {})
+    runs = [r["failed_execution"] for r in record.get("retries", [])]
+    runs.append(record.get("execution_id") or execution_arn_for(state_machine_arn, reference))
+    entries: list[dict[str, Any]] = []
+    truncated = False
+    for attempt, arn in enumerate(runs, start=1):
+        found, more = _run_timeline(arn, attempt)
+        entries += found
+        truncated |= more
+    if not entries and not record:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no order {reference}")
+    for retry in record.get("retries", []):
+        entries.append(_person("retry", retry["retried_at"], retry["retried_by"], retry))
+    if cancel := record.get("cancel_requested"):
+        entries.append(_person("cancel", cancel["at"], cancel["by"], cancel))
+    for action in actions.list(reference):
+        if action.get("decided_at"):
+            entries.append(
+                _person(action["decision"], action["decided_at"], action["decided_by"], action)
+            )
+    entries.sort(key=lambda e: e["at"])
+    body: dict[str, Any] = {"order_reference": reference, "status": record.get("status")}
+    body["events"] = entries
+    if truncated:
+        body["truncated"] = True
+    return _json(HTTPStatus.OK, body)
+
+
+def _run_timeline(arn: str, attempt: int) -> tuple[list[dict[str, Any]], bool]:
+    entries: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    for _ in range(MAX_TIMELINE_PAGES):
+        try:
+            page = _sfn.get_execution_history(**arguments)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return entries, False
+            raise
+        for event in page.get("events", []):
+            what = _TIMELINE_EVENTS.get(event["type"])
+            if what is None:
+                continue
+            entry = {"at": _iso(event["timestamp"]), "attempt": attempt, "what": what}
+            details: dict[str, Any] = next(
+                (v for k, v in event.items() if k.endswith("EventDetails")), {}
+            )
+            if "name" in details:
+                entry["step"] = details["name"]
+            if "error" in details:
+                entry["error"] = details["error"]
+            if event["type"].startswith("Execution") and what == "ended":
+                entry["execution_status"] = event["type"].removeprefix("Execution").upper()
+            entries.append(entry)
+        if "nextToken" not in page:
+            return entries, False
+        arguments["nextToken"] = page["nextToken"]
+    return entries, True
+
+
+def _person(what: str, at: str, by: str, source: dict[str, Any]) -> dict[str, Any]:
+    entry = {"at": _iso(datetime.fromisoformat(at)), "what": what, "by": by}
+    if source.get("comment"):
+        entry["comment"] = source["comment"]
+    return entry
+
+
+def _iso(moment: datetime) -> str:
+    """One format for every entry (UTC, milliseconds), so they sort as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 @app.get("/orders/<reference>/actions")

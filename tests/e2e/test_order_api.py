@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from local_cloud.api_client import ApiClient
+from local_cloud.api_gateway import LOCAL_CALLER
 from local_cloud.cloud import LocalCloud, Tap
 from local_cloud.fake_vendor import FakeVendor
 from loyalty import contract
@@ -223,3 +224,41 @@ def test_unknown_orders_and_routes(api: ApiClient) -> None:
     assert api.call("GET", "/orders?status=LOST").status == 400  # the function checks values
     assert api.order("NOBODY").status == 404
     assert api.call("GET", "/nothing").status == 403  # API Gateway: Missing Authentication Token
+
+
+def test_an_orders_timeline_shows_its_steps_and_who_decided_in_order(
+    cloud: LocalCloud, api: ApiClient, new_reference: Callable[[str], str]
+) -> None:
+    reference = new_reference("TIMELINE")
+    assert api.submit(big_return(reference)).status == 202
+    wait_for_status(api, reference, "AWAITING_APPROVAL")
+    api.decide(reference, "approve", comment="receipt checked")
+    assert cloud.wait_for_order(reference).status == "COMPLETED"
+
+    answer = api.call("GET", f"/orders/{reference}/events")
+
+    assert answer.status == 200, answer.body
+    events = answer.body["events"]
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    requested = [e["step"] for e in events if e["what"] == "step requested"]
+    assert requested == [
+        "RecogniseOrder",
+        "ValidateOrder",
+        "StoreOrder",
+        "ProportionDiscounts",
+        "TransformOrder",
+        "AwaitApproval",
+        "ApplyPoints",
+        "CompleteOrder",
+    ]
+    (approved,) = [e for e in events if e["what"] == "approve"]
+    assert (approved["by"], approved["comment"]) == (LOCAL_CALLER, "receipt checked")
+    # The person's decision sits between the step that waited for it and the vendor's step.
+    whats = [e.get("step") or e["what"] for e in events]
+    assert whats.index("AwaitApproval") < whats.index("approve") < whats.index("ApplyPoints")
+    assert events[-1] == {**events[-1], "what": "ended", "execution_status": "SUCCEEDED"}
+
+
+def test_the_timeline_of_an_unknown_order_is_404(api: ApiClient) -> None:
+    answer = api.call("GET", "/orders/NOBODY-KNOWS-3/events")
+    assert (answer.status, answer.body) == (404, {"message": "no order NOBODY-KNOWS-3"})

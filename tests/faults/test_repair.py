@@ -81,6 +81,13 @@ def test_an_order_failed_by_an_outage_is_re_run_to_completed_once_the_vendor_is_
     again = api.retry(reference)
     assert again.status == 409
     assert "COMPLETED" in again.body["message"]
+    # The timeline tells both runs apart, with the operator's retry between them.
+    events = api.call("GET", f"/orders/{reference}/events").body["events"]
+    ended = [(e["attempt"], e["execution_status"]) for e in events if e["what"] == "ended"]
+    assert ended == [(1, "FAILED"), (2, "SUCCEEDED")]
+    (retried_at,) = [i for i, e in enumerate(events) if e["what"] == "retry"]
+    assert events[retried_at]["comment"] == "the vendor is back"
+    assert events[retried_at - 1]["attempt"] == 1 and events[retried_at + 1]["attempt"] == 2
     assert_settled(cloud, outcome)
 
 

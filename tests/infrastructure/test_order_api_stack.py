@@ -12,7 +12,7 @@ from app import ORDER_API_STACK, build_app
 def test_every_method_requires_iam_authorization(api_template: Template) -> None:
     methods = api_template.find_resources("AWS::ApiGateway::Method")
     assert {(m["Properties"]["HttpMethod"]) for m in methods.values()} == {"GET", "POST"}
-    assert len(methods) == 7
+    assert len(methods) == 8
     for method in methods.values():
         assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
 
@@ -109,8 +109,10 @@ def test_the_api_may_resume_only_the_order_machine_and_never_sees_all_executions
     ]
     resume = next(s for s in statements if "states:SendTaskSuccess" in s["Action"])
     assert "Fn::ImportValue" in json.dumps(resume["Resource"])  # the order machine's ARN
-    describe = next(s for s in statements if s["Action"] == "states:DescribeExecution")
-    assert ":execution:" in json.dumps(describe["Resource"])
+    # Reading executions (status, and an order's timeline): the order machine's only.
+    describe = next(s for s in statements if "states:DescribeExecution" in s["Action"])
+    assert describe["Action"] == ["states:DescribeExecution", "states:GetExecutionHistory"]
+    assert ":execution:loyalty-order-processing:*" in json.dumps(describe["Resource"])
 
 
 def test_a_cognito_user_pool_replaces_iam_when_configured() -> None:
