@@ -1073,18 +1073,28 @@ class FakeVendor:
             },
         )
 
-    def _redeem_locked(
-        self, kind: RedemptionKind, code: str, payload: Mapping[str, Any], key: str
-    ) -> _Reply:
+    def _code_request_locked(
+        self, kind: RedemptionKind, code: str, payload: Mapping[str, Any]
+    ) -> tuple[dict[str, str | None], str, str] | _Reply:
+        """A redemption's or reversal's body checked, and the code and account looked up: the
+        kind's catalogue, the account and the order reference, or the 404 to answer."""
         _check_fields(payload, ("account", "order_reference"))
         account = _required_str(payload, "account")
         order_reference = _required_str(payload, "order_reference")
-
         catalog = self._vouchers if kind == "voucher" else self._rewards
         if code not in catalog:
             return _error(404, f"{kind}_not_found", f"{kind} {code!r} does not exist")
         if account not in self._accounts:
             return _error(404, "account_not_found", f"account {account!r} does not exist")
+        return catalog, account, order_reference
+
+    def _redeem_locked(
+        self, kind: RedemptionKind, code: str, payload: Mapping[str, Any], key: str
+    ) -> _Reply:
+        found = self._code_request_locked(kind, code, payload)
+        if isinstance(found, _Reply):
+            return found
+        catalog, account, order_reference = found
         if catalog[code] is not None:
             return _error(409, f"{kind}_already_redeemed", f"{kind} {code!r} was already redeemed")
         redemption = Redemption(
@@ -1110,15 +1120,10 @@ class FakeVendor:
     def _reverse_locked(
         self, kind: RedemptionKind, code: str, payload: Mapping[str, Any], key: str
     ) -> _Reply:
-        _check_fields(payload, ("account", "order_reference"))
-        account = _required_str(payload, "account")
-        order_reference = _required_str(payload, "order_reference")
-
-        catalog = self._vouchers if kind == "voucher" else self._rewards
-        if code not in catalog:
-            return _error(404, f"{kind}_not_found", f"{kind} {code!r} does not exist")
-        if account not in self._accounts:
-            return _error(404, "account_not_found", f"account {account!r} does not exist")
+        found_code = self._code_request_locked(kind, code, payload)
+        if isinstance(found_code, _Reply):
+            return found_code
+        catalog, account, order_reference = found_code
         # Where the code's current redemption is in the history (None: the code is not redeemed).
         current = catalog[code]
         found = next(
