@@ -597,7 +597,8 @@ def retry(reference: str) -> Response:
         # A re-run was given the order but its execution never started (this function stopped
         # in between, or Step Functions refused): start it now.
         return _start_rerun(reference, record, attempt, (record.get("retries") or [{}])[-1])
-    if status not in RERUNNABLE_STATUSES:
+    stuck = status is OrderStatus.COMPENSATING and _execution_status_of(record) != "RUNNING"
+    if status not in RERUNNABLE_STATUSES and not stuck:
         raise ApiError(
             HTTPStatus.CONFLICT,
             f"order {reference} cannot be re-run: {_NOT_RERUNNABLE[status]}",
@@ -637,6 +638,16 @@ def retry(reference: str) -> Response:
     return _start_rerun(reference, record, attempt, retry)
 
 
+def _execution_status_of(record: dict[str, Any]) -> str | None:
+    """The status of the execution that owns the order now."""
+    try:
+        return str(_sfn.describe_execution(executionArn=record["execution_id"])["status"])
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
 def _start_rerun(
     reference: str, record: dict[str, Any], attempt: int, retry: dict[str, Any]
 ) -> Response:
@@ -650,7 +661,8 @@ def _start_rerun(
         "event_id": f"{RETRY_ACTION}-{attempt}",
         "order": record["order"],
     }
-    if retry.get("status") == OrderStatus.COMPENSATION_FAILED:
+    if retry.get("status") in (OrderStatus.COMPENSATION_FAILED, OrderStatus.COMPENSATING):
+        # (COMPENSATING: its run ended without settling the compensation.)
         run["compensate_only"] = True
         run["error"] = {"Error": retry.get("order_error"), "Cause": retry.get("order_cause")}
     try:
@@ -715,9 +727,10 @@ def cancel(reference: str) -> Response:
                 {"status": current["status"]},
             )
         status = OrderStatus(current["status"])
+        why = _NOT_CANCELLABLE.get(status, f"it changed meanwhile (now {status.value})")
         raise ApiError(
             HTTPStatus.CONFLICT,
-            f"order {reference} cannot be cancelled: {_NOT_CANCELLABLE[status]}",
+            f"order {reference} cannot be cancelled: {why}",
             {"status": status.value},
         )
     metrics.add_metric(name=MetricName.CANCEL_REQUESTED, unit=MetricUnit.Count, value=1)

@@ -28,6 +28,7 @@ from loyalty.clock import utc_now
 from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent, OrderStep
 from loyalty.domain.errors import OrderCancelled
 from loyalty.events import StepRequest, order_lifecycle_event, task_failed, task_finished
+from loyalty.order_status import ActionStatus
 from loyalty.settings import decimal_env, require_env
 from order_steps.worker import orders_table_from_env
 
@@ -49,8 +50,9 @@ def _granted_before(request: StepRequest) -> dict[str, Any] | None:
     """An operator's re-run of an order a person approved in an earlier attempt: the approval
     stands (the step finishes with it at once, and the order keeps its decision record)."""
     action = actions.get(request.order_reference, APPROVAL_ACTION) or {}
-    if action.get("decision") != "approve" or action.get("execution_id") == request.execution_id:
-        return None  # not decided, or decided in this very run: a late run of the step
+    granted = action.get("status") == ActionStatus.DECIDED and action.get("decision") == "approve"
+    if not granted or action.get("execution_id") == request.execution_id:
+        return None  # not granted (a decision never delivered), or in this very run (a late run)
     decision = {
         "decision": "approve",
         "comment": action.get("comment"),

@@ -8,6 +8,7 @@ fails with ``VendorOutcomeUnknown`` (the order will be parked for reconciliation
 as "not applied").
 """
 
+from loyalty.adapters.orders_table import StaleStepError
 from loyalty.clock import utc_now
 from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
 from loyalty.domain.errors import DomainError
@@ -34,6 +35,9 @@ class EffectsNotApplied(DomainError):  # noqa: N818 - carries the vendor's error
 def complete(request: StepRequest) -> StepResult:
     now = utc_now()
     stored = orders.get(request.order_reference) or {}
+    if stored.get("execution_id") != request.execution_id:
+        # A late run for a run that no longer owns the order: another run's items, not ours.
+        raise StaleStepError(request.order_reference, "completion", stored)
     settlement = settle(stored.get("items", {}))
     if not settlement.completed:
         record_unanswered_unknown(orders, request.order_reference, list(settlement.unanswered), now)

@@ -58,6 +58,15 @@ def record_failure(request: StepRequest) -> StepResult:
     error, cause = named_error(failure.error, failure.cause)
     now = utc_now()
     before = orders.get(request.order_reference) or {}
+    if before.get("execution_id") not in (None, request.execution_id):
+        # A late run for an execution that no longer owns the order (a duplicate, or the run an
+        # operator's re-run replaced): it must not touch the items of the run that does.
+        return StepResult(result={"recorded": False, "error": error, "cause": cause})
+    if (cancel := before.get("cancel_requested")) and error != ErrorName.VENDOR_OUTCOME_UNKNOWN:
+        # Somebody cancelled it, and it failed (or stopped) before the cancellation was noticed:
+        # it ends as cancelled, what it applied given back, whatever the policy.
+        error = ErrorName.ORDER_CANCELLED.value
+        cause = f"cancelled by {cancel.get('by')} at {cancel.get('at')} ({cause})"
     if failure.vendor_phase:
         unanswered = settle(before.get("items", {})).unanswered
         record_unanswered_unknown(orders, request.order_reference, list(unanswered), now)

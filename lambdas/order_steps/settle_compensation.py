@@ -43,7 +43,12 @@ _ENDINGS = {
 def settle(request: StepRequest) -> StepResult:
     failure = request.error or StepFailure()
     now = utc_now()
-    items = (orders.get(request.order_reference) or {}).get("items", {})
+    stored = orders.get(request.order_reference) or {}
+    if stored.get("execution_id") != request.execution_id:
+        # A late run for an execution that no longer owns the order: its items are another
+        # run's now, and not this one's to settle.
+        return StepResult(result={"status": None, "error": failure.error, "cause": "not owner"})
+    items = stored.get("items", {})
     ended = compensation_outcome(items, error=failure.error, cause=failure.cause or "")
     for key in ended.unanswered:
         orders.mark_item(
@@ -64,12 +69,12 @@ def settle(request: StepRequest) -> StepResult:
         now=now,
     )
     event, metric = _ENDINGS[ended.status]
-    stored = (orders.get(request.order_reference) or {}).get("items", {})
+    settled = (orders.get(request.order_reference) or {}).get("items", {})
     data: dict[str, Any] = {
         "error": ended.error,
         "cause": ended.cause,
         "loyalty_reference": request.order.get("loyalty_reference"),
-        **item_statuses(stored),
+        **item_statuses(settled),
         "compensation_ended_at": now,
     }
     return StepResult(

@@ -84,9 +84,21 @@ class ActionsTable:
                         "expiration": expires_at + 30 * 24 * 3600,  # TTL: kept a month after
                     }
                 ),
-                ConditionExpression="attribute_not_exists(#pk) OR #status = :pending",
+                # An earlier run's action that granted nothing (expired, or a decision never
+                # delivered) is this run's to open again; a granted one carries over instead.
+                ConditionExpression=(
+                    "attribute_not_exists(#pk) OR #status = :pending OR (execution_id <> :exec "
+                    "AND NOT (#status = :decided AND decision = :approve))"
+                ),
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#status": "status"},
-                ExpressionAttributeValues=_attrs({":pending": ActionStatus.PENDING.value}),
+                ExpressionAttributeValues=_attrs(
+                    {
+                        ":pending": ActionStatus.PENDING.value,
+                        ":exec": execution_id,
+                        ":decided": ActionStatus.DECIDED.value,
+                        ":approve": "approve",
+                    }
+                ),
             )
         except ClientError as err:
             if not is_condition_failure(err):

@@ -125,9 +125,11 @@ class OrdersTable:
                 TableName=self._table,
                 Item={k: _to_attr(v) for k, v in record.items()},
                 # A re-run's record (it has an ``attempt``) is never overwritten: ``resume``.
+                # Nor one that somebody cancelled meanwhile (OrderCancelled).
                 ConditionExpression=(
                     "attribute_not_exists(#pk) OR (execution_id = :exec AND #stage = :stored "
-                    "AND #status = :processing AND attribute_not_exists(attempt))"
+                    "AND #status = :processing AND attribute_not_exists(attempt) "
+                    "AND attribute_not_exists(cancel_requested))"
                 ),
                 ExpressionAttributeNames={
                     "#pk": PARTITION_KEY,
@@ -193,11 +195,14 @@ class OrdersTable:
                     "SET #status = :processing, #stage = :restarted, #since = :now, "
                     "updated_at = :now, execution_id = :exec, attempt = :attempt, "
                     "#retries = list_append(if_not_exists(#retries, :none), :retry) "
-                    "REMOVE #error, #cause, #failed_at"
+                    # What the failed run ended with is in ``retries`` now; none of it is the
+                    # new run's (a compensation's outcome, a cancellation it had).
+                    "REMOVE #error, #cause, #failed_at, order_error, order_cause, "
+                    "compensation_ended_at, cancel_requested"
                 ),
                 ConditionExpression=(
-                    "attribute_exists(#pk) AND #status IN (:failed, :not_compensated) "
-                    "AND execution_id = :from"
+                    "attribute_exists(#pk) AND #status IN (:failed, :not_compensated, "
+                    ":compensating) AND execution_id = :from"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
@@ -207,6 +212,7 @@ class OrdersTable:
                         ":restarted": OrderStage.RESTARTED.value,
                         ":failed": OrderStatus.FAILED.value,
                         ":not_compensated": OrderStatus.COMPENSATION_FAILED.value,
+                        ":compensating": OrderStatus.COMPENSATING.value,
                         ":now": now,
                         ":exec": execution_id,
                         ":from": failed_execution,
@@ -447,6 +453,8 @@ class OrdersTable:
                     STATUS_SINCE: now,
                     "error": error,
                     "cause": cause,
+                    "order_error": failure[0],
+                    "order_cause": failure[1],
                     "compensation_ended_at": now,
                     "updated_at": now,
                 },
@@ -460,7 +468,6 @@ class OrdersTable:
                     ":final": status.value,
                 },
                 condition_names={"#c_status": "status"},
-                set_if_absent={"order_error": failure[0], "order_cause": failure[1]},
             )
         except ClientError as err:
             if is_condition_failure(err):
