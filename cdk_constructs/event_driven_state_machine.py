@@ -107,6 +107,10 @@ class EventDrivenStateMachine(Construct):
       current: "at least once" allows a late run anyway.
     * ``callback_step`` — somebody else answers (another service, a person); the caller decides
       where the token goes in the detail (e.g. ``data.loyalty_request_id``).
+      ``execution_named_callback_step`` also names the execution in the event's ``resources``.
+    * ``invoke_step`` — the one kind that is not an event: seed 002's
+      ``lambda:invoke.waitForTaskToken``, for a step whose token must not travel on the bus (a
+      person answers through an API) and whose function's failure must fail the step at once.
 
     Chain the steps with ordinary states, then call ``build(definition)``. The machine has X-Ray
     tracing and CloudWatch logging on. Attributes: ``state_machine`` (after ``build``),
