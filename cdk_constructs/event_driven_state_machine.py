@@ -93,8 +93,9 @@ class EventDrivenStateMachine(Construct):
     """Seed 004's purely event-driven state machine.
 
     Every unit of work but an ``invoke_step`` is an ``EventBridgePutEvents`` task with
-    ``WAIT_FOR_TASK_TOKEN`` on the default bus, with ``HeartbeatSeconds``, ``TimeoutSeconds``, a retry on timeouts and a retry
-    with backoff and jitter when EventBridge does not take the request (``PUT_EVENTS_ERRORS``):
+    ``WAIT_FOR_TASK_TOKEN`` on the default bus, with ``HeartbeatSeconds``, ``TimeoutSeconds``, a
+    retry on timeouts and a retry with backoff and jitter when EventBridge does not take the
+    request (``PUT_EVENTS_ERRORS``):
 
     * ``worker_step`` — a Lambda does the work: one call creates the task and the rule that sends
       its request to the Lambda; the token travels in ``TaskToken`` and the worker answers with an
