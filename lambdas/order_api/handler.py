@@ -424,7 +424,11 @@ def _order_view(item: dict[str, Any], order_actions: list[dict[str, Any]]) -> di
 
 
 def _execution_status(reference: str, attempt: int = 1) -> str | None:
-    arn = execution_arn_for(state_machine_arn, reference, attempt)
+    return _status_of_execution(execution_arn_for(state_machine_arn, reference, attempt))
+
+
+def _status_of_execution(arn: str) -> str | None:
+    """An execution's status, or None if it does not exist."""
     try:
         return str(_sfn.describe_execution(executionArn=arn)["status"])
     except ClientError as err:
@@ -597,7 +601,10 @@ def retry(reference: str) -> Response:
         # A re-run was given the order but its execution never started (this function stopped
         # in between, or Step Functions refused): start it now.
         return _start_rerun(reference, record, attempt, (record.get("retries") or [{}])[-1])
-    stuck = status is OrderStatus.COMPENSATING and _execution_status_of(record) != "RUNNING"
+    stuck = (
+        status is OrderStatus.COMPENSATING
+        and _status_of_execution(record["execution_id"]) != "RUNNING"
+    )
     if status not in RERUNNABLE_STATUSES and not stuck:
         raise ApiError(
             HTTPStatus.CONFLICT,
@@ -636,16 +643,6 @@ def retry(reference: str) -> Response:
         )
     metrics.add_metric(name=MetricName.ORDER_RERUN, unit=MetricUnit.Count, value=1)
     return _start_rerun(reference, record, attempt, retry)
-
-
-def _execution_status_of(record: dict[str, Any]) -> str | None:
-    """The status of the execution that owns the order now."""
-    try:
-        return str(_sfn.describe_execution(executionArn=record["execution_id"])["status"])
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return None
-        raise
 
 
 def _start_rerun(

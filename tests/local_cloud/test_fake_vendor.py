@@ -345,15 +345,16 @@ def test_a_redemptions_key_cannot_be_reused_for_its_reversal(
     assert len(vendor.active_redemptions()) == 1
 
 
-@pytest.mark.parametrize(
-    ("knobs", "status", "fault"),
-    [
-        ({"error_rate": 1.0}, 503, "error"),
-        ({"outages": [(0.0, 30.0)]}, 503, "outage"),
-        ({"throttle_rate": 1.0}, 429, "throttle"),
-        ({"rate_limit_rps": 0.01}, 429, "rate_limit"),
-    ],
-)
+REFUSED_BEFORE_ANY_EFFECT = [
+    ({"error_rate": 1.0}, 503, "error"),
+    ({"outages": [(0.0, 30.0)]}, 503, "outage"),
+    ({"throttle_rate": 1.0}, 429, "throttle"),
+    ({"rate_limit_rps": 0.01}, 429, "rate_limit"),
+]
+"""The faults answered 429 or 503 before any processing: (knobs, status, counted as)."""
+
+
+@pytest.mark.parametrize(("knobs", "status", "fault"), REFUSED_BEFORE_ANY_EFFECT)
 def test_a_reversal_refused_with_429_or_503_reverses_nothing(
     vendor: FakeVendor,
     http: urllib3.PoolManager,
@@ -733,15 +734,7 @@ def test_idempotency_key_lookup_fails_like_any_v1_call_but_is_never_lost_or_malf
     assert vendor.stats().faults_injected == {"error": 1}
 
 
-@pytest.mark.parametrize(
-    ("knobs", "status", "fault"),
-    [
-        ({"error_rate": 1.0}, 503, "error"),
-        ({"outages": [(0.0, 30.0)]}, 503, "outage"),
-        ({"throttle_rate": 1.0}, 429, "throttle"),
-        ({"rate_limit_rps": 0.01}, 429, "rate_limit"),
-    ],
-)
+@pytest.mark.parametrize(("knobs", "status", "fault"), REFUSED_BEFORE_ANY_EFFECT)
 def test_429_and_503_are_answered_before_any_effect(
     vendor: FakeVendor,
     http: urllib3.PoolManager,
