@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ WORKDIR = ROOT / ".local_cloud"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+_TASK_ENDED = frozenset(
+    {"TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed"}
+)
 RECONCILIATION_QUEUE = "ReconciliationQueue"
 
 # What a bootstrapped AWS account has and the templates expect.
@@ -512,6 +516,44 @@ class LocalCloud:
             "finishers_running": self._running_finishers(),
             "buffered_messages": self.buffered_messages(),
         }
+
+    def stall_report(self, order_reference: str, *, last_events: int = 8) -> str:
+        """Why an order has not ended (for a test's failure message): its execution's open tasks
+        by state, the last history events, what is still moving, functions that failed and what
+        the vendor answered."""
+        arn = self.current_execution_arn(order_reference)
+        try:
+            history = self.execution_history(arn)
+        except ClientError as err:
+            return f"{arn}: {err.response['Error']['Code']}"
+        by_id = {event["id"]: event for event in history}
+
+        def state_of(event: dict[str, Any]) -> str:
+            # Task events point back (previousEventId) to the state they belong to.
+            while event and "stateEnteredEventDetails" not in event:
+                event = by_id.get(event.get("previousEventId", 0), {})
+            return str(event.get("stateEnteredEventDetails", {}).get("name", "?"))
+
+        open_tasks: Counter[str] = Counter()
+        for event in history:
+            if event["type"] == "TaskScheduled":
+                open_tasks[state_of(event)] += 1
+            elif event["type"] in _TASK_ENDED:
+                open_tasks[state_of(event)] -= 1
+        tail = ", ".join(f"{e['type']}({state_of(e)})" for e in history[-last_events:])
+        failing = {
+            name: (f.stats.errors, f.stats.async_retries, f.stats.async_failures)
+            for name, f in self.functions.items()
+            if f.stats.errors or f.stats.async_failures
+        }
+        return (
+            f"{arn}: {len(history)} history events; open tasks by state "
+            f"{dict(+open_tasks)}; last events: {tail}; in flight {self.in_flight()}; "
+            f"parked for reconciliation {self.reconciliation_backlog()}; dead letters "
+            f"{ {k: len(v) for k, v in self.dead_letters().items()} }; functions with errors "
+            f"(errors, async retries, async failures) {failing}; "
+            f"vendor {self.vendor.stats().to_dict()}"
+        )
 
     def queues(self, *, dead_letter: bool) -> Iterator[tuple[str, str]]:
         """(logical id, URL) of every dead-letter queue of the app, or of every queue that work

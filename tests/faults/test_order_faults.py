@@ -6,6 +6,7 @@ left in flight, and every dead-letter message is accounted for."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +78,11 @@ def test_a_step_that_never_answers_fails_the_order_with_an_error_naming_it(
 
     with cloud.function_fault("ProportionDiscountsWorker", times=3, when=_of_order(reference)):
         cloud.submit_order(sale)
+        # while it waits, the stall report (a test's failure message) names the open task
+        deadline = time.monotonic() + 30
+        while "'ProportionDiscounts': 1" not in (report := cloud.stall_report(reference)):
+            assert time.monotonic() < deadline, report
+            time.sleep(0.1)
         outcome = cloud.wait_for_order(reference, timeout=60)
 
     assert (outcome.status, outcome.execution_status) == ("FAILED", "FAILED")
