@@ -83,13 +83,16 @@ def run_orders(
     timeout: float = 120,
     on_end: Callable[[SampleOrder, OrderOutcome], None] | None = None,
     progress: Progress | None = None,
+    start: Callable[[SampleOrder], None] | None = None,
 ) -> RunResult:
     """Submit ``samples`` (all at once, or ``concurrency`` unfinished at a time) and wait until
-    each ends or ``timeout`` seconds pass. ``on_end`` is called once per order as it ends."""
+    each ends or ``timeout`` seconds pass. ``on_end`` is called once per order as it ends.
+    ``start`` starts an order another way than submitting it (an operator's re-run, say)."""
     started = time.monotonic()
     deadline = started + timeout
     result = RunResult()
-    arn_of = {s.reference: cloud.execution_arn(s.reference) for s in samples}
+    begin = start or (lambda sample: submit(cloud, api, sample))
+    arn_of: dict[str, str] = {}
     waiting = list(samples)
     running: dict[str, SampleOrder] = {}
     decided: set[str] = set()
@@ -101,7 +104,9 @@ def run_orders(
     while (waiting or running) and time.monotonic() < deadline:
         while waiting and len(running) < limit:
             sample = waiting.pop(0)
-            submit(cloud, api, sample)
+            begin(sample)
+            # A re-run's execution is another than the first (``<reference>+<attempt>``).
+            arn_of[sample.reference] = cloud.current_execution_arn(sample.reference)
             running[sample.reference] = sample
         statuses = cloud.execution_statuses()
         for reference, sample in list(running.items()):

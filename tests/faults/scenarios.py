@@ -19,11 +19,12 @@ from typing import Any
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
-from local_cloud.order_mix import generate_orders, seed_vendor_for
-from local_cloud.run_report import truth_of
+from local_cloud.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run_report import check_ledger, truth_of
 from local_cloud.runner import RunResult, run_orders
 from local_cloud.sample_orders import SampleOrder
 from local_cloud.truth_check import TruthCheck
+from loyalty.order_status import RERUNNABLE_STATUSES
 from tests.faults.conftest import report_figures
 
 ORDERS = int(os.environ.get("FAULT_ORDERS", "20"))
@@ -81,4 +82,64 @@ def run_scenario(
     # The invariants: every order ended, and every item's record is what the vendor did.
     assert result.pending == [], result.pending[:5]
     assert truth.disagreements == [], truth.disagreements[:5]
-    return Ran(samples, result, truth, statuses)
+    ran = Ran(samples, result, truth, statuses)
+    rerun_what_the_fault_failed(name, cloud, vendor, ran)
+    return ran
+
+
+RERUN_ROUNDS = 2
+"""A COMPENSATION_FAILED order's first re-run finishes its reversals (FAILED, net zero); the
+second runs it again."""
+
+
+def rerun_what_the_fault_failed(name: str, cloud: LocalCloud, vendor: FakeVendor, ran: Ran) -> None:
+    """Once the fault is gone, an operator re-runs every order it failed (``POST
+    .../actions/retry``; the run decides again any approval a re-run asks for): each must end as
+    its kind should (a sale COMPLETED, a rejected one REJECTED), the vendor's ledger must be
+    exactly what each asks for, and no item's record may disagree with the vendor. Orders that
+    ended as they should, or wait for reconciliation, are left as they are."""
+    vendor.faults = FaultProfile()
+    api = ApiClient(cloud.api_url)
+    outcomes = dict(ran.result.outcomes)
+
+    def retry(sample: SampleOrder) -> None:
+        answer = api.retry(sample.reference, comment=f"after {name}: the fault is gone")
+        assert answer.status == 202, (sample.reference, answer.status, answer.body)
+
+    def as_expected(sample: SampleOrder) -> bool:
+        outcome = outcomes[sample.reference]
+        return (outcome.status, outcome.error) == (sample.expected_status, sample.expected_error)
+
+    rerun: dict[str, SampleOrder] = {}
+    for _ in range(RERUN_ROUNDS):
+        failed = [
+            s
+            for s in ran.samples
+            if outcomes[s.reference].status in RERUNNABLE_STATUSES and not as_expected(s)
+        ]
+        if not failed:
+            break
+        result = run_orders(cloud, api, failed, timeout=60 + len(failed) * 0.6, start=retry)
+        assert result.pending == [], result.pending[:5]
+        outcomes.update(result.outcomes)
+        rerun.update((s.reference, s) for s in failed)
+    if not rerun:
+        return
+    assert cloud.wait_idle(timeout=60), cloud.in_flight()
+
+    truth = truth_of(cloud, vendor, ran.samples)  # the whole batch: the others' effects too
+    ledger = check_ledger(cloud, vendor, list(rerun.values()), outcomes, points_rate())
+    mismatches = [m for m in ledger.mismatches if m["order_reference"] in rerun]
+    statuses = Counter(outcomes[r].status for r in rerun)
+    report_figures(
+        f"{name}, then re-run",
+        f"{len(rerun)} orders the fault failed re-run by an operator "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}); "
+        f"{len(truth.disagreements)} record≠vendor; {len(mismatches)} ledger mismatches",
+    )
+    unexpected = [
+        (r, outcomes[r].status, outcomes[r].error) for r, s in rerun.items() if not as_expected(s)
+    ]
+    assert unexpected == []
+    assert truth.disagreements == [], truth.disagreements[:5]
+    assert mismatches == []
