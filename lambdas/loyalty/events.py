@@ -149,8 +149,10 @@ def vendor_answer(
     status: VendorStatus,
     extra: dict[str, Any] | None = None,
     error: VendorError | None = None,
+    resources: tuple[str, ...] = (),
 ) -> OutgoingEvent:
-    """Seed 000 step 3: the request's data echoed back with the mediator's verdict."""
+    """Seed 000 step 3: the request's data echoed back with the mediator's verdict (and, in the
+    envelope's ``resources``, the execution that asked)."""
     data = request.data.model_dump(mode="json", exclude_unset=True)
     data.update(extra or {})
     if error is not None:
@@ -166,4 +168,5 @@ def vendor_answer(
             ),
             "data": data,
         },
+        resources,
     )

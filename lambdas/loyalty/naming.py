@@ -56,3 +56,18 @@ def attempt_of(execution_arn: str) -> int:
     if separator and suffix.isascii() and suffix.isdecimal() and int(suffix) > 1:
         return int(suffix)
     return 1
+
+
+def execution_resources(resources: object) -> tuple[str, ...]:
+    """The execution ARNs among an event's ``resources``: the state machine names its execution
+    on every vendor request, and the Vendor Mediator repeats it on the answer."""
+    if not isinstance(resources, list):
+        return ()
+    return tuple(r for r in resources if isinstance(r, str) and ":execution:" in r)
+
+
+def attempt_from_resources(resources: object) -> int:
+    """The attempt of the run an event belongs to; an event that names no execution (seed 000's
+    shape, a test's) belongs to the order's first run."""
+    executions = execution_resources(resources)
+    return attempt_of(executions[0]) if executions else 1

@@ -12,6 +12,9 @@ PARTITION_KEY = "order_reference"
 SORT_KEY = "record"
 ORDER_RECORD = "order"
 ITEM_RECORD_PREFIX = "item#"
+ITEM_ATTEMPT = "attempt"
+"""On an item record: the run (an operator's re-run, 2 or more) that asked for it again; only
+that run's answers record it. The first run's items have none."""
 STATUS_INDEX = "ByStatus"
 """The orders of one status, newest in it first (the staff's queues): partition ``status``, sort
 ``STATUS_SINCE``. Only order records carry ``STATUS_SINCE``, so items are not in the index."""

@@ -7,7 +7,9 @@ reward) is recorded first: it says what the vendor did, even when the task has a
 ``UNKNOWN`` — never ERROR for an effect that may have happened. An item already SUBMITTED stays
 so, except for its reversal's answer (compensation): ``COMPENSATED`` (reversed),
 ``COMPENSATION_FAILED`` (known not reversed: still applied) or ``UNKNOWN``. A closed token
-(``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and dropped.
+(``TaskTimedOut``, ``InvalidToken``, ``TaskDoesNotExist``) is logged and dropped. An answer
+names the run that asked (``resources``); once an operator's re-run asked for an item again, only
+that run's answers record it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from loyalty.contract import (
     VendorStatus,
 )
 from loyalty.events import VendorEvent
+from loyalty.naming import attempt_from_resources
 from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
 from loyalty.settings import require_env
 
@@ -63,7 +66,7 @@ def item_status(answer: VendorEvent) -> ItemStatus:
     return ItemStatus.COMPENSATION_FAILED if reversal else ItemStatus.ERROR
 
 
-def record_item_statuses(answer: VendorEvent) -> None:
+def record_item_statuses(answer: VendorEvent, *, attempt: int = 1) -> None:
     status = item_status(answer)
     attributes: dict[str, Any] = {}
     if answer.data.error is not None:
@@ -78,6 +81,7 @@ def record_item_statuses(answer: VendorEvent) -> None:
             now=utc_now(),
             attributes=attributes,
             reversal=answer.metadata.type in REVERSALS,
+            attempt=attempt,
         )
         if update is not ItemUpdate.RECORDED:
             logger.warning(
@@ -92,7 +96,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = VendorEvent.model_validate(event["detail"])
     token = answer.data.loyalty_request_id
     tracer.put_annotation("order_reference", answer.data.loyalty_order_reference)
-    record_item_statuses(answer)
+    # The run that asked, as the mediator repeats it: a late answer of an earlier run does not
+    # record an item an operator's re-run asked for again.
+    record_item_statuses(answer, attempt=attempt_from_resources(event.get("resources")))
     if answer.metadata.status is VendorStatus.SUBMITTED:
         closed = tokens.succeed(token, event)
     else:

@@ -46,7 +46,7 @@ from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.backoff import Backoff
 from loyalty.contract import Env, MetricName, VendorStatus
 from loyalty.events import VendorEvent, vendor_answer
-from loyalty.naming import attempt_of
+from loyalty.naming import attempt_from_resources, execution_resources
 from loyalty.settings import decimal_env, float_env, require_env
 from vendor_mediator.mediation import (
     MediationPolicy,
@@ -168,7 +168,10 @@ def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dic
     if outcome.outcome_unknown:
         # First the operator's queue, then the answer: an unknown outcome is never only an event.
         _reconcile(event, request, outcome)
-    publisher.publish([_answer(request, outcome)])
+    # The answer names the run that asked (the Token Handler records it only for that run).
+    publisher.publish(
+        [_answer(request, outcome, resources=execution_resources(event.get("resources")))]
+    )
     if outcome.error is not None:
         logger.warning(
             "request answered error",
@@ -185,21 +188,15 @@ def answer_once(*, event: dict[str, Any], message_id: str, delivery: int) -> dic
 
 
 def attempt_from(event: dict[str, Any]) -> int:
-    """Which run of the order put the request: the state machine names its execution in the
-    event's ``resources`` (an operator's re-run is ``<reference>+<attempt>``); a request that
-    names none (seed 000's, a test's) is the order's first run."""
-    resources = event.get("resources")
-    executions = (
-        [r for r in resources if isinstance(r, str) and ":execution:" in r]
-        if isinstance(resources, list)
-        else []
-    )
-    return attempt_of(executions[0]) if executions else 1
+    """Which run of the order put the request (an operator's re-run is ``<reference>+<n>``)."""
+    return attempt_from_resources(event.get("resources"))
 
 
-def _answer(request: VendorEvent, verdict: Verdict) -> Any:
+def _answer(request: VendorEvent, verdict: Verdict, *, resources: tuple[str, ...]) -> Any:
     extra = {"vendor_references": verdict.vendor_references} if verdict.vendor_references else None
-    return vendor_answer(request, status=verdict.status, extra=extra, error=verdict.error)
+    return vendor_answer(
+        request, status=verdict.status, extra=extra, error=verdict.error, resources=resources
+    )
 
 
 def _record_metrics(report: Report) -> None:

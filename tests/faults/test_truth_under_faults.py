@@ -21,10 +21,16 @@ from local_cloud.order_mix import generate_orders
 from tests.faults.conftest import FAST_MEDIATOR, assert_settled, take_dead_letters, take_messages
 from tests.faults.scenarios import MIX, ORDERS, SCENARIO_TIMEOUT, run_scenario
 
-DEADLINE = 4
+DEADLINE = max(4, ORDERS // 20)
+"""Seconds: the deadline counts from a request's first failure, and a request that failed early in
+a 500-order batch (``make faults``) then waits behind the whole backlog on two cores."""
 RECONCILE = 2
+READ_TIMEOUT = 1.5
+"""Not FAST_MEDIATOR's 0.5 s: under a 500-order batch a healthy answer can take that long, and a
+scenario about garbage must not turn into one about timeouts."""
 CLOUD_CONTEXT = {
     **FAST_MEDIATOR,
+    "loyalty:vendorReadTimeoutSeconds": READ_TIMEOUT,
     # Shorter still, so an outage past both plays out in seconds ...
     "loyalty:vendorDeadlineSeconds": DEADLINE,
     "loyalty:vendorReconcileSeconds": RECONCILE,
@@ -87,7 +93,7 @@ def test_lost_answers_and_timeouts_after_the_effect_then_an_outage_past_the_dead
     ambiguous = FaultProfile(
         lost_response_rate=0.3,
         timeout_rate=0.3,
-        timeout_sleep_seconds=0.7,  # past the 0.5 s read timeout
+        timeout_sleep_seconds=READ_TIMEOUT + 0.2,  # past the read timeout
         seed=1101,
     )
     ran = run_scenario(

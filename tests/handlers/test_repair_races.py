@@ -68,6 +68,7 @@ def test_a_late_settling_of_the_failed_run_never_touches_the_re_runs_items(
             status=ItemStatus.SUBMITTED,
             now="t",
             attributes={"vendor_references": ["x"]},
+            attempt=2,
         )
 
     # Lambda's late retry of the failed run's settling step, and of its failure step.
@@ -101,6 +102,7 @@ def test_a_re_run_starts_without_the_failed_runs_outcome(
         status=ItemStatus.SUBMITTED,
         now="t",
         attributes={"vendor_references": ["x"]},
+        attempt=2,
     )
 
     # The re-run fails otherwise, and its reversal is refused.

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from loyalty.adapters.orders_table import NotOwnerError, OrdersTable, StaleStepError
+from loyalty.adapters.orders_table import ItemUpdate, NotOwnerError, OrdersTable, StaleStepError
 from loyalty.domain.orders import RewardRef, VoucherRef
 from loyalty.domain.transform import LoyaltyInstructions, without_applied
 from loyalty.naming import execution_arn_for
@@ -546,9 +546,43 @@ def test_resume_keeps_what_the_vendor_applied_and_asks_again_for_the_rest(
     assert {k: v for k, v in items["voucher#V1"].items() if k != "updated_at"} == {
         "kind": "voucher",
         "status": "PENDING",  # its old error is gone with it
+        "attempt": 2,  # asked for again by the re-run: only its answers record it
     }
     assert items["voucher#V2"]["status"] == "PENDING"
     assert table.applied_items(REF) == {"points"}
+
+
+def test_a_late_answer_of_the_failed_run_never_records_what_the_re_run_asked_for_again(
+    table: OrdersTable,
+) -> None:
+    _, rerun = _failed_with_items(table)
+    table.resume(order_reference=REF, execution_id=rerun, items=PENDING_AGAIN, now="t-resume")
+
+    def answer(item: str, status: ItemStatus, attempt: int) -> ItemUpdate:
+        return table.mark_item(
+            order_reference=REF, item_key=item, status=status, now="t-late", attempt=attempt
+        )
+
+    # The first run's duplicate answers, delivered late (EventBridge delivers at least once):
+    # V1 and V2 are the re-run's now, and points stay applied.
+    assert answer("voucher#V1", ItemStatus.SUBMITTED, 1) is ItemUpdate.OTHER_RUN
+    assert answer("voucher#V2", ItemStatus.ERROR, 1) is ItemUpdate.OTHER_RUN
+    assert answer("points", ItemStatus.ERROR, 1) is ItemUpdate.ALREADY_APPLIED
+    order = table.get(REF)
+    assert order is not None
+    assert {k: v["status"] for k, v in order["items"].items()} == {
+        "points": "SUBMITTED",
+        "voucher#V1": "PENDING",
+        "voucher#V2": "PENDING",
+    }
+
+    # The re-run's own answers record them.
+    assert answer("voucher#V1", ItemStatus.ERROR, 2) is ItemUpdate.RECORDED
+    assert answer("voucher#V2", ItemStatus.SUBMITTED, 2) is ItemUpdate.RECORDED
+    order = table.get(REF)
+    assert order is not None
+    assert order["items"]["voucher#V1"]["status"] == "ERROR"
+    assert order["items"]["voucher#V2"]["status"] == "SUBMITTED"
 
 
 def test_resume_by_another_execution_is_refused_and_changes_nothing(table: OrdersTable) -> None:

@@ -109,6 +109,25 @@ def test_a_late_error_answer_never_undoes_an_applied_item(
     assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.SUBMITTED
 
 
+def test_an_answer_records_the_item_only_for_the_run_it_names(
+    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+) -> None:
+    # The first run's item; an answer naming a re-run (attempt 2) is not about it.
+    rerun = "arn:aws:states:us-east-1:123456789012:execution:orders:M101-S76-OP10-T65+2"
+    other_run = answer("an-earlier-token", vendor_references=["red-1"])
+    other_run["resources"] = [rerun]
+    handler(other_run, lambda_context)
+    item = stored_order.get("M101-S76-OP10-T65")
+    assert item is not None
+    assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.PENDING
+
+    # The same answer naming no run (seed 000's shape) is the first run's.
+    handler(answer(waiting_task.token, vendor_references=["red-1"]), lambda_context)
+    item = stored_order.get("M101-S76-OP10-T65")
+    assert item is not None
+    assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.SUBMITTED
+
+
 def test_an_error_without_a_reason_still_fails_with_a_named_error(
     handler: Any, waiting_task: WaitingTask, lambda_context: Context
 ) -> None:

@@ -188,6 +188,21 @@ def test_seed_voucher_request_is_redeemed_and_answered_submitted(
     assert redemption.idempotency_key == "M101-S76-OP10-T65:voucher:1v8LlBkl"
 
 
+def test_the_answer_names_the_run_that_asked_and_a_re_run_asks_under_its_own_key(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    rerun = "arn:aws:states:us-east-1:123456789012:execution:orders:M101-S76-OP10-T65+2"
+    asked = request()
+    asked["resources"] = [rerun]
+
+    handler(queues.deliver(asked), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["resources"] == [rerun]  # the Token Handler records it for this run only
+    (redemption,) = vendor.redemptions()
+    assert redemption.idempotency_key == "M101-S76-OP10-T65:voucher:1v8LlBkl+2"
+
+
 def test_sale_credits_points(
     handler: Any, queues: Queues, vendor: FakeVendor, lambda_context: Context
 ) -> None:

@@ -25,6 +25,9 @@ MAX_DETAIL_BYTES: Final = 256 * 1024
 class OutgoingEvent:
     detail_type: str
     detail: dict[str, Any]
+    resources: tuple[str, ...] = ()
+    """ARNs the event is about (the envelope's ``resources``; e.g. the execution a vendor answer
+    is for)."""
 
 
 class EventPublishError(RuntimeError):
@@ -67,12 +70,15 @@ class EventBusPublisher:
                 f"{event.detail_type} detail is {len(detail.encode())} bytes; the limit for "
                 f"anything that resumes a task is {MAX_DETAIL_BYTES} bytes"
             )
-        return {
+        entry: dict[str, Any] = {
             "EventBusName": self._bus_name,
             "Source": self._source,
             "DetailType": event.detail_type,
             "Detail": detail,
         }
+        if event.resources:
+            entry["Resources"] = list(event.resources)
+        return entry
 
     def _put_batch(self, entries: list[dict[str, Any]]) -> None:
         pending = entries

@@ -27,7 +27,9 @@ from botocore.exceptions import ClientError
 
 from loyalty.adapters.dynamodb import is_condition_failure
 from loyalty.domain.errors import OrderCancelled
+from loyalty.naming import attempt_of
 from loyalty.order_status import (
+    ITEM_ATTEMPT,
     ITEM_RECORD_PREFIX,
     ORDER_RECORD,
     PARTITION_KEY,
@@ -78,6 +80,9 @@ class ItemUpdate(StrEnum):
     NOT_APPLICABLE = "not in a status this answer applies to"
     """A reversal's answer for an item that was not applied (or was reversed already), or a
     late forward answer for an item being reversed."""
+    OTHER_RUN = "asked for again by a later run"
+    """A late answer of an earlier run, for an item an operator's re-run asked for again: the
+    re-run's own answer says what the vendor did."""
 
 
 _serializer = TypeSerializer()
@@ -248,8 +253,10 @@ class OrdersTable:
             {"stage": OrderStage.STORED.value, "updated_at": now},
             stages=(OrderStage.RESTARTED, OrderStage.STORED),
         )
+        attempt = attempt_of(execution_id)
         for key, value in items.items():
-            record = {**value, "updated_at": now}
+            # The run that asks for the item again: only its answers record it from now on.
+            record = {**value, ITEM_ATTEMPT: attempt, "updated_at": now}
             try:
                 self._client.put_item(
                     TableName=self._table,
@@ -483,11 +490,14 @@ class OrdersTable:
         now: str,
         attributes: dict[str, Any] | None = None,
         reversal: bool = False,
+        attempt: int = 1,
     ) -> ItemUpdate:
         """Set one item's status (e.g. a voucher SUBMITTED at the vendor). An item already
         SUBMITTED keeps that status whatever a later (stale) answer says, and a reversed one
         (COMPENSATED, or being reversed) is no forward answer's to change. ``reversal``: the
-        answer to its reversal, which only applies to an item applied and not reversed yet."""
+        answer to its reversal, which only applies to an item applied and not reversed yet.
+        ``attempt``: the run that asked (an item a re-run asked for again takes only the re-run's
+        answers; a reversal's answer is fenced by the item's status alone)."""
         names = {"#pk": PARTITION_KEY, "#status": "status"}
         values: dict[str, Any] = {":status": status.value, ":now": now}
         sets = ["#status = :status", "updated_at = :now"]
@@ -513,6 +523,14 @@ class OrdersTable:
             if status is not ItemStatus.SUBMITTED:
                 condition += " AND #status <> :applied"
                 values[":applied"] = ItemStatus.SUBMITTED.value
+            # The first run's items carry no attempt; a re-run writes its own on what it asks.
+            names["#attempt"] = ITEM_ATTEMPT
+            values[":attempt"] = attempt
+            condition += (
+                " AND (attribute_not_exists(#attempt) OR #attempt = :attempt)"
+                if attempt == 1
+                else " AND #attempt = :attempt"
+            )
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -530,6 +548,8 @@ class OrdersTable:
                     return ItemUpdate.NO_SUCH_ITEM
                 if old.get("status") == ItemStatus.SUBMITTED and not reversal:
                     return ItemUpdate.ALREADY_APPLIED
+                if not reversal and int(old.get(ITEM_ATTEMPT, 1)) != attempt:
+                    return ItemUpdate.OTHER_RUN
                 return ItemUpdate.NOT_APPLICABLE
             raise
         return ItemUpdate.RECORDED
