@@ -255,7 +255,8 @@ def measure(
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{reference} never waited for approval")
                 time.sleep(0.05)
-            assert api.decide(reference, decision, comment="bench").status == 200
+            reviewer = cloud.api("reviewer")  # never the principal that submitted
+            assert reviewer.decide(reference, decision, comment="bench").status == 200
             usage.api_requests += 1
         outcome = cloud.wait_for_order(reference, timeout=120)
         if not cloud.wait_idle(timeout=60):
@@ -408,7 +409,7 @@ def run(args: argparse.Namespace) -> int:
     with FakeVendor() as vendor, LocalCloud(vendor=vendor) as cloud:
         counter = RequestCounter()
         counter.install(cloud)
-        api = ApiClient(cloud.api_url)
+        api = cloud.api()
         seed_members(vendor)
         results: dict[str, list[OrderUsage]] = {}
         for run_index in range(args.repeat):

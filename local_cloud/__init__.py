@@ -19,8 +19,13 @@ What moto lacks, and only that, is emulated here:
   synthesised; only the delivery to these two target types is done here.
 * **CloudFormation** (``deployer``): moto's CloudFormation creates state machines its ASL engine
   cannot run and cannot run Lambda assets, so a small deployer walks the synthesised templates,
-  resolves their intrinsic functions and creates each resource through the service APIs. IAM is
-  not enforced (moto does not either); construct tests assert the policies instead.
+  resolves their intrinsic functions and creates each resource through the service APIs. The
+  functions' roles are not deployed (moto does not enforce them either); construct tests assert
+  the policies instead.
+* **API Gateway's IAM authorization** (``iam_auth``, used by ``api_gateway``): SigV4 signatures
+  are checked against moto's IAM access keys and ``execute-api:Invoke`` against the signer's
+  policies, with API Gateway's 403 answers; the signer is the function's
+  ``requestContext.identity``. The local cloud's callers are IAM users (``LocalCloud.api``).
 * **The Step Finisher's aws-sdk parameters**: moto's ``aws-sdk:sfn:sendTaskSuccess`` accepts only
   camelCase parameter names; AWS requires the PascalCase the template has. The deployer
   translates them when it registers the definition in moto (``deployer.camel_case_aws_sdk``).

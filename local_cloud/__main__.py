@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.api_client import ApiClient
-from local_cloud.cloud import LocalCloud, OrderOutcome
+from local_cloud.cloud import REGION, LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from local_cloud.order_mix import (
     DEFAULT_MIX,
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             seed_vendor(vendor)
         vendor.faults = args.vendor_faults
-        api = ApiClient(cloud.api_url)
+        api = cloud.api("client")
         print(
             f"Deployed {len(cloud.stacks)} stacks ({len(cloud.functions)} Lambda functions run "
             f"in-process) in {time.monotonic() - started:.1f}s\n"
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         for reference in result.pending:
             sample = next(s for s in samples if s.reference == reference)
             print(_line(result.outcomes[reference], sample, False), flush=True)
-        samples = _repair(cloud, vendor, api, samples, result.outcomes)
+        samples = _repair(cloud, vendor, cloud.api("reviewer"), samples, result.outcomes)
         cloud.wait_idle(timeout=10)
         full = report(
             cloud,
@@ -254,10 +254,20 @@ def _print_timeline(cloud: LocalCloud, reference: str) -> None:
 
 
 def _serve(cloud: LocalCloud) -> None:
+    # Requests are signed (IAM authorization): curl signs with --aws-sigv4 and a local key.
+    keys = "\n".join(
+        f"  export {caller.upper()}={c.access_key}:{c.secret_key}"
+        for caller, c in cloud.api_credentials.items()
+    )
+    sign = f'--aws-sigv4 "aws:amz:{REGION}:execute-api"'
     print(
-        f"\nServing the Order API at {cloud.api_url} (Ctrl-C to stop). For example:\n"
-        f"  curl -s {cloud.api_url}/orders/M101-S76-OP10-T65\n"
-        f"  curl -s {cloud.api_url}/orders/M106-S76-OP04-R03/actions",
+        f"\nServing the Order API at {cloud.api_url} (Ctrl-C to stop).\n"
+        "Its methods use IAM authorization: sign with a local caller's key (a client submits, "
+        "a reviewer decides approvals; not on orders it submitted):\n"
+        f"{keys}\n"
+        "For example:\n"
+        f'  curl -s {sign} --user "$CLIENT" {cloud.api_url}/orders/M101-S76-OP10-T65\n'
+        f'  curl -s {sign} --user "$REVIEWER" {cloud.api_url}/orders/M106-S76-OP04-R03/actions',
         flush=True,
     )
     try:

@@ -6,8 +6,10 @@ serves them: it checks a method's required query string parameters and headers (
 blank, as API Gateway does; ``400 Missing required request parameters: [...]``), validates its
 JSON body against its model (JSON Schema draft 4, as API Gateway does), answers a failed
 validation with the template's ``BAD_REQUEST_BODY`` gateway response, and otherwise invokes the
-integration's function with an API Gateway proxy event (REST, payload 1.0). Authorization (IAM,
-Cognito) is not enforced locally: requests carry a fixed local identity. Unknown routes get API
+integration's function with an API Gateway proxy event (REST, payload 1.0). A method with IAM
+authorization (``AWS_IAM``, the stack's default) takes only requests signed (SigV4) by a key of
+moto's IAM whose user may ``execute-api:Invoke`` it, and its ``requestContext.identity`` is the
+signer (`local_cloud.iam_auth`); Cognito authorizers are not emulated. Unknown routes get API
 Gateway's ``403 Missing Authentication Token``.
 """
 
@@ -25,10 +27,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft4Validator
 
+from local_cloud.iam_auth import Refused, authorize
 from local_cloud.lambda_runtime import LocalFunction
 
 LOG = logging.getLogger(__name__)
-LOCAL_CALLER = "arn:aws:iam::123456789012:user/local-developer"
+SOURCE_IP = "127.0.0.1"
 
 
 @dataclass
@@ -41,6 +44,8 @@ class LocalMethod:
     required_query: tuple[str, ...] = ()
     required_headers: tuple[str, ...] = ()
     """Checked when the method's validator validates request parameters."""
+    authorization_type: str = "NONE"
+    """``AWS_IAM``: SigV4-signed by a key moto's IAM knows (`local_cloud.iam_auth`)."""
 
 
 @dataclass
@@ -87,6 +92,7 @@ class LocalRestApi:
                     body_schema=self.models.get(model) if model else None,
                     required_query=_parameters(required, "method.request.querystring."),
                     required_headers=_parameters(required, "method.request.header."),
+                    authorization_type=str(props.get("AuthorizationType", "NONE")),
                 )
             )
         return found
@@ -113,9 +119,17 @@ def _validation_error_string(errors: list[Any]) -> str:
 
 class LocalApiServer:
     def __init__(
-        self, *, api: LocalRestApi, functions: dict[str, LocalFunction], host: str = "127.0.0.1"
+        self,
+        *,
+        api: LocalRestApi,
+        functions: dict[str, LocalFunction],
+        region: str,
+        account_id: str,
+        host: str = "127.0.0.1",
     ) -> None:
         self.api = api
+        self._region = region
+        self._account_id = account_id
         # API Gateway matches the most specific path: a literal part wins over a {variable}.
         routes = sorted(api.routes(), key=lambda m: _specificity(m.resource_path))
         self._routes = [(_template_regex(m.resource_path), m) for m in routes]
@@ -148,14 +162,48 @@ class LocalApiServer:
         for pattern, route in self._routes:
             match = pattern.match(path or "")
             if match and route.http_method == method:
+                try:
+                    identity = self._identity(route, method, raw_path, path or "", headers, body)
+                except Refused as refused:
+                    return self._gateway_error(
+                        refused.response_type, refused.message, refused.message, status=403
+                    )
                 return self._invoke(
-                    route, match.groupdict(), path or "", split.query, headers, body
+                    route, match.groupdict(), path or "", split.query, headers, body, identity
                 )
         return (
             403,
             {"Content-Type": "application/json"},
             b'{"message":"Missing Authentication Token"}',
         )
+
+    def _identity(
+        self,
+        route: LocalMethod,
+        method: str,
+        raw_path: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, str]:
+        """``requestContext.identity``: the signing principal of an ``AWS_IAM`` method (or
+        ``Refused``); only the source address otherwise."""
+        if route.authorization_type != "AWS_IAM":
+            return {"sourceIp": SOURCE_IP}
+        host = next((v for k, v in headers.items() if k.lower() == "host"), "127.0.0.1")
+        method_arn = (
+            f"arn:aws:execute-api:{self._region}:{self._account_id}:{self.api.api_id}/"
+            f"{self.api.stage}/{method}{path}"
+        )
+        caller = authorize(
+            method=method,
+            url=f"http://{host}{raw_path}",
+            headers=headers,
+            body=body,
+            method_arn=method_arn,
+            account_id=self._account_id,
+        )
+        return caller.identity(SOURCE_IP)
 
     def _invoke(
         self,
@@ -165,6 +213,7 @@ class LocalApiServer:
         query: str,
         headers: dict[str, str],
         body: bytes,
+        identity: dict[str, str],
     ) -> tuple[int, dict[str, str], bytes]:
         text = body.decode() if body else None
         query_values = parse_qs(query)
@@ -199,7 +248,7 @@ class LocalApiServer:
                 "requestId": str(uuid.uuid4()),
                 "apiId": self.api.api_id,
                 "domainName": host,
-                "identity": {"sourceIp": "127.0.0.1", "userArn": LOCAL_CALLER, "caller": "local"},
+                "identity": identity,
             },
             "body": text,
             "isBase64Encoded": False,
@@ -241,7 +290,7 @@ class LocalApiServer:
         return self._gateway_error("BAD_REQUEST_BODY", "Invalid request body", problem)
 
     def _gateway_error(
-        self, response_type: str, default_message: str, error: str
+        self, response_type: str, default_message: str, error: str, status: int = 400
     ) -> tuple[int, dict[str, str], bytes]:
         """API Gateway's answer of ``response_type``: the template's gateway response, with
         ``$context.error.validationErrorString`` filled in, or the default message."""
@@ -252,7 +301,7 @@ class LocalApiServer:
         else:
             body = template.replace("$context.error.validationErrorString", json.dumps(error)[1:-1])
         return (
-            int(response.get("StatusCode", 400)),
+            int(response.get("StatusCode", status)),
             {"Content-Type": "application/json"},
             body.encode(),
         )

@@ -23,12 +23,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local_cloud import moto_patches
 from local_cloud.accounting import InvocationLedger
-from local_cloud.api_gateway import LocalApiServer
+from local_cloud.api_client import ApiClient
+from local_cloud.api_gateway import LocalApiServer, LocalRestApi
 from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.event_router import EventRouter, execution_name
 from local_cloud.fake_vendor import FakeVendor
@@ -47,6 +49,9 @@ WORKDIR = ROOT / ".local_cloud"
 """Where a LocalCloud writes its assemblies and function logs unless told otherwise."""
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
+API_CALLERS = ("client", "reviewer")
+"""The local Order API's callers, each an IAM user (``local-<name>``) with an access key: a client
+submits orders; a reviewer decides approvals (separation of duties: not on orders it submitted)."""
 TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _TASK_ENDED = frozenset(
     {"TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed"}
@@ -126,6 +131,8 @@ class LocalCloud:
         self._router: EventRouter | None = None
         self._pollers: SqsPollers | None = None
         self._api_servers: list[LocalApiServer] = []
+        self.api_credentials: dict[str, Credentials] = {}
+        """Access keys of ``API_CALLERS``, by name (after ``start``)."""
         self.stacks: dict[str, DeployedStack] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.invocations = InvocationLedger()
@@ -243,9 +250,12 @@ class LocalCloud:
         )
         self._pollers.start()
         self._api_servers = [
-            LocalApiServer(api=api, functions=self.functions).start()
+            LocalApiServer(
+                api=api, functions=self.functions, region=REGION, account_id=ACCOUNT
+            ).start()
             for api in deployer.apis.values()
         ]
+        self.api_credentials = self._create_api_callers(deployer.apis)
         self._router = EventRouter(
             functions=self.functions,
             invoker=AsyncInvoker(send_to_queue=self._send_to_queue, time_scale=self.time_scale),
@@ -255,6 +265,43 @@ class LocalCloud:
         )
         self._router.install()
         moto_patches.route_state_machine_lambda_invokes(self._invoke_for_state_machine)
+
+    def _create_api_callers(self, apis: dict[str, LocalRestApi]) -> dict[str, Credentials]:
+        """An IAM user with an access key per ``API_CALLERS`` entry, allowed to invoke the
+        APIs: the principals that sign local Order API requests."""
+        iam = self.client("iam")
+        credentials = {}
+        for caller in API_CALLERS:
+            user = f"local-{caller}"
+            iam.create_user(UserName=user)
+            iam.put_user_policy(
+                UserName=user,
+                PolicyName="InvokeOrderApi",
+                PolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "execute-api:Invoke",
+                                "Resource": [
+                                    f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api.api_id}/*"
+                                    for api in apis.values()
+                                ],
+                            }
+                        ],
+                    }
+                ),
+            )
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            credentials[caller] = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+        return credentials
+
+    def api(self, caller: str = "client", *, timeout: float = 10) -> ApiClient:
+        """A client of the Order API that signs as ``caller`` (one of ``API_CALLERS``)."""
+        return ApiClient(
+            self.api_url, credentials=self.api_credentials[caller], region=REGION, timeout=timeout
+        )
 
     def _invoke_for_state_machine(self, function_name: str, event: Any) -> Any:
         """A state machine's ``lambda:invoke`` task: a synchronous invocation by ARN or name

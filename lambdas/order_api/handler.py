@@ -19,7 +19,8 @@ Routes (API Gateway REST, proxy integration):
   ``409`` with the reason for any other status).
 * ``POST /orders/{reference}/actions/{action}`` with ``{"decision": "approve"|"reject",
   "comment": ...}`` — resumes (or fails) the waiting step with the token kept server-side;
-  ``409`` if already decided, ``410`` if the step no longer waits.
+  ``409`` if already decided, ``410`` if the step no longer waits, ``403`` if the caller is the
+  principal that submitted the order (separation of duties).
 """
 
 from __future__ import annotations
@@ -233,6 +234,7 @@ def _claim(reference: str, digest: str, claim: str, accepted_at: str) -> Submiss
             now=now,
             accepted_at=accepted_at,
             expires_at=int(now) + SUBMISSION_MEMORY_SECONDS,
+            submitted_by=_caller(),
         )
         busy = (
             isinstance(held, Submission)
@@ -786,18 +788,33 @@ def _refuse(reference: str, action: str, item: dict[str, Any] | None, now: int) 
     return ApiError(HTTPStatus.GONE, f"the {action} step of order {reference} is no longer waiting")
 
 
+def _separate_duties(reference: str, action: str, caller: str) -> None:
+    """The principal that submitted an order through this API does not decide its approval."""
+    if action != APPROVAL_ACTION:
+        return
+    submission = submissions.get(reference)
+    if submission is not None and submission.submitted_by == caller:
+        raise ApiError(
+            HTTPStatus.FORBIDDEN,
+            f"{caller} submitted order {reference} and may not decide its {action}: "
+            "another principal must (separation of duties)",
+        )
+
+
 @app.post("/orders/<reference>/actions/<action>")
 @tracer.capture_method
 def decide(reference: str, action: str) -> Response:
     decision = Decision.model_validate(_json_body())
     now = int(time.time())
     decided_at = utc_now()
+    caller = _caller()
+    _separate_duties(reference, action, caller)
     claimed = actions.claim(
         order_reference=reference,
         action=action,
         decision=decision.decision,
         comment=decision.comment,
-        decided_by=_caller(),
+        decided_by=caller,
         decided_at=decided_at,
         now=now,
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
 from loyalty.contract import MAX_REWARDS, MAX_VOUCHERS
@@ -41,7 +40,7 @@ def test_a_one_megabyte_order_with_500_vouchers_completes_by_claim_check(
     )
     assert len(json.dumps(order)) > 1_000_000
 
-    accepted = ApiClient(cloud.api_url, timeout=60).submit(order)
+    accepted = cloud.api(timeout=60).submit(order)
     assert accepted.status == 202, accepted.body
     # About 30 s on two cores; the bound is generous for a slower, busier CI machine, and the
     # failure message says where the order stands.

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.credentials import Credentials
 
 from local_cloud.api_client import ApiClient
-from local_cloud.api_gateway import LOCAL_CALLER
 from local_cloud.cloud import LocalCloud, Tap
 from local_cloud.fake_vendor import FakeVendor
 from loyalty import contract
@@ -25,7 +25,19 @@ def catalog(vendor: FakeVendor) -> None:
 
 @pytest.fixture
 def api(cloud: LocalCloud) -> ApiClient:
-    return ApiClient(cloud.api_url)
+    """The client that submits (and cancels) orders."""
+    return cloud.api("client")
+
+
+CLIENT_ARN = "arn:aws:iam::123456789012:user/local-client"
+REVIEWER_ARN = "arn:aws:iam::123456789012:user/local-reviewer"
+"""The signing principal of ``staff``'s requests, as API Gateway tells the function."""
+
+
+@pytest.fixture
+def staff(cloud: LocalCloud) -> ApiClient:
+    """Who decides approvals: never the principal that submitted the order."""
+    return cloud.api("reviewer")
 
 
 @pytest.fixture
@@ -85,6 +97,7 @@ def events_of(tap: Tap, reference: str, detail_type: str) -> list[dict[str, obje
 def test_a_high_value_return_waits_for_approval_then_completes(
     cloud: LocalCloud,
     api: ApiClient,
+    staff: ApiClient,
     vendor: FakeVendor,
     lifecycle: Tap,
     new_reference: Callable[[str], str],
@@ -103,7 +116,7 @@ def test_a_high_value_return_waits_for_approval_then_completes(
     assert requested["action"] == "approval"
     assert reference in waiting_for_staff(api)  # the staff's queue shows it
 
-    decided = api.decide(reference, "approve", comment="receipt checked")
+    decided = staff.decide(reference, "approve", comment="receipt checked")
     outcome = cloud.wait_for_order(reference)
     assert reference not in waiting_for_staff(api)
 
@@ -124,6 +137,7 @@ def test_a_high_value_return_waits_for_approval_then_completes(
 def test_a_rejected_return_ends_rejected_with_the_reason_and_no_vendor_effect(
     cloud: LocalCloud,
     api: ApiClient,
+    staff: ApiClient,
     vendor: FakeVendor,
     lifecycle: Tap,
     new_reference: Callable[[str], str],
@@ -132,30 +146,31 @@ def test_a_rejected_return_ends_rejected_with_the_reason_and_no_vendor_effect(
     api.submit(big_return(reference))
     wait_for_status(api, reference, "AWAITING_APPROVAL")
 
-    assert api.decide(reference, "reject", comment="no receipt").status == 200
+    assert staff.decide(reference, "reject", comment="no receipt").status == 200
     outcome = cloud.wait_for_order(reference)
 
     assert (outcome.status, outcome.execution_status) == ("REJECTED", "SUCCEEDED")
     order = api.order(reference).body
-    assert (
-        order["rejection_reason"]
-        == "rejected by arn:aws:iam::123456789012:user/local-developer: no receipt"
-    )
+    assert order["rejection_reason"] == f"rejected by {REVIEWER_ARN}: no receipt"
     assert vendor.ledger() == []
     (rejected,) = events_of(lifecycle, reference, "order.rejected")
     assert (rejected["loyalty_reference"], rejected["timed_out"]) == (CUSTOMER, False)
-    assert api.decide(reference, "approve").status == 409
+    assert staff.decide(reference, "approve").status == 409
 
 
 def test_nobody_deciding_in_time_rejects_the_order_and_a_late_decision_is_gone(
-    cloud: LocalCloud, api: ApiClient, vendor: FakeVendor, new_reference: Callable[[str], str]
+    cloud: LocalCloud,
+    api: ApiClient,
+    staff: ApiClient,
+    vendor: FakeVendor,
+    new_reference: Callable[[str], str],
 ) -> None:
     reference = new_reference("LATE")
     api.submit(big_return(reference))
     wait_for_status(api, reference, "AWAITING_APPROVAL")
 
     outcome = cloud.wait_for_order(reference, timeout=APPROVAL_TIMEOUT + 20)
-    late = api.decide(reference, "approve")
+    late = staff.decide(reference, "approve")
 
     assert outcome.status == "REJECTED"
     assert "timed out" in str(api.order(reference).body["rejection_reason"])
@@ -227,12 +242,12 @@ def test_unknown_orders_and_routes(api: ApiClient) -> None:
 
 
 def test_an_orders_timeline_shows_its_steps_and_who_decided_in_order(
-    cloud: LocalCloud, api: ApiClient, new_reference: Callable[[str], str]
+    cloud: LocalCloud, api: ApiClient, staff: ApiClient, new_reference: Callable[[str], str]
 ) -> None:
     reference = new_reference("TIMELINE")
     assert api.submit(big_return(reference)).status == 202
     wait_for_status(api, reference, "AWAITING_APPROVAL")
-    api.decide(reference, "approve", comment="receipt checked")
+    staff.decide(reference, "approve", comment="receipt checked")
     assert cloud.wait_for_order(reference).status == "COMPLETED"
 
     answer = api.call("GET", f"/orders/{reference}/events")
@@ -252,7 +267,7 @@ def test_an_orders_timeline_shows_its_steps_and_who_decided_in_order(
         "CompleteOrder",
     ]
     (approved,) = [e for e in events if e["what"] == "approve"]
-    assert (approved["by"], approved["comment"]) == (LOCAL_CALLER, "receipt checked")
+    assert (approved["by"], approved["comment"]) == (REVIEWER_ARN, "receipt checked")
     # The person's decision sits between the step that waited for it and the vendor's step.
     whats = [e.get("step") or e["what"] for e in events]
     assert whats.index("AwaitApproval") < whats.index("approve") < whats.index("ApplyPoints")
@@ -262,3 +277,45 @@ def test_an_orders_timeline_shows_its_steps_and_who_decided_in_order(
 def test_the_timeline_of_an_unknown_order_is_404(api: ApiClient) -> None:
     answer = api.call("GET", "/orders/NOBODY-KNOWS-3/events")
     assert (answer.status, answer.body) == (404, {"message": "no order NOBODY-KNOWS-3"})
+
+
+def test_the_api_answers_only_requests_signed_by_a_key_iam_knows(
+    cloud: LocalCloud, api: ApiClient, new_reference: Callable[[str], str]
+) -> None:
+    reference = new_reference("AUTH")
+    unsigned = ApiClient(cloud.api_url)
+    forged = ApiClient(
+        cloud.api_url, credentials=Credentials("AKIAIOSFODNN7EXAMPLE", "not-a-local-secret")
+    )
+
+    refused = unsigned.submit(sale(reference))
+    assert (refused.status, refused.body) == (403, {"message": "Missing Authentication Token"})
+    refused = forged.submit(sale(reference))
+    assert (refused.status, refused.body["message"]) == (
+        403,
+        "The security token included in the request is invalid.",
+    )
+    assert unsigned.order(reference).status == 403
+    assert cloud.order_record(reference) is None  # nothing reached the function
+
+    assert api.submit(sale(reference)).status == 202
+
+
+def test_the_principal_that_submitted_an_order_cannot_approve_it(
+    cloud: LocalCloud, api: ApiClient, staff: ApiClient, new_reference: Callable[[str], str]
+) -> None:
+    reference = new_reference("SOD")
+    assert api.submit(big_return(reference)).status == 202
+    assert wait_for_status(api, reference, "AWAITING_APPROVAL")["status"] == "AWAITING_APPROVAL"
+
+    own = api.decide(reference, "approve", comment="my own order")
+
+    assert own.status == 403
+    assert own.body["message"] == (
+        f"{CLIENT_ARN} submitted order {reference} and may not decide its approval: another "
+        "principal must (separation of duties)"
+    )
+    assert api.order(reference).body["status"] == "AWAITING_APPROVAL"  # nothing decided
+    decided = staff.decide(reference, "approve", comment="receipt checked")
+    assert (decided.status, decided.body["decided_by"]) == (200, REVIEWER_ARN)
+    assert cloud.wait_for_order(reference, timeout=30).status == "COMPLETED"

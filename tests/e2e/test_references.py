@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import pytest
 
-from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
 from tests.e2e.conftest import CUSTOMER, sale
@@ -55,7 +54,7 @@ def test_on_the_bus_it_goes_to_the_dead_letter_queue_and_the_order_can_be_sent_r
 def test_through_the_api_it_is_a_400_naming_the_field(
     cloud: LocalCloud, new_reference: Callable[[str], str]
 ) -> None:
-    api = ApiClient(cloud.api_url)
+    api = cloud.api()
     reference = new_reference("WS")
 
     refused = api.submit(sale(f"{reference} "))

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from local_cloud.order_mix import generate_orders, points_rate, seed_vendor_for
@@ -66,7 +65,7 @@ def run_scenario(
     seed_vendor_for(vendor, samples)
     vendor.faults = faults or FaultProfile()
     with during():
-        result = run_orders(cloud, ApiClient(cloud.api_url), samples, timeout=120 + ORDERS * 0.6)
+        result = run_orders(cloud, cloud.api(), samples, timeout=120 + ORDERS * 0.6)
         assert cloud.wait_idle(timeout=120), cloud.in_flight()
     truth = truth_of(cloud, vendor, samples)
     statuses = Counter(result.outcomes[s.reference].status for s in samples)
@@ -99,7 +98,7 @@ def rerun_what_the_fault_failed(name: str, cloud: LocalCloud, vendor: FakeVendor
     exactly what each asks for, and no item's record may disagree with the vendor. Orders that
     ended as they should, or wait for reconciliation, are left as they are."""
     vendor.faults = FaultProfile()
-    api = ApiClient(cloud.api_url)
+    api = cloud.api("reviewer")  # an operator re-runs
     outcomes = dict(ran.result.outcomes)
 
     def retry(sample: SampleOrder) -> None:

@@ -11,7 +11,6 @@ from collections import Counter
 
 import pytest
 
-from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.order_mix import generate_orders, points_rate, seed_vendor_for
@@ -33,7 +32,7 @@ def test_many_orders_at_once_under_a_low_vendor_quota(
     samples = generate_orders(ORDERS, MIX, seed=500)
     seed_vendor_for(vendor, samples)
 
-    result = run_orders(cloud, ApiClient(cloud.api_url), samples, timeout=ORDERS * 3)
+    result = run_orders(cloud, cloud.api(), samples, timeout=ORDERS * 3)
 
     assert result.pending == []
     unexpected = [s.reference for s in samples if not result.as_expected(s)]

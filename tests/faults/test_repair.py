@@ -25,7 +25,14 @@ OUTAGE = {"outages": [[0, 600]]}
 
 @pytest.fixture
 def api(cloud: LocalCloud) -> ApiClient:
-    return ApiClient(cloud.api_url)
+    """The client that submits (and cancels) orders."""
+    return cloud.api("client")
+
+
+@pytest.fixture
+def staff(cloud: LocalCloud) -> ApiClient:
+    """Who decides approvals: never the principal that submitted the order."""
+    return cloud.api("reviewer")
 
 
 @pytest.fixture
@@ -123,6 +130,7 @@ def test_an_approval_granted_before_the_failure_stands_for_the_re_run(
     cloud: LocalCloud,
     vendor: FakeVendor,
     api: ApiClient,
+    staff: ApiClient,
     order: Order,
 ) -> None:
     big_return = order(
@@ -138,7 +146,7 @@ def test_an_approval_granted_before_the_failure_stands_for_the_re_run(
     while api.order(reference).body.get("status") != "AWAITING_APPROVAL":
         assert time.monotonic() < deadline, api.order(reference).body
         time.sleep(0.05)
-    assert api.decide(reference, "approve", comment="receipt checked").status == 200
+    assert staff.decide(reference, "approve", comment="receipt checked").status == 200
     failed = cloud.wait_for_order(reference, timeout=40)
     assert (failed.status, failed.error) == ("FAILED", "VendorUnavailable")
     vendor.faults = FaultProfile()
@@ -331,7 +339,7 @@ def _until(api: ApiClient, reference: str, status: str) -> None:
 
 
 def test_an_order_cancelled_while_it_waits_for_approval_ends_cancelled_with_nothing_applied(
-    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, staff: ApiClient, order: Order
 ) -> None:
     big_return = _big_return(order)
     reference = big_return["order_reference"]
@@ -349,7 +357,7 @@ def test_an_order_cancelled_while_it_waits_for_approval_ends_cancelled_with_noth
     (approval,) = view["actions"]
     assert approval["decision"] == "cancel"
     assert view["cancel_requested"]["by"] and view["cancelled_at"]
-    late = api.decide(reference, "approve")
+    late = staff.decide(reference, "approve")
     assert late.status == 409 and "cancel" in late.body["message"]
     again = api.cancel(reference)
     assert again.status == 409, again.body
@@ -390,7 +398,7 @@ def test_an_order_cancelled_after_its_effects_were_applied_has_them_reversed(
 
 
 def test_cancel_racing_an_approval_one_wins_and_the_order_never_completes(
-    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, staff: ApiClient, order: Order
 ) -> None:
     for _ in range(3):
         big_return = _big_return(order)
@@ -399,7 +407,7 @@ def test_cancel_racing_an_approval_one_wins_and_the_order_never_completes(
         _until(api, reference, "AWAITING_APPROVAL")
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            approving = pool.submit(api.decide, reference, "approve")
+            approving = pool.submit(staff.decide, reference, "approve")
             cancelling = pool.submit(api.cancel, reference)
             approved, cancelled = approving.result(), cancelling.result()
         outcome = cloud.wait_for_order(reference, timeout=60)
@@ -436,7 +444,7 @@ def test_cancelling_an_unknown_or_ended_order_is_refused_with_the_reason(
 
 
 def test_an_approval_step_whose_function_keeps_crashing_fails_the_order_at_once_with_its_name(
-    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, staff: ApiClient, order: Order
 ) -> None:
     big_return = _big_return(order)
     reference = big_return["order_reference"]
@@ -451,12 +459,12 @@ def test_an_approval_step_whose_function_keeps_crashing_fails_the_order_at_once_
     view = api.order(reference).body
     assert view["actions"] == [] and view["failure"]["error"] == "ApprovalNotOpened"
     assert vendor.ledger() == []
-    assert api.decide(reference, "approve").status == 404
+    assert staff.decide(reference, "approve").status == 404
     assert_settled(cloud, outcome)
 
 
 def test_an_approval_step_whose_function_crashed_once_still_asks_a_person(
-    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
+    cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, staff: ApiClient, order: Order
 ) -> None:
     big_return = _big_return(order)
     reference = big_return["order_reference"]
@@ -464,7 +472,7 @@ def test_an_approval_step_whose_function_crashed_once_still_asks_a_person(
         assert api.submit(big_return).status == 202
         _until(api, reference, "AWAITING_APPROVAL")
 
-    assert api.decide(reference, "approve").status == 200
+    assert staff.decide(reference, "approve").status == 200
     outcome = cloud.wait_for_order(reference, timeout=30)
     assert outcome.status == "COMPLETED", outcome
     assert _net_points(vendor, reference) == -900

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
 from tests.faults.conftest import FAST_MEDIATOR, assert_settled, effects_of
@@ -16,7 +15,7 @@ CLOUD_CONTEXT = {**FAST_MEDIATOR, "loyalty:onPartialFailure": "leave"}
 def test_a_failed_order_keeps_what_was_applied_and_its_re_run_asks_only_for_the_rest(
     cloud: LocalCloud, vendor: FakeVendor, order: Any
 ) -> None:
-    api = ApiClient(cloud.api_url)
+    api = cloud.api("reviewer")
     # Points and V-1 are applied; NOPE does not exist at the vendor: the order FAILS.
     sale = order(vouchers=[{"voucher_code": "V-1"}, {"voucher_code": "NOPE"}])
     reference = sale["order_reference"]

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from local_cloud.order_mix import generate_orders
@@ -183,7 +182,7 @@ def test_references_with_whitespace_never_split_an_order(
     # Every fifth order is first sent with its reference padded, through the API or on the bus.
     samples = generate_orders(ORDERS, MIX, seed=1105)
     padded = samples[::5]
-    api = ApiClient(cloud.api_url)
+    api = cloud.api()
     refused_by_api = 0
     for sample in padded:
         order = {**sample.order, "order_reference": f" {sample.reference}"}

@@ -35,6 +35,11 @@ ORDER = {
 }
 
 
+REVIEWER = "arn:aws:iam::123456789012:user/reviewer"
+"""Who calls, unless a test says otherwise (``api(..., caller=...)``)."""
+CLERK = "arn:aws:iam::123456789012:user/clerk"
+
+
 @pytest.fixture
 def tables(orders_table: str, order_template: Template, api_template: Template) -> dict[str, str]:
     return {
@@ -59,7 +64,11 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
     )
 
     def call(
-        method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        caller: str = REVIEWER,
     ) -> tuple[int, dict[str, Any]]:
         path, _, query = path.partition("?")
         resource, parameters = path, {}
@@ -84,7 +93,7 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
                 "stage": "v1",
                 "domainName": "api.example.com",
                 "requestId": "r-1",
-                "identity": {"userArn": "arn:aws:iam::123456789012:user/reviewer"},
+                "identity": {"userArn": caller},
             },
             "body": body if isinstance(body, str) or body is None else json.dumps(body),
             "isBase64Encoded": False,
@@ -529,7 +538,7 @@ def test_approving_resumes_the_waiting_step_and_a_second_decision_conflicts(
     assert (status, body["decision"], body["decided_by"]) == (
         200,
         "approve",
-        "arn:aws:iam::123456789012:user/reviewer",
+        REVIEWER,
     )
     execution = waiting_task.describe()
     assert execution["status"] == "SUCCEEDED"
@@ -539,6 +548,40 @@ def test_approving_resumes_the_waiting_step_and_a_second_decision_conflicts(
     again = api("POST", "/orders/API-1/actions/approval", {"decision": "reject"})
     assert again[0] == 409
     assert "already decided: approve" in again[1]["message"]
+
+
+def test_the_principal_that_submitted_an_order_may_not_decide_its_approval(
+    api: Any, tables: dict[str, str], waiting_task: WaitingTask
+) -> None:
+    order = {**ORDER, "order_reference": "SOD-1"}
+    assert api("POST", "/orders", order, caller=CLERK)[0] == 202
+    # ... its approval step opened the action (as the approval function does)
+    actions = ActionsTable(client=boto3.client("dynamodb"), table_name=tables["actions"])
+    actions.open(
+        order_reference="SOD-1",
+        action="approval",
+        task_token=waiting_task.token,
+        execution_id="exec-1",
+        reasons=["a big return"],
+        requested_at="2026-11-23T10:00:00.000+00:00",
+        expires_at=int(time.time()) + 3600,
+    )
+
+    status, body = api(
+        "POST", "/orders/SOD-1/actions/approval", {"decision": "approve"}, caller=CLERK
+    )
+
+    assert status == 403
+    assert body["message"] == (
+        f"{CLERK} submitted order SOD-1 and may not decide its approval: another principal "
+        "must (separation of duties)"
+    )
+    assert waiting_task.describe(wait=0.3)["status"] == "RUNNING"  # nothing was decided
+    assert (actions.get("SOD-1", "approval") or {})["status"] == "PENDING"
+
+    status, body = api("POST", "/orders/SOD-1/actions/approval", {"decision": "approve"})
+    assert (status, body["decided_by"]) == (200, REVIEWER)
+    assert waiting_task.describe()["status"] == "SUCCEEDED"
 
 
 def test_an_approval_that_could_not_mark_the_order_is_still_a_200(

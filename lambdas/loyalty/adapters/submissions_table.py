@@ -41,6 +41,8 @@ class Submission:
     digest: str
     state: SubmissionState
     accepted_at: str
+    submitted_by: str | None = None
+    """The principal that submitted it (none on records older than this field)."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ class SubmissionsTable:
         now: float,
         accepted_at: str,
         expires_at: int,
+        submitted_by: str,
     ) -> Submission | Claimed:
-        """Claim ``reference`` for this request: ``Claimed`` (new, or a stale claim of the same
-        body taken over), else the submission that holds it."""
+        """Claim ``reference`` for this request of ``submitted_by``: ``Claimed`` (new, or a stale
+        claim of the same body taken over), else the submission that holds it."""
         record = {
             KEY: _PREFIX + reference,
             "digest": digest,
@@ -74,6 +77,7 @@ class SubmissionsTable:
             "claimed_at": Decimal(str(round(now, 3))),
             "accepted_at": accepted_at,
             "claim": claim,
+            "submitted_by": submitted_by,
             TTL_ATTRIBUTE: expires_at,
         }
         try:
@@ -106,9 +110,18 @@ class SubmissionsTable:
                     now=now,
                     accepted_at=accepted_at,
                     expires_at=expires_at,
+                    submitted_by=submitted_by,
                 )
             return _submission(old)
         return Claimed(taken_over="Attributes" in response)
+
+    def get(self, reference: str) -> Submission | None:
+        """The submission of ``reference`` through the API, if it made one (and it is not
+        expired)."""
+        item = self._client.get_item(
+            TableName=self._table, Key=_key(reference), ConsistentRead=True
+        ).get("Item")
+        return _submission(item) if item else None
 
     def mark_put(self, *, reference: str, claim: str) -> None:
         """The order is on the bus (only the holder of the claim marks it)."""
@@ -172,4 +185,5 @@ def _submission(raw: dict[str, Any]) -> Submission:
         digest=str(item["digest"]),
         state=SubmissionState(str(item["state"])),
         accepted_at=str(item["accepted_at"]),
+        submitted_by=str(item["submitted_by"]) if "submitted_by" in item else None,
     )
