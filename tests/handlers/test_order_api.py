@@ -504,16 +504,21 @@ def pending_approval(tables: dict[str, str], waiting_task: WaitingTask) -> Actio
     orders.await_approval(
         order_reference="API-1", execution_id="exec-1", reasons=["a big return"], now="t1"
     )
+    open_approval(actions, "API-1", waiting_task.token)
+    return actions
+
+
+def open_approval(actions: ActionsTable, reference: str, token: str) -> None:
+    """What the approval step's function does: the action waits for a person, for an hour."""
     actions.open(
-        order_reference="API-1",
+        order_reference=reference,
         action="approval",
-        task_token=waiting_task.token,
+        task_token=token,
         execution_id="exec-1",
         reasons=["return of 799.98 GBP is above the approval threshold of 500.00 GBP"],
         requested_at="2026-11-23T10:00:00.000+00:00",
         expires_at=int(time.time()) + 3600,
     )
-    return actions
 
 
 def test_actions_are_listed_without_their_token(
@@ -557,15 +562,7 @@ def test_the_principal_that_submitted_an_order_may_not_decide_its_approval(
     assert api("POST", "/orders", order, caller=CLERK)[0] == 202
     # ... its approval step opened the action (as the approval function does)
     actions = ActionsTable(client=boto3.client("dynamodb"), table_name=tables["actions"])
-    actions.open(
-        order_reference="SOD-1",
-        action="approval",
-        task_token=waiting_task.token,
-        execution_id="exec-1",
-        reasons=["a big return"],
-        requested_at="2026-11-23T10:00:00.000+00:00",
-        expires_at=int(time.time()) + 3600,
-    )
+    open_approval(actions, "SOD-1", waiting_task.token)
 
     status, body = api(
         "POST", "/orders/SOD-1/actions/approval", {"decision": "approve"}, caller=CLERK
