@@ -18,6 +18,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -453,13 +454,17 @@ class LocalCloud:
             time.sleep(0.05)  # polling is not free: it shares the CPU with the cloud it watches
         return self.order_outcome(order_reference)
 
-    def execution_statuses(self) -> dict[str, str]:
-        """Status of every order execution, by execution ARN, in one listing (cheaper than a
-        ``describe_execution`` per order when many are running)."""
+    def execution_statuses(self, *, started_since: datetime | None = None) -> dict[str, str]:
+        """Status of every order execution (or of those started since ``started_since``), by
+        execution ARN, in one listing: cheaper than a ``describe_execution`` per order when many
+        are running. The listing is newest first (as on AWS), so it stops at the first older
+        execution: a batch's polls cost what the batch has, not what the cloud ran before."""
         statuses: dict[str, str] = {}
         paginator = self._sfn.get_paginator("list_executions")
         for page in paginator.paginate(stateMachineArn=self.state_machine_arn):
             for execution in page["executions"]:
+                if started_since is not None and execution["startDate"] < started_since:
+                    return statuses
                 statuses[execution["executionArn"]] = execution["status"]
         return statuses
 

@@ -27,6 +27,9 @@ from loyalty.order_status import RERUNNABLE_STATUSES
 from tests.faults.conftest import report_figures
 
 ORDERS = int(os.environ.get("FAULT_ORDERS", "20"))
+RUN_TIMEOUT = 120 + ORDERS
+"""Seconds for a batch to end: about 0.6 s per order on two cores, more for a scenario late in a
+module (its cloud has run the earlier ones)."""
 SCENARIO_TIMEOUT = 300 + 2 * ORDERS
 """pytest's limit for one scenario (the run itself gives up sooner)."""
 MIX = "sale=4,vouchers=3,return=2,approve=1,reject=1,invalid=1,unknown-voucher=1"
@@ -65,7 +68,7 @@ def run_scenario(
     seed_vendor_for(vendor, samples)
     vendor.faults = faults or FaultProfile()
     with during():
-        result = run_orders(cloud, cloud.api(), samples, timeout=120 + ORDERS * 0.6)
+        result = run_orders(cloud, cloud.api(), samples, timeout=RUN_TIMEOUT)
         assert cloud.wait_idle(timeout=120), cloud.in_flight()
     truth = truth_of(cloud, vendor, samples)
     statuses = Counter(result.outcomes[s.reference].status for s in samples)
