@@ -17,6 +17,7 @@ with when its access control is on. Policy conditions are evaluated as far as mo
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -119,7 +120,8 @@ def authorize(
         raise Refused(
             "UNAUTHORIZED", "The security token included in the request is invalid."
         ) from err
-    if fields["Signature"] != _signature(key, scope_parts[1], method, url, headers, body, fields):
+    expected = _signature(key, scope_parts[1], method, url, headers, body, fields)
+    if not hmac.compare_digest(fields["Signature"], expected):
         raise Refused(
             "INVALID_SIGNATURE",
             "The request signature we calculated does not match the signature you provided. "
