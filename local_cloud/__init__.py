@@ -30,8 +30,9 @@ What moto lacks, and only that, is emulated here:
   camelCase parameter names; AWS requires the PascalCase the template has. The deployer
   translates them when it registers the definition in moto (``deployer.camel_case_aws_sdk``).
 * **moto bugs** that change what the app observes (``moto_patches``): ``SendTaskFailure``'s
-  ``cause`` is forwarded, and a task token is no longer lost when an execution starts at the
-  moment it is sent.
+  ``cause`` is forwarded, a task token is no longer lost when an execution starts at the
+  moment it is sent, and DynamoDB queries read snapshots (moto's walk over a table, and its
+  sizing of an item, failed when another thread's write changed them meanwhile).
 """
 
 import sys as _sys

@@ -91,7 +91,9 @@ from moto.core.base_backend import BackendDict
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import unix_time
+from moto.dynamodb.models.dynamo_type import Item as DynamoItem
 from moto.dynamodb.models.table import Table as DynamoTable
+from moto.dynamodb.models.utilities import bytesize
 from moto.events import models as events_models
 from moto.stepfunctions.parser import api as sfn_api
 from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -246,6 +248,13 @@ def _all_items_snapshot(self: DynamoTable) -> list[Any]:
         else:
             items.append(hash_set)
     return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+def _item_size_snapshot(self: DynamoItem) -> int:
+    """moto's ``Item.size``, over a snapshot of the item's attributes: a query sizes every item
+    it returns while another thread's ``UpdateItem`` may be adding an attribute to one of them
+    ("dictionary changed size during iteration", seen in the fault suite)."""
+    return sum(bytesize(key) + value.size() for key, value in list(self.attrs.items()))
 
 
 def _idx_items_snapshot(self: DynamoTable, index_name: str) -> list[Any]:
@@ -407,4 +416,5 @@ def apply() -> None:
         ExecutionWorker._get_evaluation_entrypoint = _program_parsed_once  # type: ignore[method-assign]
         DynamoTable.all_items = _all_items_snapshot  # type: ignore[method-assign]
         DynamoTable.has_idx_items = _idx_items_snapshot  # type: ignore[method-assign]
+        DynamoItem.size = _item_size_snapshot  # type: ignore[method-assign]
         _applied = True

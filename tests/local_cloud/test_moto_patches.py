@@ -162,3 +162,38 @@ def test_a_query_while_another_thread_adds_an_item_sees_a_consistent_table() -> 
         )["Items"]
 
         assert [item["pk"]["S"] for item in found] == ["B"]
+
+
+def test_a_query_while_another_thread_updates_an_item_it_returns_does_not_fail() -> None:
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="orders",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="orders", Item={"pk": {"S": "A"}, "status": {"S": "PENDING"}})
+        (item,) = dynamodb_backends["123456789012"]["us-east-1"].tables["orders"].items.values()
+
+        class UpdatedMeanwhile(DynamoType):
+            """An attribute whose sizing lets another attribute be added, as another thread's
+            UpdateItem would while moto sizes the item for a query."""
+
+            def size(self) -> int:
+                item.attrs.setdefault("updated_at", DynamoType({"S": "now"}))
+                return super().size()
+
+        item.attrs["status"] = UpdatedMeanwhile({"S": "PENDING"})
+
+        found = client.query(
+            TableName="orders",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "A"}},
+        )["Items"]
+
+        assert [i["pk"]["S"] for i in found] == ["A"]
