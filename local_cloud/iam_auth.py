@@ -120,7 +120,7 @@ def authorize(
         raise Refused(
             "UNAUTHORIZED", "The security token included in the request is invalid."
         ) from err
-    expected = _signature(key, scope_parts[1], method, url, headers, body, fields)
+    expected = _signature(key, scope_parts[1], method, url, lowered, body, fields["SignedHeaders"])
     if not hmac.compare_digest(fields["Signature"], expected):
         raise Refused(
             "INVALID_SIGNATURE",
@@ -158,19 +158,20 @@ def _signature(
     region: str,
     method: str,
     url: str,
-    headers: dict[str, str],
+    lowered: dict[str, str],
     body: bytes,
-    fields: dict[str, str],
+    signed_headers: str,
 ) -> str:
-    """The signature botocore computes for the signed headers of this request."""
-    signed = set(fields["SignedHeaders"].split(";"))
+    """The signature botocore computes for the signed headers (``lowered``: by lower-case
+    name, as SigV4 canonicalises them) of this request."""
+    signed = set(signed_headers.split(";"))
     request = AWSRequest(
         method=method,
         url=url,
         data=body,
-        headers={k: v for k, v in headers.items() if k.lower() in signed},
+        headers={k: v for k, v in lowered.items() if k in signed},
     )
-    request.context["timestamp"] = next(v for k, v in headers.items() if k.lower() == "x-amz-date")
+    request.context["timestamp"] = lowered["x-amz-date"]
     signer = SigV4Auth(key.create_credentials(), SERVICE, region)
     canonical = signer.canonical_request(request)
     return str(signer.signature(signer.string_to_sign(request, canonical), request))

@@ -55,13 +55,9 @@ def rerun(table: OrdersTable, worker: Any, bus_tap: BusTap, context: Context) ->
     assert [e["detail-type"] for e in bus_tap.events()] == ["TASK_FINISHED"]
 
 
-def test_a_late_settling_of_the_failed_run_never_touches_the_re_runs_items(
-    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
-) -> None:
-    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="ERROR")
-    fail_and_compensate(worker, table, bus_tap, lambda_context)
-    rerun(table, worker, bus_tap, lambda_context)
-    for key in ("points", "voucher#V1"):  # the re-run's effects, applied
+def applied_by_the_re_run(table: OrdersTable, *items: str) -> None:
+    """The vendor's answers to the re-run (attempt 2): these items applied."""
+    for key in items:
         table.mark_item(
             order_reference="R-100",
             item_key=key,
@@ -70,6 +66,15 @@ def test_a_late_settling_of_the_failed_run_never_touches_the_re_runs_items(
             attributes={"vendor_references": ["x"]},
             attempt=2,
         )
+
+
+def test_a_late_settling_of_the_failed_run_never_touches_the_re_runs_items(
+    worker: Any, table: OrdersTable, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="ERROR")
+    fail_and_compensate(worker, table, bus_tap, lambda_context)
+    rerun(table, worker, bus_tap, lambda_context)
+    applied_by_the_re_run(table, "points", "voucher#V1")
 
     # Lambda's late retry of the failed run's settling step, and of its failure step.
     worker("settle_compensation")(
@@ -96,14 +101,7 @@ def test_a_re_run_starts_without_the_failed_runs_outcome(
     stored_with_items(worker, table, bus_tap, lambda_context, points="SUBMITTED", V1="ERROR")
     fail_and_compensate(worker, table, bus_tap, lambda_context)
     rerun(table, worker, bus_tap, lambda_context)
-    table.mark_item(
-        order_reference="R-100",
-        item_key="points",
-        status=ItemStatus.SUBMITTED,
-        now="t",
-        attributes={"vendor_references": ["x"]},
-        attempt=2,
-    )
+    applied_by_the_re_run(table, "points")
 
     # The re-run fails otherwise, and its reversal is refused.
     worker("record_failure")(
