@@ -26,11 +26,16 @@ def test_sale_with_vouchers_and_reward_completes_and_credits_points_once(
 ) -> None:
     # GIVEN a sale of 3 lines with a 20.00 order discount, two vouchers and a reward
     reference = new_reference("SALE")
+    # A member of its own: the balance below is this order's doing alone, whatever another
+    # test's order still does on the shared cloud.
+    member = new_reference("MEMBER")
+    vendor.add_account(member, balance=1_000)
     for code in ("V-ONE", "V-TWO"):
         vendor.add_voucher(code)
     vendor.add_reward("R-FREE")
     order = sale(
         reference,
+        loyalty_reference=member,
         lines=[
             {"sku": "A", "quantity": 2, "unit_price": "49.99"},  # gross 99.98
             {"sku": "B", "quantity": 1, "unit_price": "99.99"},  # gross 99.99
@@ -59,7 +64,7 @@ def test_sale_with_vouchers_and_reward_completes_and_credits_points_once(
     assert cloud.wait_idle()
     credits = [e for e in vendor.ledger() if e.order_reference == reference]
     assert [(e.operation, e.points) for e in credits] == [("credit", 209)]
-    assert vendor.balance(CUSTOMER) == 1_209
+    assert vendor.balance(member) == 1_209
     assert sorted((r.kind, r.code) for r in vendor.redemptions()) == [
         ("reward", "R-FREE"),
         ("voucher", "V-ONE"),
