@@ -89,6 +89,16 @@ class WaitPolicy:
             raise ValueError("retries must be >= 0")
 
 
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
+
+
+def vended_log_group_name(state_machine_name: str) -> str:
+    """A state machine's log group under ``/aws/vendedlogs/``: CloudWatch Logs then needs no
+    resource-policy entry per log group for Step Functions to deliver to it (the account's
+    resource policies are limited to 5,120 characters, which enough state machines exhaust)."""
+    return f"{VENDED_LOGS_PREFIX}{state_machine_name}"
+
+
 class EventDrivenStateMachine(Construct):
     """Seed 004's purely event-driven state machine.
 
@@ -142,10 +152,15 @@ class EventDrivenStateMachine(Construct):
         self._put_events_retries = put_events_retries
         self._log_level = log_level
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=log_removal_policy
+            self,
+            "Logs",
+            log_group_name=vended_log_group_name(state_machine_name)
+            if state_machine_name
+            else None,
+            retention=log_retention,
+            removal_policy=log_removal_policy,
         )
         self._state_machine: sfn.StateMachine | None = None
-        self._names_executions = False
 
     @property
     def state_machine(self) -> sfn.StateMachine:
@@ -326,7 +341,6 @@ class EventDrivenStateMachine(Construct):
         if comment:
             state["Comment"] = comment
         task = sfn.CustomState(self, id, state_json=state)
-        self._names_executions = True
         self._add_retries(task, policy)
         return task
 
@@ -392,9 +406,9 @@ class EventDrivenStateMachine(Construct):
                 destination=self.log_group, level=self._log_level, include_execution_data=True
             ),
         )
-        if self._names_executions:
-            # A task written out as JSON brings no policy of its own.
-            self.bus.bus.grant_put_events_to(self._state_machine)
+        # As this bus's source only: a task written out as JSON brings no policy of its own, and
+        # the deny this adds also binds the unconditioned allow of CDK's EventBridgePutEvents.
+        self.bus.grant_put_events(self._state_machine)
         acknowledge(
             self._state_machine, "AwsSolutions-IAM5[Resource::*]", STATE_MACHINE_WILDCARD_REASON
         )

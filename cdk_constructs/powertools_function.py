@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnParameter, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge
@@ -20,13 +19,31 @@ ARCHITECTURE = lambda_.Architecture.ARM_64  # ~20% cheaper per GB-second than x8
 _ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache"]
 
 
-def powertools_layer(scope: Construct, *, powertools_version: str) -> lambda_.ILayerVersion:
+def powertools_layer(
+    scope: Construct, *, powertools_version: str, layer_arn: str | None = None
+) -> lambda_.ILayerVersion:
     """The public Powertools for AWS Lambda (Python) layer of exactly `powertools_version`, found
-    through the SSM parameter AWS publishes for it (resolved at deploy time, no lookup at synth)."""
+    through the SSM parameter AWS publishes for it (resolved at deploy time, no lookup at synth),
+    or ``layer_arn`` when given. AWS has, for some releases, not published the parameter: the
+    deploy then fails with "Parameters: [<parameter>] cannot be found", and the template
+    parameter's description (shown beside it) says the fix."""
+    if layer_arn:
+        return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", layer_arn)
     parameter = (
         f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{powertools_version}"
     )
-    arn = ssm.StringParameter.value_for_string_parameter(scope, parameter)
+    arn = CfnParameter(
+        scope,
+        "PowertoolsLayerParameter",
+        type="AWS::SSM::Parameter::Value<String>",
+        default=parameter,
+        description=(
+            f"ARN of the Powertools {powertools_version} layer, from AWS's public SSM parameter "
+            f"{parameter}. If the deploy says it cannot be found, AWS has not published it for "
+            "this version or region: deploy with -c loyalty:powertoolsLayerArn=<the layer ARN> "
+            "(see the Powertools docs), or another loyalty:powertoolsVersion."
+        ),
+    ).value_as_string
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
 
 

@@ -51,6 +51,7 @@ class StepFinisher(Construct):
         output_path: str = "$.detail.result",
         error_path: str = "$.detail.error",
         cause_path: str = "$.detail.cause",
+        log_group_name: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
@@ -101,7 +102,8 @@ class StepFinisher(Construct):
             },
             id="RejectMalformedAnswer",
         )
-        failed = sfn.Condition.string_equals("$.detail-type", failed_detail_type)
+        # The bracket form: a field name with punctuation, as the JSONPath docs write it.
+        failed = sfn.Condition.string_equals("$['detail-type']", failed_detail_type)
         definition = (
             sfn.Choice(self, "FinishedOrFailed")
             .when(
@@ -121,7 +123,11 @@ class StepFinisher(Construct):
             .otherwise(reject_malformed)
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=log_removal_policy
+            self,
+            "Logs",
+            log_group_name=log_group_name,
+            retention=log_retention,
+            removal_policy=log_removal_policy,
         )
         self.state_machine = sfn.StateMachine(
             self,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 
 from cdk_constructs import WaitPolicy
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
@@ -150,11 +150,19 @@ class LoyaltyConfig:
     disposable: bool
     """A development deployment: every resource, data included, goes with ``cdk destroy``.
     Off by default: orders, actions, documents and the vendor key are retained."""
+    api_gateway_cloudwatch_role: bool
+    """Create API Gateway's account-wide CloudWatch Logs role (``AWS::ApiGateway::Account``) with
+    this app. Off by default: it is one setting per account and region, shared by every REST
+    API there; most accounts have it already. When on, the role is retained on destroy, so
+    removing this app never breaks the logging of the others."""
     domain: str
     """``metadata.domain`` of every vendor event (seed 000: LEGO-LOYALTY)."""
     powertools_version: str
     """Version of the public Powertools layer; equal to aws-lambda-powertools in
     requirements-dev.txt, so the code is tested against what runs in Lambda."""
+    powertools_layer_arn: str | None
+    """The layer's ARN, when AWS's SSM parameter for it is missing (it has been, for some
+    releases and regions): used as is instead of the parameter."""
     metrics_namespace: str
     points_per_currency_unit: Decimal
     vendor_base_url: str
@@ -200,6 +208,16 @@ class LoyaltyConfig:
         return f"{self.resource_prefix}-order-documents-{self.account}-{self.region}"
 
     @property
+    def named_data_removal(self) -> RemovalPolicy:
+        """Removal policy of retained data with a fixed name (the documents bucket, the event log,
+        the archive): kept on update and delete, but not when the stack's creation fails (retain
+        except on create), so a failed first deploy does not leave a name behind that the next
+        one fails on ("already exists"). ``disposable``: destroyed with the stack."""
+        return (
+            RemovalPolicy.DESTROY if self.disposable else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+        )
+
+    @property
     def order_state_machine_name(self) -> str:
         return f"{self.resource_prefix}-order-processing"
 
@@ -230,8 +248,13 @@ class LoyaltyConfig:
             region=ctx.text("region", os.environ.get("CDK_DEFAULT_REGION") or "us-east-1"),
             resource_prefix=ctx.text("resourcePrefix", "loyalty", pattern=r"[a-z][a-z0-9-]{1,20}"),
             disposable=ctx.flag("disposable"),
+            api_gateway_cloudwatch_role=ctx.flag("apiGatewayCloudWatchRole"),
             domain=ctx.text("domain", DEFAULT_DOMAIN),
             powertools_version=ctx.text("powertoolsVersion", pattern=r"\d+\.\d+\.\d+"),
+            powertools_layer_arn=ctx.optional_text(
+                "powertoolsLayerArn",
+                pattern=r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[\w-]+:\d+",
+            ),
             metrics_namespace=ctx.text("metricsNamespace", "Loyalty"),
             points_per_currency_unit=ctx.decimal("pointsPerCurrencyUnit", "1"),
             vendor_base_url=ctx.text("vendorBaseUrl", pattern=r"https?://\S+"),
@@ -309,9 +332,13 @@ class _Context:
             )
         return str(value)
 
-    def optional_text(self, name: str) -> str | None:
+    def optional_text(self, name: str, *, pattern: str | None = None) -> str | None:
         value = self._raw(name)
-        return str(value) if value else None
+        if not value:
+            return None
+        if pattern and not re.fullmatch(pattern, str(value)):
+            raise ConfigError(f"context {PREFIX}{name}={value!r} must match {pattern}")
+        return str(value)
 
     def number(self, name: str, default: float) -> float:
         return float(self.decimal(name, str(default)))

@@ -128,7 +128,11 @@ class OrderApiStack(Stack):
             description="Order API: submit orders, read their status, decide on approvals",
             service_name=ServiceName.ORDER_API.value,
             metrics_namespace=config.metrics_namespace,
-            layer=powertools_layer(self, powertools_version=config.powertools_version),
+            layer=powertools_layer(
+                self,
+                powertools_version=config.powertools_version,
+                layer_arn=config.powertools_layer_arn,
+            ),
             timeout=Duration.seconds(10),
             environment={
                 Env.LOYALTY_DOMAIN: config.domain,
@@ -179,10 +183,16 @@ class OrderApiStack(Stack):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # Named after the prefix: the 5xx alarm and the dashboard find their API by name.
+            rest_api_name=f"{config.resource_prefix}-order-api",
             description="Loyalty Order API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # The account's API Gateway logging role is shared by every REST API in the region:
+            # created only on request, and never deleted with this stack.
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN
+            if config.api_gateway_cloudwatch_role
+            else None,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
                 throttling_rate_limit=config.api_rate_limit,

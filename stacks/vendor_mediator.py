@@ -70,7 +70,11 @@ class VendorMediatorStack(Stack):
             description="Calls the loyalty SaaS for vendor requests and answers with an event",
             service_name=ServiceName.VENDOR_MEDIATOR.value,
             metrics_namespace=config.metrics_namespace,
-            layer=powertools_layer(self, powertools_version=config.powertools_version),
+            layer=powertools_layer(
+                self,
+                powertools_version=config.powertools_version,
+                layer_arn=config.powertools_layer_arn,
+            ),
             timeout=Duration.seconds(timing.function_timeout_seconds),
             environment={
                 Env.LOYALTY_DOMAIN: config.domain,
