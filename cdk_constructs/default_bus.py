@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsii
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Names, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -30,16 +30,30 @@ EVENT_SOURCE_ENV = "EVENT_SOURCE"
 class _LogGroupTarget:
     """A CloudWatch Logs target without CDK's custom resource (the stack adds the policy)."""
 
-    def __init__(self, arn: str, options: dict[str, Any]) -> None:
+    def __init__(
+        self, arn: str, options: dict[str, Any], log_event: events.RuleTargetInput | None
+    ) -> None:
         self._arn = arn
         self._options = options
+        self._log_event = log_event
 
     def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        dlq: sqs.Queue = self._options["dead_letter_queue"]
+        # What CDK's own targets add to their dead-letter queues: without it EventBridge cannot
+        # send a failed delivery there, and the event is dropped.
+        dlq.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"AllowEventRule{Names.node_unique_id(rule.node)}",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[dlq.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
+            )
+        )
         return events.RuleTargetConfig(
             arn=self._arn,
-            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
-                arn=self._options["dead_letter_queue"].queue_arn
-            ),
+            input=self._log_event,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dlq.queue_arn),
             retry_policy=events.CfnRule.RetryPolicyProperty(
                 maximum_retry_attempts=self._options["retry_attempts"],
                 maximum_event_age_in_seconds=int(self._options["max_event_age"].to_seconds()),
@@ -95,7 +109,26 @@ class DefaultBus(Construct):
         """Every dead-letter queue this bus's rules created (for alarms on their depth)."""
 
     def grant_put_events(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.bus.grant_put_events_to(grantee)
+        """``events:PutEvents`` on this bus as this service's ``event_source`` only (the
+        ``events:source`` condition key): a grantee cannot put an event that another service's
+        rules would take for that service's (a forged answer)."""
+        source = {"events:source": self.event_source}
+        # The deny also binds grants this construct does not write (CDK's EventBridgePutEvents
+        # task adds an unconditioned allow to its state machine's role).
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions={"StringNotEquals": source},
+            )
+        )
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["events:PutEvents"],
+            resource_arns=[self.bus.event_bus_arn],
+            conditions={"StringEquals": source},
+        )
 
     def add_publisher(self, function: lambda_.Function) -> None:
         """Let ``function`` put events on the bus as this service: permission to put events and
@@ -168,31 +201,39 @@ class DefaultBus(Construct):
         log_group: logs.ILogGroup,
         event_pattern: Mapping[str, Any],
         description: str,
+        log_event: events.RuleTargetInput | None = None,
     ) -> BusRule:
-        """Matching events, whole, into ``log_group`` (with the resource policy EventBridge needs;
-        no custom resource)."""
+        """Matching events into ``log_group``: whole, or as ``log_event`` renders them (which
+        must be CloudWatch Logs' ``{"timestamp": ..., "message": "<a string>"}``). The log
+        group gets the resource policy EventBridge needs (one per log group, however many rules
+        write to it: an account has at most 10), without a custom resource."""
         arn = Stack.of(self).format_arn(
             service="logs",
             resource="log-group",
             resource_name=log_group.log_group_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        logs.ResourcePolicy(
-            self,
-            f"{id}LogGroupPolicy",
-            policy_statements=[
-                iam.PolicyStatement(
-                    principals=[
-                        iam.ServicePrincipal("events.amazonaws.com"),
-                        iam.ServicePrincipal("delivery.logs.amazonaws.com"),
-                    ],
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[f"{arn}:*"],
-                )
-            ],
-        )
+        policy_id = f"{Names.node_unique_id(log_group.node)}Policy"
+        if self.node.try_find_child(policy_id) is None:
+            logs.ResourcePolicy(
+                self,
+                policy_id,
+                policy_statements=[
+                    iam.PolicyStatement(
+                        principals=[
+                            iam.ServicePrincipal("events.amazonaws.com"),
+                            iam.ServicePrincipal("delivery.logs.amazonaws.com"),
+                        ],
+                        actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                        resources=[f"{arn}:*"],
+                    )
+                ],
+            )
         return self._add_rule(
-            id, event_pattern, description, lambda options: _LogGroupTarget(arn, options)
+            id,
+            event_pattern,
+            description,
+            lambda options: _LogGroupTarget(arn, options, log_event),
         )
 
     def add_queue_rule(
@@ -245,9 +286,9 @@ class DefaultBus(Construct):
             retention_period=self._dead_letter_retention,
         )
         reason = (
-            "This queue is itself a dead-letter queue: of the EventBridge rule target and of "
-            "the target Lambda's on-failure destination (cdk-nag only recognises SQS redrive "
-            "policies as DLQ use)"
+            "This queue is itself a dead-letter queue: of the EventBridge rule's target (and, "
+            "for a Lambda target, of its on-failure destination); cdk-nag only recognises SQS "
+            "redrive policies as DLQ use"
         )
         acknowledge(queue, "AwsSolutions-SQS3", reason)
         acknowledge(queue, "Serverless-SQSRedrivePolicy", reason)

@@ -392,9 +392,14 @@ class LocalCloud:
         """Every event of the event log that names an order (``order_reference``, or
         ``data.loyalty_order_reference`` on vendor events), by order, oldest first, with the
         time the log received it."""
+        from loyalty.contract import parse_event_summary
+
         found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for timestamp_ms, message in self.event_log():
-            event = json.loads(message)
+            # An event that carried a task token is logged as a summary line, without it.
+            event = json.loads(message) if message.startswith("{") else parse_event_summary(message)
+            if event is None:
+                continue
             detail = event.get("detail", {})
             reference = detail.get("order_reference") or detail.get("data", {}).get(
                 "loyalty_order_reference"
@@ -407,8 +412,9 @@ class LocalCloud:
         }
 
     def event_log(self, start_ms: int | None = None) -> list[tuple[int, str]]:
-        """Every record of the event log (``timestamp``, raw ``message``: the event as JSON),
-        from ``start_ms`` on, all pages."""
+        """Every record of the event log (``timestamp``, raw ``message``: the event as JSON, or a
+        one-line summary of an event that carried a task token), from ``start_ms`` on, all
+        pages."""
         logs = self.client("logs")
         arguments: dict[str, Any] = {"logGroupName": self.output("EventLogGroupName")}
         if start_ms is not None:
@@ -420,6 +426,14 @@ class LocalCloud:
             if not page.get("nextToken"):
                 return records
             arguments["nextToken"] = page["nextToken"]
+
+    def archived_events(self) -> list[dict[str, Any]]:
+        """Every event the replay archive holds (read from moto's store: EventBridge's API has no
+        call that lists them; a replay is the only way out on AWS)."""
+        from moto.events.models import events_backends
+
+        name = self.output("EventArchiveArn").rsplit("/", 1)[-1]
+        return [dict(event) for event in events_backends[ACCOUNT][REGION].archives[name].events]
 
     def tap(self, pattern: dict[str, Any]) -> Tap:
         """Observe events matching ``pattern`` (a rule and an SQS queue added to moto for

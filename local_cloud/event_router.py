@@ -1,7 +1,8 @@
 """Delivery of EventBridge events to Lambda and Step Functions targets, which moto lacks.
 
 moto matches every event against every rule (its own pattern matcher, the rules as deployed) and
-delivers to SQS, CloudWatch Logs and archives itself, disabled rules included; for Lambda and Step
+delivers to SQS, CloudWatch Logs and archives itself, disabled rules included (a log group target
+with an input transformer is delivered here instead: `input_transformer`); for Lambda and Step
 Functions targets it raises ``NotImplementedError``. ``EventRouter.install`` wraps moto's
 ``Rule.send_to_targets`` so that disabled rules deliver nothing, as in EventBridge, and
 those two target types are handed to a pool of delivery threads instead, as EventBridge does
@@ -27,6 +28,7 @@ from typing import Any
 
 from moto.events import models as events_models
 
+from local_cloud.input_transformer import log_record, render
 from local_cloud.lambda_runtime import AsyncInvoker, LocalFunction
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +49,22 @@ def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
             "%Y-%m-%dT%H:%M:%SZ"
         )
     return delivered
+
+
+def _log_transformed(
+    rule: events_models.Rule, target: dict[str, Any], event: dict[str, Any], ingested_at: datetime
+) -> None:
+    """A log group target with an input transformer, delivered as EventBridge does (moto would
+    write the transformed object, JSON-encoded, as the message)."""
+    from moto.logs import logs_backends
+
+    rendered = render(target["InputTransformer"], event, ingested_at=ingested_at)
+    timestamp_ms, message = log_record(rendered)
+    name = target["Arn"].split(":log-group:", 1)[1].removesuffix(":*")
+    backend = logs_backends[rule.account_id][rule.region_name]
+    stream = str(uuid.uuid4())
+    backend.create_log_stream(name, stream)
+    backend.put_log_events(name, stream, [{"timestamp": timestamp_ms, "message": message}])
 
 
 class EventRouter:
@@ -91,6 +109,15 @@ class EventRouter:
                 if "InputTransformer" in target or "Input" in target or "InputPath" in target:
                     raise NotImplementedError("local cloud: target input transformation")
                 router.submit(rule.arn, target, _as_delivered(original_event))
+            transformed_logs = [
+                t
+                for t in rule.targets
+                if _service_of(t["Arn"]) == "logs" and "InputTransformer" in t
+            ]
+            for target in transformed_logs:
+                ingested_at = datetime.fromtimestamp(original_event["ingestion-time"], UTC)
+                _log_transformed(rule, target, _as_delivered(original_event), ingested_at)
+            ours += transformed_logs
             if len(ours) < len(rule.targets):
                 others = copy.copy(rule)
                 others.targets = [t for t in rule.targets if t not in ours]

@@ -1,8 +1,10 @@
 """Observability (seed 004, part 2): what an operator watches.
 
 * **Every event** of the system's sources goes to a CloudWatch Logs group (the event log: one
-  order's path across services is one Logs Insights query away) and to an EventBridge archive
-  (replayable: see the README).
+  order's path across services is one Logs Insights query away): whole when it carries no task
+  token (the order lifecycle), as a one-line summary when it does (step and vendor requests and
+  answers), so no log reader holds a credential to resume a task. The token-free events also go
+  to an EventBridge archive (replayable: see the README); a replay needs only ``order.received``.
 * **One dashboard**: orders, executions, step durations, the vendor (latency, errors, retries,
   circuit), dead-letter queues, function errors, the API.
 * **Alarms** on what needs a person: failed and timed-out executions, any message in any
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -26,7 +28,16 @@ from constructs import Construct
 
 from cdk_constructs import DefaultBus, event_pattern_from_dict
 from cdk_constructs.nag import acknowledge
-from loyalty.contract import MetricName, OrderStep, ServiceName, Source
+from loyalty.contract import (
+    INGESTION_TIME,
+    TOKEN_BEARING,
+    MetricName,
+    OrderStep,
+    ServiceName,
+    Source,
+    event_summary_paths,
+    token_free_pattern,
+)
 from stacks.config import LoyaltyConfig
 from stacks.order_api import OrderApiStack
 from stacks.order_processing import OrderProcessingStack
@@ -68,31 +79,49 @@ class ObservabilityStack(Stack):
         super().__init__(scope, id, **kwargs)
         self._namespace = config.metrics_namespace
         bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
-        ours = {"source": [source.value for source in Source]}
-
-        # -- every event: a log to query and an archive to replay --------------------------------
+        # -- a log to query and an archive to replay, neither ever holding a task token ----------
         self.event_log = logs.LogGroup(
             self,
             "EventLog",
             log_group_name=f"/{config.resource_prefix}/events",
             retention=_retention(config.event_log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY if config.disposable else RemovalPolicy.RETAIN,
+            removal_policy=config.named_data_removal,
         )
         CfnOutput(self, "EventLogGroupName", value=self.event_log.log_group_name)
         self.event_log_rule = bus.add_log_group_rule(
             "EveryEvent",
             log_group=self.event_log,
-            event_pattern=ours,
-            description="Every event of the loyalty services, to the event log",
+            event_pattern=token_free_pattern(),
+            description="Every event of the loyalty services that carries no task token, whole",
         )
+        self.event_summary_rules = [
+            bus.add_log_group_rule(
+                f"{family}Summaries",
+                log_group=self.event_log,
+                event_pattern=pattern,
+                description=f"{family} (they carry task tokens): one line each, no token",
+                log_event=events.RuleTargetInput.from_object(
+                    {
+                        # Milliseconds, where the event's own time has whole seconds: the
+                        # log keeps each order's events in the order EventBridge took them.
+                        "timestamp": INGESTION_TIME,
+                        "message": " ".join(
+                            events.EventField.from_path(path)
+                            for path in event_summary_paths(reference_path).values()
+                        ),
+                    }
+                ),
+            )
+            for family, (pattern, reference_path) in TOKEN_BEARING.items()
+        ]
         self.archive = events.Archive(
             self,
             "EventArchive",
             archive_name=f"{config.resource_prefix}-events",
             source_event_bus=bus.bus,
-            event_pattern=event_pattern_from_dict(ours),
+            event_pattern=event_pattern_from_dict(token_free_pattern()),
             retention=Duration.days(config.archive_retention_days),
-            description="Every event of the loyalty services, for replay",
+            description="Every event of the loyalty services without a task token, for replay",
         )
         # aws-cdk#37847: without a key the L2 writes KmsKeyIdentifier "" (not a valid value; some
         # regions refuse it). Absent means the AWS-owned key, which is what we want.
@@ -100,9 +129,7 @@ class ObservabilityStack(Stack):
         assert isinstance(cfn_archive, events.CfnArchive)
         cfn_archive.add_property_deletion_override("KmsKeyIdentifier")
         # The archive is the replay source of every order: as durable as the orders table.
-        cfn_archive.apply_removal_policy(
-            RemovalPolicy.DESTROY if config.disposable else RemovalPolicy.RETAIN
-        )
+        cfn_archive.apply_removal_policy(config.named_data_removal)
         CfnOutput(self, "EventArchiveArn", value=self.archive.archive_arn)
 
         # -- alarms ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -32,7 +32,7 @@ from cdk_constructs import (
     data_table,
     powertools_layer,
 )
-from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS
+from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS, vended_log_group_name
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     REVERSAL_TYPES,
@@ -64,7 +64,7 @@ from loyalty.order_status import (
     OrderStatus,
 )
 from stacks.config import LoyaltyConfig
-from stacks.permissions import grant_order_documents, grant_table
+from stacks.permissions import grant_order_documents, grant_table, grant_task_response_by_name
 
 JsonPath = sfn.JsonPath
 
@@ -77,7 +77,11 @@ class OrderProcessingStack(Stack):
         super().__init__(scope, id, **kwargs)
         self._config = config
         self.bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
-        self._layer = powertools_layer(self, powertools_version=config.powertools_version)
+        self._layer = powertools_layer(
+            self,
+            powertools_version=config.powertools_version,
+            layer_arn=config.powertools_layer_arn,
+        )
 
         # One order record and one record per item (points, each voucher, each reward).
         self.orders_table = data_table(
@@ -101,7 +105,7 @@ class OrderProcessingStack(Stack):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
-            removal_policy=RemovalPolicy.DESTROY if config.disposable else RemovalPolicy.RETAIN,
+            removal_policy=config.named_data_removal,
             auto_delete_objects=config.disposable,  # a bucket must be empty to be deleted
         )
         acknowledge(
@@ -183,8 +187,12 @@ class OrderProcessingStack(Stack):
                 Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
             },
         )
-        # It announces order.approval-requested (and answers for an approval carried over).
+        # It announces order.approval-requested; it resumes the step itself (with Step Functions,
+        # never through the bus) for an approval carried over or an order cancelled meanwhile.
         self.bus.add_publisher(opens_approvals)
+        grant_task_response_by_name(
+            opens_approvals, state_machine_name=config.order_state_machine_name
+        )
         await_approval = self.flow.invoke_step(
             "AwaitApproval",
             function=opens_approvals,
@@ -381,6 +389,7 @@ class OrderProcessingStack(Stack):
             target=self.state_machine,
             event_pattern=task_answer_pattern(),
             failed_detail_type=TaskAnswer.FAILED.value,
+            log_group_name=vended_log_group_name(f"{config.resource_prefix}-step-finisher"),
         )
 
         self.token_handler = token_handler = self._function(

@@ -69,3 +69,23 @@ def grant_describe_order_executions(function: lambda_.Function, *, state_machine
         "the order-processing state machine, and only reading them (DescribeExecution, "
         "GetExecutionHistory)",
     )
+
+
+def grant_task_response_by_name(function: lambda_.Function, *, state_machine_name: str) -> None:
+    """What ``StateMachine.grant_task_response`` grants (``states:SendTask*``, which IAM checks
+    against the state machine), on the ARN built from its name: for a function the state
+    machine itself invokes, where a reference to the machine would be a dependency cycle."""
+    stack = Stack.of(function)
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "states:SendTaskSuccess",
+                "states:SendTaskFailure",
+                "states:SendTaskHeartbeat",
+            ],
+            resources=[
+                f"arn:{Aws.PARTITION}:states:{stack.region}:{stack.account}:"
+                f"stateMachine:{state_machine_name}"
+            ],
+        )
+    )

@@ -117,8 +117,12 @@ def vendor_request_pattern(
     domain: str = DEFAULT_DOMAIN, types: tuple[VendorRequestType, ...] = EFFECT_TYPES
 ) -> dict[str, Any]:
     """Seed 000 step 2: the Vendor Mediator's rule, generalised to the four request types; with
-    ``types=REVERSAL_TYPES``, the same rule for a compensation's reversals."""
+    ``types=REVERSAL_TYPES``, the same rule for a compensation's reversals. Beside the seed's
+    ``detail``, a ``source`` filter: only the order process may ask the vendor for anything (the
+    seed's ``metadata.service`` is a field any publisher can write; ``source`` is the one the
+    publishers' IAM grants pin, ``events:source``)."""
     return {
+        "source": [Source.ORDER_PROCESS.value],
         "detail": {
             "metadata": {
                 "domain": [domain],
@@ -127,16 +131,20 @@ def vendor_request_pattern(
                 "type": [t.value for t in types],
                 "status": [VendorStatus.PROCESSED.value],
             }
-        }
+        },
     }
 
 
 def vendor_answer_pattern(
     domain: str = DEFAULT_DOMAIN, types: tuple[VendorRequestType, ...] = EFFECT_TYPES
 ) -> dict[str, Any]:
-    """Seed 000 step 4, byte for byte: the Token Handler's rule; with ``types=REVERSAL_TYPES``,
-    the same rule for the answers to a compensation's reversals."""
+    """Seed 000 step 4, byte for byte, plus a ``source`` filter: the Token Handler's rule; with
+    ``types=REVERSAL_TYPES``, the same rule for the answers to a compensation's reversals. Only
+    the Vendor Mediator answers for the vendor: without the filter, anyone allowed to put events
+    could resume a vendor step with a token it had seen, as any source (see
+    ``seed_pattern``)."""
     return {
+        "source": [Source.VENDOR_MEDIATOR.value],
         "detail": {
             "metadata": {
                 "domain": [domain],
@@ -146,8 +154,13 @@ def vendor_answer_pattern(
                 "status": [VendorStatus.SUBMITTED.value, VendorStatus.ERROR.value],
             },
             "data": {VENDOR_TOKEN_FIELD: [{"exists": True}]},
-        }
+        },
     }
+
+
+def seed_pattern(pattern: dict[str, Any]) -> dict[str, Any]:
+    """``pattern`` without the ``source`` filter this system adds: what seed 000 wrote."""
+    return {key: value for key, value in pattern.items() if key != "source"}
 
 
 # --- Order steps (seed 004) and order lifecycle -----------------------------------------------
@@ -270,6 +283,75 @@ def task_answer_pattern() -> dict[str, Any]:
         "source": [Source.ORDER_PROCESS.value],
         "detail-type": [a.value for a in TaskAnswer],
         "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
+    }
+
+
+# --- What the event log and the archive keep: never a task token --------------------------------
+
+
+def token_free_pattern() -> dict[str, Any]:
+    """Events of the system's sources that carry no task token: the order lifecycle
+    (``order.received`` included, which is all a replay needs). Logged and archived whole."""
+    return {
+        "source": [source.value for source in Source],
+        "detail": {
+            TASK_TOKEN_FIELD: [{"exists": False}],
+            "data": {VENDOR_TOKEN_FIELD: [{"exists": False}]},
+        },
+    }
+
+
+TOKEN_BEARING: Final = {
+    "StepEvents": (
+        {"source": [Source.ORDER_PROCESS.value], "detail": {TASK_TOKEN_FIELD: [{"exists": True}]}},
+        f"$.detail.{ORDER_REFERENCE_FIELD}",
+    ),
+    "VendorEvents": (
+        {
+            "source": [Source.ORDER_PROCESS.value, Source.VENDOR_MEDIATOR.value],
+            "detail": {"data": {VENDOR_TOKEN_FIELD: [{"exists": True}]}},
+        },
+        "$.detail.data.loyalty_order_reference",
+    ),
+}
+"""The events that carry a task token (step requests and worker answers; vendor requests and
+answers), each with the path of its order reference. The event log keeps a one-line summary of
+each (`event_summary_paths`), never the event, so nobody who can read the log can resume a task;
+the archive keeps none of them (a replay re-drives ``order.received``; a replayed step event
+would carry a closed token)."""
+
+INGESTION_TIME: Final = "<aws.events.event.ingestion-time>"
+"""EventBridge's predefined input-transformer variable: when it took the event (ISO 8601)."""
+
+EVENT_SUMMARY_FIELDS: Final = ("order_reference", "source", "detail-type", "type", "status")
+"""The words of a summary line, in order, separated by one space (none of them has a space)."""
+
+
+def event_summary_paths(order_reference_path: str) -> dict[str, str]:
+    """Each summary field's JSON path in the event (an EventBridge input transformer's paths)."""
+    return {
+        "order_reference": order_reference_path,
+        "source": "$.source",
+        "detail-type": "$.detail-type",
+        "type": "$.detail.metadata.type",
+        "status": "$.detail.metadata.status",
+    }
+
+
+def parse_event_summary(line: str) -> dict[str, Any] | None:
+    """A summary line as the event it summarises (without its token and data), or None if
+    ``line`` is not one."""
+    words = line.split(" ")
+    if len(words) != len(EVENT_SUMMARY_FIELDS) or not all(words):
+        return None
+    fields = dict(zip(EVENT_SUMMARY_FIELDS, words, strict=True))
+    return {
+        "source": fields["source"],
+        "detail-type": fields["detail-type"],
+        "detail": {
+            ORDER_REFERENCE_FIELD: fields["order_reference"],
+            "metadata": {"type": fields["type"], "status": fields["status"]},
+        },
     }
 
 

@@ -8,7 +8,9 @@ stores the token in the actions table (keyed by order and action; clients never 
 the order AWAITING_APPROVAL and announces ``order.approval-requested`` (without the token) for
 whoever reviews orders. The decision comes later, through the Order API, which resumes
 (approve) or fails (reject, cancel) the waiting task with the token. An operator's re-run of an
-order approved in an earlier attempt is not asked again.
+order approved in an earlier attempt is not asked again, and an order cancelled before anybody
+was asked stops here: this function then resumes the task itself, with Step Functions, so the
+token is never in an event either way.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.adapters.orders_table import StaleStepError
+from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent, OrderStep
+from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent
 from loyalty.domain.errors import OrderCancelled
-from loyalty.events import StepRequest, order_lifecycle_event, task_failed, task_finished
+from loyalty.events import StepRequest, order_lifecycle_event
 from loyalty.order_status import ActionStatus
 from loyalty.settings import decimal_env, require_env
 from order_steps.worker import orders_table_from_env
@@ -39,6 +42,7 @@ orders = orders_table_from_env()
 actions = ActionsTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ACTIONS_TABLE))
 domain = require_env(Env.LOYALTY_DOMAIN)
 timeout_seconds = int(decimal_env(Env.APPROVAL_TIMEOUT_SECONDS, str(7 * 24 * 3600)))
+tokens = TaskTokens(client=boto3.client("stepfunctions"))
 publisher = EventBusPublisher(
     client=boto3.client("events"),
     bus_name=require_env(Env.EVENT_BUS),
@@ -60,10 +64,9 @@ def _granted_before(request: StepRequest) -> dict[str, Any] | None:
         "decided_at": action.get("decided_at"),
         "carried_over": True,
     }
-    publisher.publish(
-        [task_finished(request, step=OrderStep.AWAIT_APPROVAL, domain=domain, result=decision)]
-    )
-    logger.info("approval of an earlier attempt carried over", extra=decision)
+    # Straight to Step Functions, like every answer to this step: its token never goes on the bus.
+    closed = tokens.succeed(request.task_token, decision)
+    logger.info("approval of an earlier attempt carried over", extra={**decision, "closed": closed})
     return {"action": APPROVAL_ACTION, "carried_over": True}
 
 
@@ -114,17 +117,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except OrderCancelled as err:
         # Cancelled before a person was asked: nobody will be; the order stops here.
         actions.expire(order_reference=request.order_reference, action=APPROVAL_ACTION)
-        publisher.publish(
-            [
-                task_failed(
-                    request,
-                    step=OrderStep.AWAIT_APPROVAL,
-                    domain=domain,
-                    error=err.error_name,
-                    cause=str(err),
-                )
-            ]
-        )
+        tokens.fail(request.task_token, error=err.error_name, cause=str(err))
         return {"action": APPROVAL_ACTION, "cancelled": str(err)}
     except StaleStepError as err:
         # A late run (Lambda's retry) after the approval was decided or the order moved on.

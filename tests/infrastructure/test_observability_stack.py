@@ -16,6 +16,7 @@ from app import (
     VENDOR_MEDIATOR_STACK,
     build_app,
 )
+from loyalty import contract
 from loyalty.contract import MetricName, Source
 
 EVERY_SOURCE = sorted(source.value for source in Source)
@@ -25,28 +26,67 @@ def _template(context: dict[str, Any], stack: str = OBSERVABILITY_STACK) -> Temp
     return Template.from_stack(build_app(context).node.find_child(stack))  # type: ignore[arg-type]
 
 
-def test_every_event_of_every_service_goes_to_the_event_log(
+def test_every_event_of_every_service_goes_to_the_event_log_and_no_task_token_does(
     observability_template: Template,
 ) -> None:
-    rules = observability_template.find_resources("AWS::Events::Rule")
-    assert len(rules) == 1
-    (rule,) = rules.values()
-    assert sorted(rule["Properties"]["EventPattern"]["source"]) == EVERY_SOURCE
-    (target,) = rule["Properties"]["Targets"]
+    rules = {
+        logical: rule["Properties"]
+        for logical, rule in observability_template.find_resources("AWS::Events::Rule").items()
+    }
     (log_group_id,) = observability_template.find_resources(
         "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": "/loyalty/events"}}
     )
-    assert ":log-group:" in json.dumps(target["Arn"])
-    assert {"Ref": log_group_id} in target["Arn"]["Fn::Join"][1]
-    assert "DeadLetterConfig" in target and "RetryPolicy" in target
+    for properties in rules.values():
+        (target,) = properties["Targets"]
+        assert ":log-group:" in json.dumps(target["Arn"])
+        assert {"Ref": log_group_id} in target["Arn"]["Fn::Join"][1]
+        assert "DeadLetterConfig" in target and "RetryPolicy" in target
+    canonical = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731 - CDK sorts top-level keys
+    # Whole: the events without a token (every service's)...
+    (whole,) = [p for p in rules.values() if "InputTransformer" not in p["Targets"][0]]
+    assert canonical(whole["EventPattern"]) == canonical(contract.token_free_pattern())
+    assert sorted(whole["EventPattern"]["source"]) == EVERY_SOURCE
+    # ...and a summary line of each event that carries one, from paths that never reach it.
+    summaries = [p for p in rules.values() if "InputTransformer" in p["Targets"][0]]
+    assert sorted(canonical(p["EventPattern"]) for p in summaries) == sorted(
+        canonical(pattern) for pattern, _ in contract.TOKEN_BEARING.values()
+    )
+    for properties in summaries:
+        transformer = properties["Targets"][0]["InputTransformer"]
+        paths = json.dumps(transformer["InputPathsMap"])
+        assert contract.TASK_TOKEN_FIELD not in paths and contract.VENDOR_TOKEN_FIELD not in paths
+        template = json.loads(transformer["InputTemplate"])
+        assert set(template) == {"timestamp", "message"}  # what a log group target takes
+        assert len(template["message"].split(" ")) == len(contract.EVENT_SUMMARY_FIELDS)
     observability_template.has_resource_properties(
         "AWS::Logs::LogGroup", {"LogGroupName": "/loyalty/events", "RetentionInDays": 90}
     )
-    # EventBridge can write to the log group only through a resource policy.
-    policy = observability_template.find_resources("AWS::Logs::ResourcePolicy")
-    document = json.dumps(next(iter(policy.values()))["Properties"]["PolicyDocument"])
+    # EventBridge can write to the log group only through a resource policy: one, for 3 rules
+    # (an account may have 10).
+    (policy,) = observability_template.find_resources("AWS::Logs::ResourcePolicy").values()
+    document = json.dumps(policy["Properties"]["PolicyDocument"])
     assert "events.amazonaws.com" in document
     assert "logs:PutLogEvents" in document
+
+
+def test_every_rules_dead_letter_queue_lets_eventbridge_send_to_it(
+    observability_template: Template,
+) -> None:
+    rules = observability_template.find_resources("AWS::Events::Rule")
+    policies = observability_template.find_resources("AWS::SQS::QueuePolicy")
+    for logical, rule in rules.items():
+        queue = rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        granted = [
+            statement
+            for policy in policies.values()
+            if {"Ref": queue} in policy["Properties"]["Queues"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement.get("Principal") == {"Service": "events.amazonaws.com"}
+        ]
+        assert [s["Action"] for s in granted] == ["sqs:SendMessage"], logical
+        assert granted[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+            "Fn::GetAtt": [logical, "Arn"]
+        }
 
 
 def test_every_event_is_archived_for_replay(observability_template: Template) -> None:
@@ -55,6 +95,9 @@ def test_every_event_is_archived_for_replay(observability_template: Template) ->
     assert properties["ArchiveName"] == "loyalty-events"
     assert properties["RetentionDays"] == 365
     assert sorted(properties["EventPattern"]["source"]) == EVERY_SOURCE
+    # Never a task token: a replay needs only order.received, and the tokens are closed anyway.
+    canonical = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731
+    assert canonical(properties["EventPattern"]) == canonical(contract.token_free_pattern())
     assert "KmsKeyIdentifier" not in properties  # aws-cdk#37847 writes "" otherwise
 
 
@@ -167,9 +210,15 @@ RETAINED = {
 }
 
 
+NAMED = {"AWS::S3::Bucket", "AWS::Logs::LogGroup", "AWS::Events::Archive"}
+"""Retained data with a fixed name: retained except when its stack's creation fails, so a failed
+first deploy (or a destroy, then a deploy) does not leave a name the next deploy fails on."""
+
+
 def _retained(template: Template, resource_type: str) -> int:
+    wanted = "RetainExceptOnCreate" if resource_type in NAMED else "Retain"
     return sum(
-        resource.get("DeletionPolicy") == "Retain"
+        resource.get("DeletionPolicy") == wanted and resource.get("UpdateReplacePolicy") == "Retain"
         for resource in template.find_resources(resource_type).values()
     )
 

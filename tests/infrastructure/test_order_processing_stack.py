@@ -326,9 +326,14 @@ def test_rules_use_the_contracts_patterns(order_template: Template) -> None:
     assert sorted(map(canonical, patterns)) == sorted(map(canonical, expected))
 
 
-def test_token_handler_rule_is_seed_step_4_byte_for_byte(order_template: Template) -> None:
+def test_token_handler_rule_is_seed_step_4_byte_for_byte_plus_the_mediators_source(
+    order_template: Template,
+) -> None:
     seed = json.dumps(load_event("seed000_step4_pattern"))
-    assert seed in [json.dumps(p) for p in rule_patterns(order_template)]
+    (rule,) = [
+        p for p in rule_patterns(order_template) if json.dumps(contract.seed_pattern(p)) == seed
+    ]
+    assert rule["source"] == [contract.Source.VENDOR_MEDIATOR.value]
 
 
 def test_every_rule_target_has_a_retry_policy_and_a_dead_letter_queue(
@@ -480,6 +485,7 @@ def test_a_failure_with_applied_effects_reverses_them_then_settles_how_that_ende
 def test_reversals_travel_on_rules_of_their_own_beside_seed_000s(
     order_template: Template,
 ) -> None:
-    patterns = [json.dumps(p) for p in rule_patterns(order_template)]
+    patterns = [json.dumps(contract.seed_pattern(p)) for p in rule_patterns(order_template)]
     assert json.dumps(load_event("seed000_step4_pattern")) in patterns
-    assert json.dumps(contract.vendor_answer_pattern(types=contract.REVERSAL_TYPES)) in patterns
+    reversals = contract.vendor_answer_pattern(types=contract.REVERSAL_TYPES)
+    assert json.dumps(contract.seed_pattern(reversals)) in patterns

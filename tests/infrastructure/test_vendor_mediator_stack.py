@@ -15,15 +15,19 @@ from tests.sample_events import load_event
 def test_mediator_rules_are_seed_step_2_for_the_four_types_and_its_twin_for_reversals(
     vendor_template: Template,
 ) -> None:
-    patterns = [
-        json.dumps(r["Properties"]["EventPattern"])
+    rules = [
+        r["Properties"]["EventPattern"]
         for r in vendor_template.find_resources("AWS::Events::Rule").values()
     ]
     seed = load_event("seed000_step2_pattern")
     seed["detail"]["metadata"]["type"] = [t.value for t in contract.EFFECT_TYPES]
     reversals = load_event("seed000_step2_pattern")
     reversals["detail"]["metadata"]["type"] = [t.value for t in contract.REVERSAL_TYPES]
-    assert sorted(patterns) == sorted([json.dumps(seed), json.dumps(reversals)])
+    # The seed's pattern byte for byte, plus a source filter: only the order process asks.
+    assert sorted(json.dumps(contract.seed_pattern(p)) for p in rules) == sorted(
+        [json.dumps(seed), json.dumps(reversals)]
+    )
+    assert [p["source"] for p in rules] == [[contract.Source.ORDER_PROCESS.value]] * 2
 
 
 def test_mediator_answers_with_its_own_source_and_reads_the_key_from_secrets_manager(
@@ -66,8 +70,8 @@ def test_mediator_may_read_the_secret_and_put_events_on_the_default_bus_only(
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     put_events = [s for s in statements if s["Action"] == "events:PutEvents"]
-    assert len(put_events) == 1
-    assert "event-bus/default" in json.dumps(put_events[0]["Resource"])
+    assert [s["Effect"] for s in put_events] == ["Deny", "Allow"]  # any other source; its own
+    assert all("event-bus/default" in json.dumps(s["Resource"]) for s in put_events)
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert secret_reads and all("Ref" in s["Resource"] for s in secret_reads)
 

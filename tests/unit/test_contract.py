@@ -18,15 +18,66 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     return bool(EventPattern.load(json.dumps(pattern)).matches_event(event))
 
 
-def test_token_handler_pattern_is_seed_step_4_byte_for_byte() -> None:
+def test_token_handler_pattern_is_seed_step_4_byte_for_byte_plus_the_mediators_source() -> None:
     seed = load_event("seed000_step4_pattern")
-    assert json.dumps(contract.vendor_answer_pattern()) == json.dumps(seed)
+    pattern = contract.vendor_answer_pattern()
+    assert json.dumps(contract.seed_pattern(pattern)) == json.dumps(seed)
+    assert pattern["source"] == [contract.Source.VENDOR_MEDIATOR.value]
 
 
-def test_mediator_pattern_is_seed_step_2_generalised_to_the_four_types() -> None:
+def test_mediator_pattern_is_seed_step_2_for_the_four_types_plus_the_order_process_source() -> None:
     seed = load_event("seed000_step2_pattern")
     seed["detail"]["metadata"]["type"] = ["voucher", "reward", "sale", "return"]
-    assert json.dumps(contract.vendor_request_pattern()) == json.dumps(seed)
+    pattern = contract.vendor_request_pattern()
+    assert json.dumps(contract.seed_pattern(pattern)) == json.dumps(seed)
+    assert pattern["source"] == [contract.Source.ORDER_PROCESS.value]
+
+
+@pytest.mark.parametrize("source", ["anyone", contract.Source.ORDER_INTAKE.value])
+def test_a_vendor_answer_from_any_other_source_reaches_no_rule(source: str) -> None:
+    answer = load_event("seed000_step3_voucher_submitted")
+    assert matches(contract.vendor_answer_pattern(), answer)
+    forged = {**answer, "source": source}
+    for types in (contract.EFFECT_TYPES, contract.REVERSAL_TYPES):
+        forged["detail"]["metadata"]["type"] = types[0].value
+        assert not matches(contract.vendor_answer_pattern(types=types), forged)
+    assert not matches(contract.task_answer_pattern(), {**forged, "detail-type": "TASK_FINISHED"})
+
+
+def test_the_event_log_and_archive_take_whole_only_events_without_a_token() -> None:
+    request = load_event("seed000_step1_voucher_request")
+    answer = load_event("seed000_step3_voucher_submitted")
+    step = {
+        "source": contract.Source.ORDER_PROCESS.value,
+        "detail-type": "order.store",
+        "detail": {"TaskToken": "t", "order_reference": "R-1", "metadata": {}},
+    }
+    lifecycle = {
+        "source": contract.Source.ORDER_PROCESS.value,
+        "detail-type": "order.completed",
+        "detail": {"order_reference": "R-1", "data": {"points": 5}},
+    }
+    whole = contract.token_free_pattern()
+    summarised = [pattern for pattern, _ in contract.TOKEN_BEARING.values()]
+    for event in (request, answer, step):
+        assert not matches(whole, event)
+        assert sum(matches(pattern, event) for pattern in summarised) == 1
+    assert matches(whole, lifecycle)
+    assert not any(matches(pattern, lifecycle) for pattern in summarised)
+
+
+def test_a_summary_line_reads_back_as_the_event_without_its_token() -> None:
+    line = "R-1 service-loyalty-vendor-mediator event voucher submitted"
+    assert contract.parse_event_summary(line) == {
+        "source": "service-loyalty-vendor-mediator",
+        "detail-type": "event",
+        "detail": {
+            "order_reference": "R-1",
+            "metadata": {"type": "voucher", "status": "submitted"},
+        },
+    }
+    assert contract.parse_event_summary("R-1  event voucher submitted") is None
+    assert contract.parse_event_summary('{"source": "x"}') is None
 
 
 def test_seed_request_reaches_the_mediator_and_not_the_token_handler() -> None:
