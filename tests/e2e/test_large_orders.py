@@ -49,7 +49,9 @@ def test_a_one_megabyte_order_with_500_vouchers_completes_by_claim_check(
     assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED"), (
         cloud.stall_report(reference)
     )
-    assert [(e.operation, e.points) for e in vendor.ledger()] == [("credit", LINES)]
+    assert [(e.operation, e.points) for e in vendor.ledger()] == [("credit", LINES)], (
+        vendor.ledger()
+    )
     assert sorted(r.code for r in vendor.redemptions()) == codes
     assert sum(item["status"] == "SUBMITTED" for item in outcome.items.values()) == VOUCHERS + 1
 
