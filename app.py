@@ -35,6 +35,15 @@ ORDER_API_STACK = "LoyaltyOrderApi"
 OBSERVABILITY_STACK = "LoyaltyObservability"
 
 
+def stack_name(prefix: str, stack_id: str) -> str:
+    """The CloudFormation name of one copy's stack: its id with the prefix in front instead of
+    ``Loyalty`` (``LoyaltyOrderProcessing``; ``LoyaltyDevOrderProcessing`` for ``loyalty-dev``),
+    so a second copy in the account gets stacks of its own."""
+    return "".join(part.capitalize() for part in prefix.split("-")) + stack_id.removeprefix(
+        "Loyalty"
+    )
+
+
 def cdk_json_context() -> dict[str, Any]:
     """The context in cdk.json (what the CLI passes to the app)."""
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -51,6 +60,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     order_processing = OrderProcessingStack(
         app,
         ORDER_PROCESSING_STACK,
+        stack_name=stack_name(config.resource_prefix, ORDER_PROCESSING_STACK),
         config=config,
         env=env,
         description="Loyalty order processing: event-driven Step Functions, Step Finisher, "
@@ -59,6 +69,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     vendor_mediator = VendorMediatorStack(
         app,
         VENDOR_MEDIATOR_STACK,
+        stack_name=stack_name(config.resource_prefix, VENDOR_MEDIATOR_STACK),
         config=config,
         env=env,
         description="Loyalty vendor mediator: the only caller of the loyalty SaaS",
@@ -66,6 +77,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     order_api = OrderApiStack(
         app,
         ORDER_API_STACK,
+        stack_name=stack_name(config.resource_prefix, ORDER_API_STACK),
         config=config,
         orders_table=order_processing.orders_table,
         actions_table=order_processing.actions_table,
@@ -76,6 +88,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     ObservabilityStack(
         app,
         OBSERVABILITY_STACK,
+        stack_name=stack_name(config.resource_prefix, OBSERVABILITY_STACK),
         config=config,
         order_processing=order_processing,
         vendor_mediator=vendor_mediator,
@@ -83,6 +96,13 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         env=env,
         description="Loyalty observability: event log and archive, dashboard, alarms",
     )
+    if config.account is None or config.region is None:
+        for stack in (order_processing, vendor_mediator, order_api):
+            cdk.Annotations.of(stack).add_info(
+                "environment-agnostic synth: no account or region from the CLI's credentials "
+                "or loyalty:account / loyalty:region; the template names AWS::AccountId and "
+                "AWS::Region, and deploys wherever the deploying credentials point"
+            )
     cdk.Tags.of(app).add("project", "loyalty-orchestration")
     if config.disposable:
         # A development deployment: nothing is retained, data included.

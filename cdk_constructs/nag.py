@@ -8,10 +8,22 @@ from constructs import IConstruct
 
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge ``rule_id`` (e.g. ``AwsSolutions-SQS3`` or a granular finding such as
-    ``AwsSolutions-IAM5[Resource::*]``) on ``scope`` and everything under it."""
+    ``AwsSolutions-IAM5[Resource::*]``) on ``scope`` and everything under it. A finding that
+    names the account or region of an environment-agnostic stack is written as cdk-nag writes
+    it (``<AWS::AccountId>``)."""
     if len(reason.strip()) < 20:
         raise ValueError(f"{rule_id}: give a real reason")
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+    cdk.Validations.of(scope).acknowledge(
+        cdk.Acknowledgment(id=_as_written(scope, rule_id), reason=reason)
+    )
+
+
+def _as_written(scope: IConstruct, text: str) -> str:
+    resolved = cdk.Stack.of(scope).resolve(text)
+    if isinstance(resolved, str):
+        return resolved
+    separator, parts = resolved["Fn::Join"]
+    return str(separator).join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)
 
 
 STATE_MACHINE_WILDCARD_REASON = (

@@ -8,8 +8,10 @@ differently than expected, or the vendor's effects differ from the orders'.
 
 Without ``--orders`` it runs the ten curated sample orders; with ``--orders N`` it generates N
 orders from ``--mix`` and ``--seed``. ``--vendor-faults`` makes the fake vendor misbehave,
-``--concurrency`` bounds the orders in flight, ``--json`` writes the full report. With ``--serve``
-the local cloud stays up afterwards, for curl.
+``--concurrency`` bounds the orders in flight, ``--json`` writes the full report, ``-c
+loyalty:KEY=VALUE`` (repeatable, as ``cdk -c``) changes a deploy-time setting for the run (a
+shorter vendor deadline, another quota; the report records each). With ``--serve`` the local
+cloud stays up afterwards, for curl.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app import cdk_json_context
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import REGION, LocalCloud, OrderOutcome
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
@@ -29,12 +32,12 @@ from local_cloud.order_mix import (
     DEFAULT_MIX,
     generate_orders,
     parse_mix,
-    points_rate,
     seed_vendor_for,
 )
 from local_cloud.run_report import report
 from local_cloud.runner import Progress, run_orders
 from local_cloud.sample_orders import SampleOrder, invalid_api_order, sample_orders, seed_vendor
+from stacks.config import ConfigError, LoyaltyConfig, config_of
 
 DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)", "cancel": "(cancelled)"}
 COLUMNS = (
@@ -85,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     generated = args.orders is not None
     samples = generate_orders(args.orders, args.mix, args.seed) if generated else sample_orders()
     print("Local cloud: synthesising the app and deploying it into moto ...", flush=True)
-    with FakeVendor() as vendor, LocalCloud(vendor=vendor) as cloud:
+    if args.overrides:
+        print("Settings for this run: " + ", ".join(f"{k}={v}" for k, v in args.overrides.items()))
+    with FakeVendor() as vendor, LocalCloud(vendor=vendor, context=args.overrides) as cloud:
         if generated:
             seed_vendor_for(vendor, samples)
         else:
@@ -134,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             vendor,
             samples,
             result.outcomes,
-            points_rate(),
+            args.config.points_per_currency_unit,
             elapsed_seconds=time.monotonic() - started,
             settings={
                 "orders": len(samples),
@@ -142,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 "seed": args.seed if generated else None,
                 "concurrency": args.concurrency,
                 "vendor_faults": args.vendor_faults_name,
+                "context_overrides": args.overrides,
             },
         )
         _print_summary(full, len(samples), time.monotonic() - started)
@@ -314,7 +320,20 @@ def main(argv: list[str] | None = None) -> int:
         help="healthy, flaky, throttled, outage, slow, or a JSON file of fault knobs",
     )
     run_parser.add_argument("--json", metavar="PATH", help="write the full report here")
+    run_parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="loyalty:KEY=VALUE",
+        help="a deploy-time setting for this run, as `cdk -c` takes it (repeatable; the "
+        "README's configuration table lists them); the report records each",
+    )
     args = parser.parse_args(argv)
+    try:
+        args.overrides, args.config = _overrides(args.context)
+    except ValueError as err:
+        parser.error(str(err))
     try:
         args.vendor_faults_name = args.vendor_faults
         args.vendor_faults = FaultProfile.load(args.vendor_faults)
@@ -323,6 +342,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeline is None:
         args.timeline = "" if args.orders else "M101-S76-OP10-T65"
     return run(args)
+
+
+def _overrides(pairs: list[str]) -> tuple[dict[str, str], LoyaltyConfig]:
+    """``-c`` pairs as context, and the configuration they make with cdk.json's. Raises
+    ValueError naming the pair when it is malformed, names no setting, or has a bad value."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.startswith("loyalty:") or not value:
+            raise ValueError(f"-c {pair!r}: write it loyalty:KEY=VALUE, as cdk -c takes it")
+        overrides[key] = value
+    try:
+        config, read = config_of({**cdk_json_context(), **overrides})
+    except ConfigError as err:
+        raise ValueError(f"-c: {err}") from None
+    unknown = sorted(set(overrides) - read)
+    if unknown:
+        raise ValueError(
+            f"-c {unknown[0]}: not a setting of this app (the README's configuration table "
+            "lists them)"
+        )
+    return overrides, config
 
 
 def _positive(text: str) -> int:

@@ -449,11 +449,12 @@ class LocalCloud:
 
     def submit_order(self, order: dict[str, Any]) -> None:
         """What a client integration does: put ``order.received``."""
-        from loyalty.contract import OrderEvent, Source
+        from loyalty.contract import DEFAULT_PREFIX, OrderEvent, Source, source_of
 
+        prefix = self._context.get("loyalty:resourcePrefix", DEFAULT_PREFIX)
         self.put_events(
             {
-                "source": Source.ORDER_INTAKE.value,
+                "source": source_of(Source.ORDER_INTAKE, prefix),
                 "detail_type": OrderEvent.RECEIVED.value,
                 "detail": order,
             }

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 
 from cdk_constructs import WaitPolicy
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
@@ -143,8 +144,12 @@ class MediatorConfig:
 
 @dataclass(frozen=True)
 class LoyaltyConfig:
-    account: str
-    region: str
+    account: str | None
+    """``loyalty:account``, else the CLI's (``CDK_DEFAULT_ACCOUNT``); None: an environment-agnostic
+    synth, whose templates name ``AWS::AccountId`` and deploy to whatever account the deploying
+    credentials are in (never a made-up account baked in)."""
+    region: str | None
+    """``loyalty:region``, else the CLI's (``CDK_DEFAULT_REGION``); None: ``AWS::Region``."""
     resource_prefix: str
     """Prefix of the few resources with fixed names (so other stacks need no import)."""
     disposable: bool
@@ -205,7 +210,9 @@ class LoyaltyConfig:
     @property
     def documents_bucket_name(self) -> str:
         """The claim-check bucket: S3 names are global, so account and region are in it."""
-        return f"{self.resource_prefix}-order-documents-{self.account}-{self.region}"
+        account = self.account or Aws.ACCOUNT_ID
+        region = self.region or Aws.REGION
+        return f"{self.resource_prefix}-order-documents-{account}-{region}"
 
     @property
     def named_data_removal(self) -> RemovalPolicy:
@@ -244,8 +251,10 @@ class LoyaltyConfig:
     def from_context(cls, node: ContextReader) -> LoyaltyConfig:
         ctx = _Context(node)
         return cls(
-            account=ctx.text("account", os.environ.get("CDK_DEFAULT_ACCOUNT") or "000000000000"),
-            region=ctx.text("region", os.environ.get("CDK_DEFAULT_REGION") or "us-east-1"),
+            account=ctx.optional_text("account", pattern=r"\d{12}")
+            or os.environ.get("CDK_DEFAULT_ACCOUNT"),
+            region=ctx.optional_text("region", pattern=r"[a-z]{2}(-[a-z]+)+-\d")
+            or os.environ.get("CDK_DEFAULT_REGION"),
             resource_prefix=ctx.text("resourcePrefix", "loyalty", pattern=r"[a-z][a-z0-9-]{1,20}"),
             disposable=ctx.flag("disposable"),
             api_gateway_cloudwatch_role=ctx.flag("apiGatewayCloudWatchRole"),
@@ -296,6 +305,26 @@ class LoyaltyConfig:
                 )
             ),
         )
+
+
+class _Recorder:
+    """A context reader over a plain mapping that notes every key asked for."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self._context = context
+        self.read: set[str] = set()
+
+    def try_get_context(self, key: str) -> Any:
+        self.read.add(key)
+        return self._context.get(key)
+
+
+def config_of(context: Mapping[str, Any]) -> tuple[LoyaltyConfig, frozenset[str]]:
+    """The configuration a synth with ``context`` builds (raises `ConfigError` naming a bad key),
+    and every key it reads: a tool that takes overrides refuses one nobody reads (a typo)."""
+    recorder = _Recorder(context)
+    config = LoyaltyConfig.from_context(recorder)
+    return config, frozenset(recorder.read)
 
 
 class _Context:

@@ -30,12 +30,13 @@ from cdk_constructs import DefaultBus, event_pattern_from_dict
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     INGESTION_TIME,
-    TOKEN_BEARING,
     MetricName,
     OrderStep,
     ServiceName,
     Source,
     event_summary_paths,
+    source_of,
+    token_bearing,
     token_free_pattern,
 )
 from stacks.config import LoyaltyConfig
@@ -78,7 +79,8 @@ class ObservabilityStack(Stack):
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self._namespace = config.metrics_namespace
-        bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
+        prefix = config.resource_prefix
+        bus = DefaultBus(self, "Bus", event_source=source_of(Source.ORDER_PROCESS, prefix))
         # -- a log to query and an archive to replay, neither ever holding a task token ----------
         self.event_log = logs.LogGroup(
             self,
@@ -91,7 +93,7 @@ class ObservabilityStack(Stack):
         self.event_log_rule = bus.add_log_group_rule(
             "EveryEvent",
             log_group=self.event_log,
-            event_pattern=token_free_pattern(),
+            event_pattern=token_free_pattern(prefix),
             description="Every event of the loyalty services that carries no task token, whole",
         )
         self.event_summary_rules = [
@@ -112,14 +114,14 @@ class ObservabilityStack(Stack):
                     }
                 ),
             )
-            for family, (pattern, reference_path) in TOKEN_BEARING.items()
+            for family, (pattern, reference_path) in token_bearing(prefix).items()
         ]
         self.archive = events.Archive(
             self,
             "EventArchive",
             archive_name=f"{config.resource_prefix}-events",
             source_event_bus=bus.bus,
-            event_pattern=event_pattern_from_dict(token_free_pattern()),
+            event_pattern=event_pattern_from_dict(token_free_pattern(prefix)),
             retention=Duration.days(config.archive_retention_days),
             description="Every event of the loyalty services without a task token, for replay",
         )

@@ -31,6 +31,7 @@ from loyalty.contract import (
     Env,
     ServiceName,
     Source,
+    source_of,
 )
 from loyalty.order_status import STATUS_INDEX
 from stacks.config import LoyaltyConfig
@@ -110,7 +111,9 @@ class OrderApiStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        self.bus = bus = DefaultBus(self, "Bus", event_source=Source.ORDER_INTAKE.value)
+        self.bus = bus = DefaultBus(
+            self, "Bus", event_source=source_of(Source.ORDER_INTAKE, config.resource_prefix)
+        )
 
         # Orders submitted, by reference: a repeated POST /orders never puts an order twice.
         self.idempotency_table = data_table(

@@ -50,6 +50,7 @@ from loyalty.contract import (
     order_received_pattern,
     order_step_metadata,
     order_step_pattern,
+    source_of,
     task_answer_pattern,
     vendor_answer_pattern,
     vendor_metadata,
@@ -76,7 +77,9 @@ class OrderProcessingStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self._config = config
-        self.bus = DefaultBus(self, "Bus", event_source=Source.ORDER_PROCESS.value)
+        self.bus = DefaultBus(
+            self, "Bus", event_source=source_of(Source.ORDER_PROCESS, config.resource_prefix)
+        )
         self._layer = powertools_layer(
             self,
             powertools_version=config.powertools_version,
@@ -377,7 +380,7 @@ class OrderProcessingStack(Stack):
         self.orders_received = self.bus.add_lambda_rule(
             "OrdersReceived",
             function=starter,
-            event_pattern=order_received_pattern(),
+            event_pattern=order_received_pattern(config.resource_prefix),
             description="order.received starts an order-processing execution",
             answers=False,
         )
@@ -387,7 +390,7 @@ class OrderProcessingStack(Stack):
             "StepFinisher",
             bus=self.bus,
             target=self.state_machine,
-            event_pattern=task_answer_pattern(),
+            event_pattern=task_answer_pattern(config.resource_prefix),
             failed_detail_type=TaskAnswer.FAILED.value,
             log_group_name=vended_log_group_name(f"{config.resource_prefix}-step-finisher"),
         )
@@ -403,14 +406,16 @@ class OrderProcessingStack(Stack):
         self.bus.add_lambda_rule(
             "VendorAnswers",
             function=token_handler,
-            event_pattern=vendor_answer_pattern(config.domain),
+            event_pattern=vendor_answer_pattern(config.domain, prefix=config.resource_prefix),
             description="Vendor Mediator answers to the Token Handler (seed 000 step 4)",
             answers=False,
         )
         self.bus.add_lambda_rule(
             "VendorReversalAnswers",
             function=token_handler,
-            event_pattern=vendor_answer_pattern(config.domain, types=REVERSAL_TYPES),
+            event_pattern=vendor_answer_pattern(
+                config.domain, types=REVERSAL_TYPES, prefix=config.resource_prefix
+            ),
             description="Answers to a compensation's reversals, to the Token Handler",
             answers=False,
         )
@@ -561,7 +566,7 @@ class OrderProcessingStack(Stack):
         return self.flow.worker_step(
             id,
             detail_type=step.value,
-            event_pattern=order_step_pattern(step),
+            event_pattern=order_step_pattern(step, self._config.resource_prefix),
             function=function,
             detail=self._step_request(step, detail),
             result_path=result_path,

@@ -20,7 +20,14 @@ from cdk_constructs import (
     powertools_layer,
 )
 from cdk_constructs.nag import acknowledge
-from loyalty.contract import REVERSAL_TYPES, Env, ServiceName, Source, vendor_request_pattern
+from loyalty.contract import (
+    REVERSAL_TYPES,
+    Env,
+    ServiceName,
+    Source,
+    source_of,
+    vendor_request_pattern,
+)
 from stacks.config import LoyaltyConfig
 
 
@@ -32,7 +39,9 @@ class VendorMediatorStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         timing = config.mediator
-        self.bus = bus = DefaultBus(self, "Bus", event_source=Source.VENDOR_MEDIATOR.value)
+        self.bus = bus = DefaultBus(
+            self, "Bus", event_source=source_of(Source.VENDOR_MEDIATOR, config.resource_prefix)
+        )
 
         if config.vendor_api_key_secret_name:
             self.api_key = secretsmanager.Secret.from_secret_name_v2(
@@ -141,14 +150,16 @@ class VendorMediatorStack(Stack):
         self.requests: BusRule = bus.add_queue_rule(
             "VendorRequests",
             queue=self.buffer.queue,
-            event_pattern=vendor_request_pattern(config.domain),
+            event_pattern=vendor_request_pattern(config.domain, prefix=config.resource_prefix),
             description="Vendor requests from order processing (seed 000 step 2) to the buffer",
         )
         # Seed 000's rule stays byte for byte; a compensation's reversals have their own.
         self.reversal_requests: BusRule = bus.add_queue_rule(
             "VendorReversalRequests",
             queue=self.buffer.queue,
-            event_pattern=vendor_request_pattern(config.domain, types=REVERSAL_TYPES),
+            event_pattern=vendor_request_pattern(
+                config.domain, types=REVERSAL_TYPES, prefix=config.resource_prefix
+            ),
             description="Reversals of a failed order's effects (compensation) to the buffer",
         )
         CfnOutput(self, "VendorApiKeySecret", value=secret_id)

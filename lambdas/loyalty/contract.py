@@ -29,14 +29,32 @@ DEFAULT_DOMAIN: Final = "LEGO-LOYALTY"
 """Seed 000's ``metadata.domain``; configurable (cdk.json ``loyalty:domain``)."""
 
 
+DEFAULT_PREFIX: Final = "loyalty"
+"""``loyalty:resourcePrefix`` of the default copy of the system."""
+
+
 class Source(StrEnum):
-    """EventBridge ``source`` of each service."""
+    """EventBridge ``source`` of each service in the default copy (and seed 000's
+    ``metadata.service`` values, which every copy keeps); another copy's are `source_of`."""
 
     ORDER_PROCESS = "service-loyalty-order-process"
     VENDOR_MEDIATOR = "service-loyalty-vendor-mediator"
     ORDER_INTAKE = "service-loyalty-order-intake"
     """Whoever accepts orders from clients (the Order API, a till integration, a test) puts
     ``order.received`` with this source."""
+
+
+def source_of(service: Source, prefix: str = DEFAULT_PREFIX) -> str:
+    """The ``source`` ``service`` puts events with in the copy deployed with
+    ``loyalty:resourcePrefix`` = ``prefix``: ``service-<prefix>-...``. Two copies in one account
+    share the default bus; every rule filters on its own copy's sources, and every publisher may
+    put only its own (IAM), so neither copy takes the other's events."""
+    return service.value.replace(f"service-{DEFAULT_PREFIX}-", f"service-{prefix}-", 1)
+
+
+def sources_of(prefix: str = DEFAULT_PREFIX) -> list[str]:
+    """Every source of one copy."""
+    return [source_of(service, prefix) for service in Source]
 
 
 # --- Vendor requests and answers (seed 000) -------------------------------------------------
@@ -114,7 +132,10 @@ def vendor_metadata(
 
 
 def vendor_request_pattern(
-    domain: str = DEFAULT_DOMAIN, types: tuple[VendorRequestType, ...] = EFFECT_TYPES
+    domain: str = DEFAULT_DOMAIN,
+    types: tuple[VendorRequestType, ...] = EFFECT_TYPES,
+    *,
+    prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, Any]:
     """Seed 000 step 2: the Vendor Mediator's rule, generalised to the four request types; with
     ``types=REVERSAL_TYPES``, the same rule for a compensation's reversals. Beside the seed's
@@ -122,7 +143,7 @@ def vendor_request_pattern(
     seed's ``metadata.service`` is a field any publisher can write; ``source`` is the one the
     publishers' IAM grants pin, ``events:source``)."""
     return {
-        "source": [Source.ORDER_PROCESS.value],
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
         "detail": {
             "metadata": {
                 "domain": [domain],
@@ -136,7 +157,10 @@ def vendor_request_pattern(
 
 
 def vendor_answer_pattern(
-    domain: str = DEFAULT_DOMAIN, types: tuple[VendorRequestType, ...] = EFFECT_TYPES
+    domain: str = DEFAULT_DOMAIN,
+    types: tuple[VendorRequestType, ...] = EFFECT_TYPES,
+    *,
+    prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, Any]:
     """Seed 000 step 4, byte for byte, plus a ``source`` filter: the Token Handler's rule; with
     ``types=REVERSAL_TYPES``, the same rule for the answers to a compensation's reversals. Only
@@ -144,7 +168,7 @@ def vendor_answer_pattern(
     could resume a vendor step with a token it had seen, as any source (see
     ``seed_pattern``)."""
     return {
-        "source": [Source.VENDOR_MEDIATOR.value],
+        "source": [source_of(Source.VENDOR_MEDIATOR, prefix)],
         "detail": {
             "metadata": {
                 "domain": [domain],
@@ -260,27 +284,27 @@ def order_reference_problem(value: object) -> str | None:
     return None
 
 
-def order_received_pattern() -> dict[str, Any]:
+def order_received_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     """Starts an order-processing execution."""
     return {
-        "source": [Source.ORDER_INTAKE.value],
+        "source": [source_of(Source.ORDER_INTAKE, prefix)],
         "detail-type": [OrderEvent.RECEIVED.value],
     }
 
 
-def order_step_pattern(step: OrderStep) -> dict[str, Any]:
+def order_step_pattern(step: OrderStep, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     """A worker's rule: the step request put by the order-processing state machine."""
     return {
-        "source": [Source.ORDER_PROCESS.value],
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
         "detail-type": [step.value],
         "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
     }
 
 
-def task_answer_pattern() -> dict[str, Any]:
+def task_answer_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     """The Step Finisher's rule: a worker's TASK_FINISHED / TASK_FAILED answer."""
     return {
-        "source": [Source.ORDER_PROCESS.value],
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
         "detail-type": [a.value for a in TaskAnswer],
         "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
     }
@@ -289,11 +313,11 @@ def task_answer_pattern() -> dict[str, Any]:
 # --- What the event log and the archive keep: never a task token --------------------------------
 
 
-def token_free_pattern() -> dict[str, Any]:
-    """Events of the system's sources that carry no task token: the order lifecycle
+def token_free_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """Events of one copy's sources that carry no task token: the order lifecycle
     (``order.received`` included, which is all a replay needs). Logged and archived whole."""
     return {
-        "source": [source.value for source in Source],
+        "source": sources_of(prefix),
         "detail": {
             TASK_TOKEN_FIELD: [{"exists": False}],
             "data": {VENDOR_TOKEN_FIELD: [{"exists": False}]},
@@ -301,24 +325,27 @@ def token_free_pattern() -> dict[str, Any]:
     }
 
 
-TOKEN_BEARING: Final = {
-    "StepEvents": (
-        {"source": [Source.ORDER_PROCESS.value], "detail": {TASK_TOKEN_FIELD: [{"exists": True}]}},
-        f"$.detail.{ORDER_REFERENCE_FIELD}",
-    ),
-    "VendorEvents": (
-        {
-            "source": [Source.ORDER_PROCESS.value, Source.VENDOR_MEDIATOR.value],
-            "detail": {"data": {VENDOR_TOKEN_FIELD: [{"exists": True}]}},
-        },
-        "$.detail.data.loyalty_order_reference",
-    ),
-}
-"""The events that carry a task token (step requests and worker answers; vendor requests and
-answers), each with the path of its order reference. The event log keeps a one-line summary of
-each (`event_summary_paths`), never the event, so nobody who can read the log can resume a task;
-the archive keeps none of them (a replay re-drives ``order.received``; a replayed step event
-would carry a closed token)."""
+def token_bearing(prefix: str = DEFAULT_PREFIX) -> dict[str, tuple[dict[str, Any], str]]:
+    """The events that carry a task token (step requests and worker answers; vendor requests and
+    answers), by family, each with the path of its order reference. The event log keeps a
+    one-line summary of each (`event_summary_paths`), never the event, so nobody who can read
+    the log can resume a task; the archive keeps none of them (a replay re-drives
+    ``order.received``; a replayed step event would carry a closed token)."""
+    process = source_of(Source.ORDER_PROCESS, prefix)
+    return {
+        "StepEvents": (
+            {"source": [process], "detail": {TASK_TOKEN_FIELD: [{"exists": True}]}},
+            f"$.detail.{ORDER_REFERENCE_FIELD}",
+        ),
+        "VendorEvents": (
+            {
+                "source": [process, source_of(Source.VENDOR_MEDIATOR, prefix)],
+                "detail": {"data": {VENDOR_TOKEN_FIELD: [{"exists": True}]}},
+            },
+            "$.detail.data.loyalty_order_reference",
+        ),
+    }
+
 
 INGESTION_TIME: Final = "<aws.events.event.ingestion-time>"
 """EventBridge's predefined input-transformer variable: when it took the event (ISO 8601)."""

@@ -96,3 +96,21 @@ def test_a_layer_arn_given_in_the_context_replaces_the_parameter() -> None:
 def test_a_layer_arn_that_is_not_one_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="loyalty:powertoolsLayerArn='layer-7' must match"):
         build_app({"loyalty:powertoolsLayerArn": "layer-7"})
+
+
+def test_without_credentials_the_synth_is_environment_agnostic(order_template: Template) -> None:
+    text = json.dumps(order_template.to_json())
+    assert "000000000000" not in text and "us-east-1" not in text
+    (bucket,) = order_template.find_resources("AWS::S3::Bucket").values()
+    assert {"Ref": "AWS::AccountId"} in bucket["Properties"]["BucketName"]["Fn::Join"][1]
+
+
+def test_the_clis_account_and_region_are_used_unless_the_context_names_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111122223333")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    stack = build_app({}).node.find_child(ORDER_PROCESSING_STACK)
+    assert (stack.account, stack.region) == ("111122223333", "eu-west-1")  # type: ignore[attr-defined]
+    stack = build_app({"loyalty:region": "eu-central-1"}).node.find_child(ORDER_PROCESSING_STACK)
+    assert stack.region == "eu-central-1"  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ def test_every_event_of_every_service_goes_to_the_event_log_and_no_task_token_do
     # ...and a summary line of each event that carries one, from paths that never reach it.
     summaries = [p for p in rules.values() if "InputTransformer" in p["Targets"][0]]
     assert sorted(canonical(p["EventPattern"]) for p in summaries) == sorted(
-        canonical(pattern) for pattern, _ in contract.TOKEN_BEARING.values()
+        canonical(pattern) for pattern, _ in contract.token_bearing().values()
     )
     for properties in summaries:
         transformer = properties["Targets"][0]["InputTransformer"]

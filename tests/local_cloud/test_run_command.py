@@ -40,6 +40,8 @@ def test_a_generated_run_with_vendor_faults_writes_a_report_that_adds_up(
 ) -> None:
     report_path = tmp_path / "report.json"
     argv = ["run", "--orders", "12", "--seed", "5", "--concurrency", "4"]
+    # Two points per unit for this run only: the ledger check expects what the run deployed.
+    argv += ["-c", "loyalty:pointsPerCurrencyUnit=2"]
     code = main([*argv, "--vendor-faults", "flaky", "--json", str(report_path)])
 
     out = capsys.readouterr().out
@@ -61,6 +63,9 @@ def test_a_generated_run_with_vendor_faults_writes_a_report_that_adds_up(
     assert totals["vendor_ledger"]["ok"] and totals["vendor_ledger"]["mismatches"] == []
     assert totals["messages_in_queues"] == {} and totals["messages_in_dead_letter_queues"] == {}
     assert report["settings"]["vendor_faults"] == "flaky"
+    assert report["settings"]["context_overrides"] == {"loyalty:pointsPerCurrencyUnit": "2"}
+    credited = [r for r in report["orders"] if r["status"] == "COMPLETED"]
+    assert credited and "Settings for this run: loyalty:pointsPerCurrencyUnit=2" in out
     truth = totals["truth"]
     assert truth["ok"] and truth["disagreements"] == [] and truth["items"] >= 12
     assert totals["vendor_faults_injected"] == {
@@ -94,6 +99,12 @@ def test_the_outage_preset_counts_from_the_first_order_and_is_reported(
         (["--mix", "sale=x"], "weight of 'sale' must be a whole number"),
         (["--orders", "0"], "must be at least 1"),
         (["--vendor-faults", "stormy"], "unknown fault profile preset 'stormy'"),
+        (["-c", "vendorDeadlineSeconds=60"], "write it loyalty:KEY=VALUE"),
+        (["-c", "loyalty:vendorDeadlineSecond=60"], "-c loyalty:vendorDeadlineSecond: not a"),
+        (
+            ["-c", "loyalty:executionTimeoutSeconds=86400"],
+            "loyalty:executionTimeoutSeconds must exceed the approval timeout",
+        ),
     ],
 )
 def test_bad_options_are_refused_before_anything_starts(

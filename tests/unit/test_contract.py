@@ -58,7 +58,7 @@ def test_the_event_log_and_archive_take_whole_only_events_without_a_token() -> N
         "detail": {"order_reference": "R-1", "data": {"points": 5}},
     }
     whole = contract.token_free_pattern()
-    summarised = [pattern for pattern, _ in contract.TOKEN_BEARING.values()]
+    summarised = [pattern for pattern, _ in contract.token_bearing().values()]
     for event in (request, answer, step):
         assert not matches(whole, event)
         assert sum(matches(pattern, event) for pattern in summarised) == 1

@@ -1,0 +1,96 @@
+"""The README's configuration table says what cdk.json and the code do: every key it names is one
+the code reads, and every default it gives, set explicitly, changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Duration
+
+from app import cdk_json_context
+from stacks.config import LoyaltyConfig
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+DESCRIBED = {"loyalty:account", "loyalty:region", "loyalty:vendorBaseUrl"}
+"""Keys whose default the table describes in words (the CLI's; a placeholder URL)."""
+
+
+def _rows() -> list[tuple[str, str]]:
+    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return [
+        (cells[0], cells[1])
+        for line in section.splitlines()
+        if line.startswith("| `loyalty:")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    ]
+
+
+def _keys(cell: str) -> list[str]:
+    """``loyalty:a{B,C}D`` → aBD, aCD; `` / `Suffix` `` and ``, `Suffix` `` reuse the first key's
+    stem (``vendorConnectTimeoutSeconds / ReadTimeoutSeconds``)."""
+    names = re.findall(r"`([^`]+)`", cell)
+    first = names[0].removeprefix("loyalty:")
+    expanded: list[str] = []
+    braces = re.fullmatch(r"(\w*)\{([\w,]+)\}(\w*)", first)
+    if braces:
+        head, middle, tail = braces.groups()
+        expanded = [f"{head}{part}{tail}" for part in middle.split(",")]
+        stem = head
+    else:
+        expanded = [first]
+        stem = re.match(r"[a-z]+", first).group(0)  # type: ignore[union-attr]
+    for name in names[1:]:
+        name = name.removeprefix("loyalty:")
+        expanded.append(name if name[0].islower() else stem + name)
+    return expanded
+
+
+def _values(cell: str) -> list[str] | None:
+    """The defaults a cell gives, one per key; None when it describes one in words."""
+    text = re.sub(r"\s*\(.*?\)", "", cell).replace("`", "").strip()
+    if not text:
+        return None
+    return [v.strip() for v in re.split(r"\s*[/,]\s*", text)]
+
+
+def _normalised(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _normalised(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Duration):
+        return ("seconds", value.to_seconds())
+    if isinstance(value, Decimal):
+        return ("decimal", str(value))
+    return value
+
+
+def _config(extra: dict[str, Any]) -> Any:
+    app = App(context={**cdk_json_context(), **extra})
+    return _normalised(LoyaltyConfig.from_context(app.node))
+
+
+ROWS = _rows()
+
+
+def test_the_table_lists_every_key_the_code_reads() -> None:
+    documented = {f"loyalty:{key}" for cell, _ in ROWS for key in _keys(cell)}
+    code = Path(__file__).resolve().parents[2].joinpath("stacks/config.py").read_text()
+    read = set(re.findall(r'ctx\.(?!wait)\w+\(\s*"(\w+)"', code))
+    for wait in re.findall(r'ctx\.wait\(\s*"(\w+)"', code):  # a wait policy's three keys
+        read |= {f"{wait}HeartbeatSeconds", f"{wait}TimeoutSeconds", f"{wait}Retries"}
+    assert documented == {f"loyalty:{name}" for name in read}
+
+
+@pytest.mark.parametrize(("keys", "defaults"), ROWS, ids=[row[0] for row in ROWS])
+def test_each_documented_default_is_what_the_synth_uses(keys: str, defaults: str) -> None:
+    names = _keys(keys)
+    values = _values(defaults)
+    if values is None or set(f"loyalty:{n}" for n in names) <= DESCRIBED:
+        pytest.skip("a default described in words")
+    assert len(values) == len(names), (names, values)
+    explicit = {f"loyalty:{name}": value for name, value in zip(names, values, strict=True)}
+    assert _config(explicit) == _config({}), explicit
