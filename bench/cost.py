@@ -37,6 +37,7 @@ from local_cloud.accounting import short_name
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
 from local_cloud.fake_vendor import FakeVendor
+from loyalty import contract
 from loyalty.order_status import ORDER_RECORD, SORT_KEY, STATUS_INDEX_ATTRIBUTES, STATUS_SINCE
 
 _DYNAMODB_READS = {"GetItem": 1, "Query": 1, "Scan": 1}
@@ -147,6 +148,9 @@ class OrderUsage:
     express_billed_gb_seconds: float = 0.0
     events: int = 0
     event_bytes: int = 0
+    """Bytes the event log received (whole events, and summaries of those with a token)."""
+    archive_bytes: int = 0
+    """Bytes the archive received: the events without a task token, whole."""
     lambda_invocations: Counter[str] = field(default_factory=Counter)
     lambda_gb_seconds: float = 0.0
     dynamodb_read_units: int = 0
@@ -163,7 +167,7 @@ class OrderUsage:
             "Step Functions Express": self.express_requests * prices.EXPRESS_PER_REQUEST
             + self.express_billed_gb_seconds * prices.EXPRESS_PER_GB_SECOND,
             "EventBridge (events + archive)": self.events * prices.EVENTBRIDGE_PER_EVENT
-            + self.event_bytes / 1e9 * prices.EVENTBRIDGE_ARCHIVE_PER_GB,
+            + self.archive_bytes / 1e9 * prices.EVENTBRIDGE_ARCHIVE_PER_GB,
             "Lambda": sum(self.lambda_invocations.values()) * prices.LAMBDA_PER_REQUEST
             + self.lambda_gb_seconds * prices.LAMBDA_PER_GB_SECOND_ARM,
             "DynamoDB": self.dynamodb_read_units * prices.DYNAMODB_PER_READ_UNIT
@@ -281,6 +285,7 @@ def measure(
         usage.express_billed_gb_seconds += billed * prices.EXPRESS_BILLED_GB
     usage.events = len(seen["events"])
     usage.event_bytes = sum(len(m) for m in seen["events"])
+    usage.archive_bytes = sum(len(m) for m in seen["events"] if m.startswith("{"))
     for function_name, (invocations, duration_ms, memory_mb) in seen["functions"].items():
         if invocations:
             usage.lambda_invocations[short_name(function_name)] += invocations
@@ -288,8 +293,12 @@ def measure(
     usage.dynamodb_read_units = seen["units"]["read"]
     usage.dynamodb_write_units = seen["units"]["write"]
     # EventBridge's deliveries to the mediator's buffer queue are SendMessage requests too.
+    # (Vendor requests carry a task token: the event log has them as summary lines.)
     vendor_requests = sum(
-        '"status": "processed"' in m or '"status":"processed"' in m for m in seen["events"]
+        (event := contract.parse_event_summary(m)) is not None
+        and event["detail-type"] == contract.VENDOR_DETAIL_TYPE
+        and event["detail"]["metadata"]["status"] == contract.VendorStatus.PROCESSED
+        for m in seen["events"]
     )
     usage.sqs_requests = (
         sum(n for op, n in seen["requests"].items() if op.startswith("sqs:")) + vendor_requests
@@ -311,6 +320,7 @@ def naive(usage: OrderUsage, *, status_states: bool) -> OrderUsage:
         state_transitions=usage.state_transitions + (usage.waiting_tasks if status_states else 0),
         events=1,  # order.received still arrives by event
         event_bytes=usage.event_bytes // max(usage.events, 1),
+        archive_bytes=usage.archive_bytes,  # the same token-free events
         lambda_invocations=Counter({"steps": usage.waiting_tasks, "starter": 1}),
         lambda_gb_seconds=usage.lambda_gb_seconds,
         dynamodb_read_units=usage.dynamodb_read_units,
@@ -339,6 +349,7 @@ def _average(runs: list[OrderUsage]) -> OrderUsage:
         express_billed_gb_seconds=sum(r.express_billed_gb_seconds for r in runs) / n,
         events=round(sum(r.events for r in runs) / n),
         event_bytes=round(sum(r.event_bytes for r in runs) / n),
+        archive_bytes=round(sum(r.archive_bytes for r in runs) / n),
         lambda_invocations=Counter({k: round(v / n) for k, v in total.items()}),
         lambda_gb_seconds=sum(r.lambda_gb_seconds for r in runs) / n,
         dynamodb_read_units=round(sum(r.dynamodb_read_units for r in runs) / n),
@@ -359,7 +370,7 @@ def print_report(usages: list[OrderUsage]) -> None:
         ("Express requests (Step Finisher)", lambda u: u.express_requests),
         ("Express billed GB-s", lambda u: f"{u.express_billed_gb_seconds:.4f}"),
         ("events put (custom events)", lambda u: u.events),
-        ("event bytes (log + archive)", lambda u: u.event_bytes),
+        ("event bytes logged / archived", lambda u: f"{u.event_bytes} / {u.archive_bytes}"),
         ("Lambda invocations", lambda u: sum(u.lambda_invocations.values())),
         ("Lambda GB-s (local durations)", lambda u: f"{u.lambda_gb_seconds:.4f}"),
         (
