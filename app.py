@@ -37,11 +37,10 @@ OBSERVABILITY_STACK = "LoyaltyObservability"
 
 def stack_name(prefix: str, stack_id: str) -> str:
     """The CloudFormation name of one copy's stack: its id with the prefix in front instead of
-    ``Loyalty`` (``LoyaltyOrderProcessing``; ``LoyaltyDevOrderProcessing`` for ``loyalty-dev``),
-    so a second copy in the account gets stacks of its own."""
-    return "".join(part.capitalize() for part in prefix.split("-")) + stack_id.removeprefix(
-        "Loyalty"
-    )
+    ``Loyalty``, each part capitalised and the hyphens kept (``LoyaltyOrderProcessing``;
+    ``Loyalty-DevOrderProcessing`` for ``loyalty-dev``), so two prefixes never name one stack."""
+    head = "-".join(part.capitalize() for part in prefix.split("-"))
+    return head + stack_id.removeprefix("Loyalty")
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -23,7 +23,18 @@ def _as_written(scope: IConstruct, text: str) -> str:
     if isinstance(resolved, str):
         return resolved
     separator, parts = resolved["Fn::Join"]
-    return str(separator).join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)
+    return str(separator).join(_part(p) for p in parts)
+
+
+def _part(part: object) -> str:
+    """A join part as cdk-nag writes it: ``<AWS::AccountId>``, ``<Logical.Arn>``."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict) and "Ref" in part:
+        return f"<{part['Ref']}>"
+    if isinstance(part, dict) and "Fn::GetAtt" in part:
+        return "<{}.{}>".format(*part["Fn::GetAtt"])
+    raise ValueError(f"cannot write {part!r} as cdk-nag does")
 
 
 STATE_MACHINE_WILDCARD_REASON = (

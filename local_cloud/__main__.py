@@ -344,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     return run(args)
 
 
+LOCAL_SETTINGS = {
+    "loyalty:account": "moto's account",
+    "loyalty:region": "moto's region",
+    "loyalty:vendorBaseUrl": "the fake vendor's address",
+}
+"""Settings a local run cannot take: the local cloud sets them to what it runs."""
+
+
 def _overrides(pairs: list[str]) -> tuple[dict[str, str], LoyaltyConfig]:
     """``-c`` pairs as context, and the configuration they make with cdk.json's. Raises
     ValueError naming the pair when it is malformed, names no setting, or has a bad value."""
@@ -357,6 +365,9 @@ def _overrides(pairs: list[str]) -> tuple[dict[str, str], LoyaltyConfig]:
         config, read = config_of({**cdk_json_context(), **overrides})
     except ConfigError as err:
         raise ValueError(f"-c: {err}") from None
+    fixed = sorted(set(overrides) & set(LOCAL_SETTINGS))
+    if fixed:
+        raise ValueError(f"-c {fixed[0]}: the local cloud sets it ({LOCAL_SETTINGS[fixed[0]]})")
     unknown = sorted(set(overrides) - read)
     if unknown:
         raise ValueError(

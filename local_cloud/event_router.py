@@ -116,7 +116,13 @@ class EventRouter:
             ]
             for target in transformed_logs:
                 ingested_at = datetime.fromtimestamp(original_event["ingestion-time"], UTC)
-                _log_transformed(rule, target, _as_delivered(original_event), ingested_at)
+                delivered = _as_delivered(original_event)
+                try:
+                    _log_transformed(rule, target, delivered, ingested_at)
+                except ValueError as err:  # EventBridge: the delivery fails, to the DLQ
+                    router._dead_letter(
+                        target, delivered, rule.arn, "InputTransformation", str(err)
+                    )
             ours += transformed_logs
             if len(ours) < len(rule.targets):
                 others = copy.copy(rule)

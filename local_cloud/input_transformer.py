@@ -3,10 +3,12 @@
 moto renders a transformer by plain text replacement (a string placed outside quotes breaks the
 JSON; a missing path leaves ``<name>`` in place) and writes a log group target's transformed
 event, JSON-encoded, as the log message. EventBridge does neither: a placeholder inside a JSON
-string is replaced by the value's text, one outside by the value as JSON (a string gets its
-quotes), and a CloudWatch Logs target takes ``{"timestamp": ..., "message": "<a string>"}`` as
-the record's time and text. Only the documented path syntax is supported: dot notation from
-``$``, keys with dashes and underscores.
+string is replaced by the value's text, unescaped (EventBridge documents that it does not escape
+extracted values, so a value with a quote breaks the JSON and the delivery fails); one outside
+by the value as JSON (a string gets its quotes); a path the event lacks gives nothing (an empty
+text, or ``null`` outside a string); and a CloudWatch Logs target takes ``{"timestamp": ...,
+"message": "<a string>"}`` as the record's time and text. Only the documented path syntax is
+supported: dot notation from ``$``, keys with dashes and underscores.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def render(transformer: dict[str, Any], event: dict[str, Any], *, ingested_at: d
         if found and found.group(1) in values:
             value = values[found.group(1)]
             if in_string:
-                text = value if isinstance(value, str) else json.dumps(value)
-                out.append(json.dumps(text)[1:-1])  # escaped, without its quotes
+                out.append(
+                    "" if value is None else value if isinstance(value, str) else json.dumps(value)
+                )
             else:
                 out.append(json.dumps(value))
             position = found.end()
@@ -63,7 +66,11 @@ def render(transformer: dict[str, Any], event: dict[str, Any], *, ingested_at: d
             in_string = not in_string
         out.append(char)
         position += 1
-    return json.loads("".join(out))
+    rendered = "".join(out)
+    try:
+        return json.loads(rendered)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the input template rendered invalid JSON ({err}): {rendered}") from None
 
 
 def log_record(rendered: Any) -> tuple[int, str]:

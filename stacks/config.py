@@ -255,7 +255,9 @@ class LoyaltyConfig:
             or os.environ.get("CDK_DEFAULT_ACCOUNT"),
             region=ctx.optional_text("region", pattern=r"[a-z]{2}(-[a-z]+)+-\d")
             or os.environ.get("CDK_DEFAULT_REGION"),
-            resource_prefix=ctx.text("resourcePrefix", "loyalty", pattern=r"[a-z][a-z0-9-]{1,20}"),
+            resource_prefix=ctx.text(
+                "resourcePrefix", "loyalty", pattern=r"(?=.{2,21}$)[a-z][a-z0-9]*(-[a-z0-9]+)*"
+            ),
             disposable=ctx.flag("disposable"),
             api_gateway_cloudwatch_role=ctx.flag("apiGatewayCloudWatchRole"),
             domain=ctx.text("domain", DEFAULT_DOMAIN),

@@ -104,8 +104,8 @@ class ObservabilityStack(Stack):
                 description=f"{family} (they carry task tokens): one line each, no token",
                 log_event=events.RuleTargetInput.from_object(
                     {
-                        # Milliseconds, where the event's own time has whole seconds: the
-                        # log keeps each order's events in the order EventBridge took them.
+                        # When EventBridge took the event, in milliseconds (the event's own
+                        # time has whole seconds).
                         "timestamp": INGESTION_TIME,
                         "message": " ".join(
                             events.EventField.from_path(path)

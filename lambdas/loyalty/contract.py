@@ -331,17 +331,17 @@ def token_bearing(prefix: str = DEFAULT_PREFIX) -> dict[str, tuple[dict[str, Any
     one-line summary of each (`event_summary_paths`), never the event, so nobody who can read
     the log can resume a task; the archive keeps none of them (a replay re-drives
     ``order.received``; a replayed step event would carry a closed token)."""
-    process = source_of(Source.ORDER_PROCESS, prefix)
+    # Every source of the copy, not only the ones that should carry a token: an event that
+    # carries one from any other (a forgery, a client's order with a TaskToken field) is still
+    # logged, as a summary.
+    sources = sources_of(prefix)
     return {
         "StepEvents": (
-            {"source": [process], "detail": {TASK_TOKEN_FIELD: [{"exists": True}]}},
+            {"source": sources, "detail": {TASK_TOKEN_FIELD: [{"exists": True}]}},
             f"$.detail.{ORDER_REFERENCE_FIELD}",
         ),
         "VendorEvents": (
-            {
-                "source": [process, source_of(Source.VENDOR_MEDIATOR, prefix)],
-                "detail": {"data": {VENDOR_TOKEN_FIELD: [{"exists": True}]}},
-            },
+            {"source": sources, "detail": {"data": {VENDOR_TOKEN_FIELD: [{"exists": True}]}}},
             "$.detail.data.loyalty_order_reference",
         ),
     }

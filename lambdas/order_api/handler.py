@@ -513,7 +513,13 @@ def timeline(reference: str) -> Response:
 
 def _run_timeline(arn: str, attempt: int) -> tuple[list[dict[str, Any]], bool]:
     entries: list[dict[str, Any]] = []
-    arguments: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    # Names, times and errors only: the steps' inputs (task tokens among them) never reach the
+    # function.
+    arguments: dict[str, Any] = {
+        "executionArn": arn,
+        "maxResults": 1000,
+        "includeExecutionData": False,
+    }
     for _ in range(MAX_TIMELINE_PAGES):
         try:
             page = _sfn.get_execution_history(**arguments)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from app import build_app
+from app import build_app, stack_name
 from loyalty.contract import Source, source_of, sources_of
+from stacks.config import ConfigError
 from tests.infrastructure.iam_simulator import is_allowed, role_statements
 
 BUS = "arn:aws:events:us-east-1:000000000000:event-bus/default"
@@ -73,10 +74,10 @@ def test_each_copy_has_stacks_of_its_own(copies: dict[str, dict[str, Template]])
         "LoyaltyVendorMediator",
     ]
     assert sorted(copies["loyalty-b"]) == [
-        "LoyaltyBObservability",
-        "LoyaltyBOrderApi",
-        "LoyaltyBOrderProcessing",
-        "LoyaltyBVendorMediator",
+        "Loyalty-BObservability",
+        "Loyalty-BOrderApi",
+        "Loyalty-BOrderProcessing",
+        "Loyalty-BVendorMediator",
     ]
 
 
@@ -109,3 +110,18 @@ def test_no_rule_of_one_copy_takes_an_event_the_other_may_put(
     for sources in rules:
         assert set(sources) <= set(sources_of(ours))
         assert theirs_may_put.isdisjoint(sources)
+
+
+@pytest.mark.parametrize("prefix", ["loyalty-", "loyalty--b", "-loyalty", "Loyalty", "l"])
+def test_a_prefix_that_could_name_another_copys_stacks_is_refused(prefix: str) -> None:
+    # "loyalty-" would give LoyaltyOrderProcessing (the default copy's stack), "loyalty--b"
+    # the stacks of "loyalty-b".
+    with pytest.raises(ConfigError, match="loyalty:resourcePrefix"):
+        build_app({"loyalty:resourcePrefix": prefix})
+
+
+def test_distinct_prefixes_give_distinct_stack_names() -> None:
+    prefixes = ["loyalty", "loyalty-b", "loyaltyb", "loyalty-b2", "loyal-tyb", "shop-loyalty"]
+    names = {stack_name(prefix, "LoyaltyOrderProcessing") for prefix in prefixes}
+    assert len(names) == len(prefixes)
+    assert stack_name("loyalty", "LoyaltyOrderProcessing") == "LoyaltyOrderProcessing"

@@ -101,6 +101,7 @@ def test_the_outage_preset_counts_from_the_first_order_and_is_reported(
         (["--vendor-faults", "stormy"], "unknown fault profile preset 'stormy'"),
         (["-c", "vendorDeadlineSeconds=60"], "write it loyalty:KEY=VALUE"),
         (["-c", "loyalty:vendorDeadlineSecond=60"], "-c loyalty:vendorDeadlineSecond: not a"),
+        (["-c", "loyalty:region=eu-west-1"], "-c loyalty:region: the local cloud sets it"),
         (
             ["-c", "loyalty:executionTimeoutSeconds=86400"],
             "loyalty:executionTimeoutSeconds must exceed the approval timeout",
