@@ -55,9 +55,12 @@ def test_a_worker_that_crashes_is_retried_by_the_state_machine_not_by_lambda(
 
     assert (outcome.status, outcome.execution_status) == ("COMPLETED", "SUCCEEDED")
     history = cloud.execution_history(cloud.execution_arn(reference))
-    assert sum(e["type"] == "TaskTimedOut" for e in history) == 2  # silent past its heartbeat
+    # Each crashed request is silent past its 2 s heartbeat (a cold start on a busy machine can
+    # take one more: seen once in a fault run).
+    timed_out = sum(e["type"] == "TaskTimedOut" for e in history)
+    assert timed_out >= 2
     tokens = store_requests(reference)  # sent again each time, with a new token
-    assert len(set(tokens)) == 3
+    assert len(set(tokens)) == len(tokens) == timed_out + 1
     assert [event["detail"]["TaskToken"] for event in crashed] == tokens[:2]
     assert effects_of(vendor, reference) == ([25], ["V-1"])
     # One dead letter per crashed request, each with the error and one attempt.
