@@ -19,9 +19,15 @@ What moto lacks, and only that, is emulated here:
   synthesised; only the delivery to these two target types is done here.
 * **CloudFormation** (``deployer``): moto's CloudFormation creates state machines its ASL engine
   cannot run and cannot run Lambda assets, so a small deployer walks the synthesised templates,
-  resolves their intrinsic functions and creates each resource through the service APIs. The
-  functions' roles are not deployed (moto does not enforce them either); construct tests assert
-  the policies instead.
+  resolves their intrinsic functions and creates each resource through the service APIs. Roles
+  and their policies are created in moto's IAM and each function runs with its role's assumed
+  credentials.
+* **IAM for the functions' calls** (``iam_enforcement``, ``iam_policy``, ``moto_iam``): moto's
+  access control evaluates no condition keys but ``sts:ExternalId`` and denies on any failed
+  condition, so each call signed by a function's role is authorised here, with IAM's logic,
+  against the role's policies as deployed in moto; refused calls get the service's
+  ``AccessDenied`` and never reach moto. Resource policies and the state machines' roles are not
+  evaluated (construct tests check them).
 * **API Gateway's IAM authorization** (``iam_auth``, used by ``api_gateway``): SigV4 signatures
   are checked against moto's IAM access keys and ``execute-api:Invoke`` against the signer's
   policies, with API Gateway's 403 answers; the signer is the function's

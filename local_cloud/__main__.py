@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         or totals["unexpected"]
         or not totals["vendor_ledger"]["ok"]
         or not totals["truth"]["ok"]
+        or totals["iam"]["refused"]
     ):
         print("FAILED: some orders did not end as expected", file=sys.stderr)
         return 1
@@ -243,6 +244,13 @@ def _print_summary(full: dict[str, Any], count: int, elapsed: float) -> None:
         f"Queues: {queued} messages left; dead-letter queues: {dead} messages; "
         f"reconciliation queue: {parked} requests"
     )
+    iam = totals["iam"]
+    print(
+        f"IAM: {iam['authorisations']} calls by functions checked against their roles, "
+        f"{len(iam['refused'])} refused"
+    )
+    for refusal in iam["refused"][:5]:
+        print(f"  {refusal}")
 
 
 def _print_timeline(cloud: LocalCloud, reference: str) -> None:

@@ -28,13 +28,14 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local_cloud import moto_patches
+from local_cloud import iam_enforcement, moto_patches
 from local_cloud.accounting import InvocationLedger
 from local_cloud.api_client import ApiClient
 from local_cloud.api_gateway import LocalApiServer, LocalRestApi
 from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.event_router import EventRouter, execution_name
 from local_cloud.fake_vendor import FakeVendor
+from local_cloud.iam_enforcement import Enforcer
 from local_cloud.lambda_runtime import (
     AsyncInvoker,
     LocalFunction,
@@ -42,6 +43,7 @@ from local_cloud.lambda_runtime import (
     install_thread_environ,
     isolate_powertools_metrics,
 )
+from local_cloud.moto_iam import MotoLookups
 from local_cloud.sqs_pollers import SqsPollers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +141,16 @@ class LocalCloud:
         self.invocations = InvocationLedger()
         """Lambda invocations and GB-seconds per order (bookkeeping for reports)."""
         self._saved_env: dict[str, str | None] = {}
+        self._admin = boto3.session.Session(
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            aws_session_token="local",
+            region_name=REGION,
+        )
+        self._clients_lock = threading.Lock()
+        self.iam: Enforcer | None = None
+        """The check of every call a function makes against its role (after ``start``); its
+        ``denials`` are the calls IAM refused."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -192,6 +204,8 @@ class LocalCloud:
             self._router.uninstall()
             self._router = None
         moto_patches.route_state_machine_lambda_invokes(None)
+        if self.iam is not None:
+            iam_enforcement.uninstall(self.iam)
         self._mock.stop()
         for function in self.functions.values():
             function.log_sink.close()
@@ -233,6 +247,14 @@ class LocalCloud:
             transform_definition=camel_case_aws_sdk,
             public_parameter=_public_parameter,
         )
+        lookups = MotoLookups(account=ACCOUNT, region=REGION, client=self.client)
+        self.iam = Enforcer(
+            sessions=deployer.role_sessions,
+            statements_of=lookups.statements_of,
+            cloud=lookups,
+            admin_put_events=lambda entries, _region: self._events.put_events(Entries=entries),
+        )
+        iam_enforcement.install(self.iam)
         for name, template in templates.items():
             self.stacks[name] = deployer.deploy(name, template)
         self.functions = deployer.functions
@@ -331,7 +353,10 @@ class LocalCloud:
     # -- clients and names ----------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, config=Config(retries={"max_attempts": 1}))
+        """A client of the local cloud's own (the account's administrator: never a function's
+        role, whichever thread asks)."""
+        with self._clients_lock:
+            return self._admin.client(service, config=Config(retries={"max_attempts": 1}))
 
     def output(self, name: str) -> str:
         for stack in self.stacks.values():

@@ -7,9 +7,11 @@ dependency order, resolves the intrinsic functions CDK emits (``Ref``, ``Fn::Get
 pseudo parameters) and creates each resource through the service's API in moto. Lambda functions
 become `LocalFunction`s that run in-process.
 
-Resource types with no runtime effect locally (IAM, resource policies, permissions, alarms,
-dashboards) are recorded but not created; any other unknown type stops the deploy, so a new kind
-of resource in the app cannot be silently ignored by the local cloud.
+Roles and their policies are created in moto's IAM, and each function runs with its role's
+credentials (``iam_enforcement`` checks its calls against them). Resource types with no runtime
+effect locally (resource policies, permissions, alarms, dashboards) are recorded but not
+created; any other unknown type stops the deploy, so a new kind of resource in the app cannot be
+silently ignored by the local cloud.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.api_gateway import LocalRestApi
+from local_cloud.iam_enforcement import RoleSession
 from local_cloud.lambda_runtime import (
     MAX_EVENT_AGE_SECONDS,
     MAX_RETRY_ATTEMPTS,
@@ -34,9 +37,6 @@ from local_cloud.lambda_runtime import (
 from local_cloud.sqs_pollers import EventSourceMapping
 
 NO_RUNTIME_EFFECT = {
-    "AWS::IAM::Role": "IAM is not enforced by moto; construct tests assert the policies",
-    "AWS::IAM::Policy": "IAM is not enforced by moto; construct tests assert the policies",
-    "AWS::IAM::ManagedPolicy": "IAM is not enforced by moto",
     "AWS::Lambda::Permission": "resource policies are not enforced locally",
     "AWS::SQS::QueuePolicy": "resource policies are not enforced locally",
     "AWS::S3::BucketPolicy": "resource policies are not enforced locally",
@@ -99,6 +99,8 @@ class Deployer:
         self.functions: dict[str, LocalFunction] = {}  # by ARN
         self.event_source_mappings: list[EventSourceMapping] = []
         self.apis: dict[str, LocalRestApi] = {}
+        self.role_sessions: dict[str, RoleSession] = {}
+        """The functions' role sessions, by access key."""
 
     # -- public -------------------------------------------------------------------------------
 
@@ -149,9 +151,63 @@ class Deployer:
         name = self.physical_name(ctx.stack, logical_id)
         service = kind.split("::")[1].lower()
         arn = f"arn:aws:{service}::{self._account}:{name}"
-        if kind == "AWS::IAM::Role":
-            arn = f"arn:aws:iam::{self._account}:role/{name}"
-        return Deployed(logical_id, kind, name, {"Arn": arn, "RoleId": name})
+        return Deployed(logical_id, kind, name, {"Arn": arn})
+
+    def _create_aws_iam_role(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        name = props.get("RoleName") or self.physical_name(ctx.stack, logical_id, 64)
+        iam = self._client("iam")
+        role = iam.create_role(
+            RoleName=name,
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+        )["Role"]
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+        for managed in props.get("ManagedPolicyArns", []):
+            try:
+                iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+            except iam.exceptions.NoSuchEntityException as error:
+                raise DeployError(
+                    f"{ctx.stack}/{logical_id}: managed policy {managed} is not in moto's IAM"
+                ) from error
+        return Deployed(
+            logical_id, raw["Type"], name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+        )
+
+    def _create_aws_iam_policy(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        if props.get("Users") or props.get("Groups"):
+            raise DeployError(f"{ctx.stack}/{logical_id}: only role policies run locally")
+        document = json.dumps(props["PolicyDocument"])
+        for role in props.get("Roles", []):
+            self._client("iam").put_role_policy(
+                RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=document
+            )
+        return Deployed(logical_id, raw["Type"], props["PolicyName"])
+
+    def _assume(self, role_arn: str, function_name: str) -> dict[str, str]:
+        """The role's credentials for the function, as Lambda gets them (its session name is
+        the function's name), registered with the IAM check."""
+        credentials = self._client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=function_name[:64]
+        )["Credentials"]
+        self.role_sessions[credentials["AccessKeyId"]] = RoleSession(
+            account=self._account,
+            role_name=role_arn.rpartition("/")[2],
+            session_name=function_name[:64],
+        )
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
 
     def _create_aws_dynamodb_table(
         self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
@@ -330,6 +386,7 @@ class Deployer:
             memory_mb=int(props.get("MemorySize", 128)),
             code_dir=self._code_dir,
             log_sink=sink,
+            credentials=self._assume(props["Role"], name),
         )
         self.functions[arn] = function
         return Deployed(logical_id, raw["Type"], name, {"Arn": arn}, physical=function)

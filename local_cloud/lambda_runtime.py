@@ -37,6 +37,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+import boto3
+import botocore.session
+
 LOG = logging.getLogger(__name__)
 
 _current = threading.local()
@@ -216,6 +219,59 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass
+class _Environment:
+    """One execution environment: its instance of the handler module and its boto3 default
+    session (each Lambda environment is a process of its own, with its own default session and
+    so its own credentials: the function's role)."""
+
+    handler: Handler
+    session: boto3.session.Session
+
+
+_shared_loader: Any = None
+
+
+def _new_session() -> boto3.session.Session:
+    """A fresh default session for an environment. Service models are read from disk once per
+    process, not once per environment (a fresh loader costs ~0.1 s per cold start)."""
+    global _shared_loader
+    core = botocore.session.get_session()
+    with _import_lock:
+        if _shared_loader is None:
+            _shared_loader = core.get_component("data_loader")
+        core.register_component("data_loader", _shared_loader)
+        session = boto3.session.Session(botocore_session=core)
+        # boto3 adds its data path to the loader each time; once is enough.
+        paths = _shared_loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
+def install_default_sessions() -> None:
+    """Make ``boto3.client(...)`` in a function's code use its environment's session (once)."""
+    original = boto3._get_default_session
+    if getattr(original, "per_environment", False):
+        return
+
+    def per_environment() -> boto3.session.Session:
+        session: boto3.session.Session | None = getattr(_current, "boto3_session", None)
+        return session if session is not None else original()
+
+    per_environment.per_environment = True  # type: ignore[attr-defined]
+    boto3._get_default_session = per_environment
+
+
+@contextlib.contextmanager
+def _default_session(session: boto3.session.Session) -> Iterator[None]:
+    previous = getattr(_current, "boto3_session", None)
+    _current.boto3_session = session
+    try:
+        yield
+    finally:
+        _current.boto3_session = previous
+
+
+@dataclass
 class LocalFunction:
     """A deployed function. Like Lambda, it runs each concurrent invocation in an execution
     environment of its own: a separate instance of the handler module, created on demand (a cold
@@ -231,32 +287,38 @@ class LocalFunction:
     memory_mb: int
     code_dir: Path
     log_sink: FunctionLogSink
+    credentials: dict[str, str] = field(default_factory=dict)
+    """The execution role's temporary credentials, as the environment variables Lambda sets
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``)."""
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
     stats: InvocationStats = field(default_factory=InvocationStats)
-    _idle: list[Handler] = field(default_factory=list)
+    _idle: list[_Environment] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def warm(self) -> None:
         """Create one execution environment now (a cold start ahead of the first event)."""
         self._release(self._new_environment())
 
-    def _acquire(self) -> Handler:
+    def _acquire(self) -> _Environment:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return self._new_environment()
 
-    def _release(self, handler: Handler) -> None:
+    def _release(self, environment: _Environment) -> None:
         with self._lock:
-            self._idle.append(handler)
+            self._idle.append(environment)
 
-    def _new_environment(self) -> Handler:
+    def _new_environment(self) -> _Environment:
         with self._lock:
             self.stats.cold_starts += 1
         module_path, _, attribute = self.handler.rpartition(".")
-        module = _import_isolated(self, module_path)
-        handler: Handler = getattr(module, attribute)
-        return handler
+        install_default_sessions()
+        with function_environment(self):
+            session = _new_session()
+            with _default_session(session):
+                module = _import_isolated(self, module_path)
+        return _Environment(getattr(module, attribute), session)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """One synchronous invocation; raises what the handler raises (or LambdaTimeoutError)."""
@@ -274,11 +336,12 @@ class LocalFunction:
         install_stdout_router()
         with function_environment(self):
             try:
-                handler = self._acquire()
+                environment = self._acquire()
                 try:
-                    result = handler(event, context)
+                    with _default_session(environment.session):
+                        result = environment.handler(event, context)
                 finally:
-                    self._release(handler)
+                    self._release(environment)
                 elapsed = time.perf_counter() - started
                 if elapsed > self.timeout_seconds:
                     # A thread cannot be stopped; the work happened, as it may on AWS before the
@@ -394,6 +457,7 @@ def function_environment(function: LocalFunction) -> Iterator[None]:
     previous_overlay, previous_sink = environ.overlay, getattr(_current, "sink", None)
     environ.overlay = {
         **function.environment,
+        **function.credentials,
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",

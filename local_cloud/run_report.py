@@ -227,5 +227,9 @@ def report(
             "messages_in_queues": {k: v for k, v in cloud.buffered_messages().items() if v},
             "messages_in_dead_letter_queues": {k: len(v) for k, v in dead.items()},
             "requests_parked_for_reconciliation": cloud.reconciliation_backlog(),
+            "iam": {
+                "authorisations": cloud.iam.checked.total() if cloud.iam else 0,
+                "refused": list(cloud.iam.denials) if cloud.iam else [],
+            },
         },
     }

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from moto.core.utils import unix_time_millis
 from moto.sqs.models import sqs_backends
 
@@ -117,8 +119,20 @@ class SqsPollers:
     def busy(self) -> int:
         return self._busy
 
+    def _sqs_as(self, function: LocalFunction) -> Any:
+        """Lambda polls a queue with the function's execution role (its grants on the queue are
+        what ReceiveMessage and DeleteMessage need)."""
+        if not function.credentials:
+            return self._client("sqs")
+        return boto3.session.Session(
+            aws_access_key_id=function.credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=function.credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=function.credentials["AWS_SESSION_TOKEN"],
+            region_name=self._region,
+        ).client("sqs", config=Config(retries={"max_attempts": 1}))
+
     def _poll(self, mapping: EventSourceMapping) -> None:
-        sqs = self._client("sqs")
+        sqs = self._sqs_as(mapping.function)
         url = sqs.get_queue_url(QueueName=mapping.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
         receiver = self._receivers[mapping.queue_arn]
         while not self._stop.is_set():

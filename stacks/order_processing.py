@@ -155,7 +155,8 @@ class OrderProcessingStack(Stack):
             "StoreOrder",
             OrderStep.STORE,
             "store",
-            table_actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+            # UpdateItem: a re-run's store resumes the record the Order API handed to it.
+            table_actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"],
             writes_documents=True,
         )
         proportion = self._worker(
@@ -171,7 +172,8 @@ class OrderProcessingStack(Stack):
             OrderStep.TRANSFORM,
             "transform",
             result_path="$.loyalty",
-            table_actions=["dynamodb:UpdateItem"],
+            # Query: a re-run reads which items the vendor applied, not to ask for them again.
+            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
             environment={
                 Env.POINTS_PER_CURRENCY_UNIT: str(config.points_per_currency_unit),
                 Env.APPROVAL_RETURN_THRESHOLD: str(config.approval_return_threshold),

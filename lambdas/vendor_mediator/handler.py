@@ -77,6 +77,9 @@ _reconciliation_url = require_env(Env.RECONCILIATION_QUEUE_URL)
 _ttl_seconds = int(decimal_env(Env.IDEMPOTENCY_TTL_SECONDS, "3600"))
 _dynamodb = boto3.client("dynamodb")
 _sqs = boto3.client("sqs")
+# A provider of this module's own (not Powertools' process-wide default): its cache and client
+# belong to this execution environment.
+_secrets = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 _backoff = Backoff(
     base_seconds=float_env(Env.VENDOR_RETRY_BASE_SECONDS, 1.0),
     cap_seconds=float_env(Env.VENDOR_RETRY_MAX_SECONDS, 60.0),
@@ -86,7 +89,7 @@ _backoff = Backoff(
 def _api_key(refresh: bool) -> str:
     # Cached for five minutes so a rotated key is picked up without a redeploy; fetched afresh
     # when the vendor has just refused the cached one.
-    return str(parameters.get_secret(_secret_id, max_age=300, force_fetch=refresh))
+    return str(_secrets.get(_secret_id, max_age=300, force_fetch=refresh))
 
 
 states = RequestStates(client=_dynamodb, table=_state_table, ttl_seconds=_ttl_seconds)

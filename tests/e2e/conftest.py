@@ -49,6 +49,16 @@ def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
         yield local
 
 
+@pytest.fixture(autouse=True)
+def no_access_denied(cloud: LocalCloud) -> Iterator[None]:
+    """Every function's calls are checked against its role; none may be refused (a test that
+    refuses one on purpose removes it from ``denials``)."""
+    assert cloud.iam is not None
+    before = len(cloud.iam.denials)
+    yield
+    assert cloud.iam.denials[before:] == []
+
+
 @pytest.fixture
 def new_reference() -> Callable[[str], str]:
     """Unique order references, so tests sharing the cloud never see each other's orders."""

@@ -81,8 +81,12 @@ def fresh_state(cloud: LocalCloud, vendor: FakeVendor) -> Iterator[None]:
     table = cloud.output("MediatorStateTableName")
     for item in dynamodb.scan(TableName=table)["Items"]:
         dynamodb.delete_item(TableName=table, Key={"pk": item["pk"]})
+    assert cloud.iam is not None
+    refused_before = len(cloud.iam.denials)
     yield
     vendor.faults = type(vendor.faults)()
+    # Every function's calls were checked against its role: faults must not need more grants.
+    assert cloud.iam.denials[refused_before:] == []
 
 
 @pytest.fixture

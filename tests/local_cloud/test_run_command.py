@@ -62,6 +62,7 @@ def test_a_generated_run_with_vendor_faults_writes_a_report_that_adds_up(
     assert (totals["unexpected"], totals["not_terminal"]) == (0, 0)
     assert totals["vendor_ledger"]["ok"] and totals["vendor_ledger"]["mismatches"] == []
     assert totals["messages_in_queues"] == {} and totals["messages_in_dead_letter_queues"] == {}
+    assert totals["iam"]["authorisations"] > 0 and totals["iam"]["refused"] == []
     assert report["settings"]["vendor_faults"] == "flaky"
     assert report["settings"]["context_overrides"] == {"loyalty:pointsPerCurrencyUnit": "2"}
     credited = [r for r in report["orders"] if r["status"] == "COMPLETED"]

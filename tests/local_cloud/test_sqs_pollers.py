@@ -24,6 +24,7 @@ class CrashesOnce:
     """A consumer whose first invocation raises; it records when each invocation began."""
 
     name = "consumer"
+    credentials: dict[str, str] = {}  # none: the pollers use their own client
 
     def __init__(self) -> None:
         self.started: list[float] = []

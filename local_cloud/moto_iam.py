@@ -1,0 +1,49 @@
+"""What the local IAM check reads from moto: a role's policies as deployed into moto's IAM, the
+state machine a task token belongs to, a secret's full ARN."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.iam.models import iam_backends
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+from local_cloud.iam_policy import listed
+
+
+@functools.lru_cache(maxsize=1024)
+def _statements(document: str) -> tuple[dict[str, Any], ...]:
+    return tuple(listed(json.loads(document)["Statement"]))
+
+
+class MotoLookups:
+    def __init__(self, *, account: str, region: str, client: Callable[[str], Any]) -> None:
+        self._account = account
+        self._region = region
+        self._secrets = client("secretsmanager")
+        self._secret_arns: dict[str, str] = {}
+
+    def statements_of(self, role_name: str) -> list[dict[str, Any]]:
+        """Every statement of the role's inline and attached policies, read on each call (a
+        policy changed in moto's IAM takes effect at once, as IAM's eventual consistency
+        allows)."""
+        role = iam_backends[self._account]["global"].get_role(role_name)
+        documents = list(role.policies.values())
+        for managed in role.managed_policies.values():
+            documents += [v.document for v in managed.versions if v.is_default]
+        return [statement for document in documents for statement in _statements(document)]
+
+    def token_owner(self, token: str) -> str | None:
+        backend: Any = stepfunctions_parser_backends[self._account][self._region]
+        for execution in backend._get_executions():
+            if execution.exec_worker.env.callback_pool_manager.get(token) is not None:
+                return str(execution.state_machine_arn)
+        return None
+
+    def secret_arn(self, name: str) -> str:
+        if name not in self._secret_arns:
+            self._secret_arns[name] = self._secrets.describe_secret(SecretId=name)["ARN"]
+        return self._secret_arns[name]
