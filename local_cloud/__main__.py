@@ -246,8 +246,8 @@ def _print_summary(full: dict[str, Any], count: int, elapsed: float) -> None:
     )
     iam = totals["iam"]
     print(
-        f"IAM: {iam['authorisations']} calls by functions checked against their roles, "
-        f"{len(iam['refused'])} refused"
+        f"IAM: {iam['authorisations']} authorisations of the functions' calls against their "
+        f"roles, {len(iam['refused'])} refused"
     )
     for refusal in iam["refused"][:5]:
         print(f"  {refusal}")

@@ -42,6 +42,7 @@ from local_cloud.lambda_runtime import (
     install_stdout_router,
     install_thread_environ,
     isolate_powertools_metrics,
+    running_function_key,
 )
 from local_cloud.moto_iam import MotoLookups
 from local_cloud.sqs_pollers import SqsPollers
@@ -253,6 +254,7 @@ class LocalCloud:
             statements_of=lookups.statements_of,
             cloud=lookups,
             admin_put_events=lambda entries, _region: self._events.put_events(Entries=entries),
+            running_key=running_function_key,
         )
         iam_enforcement.install(self.iam)
         for name, template in templates.items():

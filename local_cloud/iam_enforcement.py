@@ -1,18 +1,21 @@
-"""Every AWS call a function makes is authorised against its execution role, as on AWS.
+"""Every AWS call a function's code makes is authorised against its execution role, as on AWS.
 
 Each function runs with the credentials of its role, assumed in moto's STS as Lambda does
 (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` in its environment).
-A botocore ``before-call`` hook, registered for every session, looks up the signing key: a key of
-a function's role has the call mapped to the IAM actions, resources and condition keys AWS
-authorises it with (from the Service Authorization Reference), and the role's identity policies
-*as deployed into moto's IAM* are evaluated with ``iam_policy``. A denied call gets the service's
-``AccessDenied`` answer with IAM's wording and never reaches moto; a ``PutEvents`` entry whose
-``events:source`` is not granted fails on its own, as ``PutEventsResultEntry`` documents.
+A botocore ``before-call`` hook, registered for every session created once the local cloud
+starts, looks up the signing key: a key of a function's role has the call mapped to the IAM
+actions, resources and condition keys AWS authorises it with (the Service Authorization
+Reference, and what AWS's refusals name where the reference lists no resource), and the role's
+identity policies *as deployed into moto's IAM* are evaluated with ``iam_policy``. A denied call
+gets the service's ``AccessDenied`` answer with IAM's wording and never reaches moto; a
+``PutEvents`` entry that is not granted fails on its own, as ``PutEventsResultEntry`` documents.
 
-Calls signed with any other key (the local cloud's own work: the event router, pollers, tests)
-stand for AWS services acting under resource policies, which are not evaluated here; the
-construct tests check those (``tests/infrastructure``). A call this module cannot map stops with
-an error naming it, so a new kind of call cannot slip past unchecked.
+Calls signed with any other key (the local cloud's own work: the event router, tests) stand for
+AWS services acting under resource policies, which are not evaluated here; the construct tests
+check those (``tests/infrastructure``). So would a call from a thread a handler starts, or with
+keys a handler brings: no handler does either (a test keeps it so). A call this module cannot map
+stops with an error naming it, and so does a client of one function used in another's
+environment, so neither can slip past unchecked.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from urllib.parse import urlparse
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
-from local_cloud.iam_policy import Decision, decide, listed
+from local_cloud.iam_policy import Decision, decide
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,16 @@ class RoleSession:
     def arn(self) -> str:
         return f"arn:aws:sts::{self.account}:assumed-role/{self.role_name}/{self.session_name}"
 
+    def global_keys(self, region: str) -> dict[str, str]:
+        """The global condition keys IAM puts in every request of this session."""
+        return {
+            "aws:PrincipalArn": f"arn:aws:iam::{self.account}:role/{self.role_name}",
+            "aws:PrincipalAccount": self.account,
+            "aws:PrincipalType": "AssumedRole",
+            "aws:RequestedRegion": region,
+            "aws:SecureTransport": "true",  # the SDK speaks HTTPS to AWS
+        }
+
 
 @dataclass(frozen=True)
 class Request:
@@ -55,6 +68,10 @@ class Request:
 
 class UnmappedCallError(RuntimeError):
     """A call the local IAM check does not know how to authorise."""
+
+
+class CredentialsOfAnotherFunctionError(RuntimeError):
+    """A function's call signed with another function's role credentials."""
 
 
 class Lookups(Protocol):
@@ -133,6 +150,9 @@ _S3_ACTIONS = {
 def _s3(
     operation: str, params: dict[str, Any], region: str, account: str, cloud: Lookups
 ) -> list[Request]:
+    extra = {"VersionId", "ACL", "Tagging", "GrantRead", "GrantFullControl"} & params.keys()
+    if extra:  # each needs a permission of its own (s3:GetObjectVersion, s3:PutObjectAcl, ...)
+        raise UnmappedCallError(f"s3 {operation} with {sorted(extra)}")
     if operation in _S3_ACTIONS:
         resource = f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
         return [Request(_S3_ACTIONS[operation], resource, {})]
@@ -150,8 +170,10 @@ def _states(
     if "stateMachineArn" in params:
         return [Request(action, params["stateMachineArn"], {})]
     if "taskToken" in params:
-        # The state machine the token's task belongs to; a token no running execution holds
-        # names no resource, and Step Functions answers it (TaskTimedOut, InvalidToken).
+        # The Service Authorization Reference lists no resource type for SendTask*, yet AWS's
+        # refusals name the state machine whose task the token belongs to, and grants on it
+        # (CDK's grantTaskResponse) are what allow it. A token no running execution holds names
+        # no resource: Step Functions answers it (TaskTimedOut, InvalidToken).
         machine = cloud.token_owner(params["taskToken"])
         return [Request(action, machine, {})] if machine else []
     raise UnmappedCallError(f"stepfunctions {operation}")
@@ -175,6 +197,10 @@ _MAPPERS: dict[str, Callable[[str, dict[str, Any], str, str, Lookups], list[Requ
 }
 
 
+# Calls IAM does not authorise (anybody with valid credentials may make them).
+_NO_PERMISSION_NEEDED = {("STS", "GetCallerIdentity")}
+
+
 def requests_for(
     service_id: str,
     operation: str,
@@ -185,10 +211,15 @@ def requests_for(
     cloud: Lookups,
 ) -> list[Request]:
     """The authorisations IAM makes for one call (``PutEvents`` is handled per entry)."""
+    if (service_id, operation) in _NO_PERMISSION_NEEDED:
+        return []
     mapper = _MAPPERS.get(service_id)
     if mapper is None:
         raise UnmappedCallError(f"{service_id} {operation}")
-    return mapper(operation, params, region, account, cloud)
+    try:
+        return mapper(operation, params, region, account, cloud)
+    except KeyError as missing:  # e.g. ListTables, ListQueues: no table or queue named
+        raise UnmappedCallError(f"{service_id} {operation} (no {missing} to map)") from None
 
 
 def event_bus_arn(name: str | None, region: str, account: str) -> str:
@@ -218,9 +249,11 @@ def denial_message(session: RoleSession, request: Request, decision: Decision) -
         if decision is Decision.EXPLICIT_DENY
         else f"because no identity-based policy allows the {request.action} action"
     )
+    # S3 quotes the resource in its message.
+    resource = f'"{request.resource}"' if request.action.startswith("s3:") else request.resource
     return (
         f"User: {session.arn} is not authorized to perform: {request.action} on resource: "
-        f"{request.resource} {why}"
+        f"{resource} {why}"
     )
 
 
@@ -240,11 +273,13 @@ class Enforcer:
         statements_of: Callable[[str], list[dict[str, Any]]],
         cloud: Lookups,
         admin_put_events: Callable[[list[dict[str, Any]], str], dict[str, Any]],
+        running_key: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._statements_of = statements_of
         self._cloud = cloud
         self._admin_put_events = admin_put_events
         self._sessions = sessions
+        self._running_key = running_key
         self._lock = threading.Lock()
         self.checked: Counter[tuple[str, str]] = Counter()
         """Authorisations made (a call may need several), by role and action."""
@@ -254,14 +289,22 @@ class Enforcer:
     def session_of(self, access_key: str) -> RoleSession | None:
         return self._sessions.get(access_key)
 
-    def decide(self, session: RoleSession, request: Request) -> Decision:
+    def take_denials(self, containing: str) -> list[str]:
+        """Remove and return the refusals that mention ``containing`` (a test that provokes
+        refusals takes its own, leaving any other for the suite's check)."""
+        with self._lock:
+            taken = [d for d in self.denials if containing in d]
+            self.denials[:] = [d for d in self.denials if containing not in d]
+        return taken
+
+    def decide(self, session: RoleSession, request: Request, region: str) -> Decision:
         with self._lock:
             self.checked[session.role_name, request.action] += 1
         return decide(
             self._statements_of(session.role_name),
             request.action,
             request.resource,
-            request.context,
+            {**session.global_keys(region), **request.context},
         )
 
     def _denied(self, session: RoleSession, request: Request, decision: Decision) -> str:
@@ -274,9 +317,19 @@ class Enforcer:
 
     def before_call(self, model: Any, params: dict[str, Any], request_signer: Any) -> Any:
         credentials = getattr(request_signer, "_credentials", None)
-        session = self.session_of(credentials.access_key) if credentials else None
+        if credentials is None:
+            return None
+        session = self.session_of(credentials.access_key)
         if session is None:
             return None
+        running = self._running_key()
+        if running is not None and running != credentials.access_key:
+            # Impossible on AWS (each function is a process with its own credentials): a client
+            # created in one function's environment and used in another's.
+            raise CredentialsOfAnotherFunctionError(
+                f"{model.service_model.service_id} {model.name} signed as {session.arn} "
+                "from another function's environment: a client shared across functions"
+            )
         service = model.service_model.service_id
         region = request_signer.region_name
         if service == "EventBridge" and model.name == "PutEvents":
@@ -285,20 +338,38 @@ class Enforcer:
             service, model.name, params, region=region, account=session.account, cloud=self._cloud
         )
         for request in requests:
-            decision = self.decide(session, request)
+            decision = self.decide(session, request, region)
             if decision is not Decision.ALLOWED:
+                message = self._denied(session, request, decision)
+                if service == "S3" and model.name == "HeadObject":
+                    return _error(403, "403", "Forbidden")  # a HEAD answer has no body
                 code, status = _DENIAL_CODES.get(service, ("AccessDeniedException", 400))
-                return _error(status, code, self._denied(session, request, decision))
+                return _error(status, code, message)
         return None
+
+    def _put_events_code(self, session: RoleSession, request: Request, region: str) -> str:
+        """The entry's ``ErrorCode``: ``NotAuthorizedForSourceException`` when the entry would
+        be allowed with another source, ``NotAuthorizedForDetailTypeException`` with another
+        detail type, else ``AccessDeniedException``."""
+        statements = self._statements_of(session.role_name)
+        context = {**session.global_keys(region), **request.context}
+        for key, code in (
+            ("events:source", "NotAuthorizedForSourceException"),
+            ("events:detail-type", "NotAuthorizedForDetailTypeException"),
+        ):
+            favourable = _favouring(statements, key)
+            if decide(favourable, request.action, request.resource, context) is Decision.ALLOWED:
+                return code
+        return "AccessDeniedException"
 
     def _put_events(self, session: RoleSession, params: dict[str, Any], region: str) -> Any:
         refusals: dict[int, dict[str, str]] = {}
         for index, entry in enumerate(params["Entries"]):
             request = put_events_request(entry, region, session.account)
-            decision = self.decide(session, request)
+            decision = self.decide(session, request, region)
             if decision is not Decision.ALLOWED:
                 refusals[index] = {
-                    "ErrorCode": _put_events_code(self._statements_of(session.role_name)),
+                    "ErrorCode": self._put_events_code(session, request, region),
                     "ErrorMessage": self._denied(session, request, decision),
                 }
         if not refusals:
@@ -312,17 +383,21 @@ class Enforcer:
         return _response(200, {"FailedEntryCount": failed, "Entries": entries})
 
 
-def _put_events_code(statements: list[dict[str, Any]]) -> str:
-    """``NotAuthorizedForSourceException`` where the role's PutEvents grants are conditioned on
-    the source (the refusal is about the source), else ``AccessDeniedException``."""
+def _favouring(statements: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The statements as if the request's ``key`` satisfied every Allow and no Deny."""
+    favoured = []
     for statement in statements:
-        if any("events:" in str(a).lower() for a in listed(statement.get("Action", []))) and any(
-            key.lower() == "events:source"
-            for tests in statement.get("Condition", {}).values()
-            for key in tests
-        ):
-            return "NotAuthorizedForSourceException"
-    return "AccessDeniedException"
+        conditions = statement.get("Condition", {})
+        on_key = any(k.lower() == key for tests in conditions.values() for k in tests)
+        if not on_key:
+            favoured.append(statement)
+        elif statement["Effect"] == "Allow":
+            kept = {
+                operator: {k: v for k, v in tests.items() if k.lower() != key}
+                for operator, tests in conditions.items()
+            }
+            favoured.append({**statement, "Condition": {o: t for o, t in kept.items() if t}})
+    return favoured
 
 
 def _response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:

@@ -7,16 +7,19 @@ publisher. This evaluates a request the way IAM's documented policy logic does f
 policies in one account: an explicit deny wins, then an allow, else the implicit deny.
 
 Statements are already resolved (strings, not template intrinsics). Actions match without regard
-to case, resources and string conditions with it; ``*`` and ``?`` are wildcards in ``Action``,
-``Resource`` and the ``*Like`` operators. Condition keys are case-insensitive; a negated operator
-(``StringNotEquals``, ...) matches when the key is absent from the request. An operator this does
-not know is an error, so nothing passes by being ignored.
+to case, resources and string conditions with it; ``*`` (any run of characters) and ``?`` (one
+character) are the only wildcards, in ``Action``, ``Resource``, the ``*Like`` operators and the
+``Arn*`` operators (which IAM evaluates alike). Condition keys are case-insensitive; a negated
+operator (``StringNotEquals``, ...) matches when the key is absent from the request. An operator
+this does not know, and a policy variable (``${aws:username}``), are errors, so nothing passes by
+being ignored.
 """
 
 from __future__ import annotations
 
 import enum
-import fnmatch
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,22 +34,30 @@ def listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+@functools.lru_cache(maxsize=4096)
+def _wildcard(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
+    if "${" in pattern:
+        raise NotImplementedError(f"policy variables are not evaluated locally: {pattern!r}")
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
+
+
 def _matches(patterns: Iterable[str], value: str, *, case_sensitive: bool) -> bool:
-    if case_sensitive:
-        return any(fnmatch.fnmatchcase(value, str(pattern)) for pattern in patterns)
-    return any(fnmatch.fnmatchcase(value.lower(), str(pattern).lower()) for pattern in patterns)
+    return any(
+        _wildcard(str(pattern), case_sensitive).fullmatch(value) is not None for pattern in patterns
+    )
 
 
 def _operator_holds(operator: str, actual: str | None, wanted: list[str]) -> bool:
-    if operator in ("StringEquals", "ArnEquals"):
+    if operator == "StringEquals":
         return actual is not None and actual in wanted
-    if operator in ("StringNotEquals", "ArnNotEquals"):
+    if operator == "StringNotEquals":
         return actual is None or actual not in wanted
     if operator == "StringEqualsIgnoreCase":
         return actual is not None and actual.lower() in {w.lower() for w in wanted}
-    if operator in ("StringLike", "ArnLike"):
+    if operator in ("StringLike", "ArnLike", "ArnEquals"):
         return actual is not None and _matches(wanted, actual, case_sensitive=True)
-    if operator in ("StringNotLike", "ArnNotLike"):
+    if operator in ("StringNotLike", "ArnNotLike", "ArnNotEquals"):
         return actual is None or not _matches(wanted, actual, case_sensitive=True)
     if operator == "Bool":
         return actual is not None and actual.lower() in {w.lower() for w in wanted}
@@ -60,6 +71,8 @@ def condition_holds(conditions: Mapping[str, Any], context: Mapping[str, str]) -
     for operator, tests in conditions.items():
         for key, expected in tests.items():
             wanted = [str(v) for v in listed(expected)]
+            if any("${" in w for w in wanted):
+                raise NotImplementedError(f"policy variables are not evaluated locally: {wanted}")
             if not _operator_holds(operator, keys.get(key.lower()), wanted):
                 return False
     return True

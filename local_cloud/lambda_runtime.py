@@ -450,6 +450,13 @@ def install_thread_environ() -> ThreadEnviron:
     return os.environ
 
 
+def running_function_key() -> str | None:
+    """The access key of the function whose environment this thread runs, if any."""
+    environ = os.environ
+    overlay = environ.overlay if isinstance(environ, ThreadEnviron) else None
+    return overlay.get("AWS_ACCESS_KEY_ID") if overlay else None
+
+
 @contextlib.contextmanager
 def function_environment(function: LocalFunction) -> Iterator[None]:
     """Run the block as ``function``: its environment variables and its log sink."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.iam.models import iam_backends
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from local_cloud.iam_policy import listed
@@ -38,8 +39,10 @@ class MotoLookups:
 
     def token_owner(self, token: str) -> str | None:
         backend: Any = stepfunctions_parser_backends[self._account][self._region]
-        for execution in backend._get_executions():
-            if execution.exec_worker.env.callback_pool_manager.get(token) is not None:
+        for execution in backend._get_executions(ExecutionStatus.RUNNING):
+            # An execution is listed a moment before its worker exists: it holds no token yet.
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is not None and env.callback_pool_manager.get(token) is not None:
                 return str(execution.state_machine_arn)
         return None
 

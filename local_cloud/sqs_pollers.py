@@ -132,8 +132,16 @@ class SqsPollers:
         ).client("sqs", config=Config(retries={"max_attempts": 1}))
 
     def _poll(self, mapping: EventSourceMapping) -> None:
+        url = self._client("sqs").get_queue_url(QueueName=mapping.queue_arn.rsplit(":", 1)[-1])[
+            "QueueUrl"
+        ]
         sqs = self._sqs_as(mapping.function)
-        url = sqs.get_queue_url(QueueName=mapping.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        try:  # what Lambda's poller asks first, with the role: a missing grant stops the mapping
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        except Exception:
+            if not self._stop.is_set():
+                LOG.exception("%s cannot read %s: not polled", mapping.function.name, url)
+            return
         receiver = self._receivers[mapping.queue_arn]
         while not self._stop.is_set():
             messages: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ authorises it with (Service Authorization Reference), without a cloud."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -241,7 +242,7 @@ def enforced() -> Any:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        statements = [allow("dynamodb:GetItem", TABLE), *SOURCE_GRANT]
+        statements = [allow("dynamodb:GetItem", TABLE), *SOURCE_GRANT]  # tests may replace them
         key = admin.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{ROLE}", RoleSessionName="worker"
         )["Credentials"]
@@ -257,6 +258,7 @@ def enforced() -> Any:
         try:
             yield (
                 enforcer,
+                statements,
                 boto3.session.Session(
                     aws_access_key_id=key["AccessKeyId"],
                     aws_secret_access_key=key["SecretAccessKey"],
@@ -269,7 +271,7 @@ def enforced() -> Any:
 
 
 def test_an_allowed_call_reaches_the_service_and_a_refused_one_does_not(enforced: Any) -> None:
-    enforcer, session = enforced
+    enforcer, _, session = enforced
     dynamodb = session.client("dynamodb")
     assert "Item" not in dynamodb.get_item(TableName="Orders", Key={"pk": {"S": "1"}})
     with pytest.raises(ClientError) as refused:
@@ -284,7 +286,7 @@ def test_an_allowed_call_reaches_the_service_and_a_refused_one_does_not(enforced
 
 
 def test_an_explicit_deny_is_worded_as_iam_words_it(enforced: Any) -> None:
-    _, session = enforced
+    _, _, session = enforced
     answer = session.client("events").put_events(
         Entries=[{"Source": "theirs", "DetailType": "x", "Detail": json.dumps({})}]
     )
@@ -298,7 +300,7 @@ def test_an_explicit_deny_is_worded_as_iam_words_it(enforced: Any) -> None:
 def test_put_events_sends_the_allowed_entries_and_refuses_the_others_in_place(
     enforced: Any,
 ) -> None:
-    _, session = enforced
+    _, _, session = enforced
     entries = [
         {"Source": source, "DetailType": "x", "Detail": json.dumps({"n": n})}
         for n, source in enumerate(["theirs", "mine", "theirs", "mine"])
@@ -310,9 +312,127 @@ def test_put_events_sends_the_allowed_entries_and_refuses_the_others_in_place(
 
 
 def test_calls_signed_by_other_keys_are_not_checked(enforced: Any) -> None:
-    enforcer, _ = enforced
+    enforcer, _, _ = enforced
     other = boto3.session.Session(
         aws_access_key_id="someone", aws_secret_access_key="x", region_name=REGION
     )
     other.client("dynamodb").put_item(TableName="Orders", Item={"pk": {"S": "2"}})
     assert enforcer.denials == []
+
+
+# -- what the review found ----------------------------------------------------------------------
+
+
+def test_only_star_and_question_mark_are_wildcards() -> None:
+    bracket = [allow("s3:GetObject", "arn:aws:s3:::b/[ab]")]
+    assert decide(bracket, "s3:GetObject", "arn:aws:s3:::b/a") is Decision.IMPLICIT_DENY
+    assert decide(bracket, "s3:GetObject", "arn:aws:s3:::b/[ab]") is Decision.ALLOWED
+
+
+def test_arn_equals_takes_wildcards_as_arn_like_does() -> None:
+    deny = {
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::*:role/worker-*"}},
+    }
+    context = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/worker-role"}
+    assert decide([allow("*", "*"), deny], "dynamodb:GetItem", TABLE, context) is (
+        Decision.EXPLICIT_DENY
+    )
+
+
+def test_a_policy_variable_is_an_error_not_a_literal() -> None:
+    statements = [allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}/*")]
+    with pytest.raises(NotImplementedError, match="policy variables"):
+        decide(statements, "s3:GetObject", "arn:aws:s3:::b/x/y")
+
+
+def test_a_region_guard_sees_the_requested_region(enforced: Any) -> None:
+    """Global condition keys are in every request: a common "nothing outside us-east-1" deny
+    leaves calls in us-east-1 alone."""
+    _, statements, session = enforced
+    statements[:] = [
+        allow("dynamodb:GetItem", TABLE),
+        {
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": REGION}},
+        },
+    ]
+    session.client("dynamodb").get_item(TableName="Orders", Key={"pk": {"S": "1"}})
+
+
+def test_a_refused_detail_type_is_named_as_such(enforced: Any) -> None:
+    _, statements, session = enforced
+    statements[:] = [
+        allow(
+            "events:PutEvents",
+            BUS,
+            Condition={"StringEquals": {"events:detail-type": ["allowed"]}},
+        )
+    ]
+    answer = session.client("events").put_events(
+        Entries=[{"Source": "mine", "DetailType": "other", "Detail": "{}"}]
+    )
+    assert answer["Entries"][0]["ErrorCode"] == "NotAuthorizedForDetailTypeException"
+    statements[:] = []
+    answer = session.client("events").put_events(
+        Entries=[{"Source": "mine", "DetailType": "other", "Detail": "{}"}]
+    )
+    assert answer["Entries"][0]["ErrorCode"] == "AccessDeniedException"
+
+
+def test_s3_refusals_as_s3_gives_them(enforced: Any) -> None:
+    _, _, session = enforced
+    s3 = session.client("s3")
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="docs", Key="orders/a.json", Body=b"{}")
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDenied"
+    assert 'on resource: "arn:aws:s3:::docs/orders/a.json"' in error["Message"]
+    with pytest.raises(ClientError) as head:
+        s3.head_object(Bucket="docs", Key="orders/a.json")
+    assert (head.value.response["Error"]["Code"], head.value.response["Error"]["Message"]) == (
+        "403",
+        "Forbidden",
+    )
+
+
+def test_calls_that_name_no_resource_are_unmapped_not_crashing() -> None:
+    with pytest.raises(UnmappedCallError, match="ListTables"):
+        mapped("DynamoDB", "ListTables", {})
+    with pytest.raises(UnmappedCallError, match="VersionId"):
+        mapped("S3", "GetObject", {"Bucket": "b", "Key": "k", "VersionId": "v"})
+    assert mapped("STS", "GetCallerIdentity", {}) == []
+
+
+def test_a_client_of_one_function_used_in_another_functions_environment_stops(
+    enforced: Any,
+) -> None:
+    enforcer, _, session = enforced
+    enforcer._running_key = lambda: "ANOTHER-FUNCTIONS-KEY"
+    with pytest.raises(iam_enforcement.CredentialsOfAnotherFunctionError, match="DynamoDB"):
+        session.client("dynamodb").get_item(TableName="Orders", Key={"pk": {"S": "1"}})
+
+
+def test_take_denials_leaves_the_others(enforced: Any) -> None:
+    enforcer, _, _ = enforced
+    enforcer.denials[:] = ["a sqs:SendMessage b", "c dynamodb:Query d"]
+    assert enforcer.take_denials("sqs:") == ["a sqs:SendMessage b"]
+    assert enforcer.denials == ["c dynamodb:Query d"]
+
+
+def test_handlers_neither_start_threads_nor_sign_with_keys_of_their_own() -> None:
+    """What the local check cannot see: a thread a handler starts runs without the function's
+    environment (its calls would be the local cloud's own), and a client given keys is not a
+    role session. No handler does either; this keeps it so."""
+    lambdas = Path(__file__).resolve().parents[2] / "lambdas"
+    found = []
+    for file in lambdas.rglob("*.py"):
+        text = file.read_text()
+        for needle in ("threading", "concurrent.futures", "aws_access_key_id", "Thread("):
+            if needle in text:
+                found.append(f"{file.relative_to(lambdas)}: {needle}")
+    assert found == []
