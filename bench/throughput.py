@@ -64,6 +64,7 @@ from bench.reference_orders import reference_sale, seed_codes, seed_members
 from local_cloud import moto_patches
 from local_cloud.cloud import ACCOUNT, REGION, ROOT, TERMINAL_EXECUTION_STATUSES, LocalCloud
 from local_cloud.fake_vendor import FakeVendor
+from loyalty.naming import execution_arn_for, execution_name_for
 
 WAIT_FOR_TOKEN = "arn:aws:states:::events:putEvents.waitForTaskToken"
 # Its own synthesis and logs: `make run` or a test run elsewhere must not clear them mid-run.
@@ -441,7 +442,7 @@ def bare_loop_phases(
                         order = orders[i]
                         sfn.start_execution(
                             stateMachineArn=machine,
-                            name=order["order_reference"],
+                            name=execution_name_for(order["order_reference"]),
                             input=json.dumps(order),
                         )
                         return str(order["order_reference"])
@@ -450,9 +451,7 @@ def bare_loop_phases(
                         sfn=sfn,
                         state_machine_arn=machine,
                         submit=submit,
-                        execution_arn=lambda name: (
-                            machine.replace(":stateMachine:", ":execution:") + f":{name}"
-                        ),
+                        execution_arn=lambda reference: execution_arn_for(machine, reference),
                     )
                     phase = drive(
                         driver,

@@ -93,8 +93,12 @@ class DefaultBus(Construct):
         lambda_retry_attempts: int = 2,
         lambda_max_event_age: Duration = Duration.hours(6),
         dead_letter_retention: Duration = Duration.days(14),
+        bus_name_env: str = EVENT_BUS_ENV,
+        source_env: str = EVENT_SOURCE_ENV,
     ) -> None:
         super().__init__(scope, id)
+        # The variables a publisher reads the bus and its source from (``add_publisher``).
+        self._bus_name_env, self._source_env = bus_name_env, source_env
         if event_source.startswith("aws."):
             raise ValueError("event_source must not start with 'aws.' (reserved for AWS)")
         self.bus = events.EventBus.from_event_bus_name(self, "Default", "default")
@@ -132,10 +136,10 @@ class DefaultBus(Construct):
 
     def add_publisher(self, function: lambda_.Function) -> None:
         """Let ``function`` put events on the bus as this service: permission to put events and
-        the ``EVENT_BUS`` / ``EVENT_SOURCE`` environment variables."""
+        the bus's name and the source in the environment variables named at construction."""
         self.grant_put_events(function)
-        function.add_environment(EVENT_BUS_ENV, self.bus.event_bus_name)
-        function.add_environment(EVENT_SOURCE_ENV, self.event_source)
+        function.add_environment(self._bus_name_env, self.bus.event_bus_name)
+        function.add_environment(self._source_env, self.event_source)
 
     def add_lambda_rule(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 
 from local_cloud.fake_vendor import FakeVendor
 from local_cloud.sample_orders import MERCHANT, SampleOrder
+from loyalty.contract import ErrorName
 from loyalty.domain.recognition import recognise_order
 from loyalty.domain.transform import to_loyalty_instructions
 from loyalty.domain.validation import validate_order
@@ -150,18 +151,24 @@ def _reject(m: _Maker) -> SampleOrder:
 def _invalid(m: _Maker) -> SampleOrder:
     order = m.order("sale", m.lines())
     order["lines"][0]["quantity"] = 0
-    return SampleOrder("invalid order", order, "FAILED", "OrderValidationError", channel="bus")
+    return SampleOrder(
+        "invalid order", order, "FAILED", ErrorName.ORDER_VALIDATION_ERROR.value, channel="bus"
+    )
 
 
 def _unknown_type(m: _Maker) -> SampleOrder:
     order = m.order("exchange", m.lines())
-    return SampleOrder("unknown order type", order, "FAILED", "UnknownOrderType", channel="bus")
+    return SampleOrder(
+        "unknown order type", order, "FAILED", ErrorName.UNKNOWN_ORDER_TYPE.value, channel="bus"
+    )
 
 
 def _unknown_voucher(m: _Maker) -> SampleOrder:
     # "EXPIRED-" codes are never registered with the vendor: it rejects them.
     order = m.order("sale", m.lines(), vouchers=[{"voucher_code": f"EXPIRED-{m.reference}"}])
-    return SampleOrder("voucher the vendor rejects", order, "FAILED", "VendorRejected")
+    return SampleOrder(
+        "voucher the vendor rejects", order, "FAILED", ErrorName.VENDOR_REJECTED.value
+    )
 
 
 def _via(m: _Maker) -> Any:

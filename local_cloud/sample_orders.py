@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from local_cloud.fake_vendor import FakeVendor
+from loyalty.contract import ErrorName
 
 CUSTOMER = "P6IF7YcwQd"  # seed 000's loyalty_reference
 MERCHANT = "xz5CzHM1wZOm"  # seed 000's merchant_reference
@@ -122,7 +123,7 @@ def sample_orders() -> list[SampleOrder]:
             "high-value return: waits for a person, then the customer cancels it",
             _return("M106-S76-OP04-R05", [("LEGO-10316", 1, "599.99")]),
             "CANCELLED",
-            "OrderCancelled",
+            ErrorName.ORDER_CANCELLED.value,
             decision="cancel",
         ),
         SampleOrder(
@@ -133,14 +134,14 @@ def sample_orders() -> list[SampleOrder]:
                 if k != "currency"
             },
             "FAILED",
-            "OrderValidationError",
+            ErrorName.ORDER_VALIDATION_ERROR.value,
             channel="bus",
         ),
         SampleOrder(
             "unknown order type, from a till",
             {**_sale("M104-S01-OP01-X01", [("LEGO-10305", 1, "349.99")]), "order_type": "exchange"},
             "FAILED",
-            "UnknownOrderType",
+            ErrorName.UNKNOWN_ORDER_TYPE.value,
             channel="bus",
         ),
         SampleOrder(
@@ -151,7 +152,7 @@ def sample_orders() -> list[SampleOrder]:
                 vouchers=[{"voucher_code": "EXPIRED-99"}],
             ),
             "FAILED",
-            "VendorRejected",
+            ErrorName.VENDOR_REJECTED.value,
             # Its points were credited before the voucher was refused: given back
             # (compensation). Once the voucher exists, a re-run completes it.
             repair=lambda vendor: vendor.add_voucher("EXPIRED-99"),

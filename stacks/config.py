@@ -18,7 +18,12 @@ from aws_cdk import Aws, Duration, RemovalPolicy
 
 from cdk_constructs import WaitPolicy
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
-from loyalty.contract import DEFAULT_DOMAIN, MEDIATOR_MAX_CRASHES, PartialFailurePolicy
+from loyalty.contract import (
+    DEFAULT_DOMAIN,
+    MEDIATOR_MAX_CRASHES,
+    METRICS_NAMESPACE_DEFAULT,
+    PartialFailurePolicy,
+)
 
 PREFIX = "loyalty:"
 
@@ -266,7 +271,7 @@ class LoyaltyConfig:
                 "powertoolsLayerArn",
                 pattern=r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[\w-]+:\d+",
             ),
-            metrics_namespace=ctx.text("metricsNamespace", "Loyalty"),
+            metrics_namespace=ctx.text("metricsNamespace", METRICS_NAMESPACE_DEFAULT),
             points_per_currency_unit=ctx.decimal("pointsPerCurrencyUnit", "1"),
             vendor_base_url=ctx.text("vendorBaseUrl", pattern=r"https?://\S+"),
             vendor_api_key_secret_name=ctx.optional_text("vendorApiKeySecretName"),

@@ -26,7 +26,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_constructs import DefaultBus, event_pattern_from_dict
+from cdk_constructs import event_pattern_from_dict
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     INGESTION_TIME,
@@ -35,13 +35,13 @@ from loyalty.contract import (
     ServiceName,
     Source,
     event_summary_paths,
-    source_of,
     token_bearing,
     token_free_pattern,
 )
 from stacks.config import LoyaltyConfig
 from stacks.order_api import OrderApiStack
 from stacks.order_processing import OrderProcessingStack
+from stacks.service_bus import service_bus
 from stacks.vendor_mediator import VendorMediatorStack
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -80,7 +80,7 @@ class ObservabilityStack(Stack):
         super().__init__(scope, id, **kwargs)
         self._namespace = config.metrics_namespace
         prefix = config.resource_prefix
-        bus = DefaultBus(self, "Bus", event_source=source_of(Source.ORDER_PROCESS, prefix))
+        bus = service_bus(self, Source.ORDER_PROCESS, prefix)
         # -- a log to query and an archive to replay, neither ever holding a task token ----------
         self.event_log = logs.LogGroup(
             self,

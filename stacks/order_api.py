@@ -19,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk_constructs import DefaultBus, PowertoolsFunction, data_table, powertools_layer
+from cdk_constructs import PowertoolsFunction, data_table, powertools_layer
 from cdk_constructs.nag import acknowledge
 from loyalty.adapters import submissions_table
 from loyalty.contract import (
@@ -31,7 +31,6 @@ from loyalty.contract import (
     Env,
     ServiceName,
     Source,
-    source_of,
 )
 from loyalty.order_status import STATUS_INDEX
 from stacks.config import LoyaltyConfig
@@ -40,6 +39,7 @@ from stacks.permissions import (
     grant_order_documents,
     grant_table,
 )
+from stacks.service_bus import service_bus
 
 ORDER_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
@@ -111,9 +111,7 @@ class OrderApiStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        self.bus = bus = DefaultBus(
-            self, "Bus", event_source=source_of(Source.ORDER_INTAKE, config.resource_prefix)
-        )
+        self.bus = bus = service_bus(self, Source.ORDER_INTAKE, config.resource_prefix)
 
         # Orders submitted, by reference: a repeated POST /orders never puts an order twice.
         self.idempotency_table = data_table(

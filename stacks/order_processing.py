@@ -24,7 +24,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_constructs import (
-    DefaultBus,
     EventDrivenStateMachine,
     PowertoolsFunction,
     StepFinisher,
@@ -36,6 +35,7 @@ from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS, vende
 from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     REVERSAL_TYPES,
+    TASK_TOKEN_FIELD,
     VENDOR_DETAIL_TYPE,
     VENDOR_TOKEN_FIELD,
     Env,
@@ -50,7 +50,6 @@ from loyalty.contract import (
     order_received_pattern,
     order_step_metadata,
     order_step_pattern,
-    source_of,
     task_answer_pattern,
     vendor_answer_pattern,
     vendor_metadata,
@@ -66,6 +65,7 @@ from loyalty.order_status import (
 )
 from stacks.config import LoyaltyConfig
 from stacks.permissions import grant_order_documents, grant_table, grant_task_response_by_name
+from stacks.service_bus import service_bus
 
 JsonPath = sfn.JsonPath
 
@@ -77,9 +77,7 @@ class OrderProcessingStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         self._config = config
-        self.bus = DefaultBus(
-            self, "Bus", event_source=source_of(Source.ORDER_PROCESS, config.resource_prefix)
-        )
+        self.bus = service_bus(self, Source.ORDER_PROCESS, config.resource_prefix)
         self._layer = powertools_layer(
             self,
             powertools_version=config.powertools_version,
@@ -134,6 +132,7 @@ class OrderProcessingStack(Stack):
             default_wait=config.worker_wait,
             timeout=config.execution_timeout,
             state_machine_name=config.order_state_machine_name,
+            token_field=TASK_TOKEN_FIELD,
         )
 
         # -- the steps ------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from cdk_constructs.nag import acknowledge
+from loyalty.contract import CLAIM_CHECK_PREFIX
 
-DOCUMENTS_PREFIX = "orders/"
+DOCUMENTS_PREFIX = CLAIM_CHECK_PREFIX
 
 
 def grant_table(

@@ -13,7 +13,6 @@ from constructs import Construct
 
 from cdk_constructs import (
     BusRule,
-    DefaultBus,
     PowertoolsFunction,
     QueueConsumer,
     data_table,
@@ -25,10 +24,10 @@ from loyalty.contract import (
     Env,
     ServiceName,
     Source,
-    source_of,
     vendor_request_pattern,
 )
 from stacks.config import LoyaltyConfig
+from stacks.service_bus import service_bus
 
 
 class VendorMediatorStack(Stack):
@@ -39,9 +38,7 @@ class VendorMediatorStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: LoyaltyConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         timing = config.mediator
-        self.bus = bus = DefaultBus(
-            self, "Bus", event_source=source_of(Source.VENDOR_MEDIATOR, config.resource_prefix)
-        )
+        self.bus = bus = service_bus(self, Source.VENDOR_MEDIATOR, config.resource_prefix)
 
         if config.vendor_api_key_secret_name:
             self.api_key = secretsmanager.Secret.from_secret_name_v2(

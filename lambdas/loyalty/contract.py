@@ -417,6 +417,14 @@ CLAIM_CHECK_FIELD: Final = "claim_check"
 """An order (or a step's result) too large to travel inline is stored in the orders bucket and
 travels as ``{"claim_check": {"bucket": ..., "key": ..., "bytes": ...}}`` instead; an
 ``order.received`` event then carries ``order_reference`` beside it."""
+CLAIM_CHECK_PREFIX: Final = "orders/"
+"""Where claim-checked documents are kept in the orders bucket (the roles may touch only these)."""
+
+
+def claim_check_key(order_reference: str, name: str) -> str:
+    """The key of one of an order's documents: ``orders/<order reference>/<name>``."""
+    return f"{CLAIM_CHECK_PREFIX}{order_reference}/{name}"
+
 
 MAX_INLINE_BYTES: Final = 96 * 1024
 """Anything larger goes to S3. Step Functions caps state at 256 KB: an order (or its pointer),
@@ -428,8 +436,12 @@ the state must fit together."""
 
 
 class ErrorName(StrEnum):
-    """Step Functions error names the system raises (besides the domain errors'
-    ``error_name``, e.g. ``OrderValidationError``, ``UnknownOrderType``)."""
+    """Step Functions error names the system raises."""
+
+    ORDER_VALIDATION_ERROR = "OrderValidationError"
+    """The order breaks a business rule (``loyalty.domain.errors.OrderValidationError``)."""
+    UNKNOWN_ORDER_TYPE = "UnknownOrderType"
+    """The order is neither a recognisable sale nor a recognisable return."""
 
     DUPLICATE_ORDER = "DuplicateOrder"
     ORDER_REJECTED = "OrderRejected"

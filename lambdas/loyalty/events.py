@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loyalty.adapters.event_bus import OutgoingEvent
 from loyalty.contract import (
     ORDER_LIFECYCLE_CATEGORY,
+    TASK_TOKEN_FIELD,
     VENDOR_DETAIL_TYPE,
     OrderEvent,
     OrderStep,
@@ -46,7 +47,7 @@ class StepFailure(_Lenient):
 class StepRequest(_Lenient):
     """Detail of an order-step request put by the order-processing state machine."""
 
-    task_token: str = Field(alias="TaskToken", min_length=1)
+    task_token: str = Field(alias=TASK_TOKEN_FIELD, min_length=1)
     order_reference: str = Field(min_length=1)
     execution_id: str = Field(min_length=1)
     order: dict[str, Any] = Field(default_factory=dict)
@@ -73,7 +74,7 @@ def _task_answer(
         answer.value,
         {
             "metadata": order_step_metadata(domain=domain, step=step.value, status=status),
-            "TaskToken": request.task_token,
+            TASK_TOKEN_FIELD: request.task_token,
             "order_reference": request.order_reference,
             **body,
         },

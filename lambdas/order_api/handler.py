@@ -62,6 +62,7 @@ from loyalty.contract import (
     ErrorName,
     MetricName,
     OrderEvent,
+    claim_check_key,
 )
 from loyalty.domain.errors import FieldProblem, OrderValidationError, UnknownOrderType
 from loyalty.domain.recognition import recognise_order
@@ -216,7 +217,9 @@ def _put_order(order: dict[str, Any], digest: str) -> None:
     reference = order["order_reference"]
     # EventBridge takes 1 MB and the state machine 256 KB: a large order travels by claim check
     # (named after its content: another body under the reference never overwrites it).
-    payload = claims.inline_or_store(f"orders/{reference}/submitted-{digest[:16]}.json", order)
+    payload = claims.inline_or_store(
+        claim_check_key(reference, f"submitted-{digest[:16]}.json"), order
+    )
     if is_claim_check(payload):
         payload = {"order_reference": reference, **payload}
     publisher.publish([OutgoingEvent(OrderEvent.RECEIVED.value, payload)])

@@ -23,6 +23,7 @@ from loyalty.contract import (
     ORDER_REFERENCE_FIELD,
     Env,
     MetricName,
+    claim_check_key,
     order_reference_problem,
 )
 from loyalty.naming import execution_name_for
@@ -60,7 +61,7 @@ def execution_input(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         order = {CLAIM_CHECK_FIELD: detail[CLAIM_CHECK_FIELD]}
     else:
         order = claims.inline_or_store(
-            f"orders/{reference}/received-{event.get('id')}.json", detail
+            claim_check_key(reference, f"received-{event.get('id')}.json"), detail
         )
     return reference, {
         "order_reference": reference,

@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
 from loyalty.adapters.orders_table import NotOwnerError, OrdersTable, StaleStepError
-from loyalty.contract import Env, ErrorName, MetricName, OrderStep, TaskAnswer
+from loyalty.contract import Env, ErrorName, MetricName, OrderStep, TaskAnswer, claim_check_key
 from loyalty.domain.errors import DomainError
 from loyalty.domain.settlement import NO_ANSWER
 from loyalty.events import StepRequest, task_failed, task_finished
@@ -79,7 +79,7 @@ def record_unanswered_unknown(
 def claim_key(request: StepRequest, name: str) -> str:
     """Where a document of this execution is kept: ``orders/<order>/<execution>/<name>.json``."""
     execution = request.execution_id.rsplit(":", 1)[-1]
-    return f"orders/{request.order_reference}/{execution}/{name}.json"
+    return claim_check_key(request.order_reference, f"{execution}/{name}.json")
 
 
 def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loyalty.contract import ErrorName
+
 
 class DomainError(Exception):
     """Base for business failures that must NOT be retried."""
@@ -26,13 +28,13 @@ class DomainError(Exception):
 class OrderCancelled(DomainError):  # noqa: N818 - the name is the Step Functions error name
     """Somebody cancelled the order: the step that notices stops it."""
 
-    error_name = "OrderCancelled"
+    error_name = ErrorName.ORDER_CANCELLED.value
 
 
 class UnknownOrderType(DomainError):  # noqa: N818 - the name is the Step Functions error name
     """The order is neither a recognisable sale nor a recognisable return."""
 
-    error_name = "UnknownOrderType"
+    error_name = ErrorName.UNKNOWN_ORDER_TYPE.value
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class FieldProblem:
 class OrderValidationError(DomainError):
     """The order breaks one or more field or cross-field rules."""
 
-    error_name = "OrderValidationError"
+    error_name = ErrorName.ORDER_VALIDATION_ERROR.value
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         self.problems: list[FieldProblem] = list(problems)
