@@ -295,6 +295,16 @@ class LocalFunction:
     _idle: list[_Environment] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def role_session(self, region: str) -> boto3.session.Session:
+        """A session signing with the function's role credentials (what Lambda's own pollers,
+        and the function's code, sign with)."""
+        return boto3.session.Session(
+            aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=self.credentials["AWS_SESSION_TOKEN"],
+            region_name=region,
+        )
+
     def warm(self) -> None:
         """Create one execution environment now (a cold start ahead of the first event)."""
         self._release(self._new_environment())

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from moto.core.utils import unix_time_millis
 from moto.sqs.models import sqs_backends
@@ -124,12 +123,9 @@ class SqsPollers:
         what ReceiveMessage and DeleteMessage need)."""
         if not function.credentials:
             return self._client("sqs")
-        return boto3.session.Session(
-            aws_access_key_id=function.credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=function.credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=function.credentials["AWS_SESSION_TOKEN"],
-            region_name=self._region,
-        ).client("sqs", config=Config(retries={"max_attempts": 1}))
+        return function.role_session(self._region).client(
+            "sqs", config=Config(retries={"max_attempts": 1})
+        )
 
     def _poll(self, mapping: EventSourceMapping) -> None:
         url = self._client("sqs").get_queue_url(QueueName=mapping.queue_arn.rsplit(":", 1)[-1])[

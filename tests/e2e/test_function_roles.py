@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -30,13 +29,7 @@ def _role_of(cloud: LocalCloud, function_prefix: str) -> str:
 
 def _client_as(cloud: LocalCloud, function_prefix: str, service: str) -> Any:
     """A client signing with the function's role credentials, as its own code does."""
-    credentials = cloud.function(function_prefix).credentials
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=credentials["AWS_SESSION_TOKEN"],
-        region_name="us-east-1",
-    ).client(service)
+    return cloud.function(function_prefix).role_session("us-east-1").client(service)
 
 
 @pytest.fixture
