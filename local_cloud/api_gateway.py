@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -117,6 +118,13 @@ def _validation_error_string(errors: list[Any]) -> str:
     return "[" + ", ".join(sorted(e.message for e in errors)) + "]"
 
 
+class _GatewayHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's backlog of 5 drops part of a burst of clients (they retry a second later);
+    # API Gateway takes the burst.
+    request_queue_size = socket.SOMAXCONN
+
+
 class LocalApiServer:
     def __init__(
         self,
@@ -134,8 +142,7 @@ class LocalApiServer:
         routes = sorted(api.routes(), key=lambda m: _specificity(m.resource_path))
         self._routes = [(_template_regex(m.resource_path), m) for m in routes]
         self._functions = functions
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _GatewayHTTPServer((host, 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

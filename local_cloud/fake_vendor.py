@@ -1175,6 +1175,10 @@ class _VendorHTTPServer(ThreadingHTTPServer):
     # Handler threads are daemons so a forgotten stop() never blocks interpreter exit, and they are
     # tracked here so stop() can still join them: once it returns, nothing touches the vendor.
     daemon_threads = True
+    # http.server listens with a backlog of 5: a burst of callers overflowed it and their
+    # connections came a second later (TCP's SYN retry), which a client with a sub-second connect
+    # timeout takes for an outage. A SaaS endpoint's backlog is the system's maximum.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, address: tuple[str, int], vendor: FakeVendor) -> None:
         self.vendor = vendor

@@ -18,6 +18,7 @@ import pytest
 import urllib3
 
 from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from tests.connections import SYN_RETRY_SECONDS, connect_burst
 
 API_KEY = "test-vendor-key"
 ACCOUNT = "member-1"
@@ -953,3 +954,12 @@ def test_stop_is_prompt_with_a_hung_request_in_flight(http: urllib3.PoolManager)
 def test_only_loopback_hosts_are_accepted() -> None:
     with pytest.raises(ValueError, match="loopback"):
         FakeVendor(host="0.0.0.0")
+
+
+def test_a_burst_of_connections_is_accepted_without_a_syn_retry(vendor: FakeVendor) -> None:
+    # A listen backlog of 5 (http.server's default) dropped connections of a burst; their clients
+    # tried again a second later (TCP's SYN retry), past the mediator's connect timeout, which the
+    # mediator rightly took for a vendor outage. A SaaS endpoint does not refuse a burst of 100.
+    took = connect_burst(vendor.base_url)
+    assert len(took) == 100
+    assert max(took) < SYN_RETRY_SECONDS - 0.1
