@@ -10,9 +10,9 @@ from typing import Any
 
 from moto.iam.models import iam_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from local_cloud.iam_policy import listed
+from local_cloud.moto_patches import token_issuer
 
 
 @functools.lru_cache(maxsize=1024)
@@ -38,13 +38,10 @@ class MotoLookups:
         return [statement for document in documents for statement in _statements(document)]
 
     def token_owner(self, token: str) -> str | None:
-        backend: Any = stepfunctions_parser_backends[self._account][self._region]
-        for execution in backend._get_executions(ExecutionStatus.RUNNING):
-            # An execution is listed a moment before its worker exists: it holds no token yet.
-            env = getattr(getattr(execution, "exec_worker", None), "env", None)
-            if env is not None and env.callback_pool_manager.get(token) is not None:
-                return str(execution.state_machine_arn)
-        return None
+        issuer = token_issuer(token)
+        if issuer is None or issuer.status != ExecutionStatus.RUNNING:
+            return None
+        return str(issuer.state_machine_arn)
 
     def secret_arn(self, name: str) -> str:
         if name not in self._secret_arns:

@@ -2,7 +2,14 @@
 
 * ``SendTaskFailure`` drops its ``cause`` parameter in moto's response layer (its ASL engine
   supports one), so a failed order would lose its reason. Forwarded.
-* ``SendTaskSuccess``/``Failure``/``Heartbeat`` look for the token in every running execution,
+* ``SendTaskSuccess``/``Failure``/``Heartbeat`` look for the token in every execution the
+  backend ever ran (each Step Finisher run included) and ask each one: the cost of an answer grew
+  with the executions before it, a GIL-bound scan that took a quarter of the local cloud's time
+  after 600 orders and starved everything else (the fake vendor answered past the mediator's
+  timeouts) in the fault suite's 2,000-order modules. Each task token is now recorded with the
+  execution that issued it, and the three calls ask that execution alone, with moto's own code
+  (a token nobody issued finds no execution: ``InvalidToken`` as before).
+* They also looked in every running execution,
   including one that was created a moment ago and has no worker environment yet; that one raises
   ``AttributeError`` and the call fails (seen as ``States.Runtime`` in the Step Finisher, so a
   worker's answer was lost and the order waited for its heartbeat; with 500 orders at once, an
@@ -76,11 +83,13 @@ non-zero ``FailedEntryCount`` fails the task with ``EventBridge.FailedEntry``, a
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import io
 import json
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -115,6 +124,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -145,7 +155,49 @@ def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     return EmptyResult()
 
 
+# Every started execution by ARN, and the execution that issued each task token; weak, so that
+# what a reset or a closed local cloud drops is not kept alive here.
+_executions: weakref.WeakValueDictionary[str, Execution] = weakref.WeakValueDictionary()
+_token_issuers: weakref.WeakValueDictionary[str, Execution] = weakref.WeakValueDictionary()
+# The token of the SendTask* call this thread is serving, so that moto's scan sees its issuer only.
+_answering: contextvars.ContextVar[str | None] = contextvars.ContextVar("answering", default=None)
+_original_start = Execution.start
+
+
+def _registered_start(self: Execution) -> None:
+    _executions[self.execution_arn] = self  # before its worker can issue a token
+    _original_start(self)
+
+
+def token_issuer(token: str) -> Execution | None:
+    """The execution whose task issued ``token`` (running or not), if any did."""
+    return _token_issuers.get(token)
+
+
+def _asking_the_issuer_only(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def answer(self: StepFunctionsParserBackend, task_token: str, *args: Any, **kwargs: Any) -> Any:
+        reset = _answering.set(task_token)
+        try:
+            return method(self, task_token, *args, **kwargs)
+        finally:
+            _answering.reset(reset)
+
+    return answer
+
+
 def _started_executions(self: StepFunctionsParserBackend, execution_status: Any = None) -> Any:
+    token = _answering.get()
+    if token is not None:
+        issuer = _token_issuers.get(token)
+        if issuer is None or (issuer.account_id, issuer.region_name) != (
+            self.account_id,
+            self.region_name,
+        ):
+            return []
+        if execution_status is not None and issuer.status != execution_status:
+            return []
+        return [issuer]
     started = []
     for machine in list(self.state_machines):
         for execution in list(machine.executions):
@@ -180,6 +232,10 @@ def _fresh_token_per_attempt(self: Any, env: Any) -> None:
         "RetryCount"
     ):
         env.callback_pool_manager.add(env.states.context_object.update_task_token())
+    token = _current_token(env)
+    if token:  # a callback task (a request-response task has no token)
+        execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
+        _token_issuers[token] = _executions[execution_arn]
     _original_task_execution(self, env)
 
 
@@ -402,6 +458,10 @@ def apply() -> None:
     if not _applied:
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
         StepFunctionsParserBackend._get_executions = _started_executions  # type: ignore[method-assign]
+        Execution.start = _registered_start  # type: ignore[method-assign]
+        for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+            method = getattr(StepFunctionsParserBackend, name)
+            setattr(StepFunctionsParserBackend, name, _asking_the_issuer_only(method))
         BackendDict._create_account_specific_backend = _existing_or_new_backend  # type: ignore[method-assign]
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_after_an_early_answer  # type: ignore[method-assign]
         events_models.Replay.replay_events = _replay_events  # type: ignore[method-assign]
