@@ -33,10 +33,10 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from bench import prices
 from bench.reference_orders import reference_return, reference_sale, seed_codes, seed_members
-from local_cloud.accounting import short_name
+from fake_vendor import FakeVendor
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
+from local_cloud.runtime.accounting import short_name
 from loyalty import contract
 from loyalty.order_status import ORDER_RECORD, SORT_KEY, STATUS_INDEX_ATTRIBUTES, STATUS_SINCE
 

@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from loyalty import contract
 
 ACCOUNT = "BENCH-MEMBER"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from local_cloud.fake_vendor import FakeVendor
-from local_cloud.order_mix import MEMBERS
-from local_cloud.sample_orders import MERCHANT
+from fake_vendor import FakeVendor
+from local_cloud.run.order_mix import MEMBERS
+from local_cloud.run.sample_orders import MERCHANT
 
 _BASE = {"loyalty_reference": MEMBERS[0], "merchant_reference": MERCHANT, "currency": "GBP"}
 

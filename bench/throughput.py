@@ -11,10 +11,10 @@ same run, one after the other, with the same N and the same concurrencies:
   ``order.received`` (``cloud.submit_order``), exactly what ``make run`` does: the order starter,
   the worker Lambdas, the Step Finisher, the mediator and its SQS buffer, the vendor over HTTP.
 * **bare loop**: the engine's ceiling on this machine. The same moto (``mock_aws`` with its ASL
-  engine, ``local_cloud.moto_patches`` applied) runs a state machine with the same waiting tasks
-  in the same shape (five ``events:putEvents.waitForTaskToken`` tasks in a chain, a Parallel of
-  one task and two Maps over the two vouchers and the reward, one final task; same heartbeat,
-  timeout and retry), and no handlers: one loop thread answers every task with
+  engine, ``local_cloud.runtime.moto_patches`` applied) runs a state machine with the same
+  waiting tasks in the same shape (five ``events:putEvents.waitForTaskToken`` tasks in a chain,
+  a Parallel of one task and two Maps over the two vouchers and the reward, one final task; same
+  heartbeat, timeout and retry), and no handlers: one loop thread answers every task with
   ``SendTaskSuccess`` through boto3, as the Step Finisher does through the aws-sdk integration.
   The loop learns each token when the engine issues it (a hook on moto's
   ``CallbackPoolManager.add``, the engine's own registry of task tokens, feeding a queue the
@@ -61,9 +61,10 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
 
 from bench.reference_orders import reference_sale, seed_codes, seed_members
-from local_cloud import moto_patches
+from fake_vendor import FakeVendor
 from local_cloud.cloud import ACCOUNT, REGION, ROOT, TERMINAL_EXECUTION_STATUSES, LocalCloud
-from local_cloud.fake_vendor import FakeVendor
+from local_cloud.run.progress import OrderProgress
+from local_cloud.runtime import moto_patches
 from loyalty.naming import execution_arn_for, execution_name_for
 
 WAIT_FOR_TOKEN = "arn:aws:states:::events:putEvents.waitForTaskToken"
@@ -123,7 +124,7 @@ class Driver:
         self._submit = submit
         self._execution_arn = execution_arn
 
-    def run(self, phase: Phase, deadline: float, progress: Callable[[Phase], None]) -> list[str]:
+    def run(self, phase: Phase, deadline: float, progress: OrderProgress) -> list[str]:
         """Returns the execution ARNs of the orders that ended."""
         in_flight: dict[str, float] = {}  # execution ARN -> wall time of submission
         ended: list[str] = []
@@ -156,7 +157,7 @@ class Driver:
                     phase.durations.append(stopped - submitted_at)
                 else:
                     phase.failed[arn.rsplit(":", 1)[-1]] = status
-            progress(phase)
+            progress.show(len(ended), f"{len(in_flight)} in flight")
         phase.cpu_seconds = time.process_time() - cpu_started
         phase.other_cores = load.cores()
         if first_submitted is not None and last_stop:
@@ -201,37 +202,15 @@ class Driver:
             arguments["nextToken"] = page["nextToken"]
 
 
-def drive(
-    driver: Driver, phase: Phase, deadline: float, progress: Callable[[Phase], None]
-) -> Phase:
-    ended = driver.run(phase, deadline, progress)
+def drive(driver: Driver, phase: Phase, deadline: float) -> Phase:
+    progress = OrderProgress(phase.orders, label=f"{phase.system} C={phase.concurrency}")
+    try:
+        ended = driver.run(phase, deadline, progress)
+    finally:
+        progress.close()
     # Counted afterwards: histories are long, and reading them while orders run shares the CPU.
     phase.waiting_tasks = [driver.waiting_tasks(arn) for arn in ended]
     return phase
-
-
-_shown: list[tuple[str, int, int]] = []
-
-
-def _progress(phase: Phase) -> None:
-    """On a terminal only: the phase and how many of its orders ended (when that changes)."""
-    if not sys.stdout.isatty():
-        return
-    done = phase.completed + len(phase.failed)
-    line = (phase.system, phase.concurrency, done)
-    if _shown and _shown[-1] == line:
-        return
-    _shown.append(line)
-    print(
-        f"\r  {phase.system:<11} C={phase.concurrency:<3} {done}/{phase.orders} orders",
-        end="",
-        flush=True,
-    )
-
-
-def _end_progress() -> None:
-    if sys.stdout.isatty():
-        print("\r" + " " * 60 + "\r", end="", flush=True)
 
 
 class Budget:
@@ -282,9 +261,7 @@ def local_cloud_phases(
                 driver,
                 Phase("local cloud", concurrency, args.orders),
                 budget.next_deadline(),
-                _progress,
             )
-            _end_progress()
             phases.append(phase)
             # What is still moving (late answers, finishers) must not count against the next C.
             cloud.wait_idle(timeout=10)
@@ -457,9 +434,7 @@ def bare_loop_phases(
                         driver,
                         Phase("bare loop", concurrency, args.orders),
                         budget.next_deadline(),
-                        _progress,
                     )
-                    _end_progress()
                     phases.append(phase)
             finally:
                 tokens.put(None)  # type: ignore[arg-type]

@@ -2,14 +2,17 @@
 
 It runs the real app, not a copy of it: the CDK app is synthesised in-process, the templates are
 deployed into moto (in-process, ``mock_aws`` with the Step Functions ASL engine on), and events,
-state machines, rules and handlers are the ones ``cdk deploy`` ships. A fake loyalty vendor
-listens on 127.0.0.1.
+state machines, rules and handlers are the ones ``cdk deploy`` ships. The stand-in loyalty vendor
+(the top-level ``fake_vendor`` package, a room of its own) listens on 127.0.0.1.
 
-What moto lacks, and only that, is emulated here:
+What moto lacks, and only that, is emulated by ``local_cloud.runtime`` (its modules named below);
+``LocalCloud`` (``cloud``) puts it together, and ``local_cloud.run`` is the run command
+(``python -m local_cloud run``) that drives batches of orders through it:
 
 * **Lambda** (``lambda_runtime``, ``sqs_pollers``): moto's Lambda needs Docker; handlers run
   in-process. Like Lambda, each concurrent invocation gets an execution environment of its own (a
-  separate instance of the handler module, reused warm), the function's environment variables
+  separate instance of the handler module and of its package's modules, reused warm; Powertools'
+  per-process request state per thread, ``powertools_state``), the function's environment variables
   (from the template; per thread, the process environment is never changed), Lambda's
   async-invoke semantics (two retries, then the on-failure destination), SQS event source
   mappings (batches, maximum concurrency, partial batch failures) and a log sink
@@ -37,8 +40,9 @@ What moto lacks, and only that, is emulated here:
   translates them when it registers the definition in moto (``deployer.camel_case_aws_sdk``).
 * **moto bugs** that change what the app observes (``moto_patches``): ``SendTaskFailure``'s
   ``cause`` is forwarded, a task token is no longer lost when an execution starts at the
-  moment it is sent, and DynamoDB queries read snapshots (moto's walk over a table, and its
-  sizing of an item, failed when another thread's write changed them meanwhile).
+  moment it is sent, an answer asks only the execution that issued its token, and DynamoDB
+  queries read snapshots (moto's walk over a table, and its sizing of an item, failed when
+  another thread's write changed them meanwhile).
 """
 
 import sys as _sys

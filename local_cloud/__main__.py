@@ -25,18 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from app import cdk_json_context
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import REGION, LocalCloud, OrderOutcome
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
-from local_cloud.order_mix import (
+from local_cloud.run.order_mix import (
     DEFAULT_MIX,
     generate_orders,
     parse_mix,
     seed_vendor_for,
 )
-from local_cloud.run_report import report
-from local_cloud.runner import Progress, run_orders
-from local_cloud.sample_orders import SampleOrder, invalid_api_order, sample_orders, seed_vendor
+from local_cloud.run.progress import OrderProgress
+from local_cloud.run.run_report import report
+from local_cloud.run.runner import run_orders
+from local_cloud.run.sample_orders import SampleOrder, invalid_api_order, sample_orders, seed_vendor
 from stacks.config import ConfigError, LoyaltyConfig, config_of
 
 DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)", "cancel": "(cancelled)"}
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             timeout=args.timeout,
             on_end=on_end,
-            progress=Progress(len(samples)),
+            progress=OrderProgress(len(samples)),
         )
         for reference in result.pending:
             sample = next(s for s in samples if s.reference == reference)

@@ -28,15 +28,15 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local_cloud import iam_enforcement, moto_patches
-from local_cloud.accounting import InvocationLedger
+from fake_vendor import FakeVendor
 from local_cloud.api_client import ApiClient
-from local_cloud.api_gateway import LocalApiServer, LocalRestApi
-from local_cloud.deployer import DeployedStack, Deployer, camel_case_aws_sdk
-from local_cloud.event_router import EventRouter, execution_name
-from local_cloud.fake_vendor import FakeVendor
-from local_cloud.iam_enforcement import Enforcer
-from local_cloud.lambda_runtime import (
+from local_cloud.runtime import iam_enforcement, moto_patches
+from local_cloud.runtime.accounting import InvocationLedger
+from local_cloud.runtime.api_gateway import LocalApiServer, LocalRestApi
+from local_cloud.runtime.deployer import DeployedStack, Deployer, camel_case_aws_sdk
+from local_cloud.runtime.event_router import EventRouter, execution_name
+from local_cloud.runtime.iam_enforcement import Enforcer
+from local_cloud.runtime.lambda_runtime import (
     AsyncInvoker,
     LocalFunction,
     install_stdout_router,
@@ -44,8 +44,8 @@ from local_cloud.lambda_runtime import (
     isolate_powertools_metrics,
     running_function_key,
 )
-from local_cloud.moto_iam import MotoLookups
-from local_cloud.sqs_pollers import SqsPollers
+from local_cloud.runtime.moto_iam import MotoLookups
+from local_cloud.runtime.sqs_pollers import SqsPollers
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"

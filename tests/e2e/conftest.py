@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 
 CUSTOMER = "E2E-MEMBER-1"
 APPROVAL_TIMEOUT = 4

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from loyalty import contract
 from loyalty.contract import Source
 from tests.e2e.conftest import CUSTOMER, sale

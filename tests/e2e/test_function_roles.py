@@ -1,5 +1,5 @@
 """Each function runs with its own role's credentials, and a call its role does not allow fails
-on the local cloud as it would on AWS (``local_cloud.iam_enforcement``).
+on the local cloud as it would on AWS (``local_cloud.runtime.iam_enforcement``).
 
 The grant removed here is edited out of the role's policy in moto's IAM, which is what a deploy
 of a template without it would leave; the test puts it back however it ends.
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from loyalty.contract import Source
 from tests.e2e.conftest import sale
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from loyalty.contract import MAX_REWARDS, MAX_VOUCHERS
 from tests.e2e.conftest import CUSTOMER, sale
 

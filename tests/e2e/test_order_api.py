@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.credentials import Credentials
 
+from fake_vendor import FakeVendor
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud, Tap
-from local_cloud.fake_vendor import FakeVendor
 from loyalty import contract
 from tests.connections import SYN_RETRY_SECONDS, connect_burst
 from tests.e2e.conftest import APPROVAL_TIMEOUT, CUSTOMER, sale

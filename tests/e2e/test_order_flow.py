@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from tests.e2e.conftest import CUSTOMER, sale
 
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import ACCOUNT, REGION, LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from tests.e2e.conftest import CUSTOMER, sale
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud, OrderOutcome
-from local_cloud.fake_vendor import FakeVendor
 from tests.conftest import FIGURES
 
 CUSTOMER = "FAULT-MEMBER"

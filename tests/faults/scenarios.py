@@ -1,6 +1,6 @@
 """A fault scenario: a batch of generated orders run through the local cloud with a fault active,
 then the invariants every scenario shares: every order ended (no execution still running), and
-the per-item truth check (`local_cloud.truth_check`) finds no item whose record or last event
+the per-item truth check (`local_cloud.run.truth_check`) finds no item whose record or last event
 disagrees with the vendor's ledger, and no effect applied twice or unaccounted for.
 
 ``FAULT_ORDERS`` sets the batch (`make faults`: 500; `make test`: 20). Each scenario
@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
-from local_cloud.order_mix import generate_orders, points_rate, seed_vendor_for
-from local_cloud.run_report import check_ledger, truth_of
-from local_cloud.runner import RunResult, run_orders
-from local_cloud.sample_orders import SampleOrder
-from local_cloud.truth_check import TruthCheck
+from local_cloud.run.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run.run_report import check_ledger, truth_of
+from local_cloud.run.runner import RunResult, run_orders
+from local_cloud.run.sample_orders import SampleOrder
+from local_cloud.run.truth_check import TruthCheck
 from loyalty.order_status import RERUNNABLE_STATUSES
 from tests.faults.conftest import report_figures
 

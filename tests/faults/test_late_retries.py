@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
-from local_cloud.lambda_runtime import RETRY_DELAYS_SECONDS
-from local_cloud.truth_check import check_truth, vendor_effects
+from local_cloud.run.truth_check import check_truth, vendor_effects
+from local_cloud.runtime.lambda_runtime import RETRY_DELAYS_SECONDS
 from tests.faults.conftest import (
     FAST_MEDIATOR,
     TIME_SCALE,

@@ -11,11 +11,11 @@ from collections import Counter
 
 import pytest
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
-from local_cloud.order_mix import generate_orders, points_rate, seed_vendor_for
-from local_cloud.run_report import check_ledger
-from local_cloud.runner import run_orders
+from local_cloud.run.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run.run_report import check_ledger
+from local_cloud.run.runner import run_orders
 from tests.faults.conftest import assert_settled
 
 ORDERS = int(os.environ.get("LOAD_ORDERS", "500"))

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from tests.faults.conftest import FAST_MEDIATOR, assert_settled
 from tests.faults.scenarios import SCENARIO_TIMEOUT, run_scenario
 

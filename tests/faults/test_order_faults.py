@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from loyalty import contract
 from tests.faults.conftest import FAST_MEDIATOR, assert_settled, effects_of, take_dead_letters
 

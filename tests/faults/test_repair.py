@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
-from local_cloud.truth_check import check_truth, vendor_effects
+from local_cloud.run.truth_check import check_truth, vendor_effects
 from tests.faults.conftest import CUSTOMER, assert_settled, effects_of
 
 Order = Callable[..., dict[str, Any]]

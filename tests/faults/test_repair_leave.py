@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor
 from tests.faults.conftest import FAST_MEDIATOR, assert_settled, effects_of
 
 CLOUD_CONTEXT = {**FAST_MEDIATOR, "loyalty:onPartialFailure": "leave"}

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
-from local_cloud.order_mix import generate_orders
+from local_cloud.run.order_mix import generate_orders
 from tests.faults.conftest import FAST_MEDIATOR, assert_settled, take_dead_letters, take_messages
 from tests.faults.scenarios import MIX, ORDERS, SCENARIO_TIMEOUT, run_scenario
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
 from loyalty import contract
 from tests.faults.conftest import assert_settled, effects_of
 from tests.sample_events import load_event

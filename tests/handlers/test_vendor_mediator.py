@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
-from local_cloud.sqs_pollers import sqs_record
+from fake_vendor import FakeVendor, FaultProfile
+from local_cloud.runtime.sqs_pollers import sqs_record
 from tests.handlers.conftest import BusTap, Context, LoadHandler
 from tests.sample_events import load_event
 

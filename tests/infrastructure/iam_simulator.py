@@ -1,4 +1,4 @@
-"""A synthesised role's identity-policy statements, rendered for ``local_cloud.iam_policy``.
+"""A synthesised role's identity-policy statements, rendered for ``local_cloud.runtime.iam_policy``.
 
 The local cloud evaluates the deployed policies on every call a function makes; these tests
 evaluate the synthesised ones, so a grant's shape (its condition, its resource) is checked for
@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
-from local_cloud.iam_policy import is_allowed, listed
+from local_cloud.runtime.iam_policy import is_allowed, listed
 
 __all__ = ["is_allowed", "resolve", "role_statements"]
 

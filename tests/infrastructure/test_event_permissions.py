@@ -1,8 +1,8 @@
 """Who may put which events on the default bus: each service as its own ``source`` only.
 
 The local cloud checks the functions' calls against their deployed roles at run time
-(``local_cloud.iam_enforcement``); these check every role's grants on the synthesised policies,
-the state machines' too (the local cloud does not run those under their roles), with IAM's
+(``local_cloud.runtime.iam_enforcement``); these check every role's grants on the synthesised
+policies, the state machines' too (the local cloud does not run those under their roles), with IAM's
 evaluation logic: the ``events:source`` condition on every PutEvents grant is what stops one
 service (or anybody holding its role) from publishing an answer another service's rule would
 take as genuine.

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_cloud import moto_patches
 from local_cloud.cloud import LocalCloud
+from local_cloud.runtime import moto_patches
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

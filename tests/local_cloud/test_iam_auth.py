@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from moto import mock_aws
 
-from local_cloud.iam_auth import Caller, Refused, authorize
+from local_cloud.runtime.iam_auth import Caller, Refused, authorize
 
 ACCOUNT = "123456789012"
 API = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:api1"

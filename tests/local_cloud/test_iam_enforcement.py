@@ -12,15 +12,15 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local_cloud import iam_enforcement
-from local_cloud.iam_enforcement import (
+from local_cloud.runtime import iam_enforcement
+from local_cloud.runtime.iam_enforcement import (
     Enforcer,
     Request,
     RoleSession,
     UnmappedCallError,
     requests_for,
 )
-from local_cloud.iam_policy import Decision, decide
+from local_cloud.runtime.iam_policy import Decision, decide
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Orders"

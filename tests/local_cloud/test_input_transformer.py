@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local_cloud.input_transformer import log_record, render, value_at
+from local_cloud.runtime.input_transformer import log_record, render, value_at
 
 EVENT = {
     "source": "service-loyalty-order-process",

@@ -16,8 +16,13 @@ from typing import Any
 
 import pytest
 
-from local_cloud.event_router import EventRouter
-from local_cloud.lambda_runtime import AsyncConfig, AsyncInvoker, FunctionLogSink, LocalFunction
+from local_cloud.runtime.event_router import EventRouter
+from local_cloud.runtime.lambda_runtime import (
+    AsyncConfig,
+    AsyncInvoker,
+    FunctionLogSink,
+    LocalFunction,
+)
 
 HANDLER = """
 import os, threading, time

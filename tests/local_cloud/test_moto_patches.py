@@ -1,4 +1,4 @@
-"""The moto gaps ``local_cloud.moto_patches`` fills, each shown on moto's own objects."""
+"""The moto gaps ``local_cloud.runtime.moto_patches`` fills, each shown on moto's own objects."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeSuccess,
 )
 
-from local_cloud import moto_patches
+from local_cloud.runtime import moto_patches
 
 
 def test_an_answer_before_the_heartbeat_wait_is_set_up_still_resumes_the_task() -> None:

@@ -9,14 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from local_cloud.accounting import order_references
-from local_cloud.order_mix import (
+from local_cloud.run.order_mix import (
     DEFAULT_MIX,
     KINDS,
     expected_effects,
     generate_orders,
     parse_mix,
 )
+from local_cloud.runtime.accounting import order_references
 
 
 def test_the_same_seed_gives_the_same_orders_and_another_seed_others() -> None:
@@ -39,7 +39,7 @@ def test_every_kind_with_a_weight_appears_and_weights_shape_the_mix() -> None:
 def _maker() -> object:
     import random
 
-    from local_cloud.order_mix import _Maker
+    from local_cloud.run.order_mix import _Maker
 
     return _Maker(random.Random(0), "X")
 
@@ -104,7 +104,7 @@ def test_invocations_are_attributed_to_the_orders_their_events_name() -> None:
 
 
 def test_generated_orders_wait_for_a_person_only_when_their_kind_says_so() -> None:
-    from local_cloud.order_mix import expected_effects as effects
+    from local_cloud.run.order_mix import expected_effects as effects
 
     threshold = Decimal("500.00")  # cdk.json's loyalty:approvalReturnThreshold
     for sample in generate_orders(2000, DEFAULT_MIX, seed=3):

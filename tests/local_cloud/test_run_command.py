@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from local_cloud.__main__ import main
-from local_cloud.order_mix import DEFAULT_MIX, generate_orders
-from local_cloud.sample_orders import sample_orders
+from local_cloud.run.order_mix import DEFAULT_MIX, generate_orders
+from local_cloud.run.sample_orders import sample_orders
 
 
 def test_run_reports_every_sample_order_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:

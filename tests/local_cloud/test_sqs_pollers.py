@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_cloud.lambda_runtime import LocalFunction
-from local_cloud.sqs_pollers import EventSourceMapping, SqsPollers
+from local_cloud.runtime.lambda_runtime import LocalFunction
+from local_cloud.runtime.sqs_pollers import EventSourceMapping, SqsPollers
 
 REGION = "us-east-1"
 VISIBILITY_SECONDS = 20

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local_cloud.truth_check import check_truth, item_idempotency_key
+from local_cloud.run.truth_check import check_truth, item_idempotency_key
 
 REF = "R-1"
 POINTS_KEY = "R-1:sale:points"

@@ -12,7 +12,7 @@ from pathlib import Path
 from loyalty import contract
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ["app.py", "cdk_constructs", "stacks", "lambdas", "local_cloud", "bench"]
+SCANNED = ["app.py", "cdk_constructs", "stacks", "lambdas", "local_cloud", "fake_vendor", "bench"]
 ENUMS: list[type[Enum]] = [
     contract.Source,
     contract.TaskAnswer,

@@ -6,17 +6,16 @@ run`` and by the fault-injection suite.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
 
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import TERMINAL_EXECUTION_STATUSES, LocalCloud, OrderOutcome
-from local_cloud.sample_orders import SampleOrder
+from local_cloud.run.progress import OrderProgress
+from local_cloud.run.sample_orders import SampleOrder
 
 POLL_SECONDS = 0.1  # polling shares the CPU with the cloud it watches
 
@@ -32,38 +31,6 @@ class RunResult:
     def as_expected(self, sample: SampleOrder) -> bool:
         outcome = self.outcomes[sample.reference]
         return (outcome.status, outcome.error) == (sample.expected_status, sample.expected_error)
-
-
-class Progress:
-    """A one-line progress bar, redrawn in place; silent when ``stream`` is not a terminal."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool | None = None):
-        self.total = total
-        self.stream = stream or sys.stdout
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._started = time.monotonic()
-        self._shown = False
-
-    def show(self, ended: Counter[str], submitted: int) -> None:
-        if not self.enabled:
-            return
-        done = sum(ended.values())
-        width = 30
-        filled = width * done // max(self.total, 1)
-        statuses = ", ".join(f"{status} {count}" for status, count in sorted(ended.items()))
-        self.stream.write(
-            f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} ended, "
-            f"{submitted - done} running  {statuses}  {time.monotonic() - self._started:.0f}s\033[K"
-        )
-        self.stream.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        """Erase the bar so a line can be printed in its place (it is redrawn on the next show)."""
-        if self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self._shown = False
 
 
 def submit(cloud: LocalCloud, api: ApiClient, sample: SampleOrder) -> None:
@@ -83,7 +50,7 @@ def run_orders(
     concurrency: int | None = None,
     timeout: float = 120,
     on_end: Callable[[SampleOrder, OrderOutcome], None] | None = None,
-    progress: Progress | None = None,
+    progress: OrderProgress | None = None,
     start: Callable[[SampleOrder], None] | None = None,
 ) -> RunResult:
     """Submit ``samples`` (all at once, or ``concurrency`` unfinished at a time) and wait until
@@ -136,11 +103,12 @@ def run_orders(
                         )
                     decided.add(reference)
         if progress:
-            progress.show(ended, len(samples) - len(waiting))
+            tally = ", ".join(f"{status} {count}" for status, count in sorted(ended.items()))
+            progress.show(sum(ended.values()), f"{len(running)} running  {tally}".rstrip())
         time.sleep(POLL_SECONDS)
 
     if progress:
-        progress.clear()
+        progress.close()
     for sample in [*running.values(), *waiting]:
         result.outcomes[sample.reference] = cloud.order_outcome(sample.reference)
         result.pending.append(sample.reference)

@@ -33,7 +33,7 @@ from botocore.config import Config
 from moto.core.utils import unix_time_millis
 from moto.sqs.models import sqs_backends
 
-from local_cloud.lambda_runtime import LocalFunction
+from local_cloud.runtime.lambda_runtime import LocalFunction
 
 LOG = logging.getLogger(__name__)
 

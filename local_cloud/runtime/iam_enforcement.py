@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
-from local_cloud.iam_policy import Decision, decide
+from local_cloud.runtime.iam_policy import Decision, decide
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_cloud.lambda_runtime import LocalFunction
+from local_cloud.runtime.lambda_runtime import LocalFunction
 
 
 def order_references(event: Any) -> list[str]:

@@ -11,8 +11,8 @@ from typing import Any
 from moto.iam.models import iam_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
 
-from local_cloud.iam_policy import listed
-from local_cloud.moto_patches import token_issuer
+from local_cloud.runtime.iam_policy import listed
+from local_cloud.runtime.moto_patches import token_issuer
 
 
 @functools.lru_cache(maxsize=1024)

@@ -40,6 +40,8 @@ from typing import Any, TextIO
 import boto3
 import botocore.session
 
+from local_cloud.runtime import powertools_state
+
 LOG = logging.getLogger(__name__)
 
 _current = threading.local()
@@ -388,18 +390,27 @@ def _import_isolated(function: LocalFunction, module_path: str) -> ModuleType:
         raise ImportError(f"cannot load {file}")
     module = importlib.util.module_from_spec(spec)
     install_stdout_router()
-    # While its code runs, the module is what its name resolves to (pydantic, dataclasses and
-    # typing look annotations up through sys.modules); afterwards the previous entry is back.
+    powertools_state.install()
+    # The modules of the handler's own package (``order_api.services``, say) are imported afresh
+    # too, as in a Lambda environment's own process: what they make at import (clients,
+    # settings) belongs to this environment. While the code runs, the fresh modules are what
+    # their names resolve to (pydantic, dataclasses and typing look annotations up through
+    # sys.modules); afterwards the previous entries are back. Shared libraries (``loyalty``)
+    # hold no per-environment state and stay shared.
+    package = module_path.split(".", 1)[0]
+
+    def own(name: str) -> bool:
+        return name == package or name.startswith(package + ".")
+
     with _import_lock, function_environment(function):
-        previous = sys.modules.get(module_path)
+        previous = {name: sys.modules.pop(name) for name in [n for n in sys.modules if own(n)]}
         sys.modules[module_path] = module
         try:
             spec.loader.exec_module(module)
         finally:
-            if previous is None:
-                del sys.modules[module_path]
-            else:
-                sys.modules[module_path] = previous
+            for name in [n for n in sys.modules if own(n)]:
+                del sys.modules[name]
+            sys.modules.update(previous)
     return module
 
 

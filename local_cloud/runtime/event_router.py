@@ -28,8 +28,8 @@ from typing import Any
 
 from moto.events import models as events_models
 
-from local_cloud.input_transformer import log_record, render
-from local_cloud.lambda_runtime import AsyncInvoker, LocalFunction
+from local_cloud.runtime.input_transformer import log_record, render
+from local_cloud.runtime.lambda_runtime import AsyncInvoker, LocalFunction
 
 LOG = logging.getLogger(__name__)
 

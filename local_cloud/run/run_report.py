@@ -1,7 +1,7 @@
 """What a local-cloud run did, as a record per order and totals (``--json PATH``), including
 the vendor ledger check (the effects the vendor applied equal the expected effects of every order
 that completed, and, for an order that did not complete, exactly the effects its record says were
-applied) and the per-item truth check (`local_cloud.truth_check`: every item's record and the
+applied) and the per-item truth check (`local_cloud.run.truth_check`: every item's record and the
 order's last event agree with the vendor's ledger under the item's idempotency key). An order
 with a disagreement counts as unexpected, and fails the run.
 """
@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud, OrderOutcome
-from local_cloud.fake_vendor import FakeVendor
-from local_cloud.order_mix import Effects, expected_effects
-from local_cloud.sample_orders import SampleOrder
-from local_cloud.truth_check import APPLIED_NET, TruthCheck, check_truth, vendor_effects
+from local_cloud.run.order_mix import Effects, expected_effects
+from local_cloud.run.sample_orders import SampleOrder
+from local_cloud.run.truth_check import APPLIED_NET, TruthCheck, check_truth, vendor_effects
 from loyalty.order_status import POINTS_ITEM
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from local_cloud.fake_vendor import FakeVendor
+from fake_vendor import FakeVendor
 from loyalty.contract import ErrorName
 
 CUSTOMER = "P6IF7YcwQd"  # seed 000's loyalty_reference

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 import urllib3
 
-from local_cloud.fake_vendor import FakeVendor, FaultProfile
+from fake_vendor import FakeVendor, FaultProfile
 from tests.connections import SYN_RETRY_SECONDS, connect_burst
 
 API_KEY = "test-vendor-key"
@@ -459,6 +459,42 @@ def test_unknown_path_is_404_and_wrong_method_is_405(
     assert (unknown.status, error_code(unknown)) == (404, "not_found")
     assert (wrong_method.status, error_code(wrong_method)) == (405, "method_not_allowed")
     assert wrong_method.headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/health/"),  # no redirect to the path without the slash: not a path at all
+        ("GET", f"/v1//accounts/{ACCOUNT}"),
+        ("GET", f"/v1/accounts/{ACCOUNT}//"),
+        ("GET", "/v1/accounts/a/b"),
+        ("POST", "/v1/vouchers/redemptions"),
+    ],
+)
+def test_only_exact_paths_are_endpoints(
+    vendor: FakeVendor, http: urllib3.PoolManager, method: str, path: str
+) -> None:
+    answer = call(http, vendor, method, path, credit() if method == "POST" else None, key="k")
+    assert (answer.status, error_code(answer)) == (404, "not_found")
+
+
+def test_a_get_on_a_post_endpoint_names_post_in_allow(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    answer = call(http, vendor, "GET", POINTS)
+    assert (answer.status, answer.headers["Allow"]) == (405, "POST")
+    assert vendor.stats().by_endpoint == {"unmatched": 1}
+
+
+def test_path_parameters_are_unescaped_after_matching(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    key = "order/1#points"  # an escaped slash stays inside its parameter
+    stored = call(http, vendor, "POST", POINTS, credit(5), key=key)
+    found = lookup(http, vendor, key)
+    assert stored.status == 201
+    assert (found.status, found.json()["idempotency_key"]) == (200, key)
+    assert vendor.stats().by_endpoint["GET /v1/idempotency-keys/{key}"] == 1
 
 
 def test_lost_response_applies_effect_and_retry_replays_it(

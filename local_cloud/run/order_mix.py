@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from local_cloud.fake_vendor import FakeVendor
-from local_cloud.sample_orders import MERCHANT, SampleOrder
+from fake_vendor import FakeVendor
+from local_cloud.run.sample_orders import MERCHANT, SampleOrder
 from loyalty.contract import ErrorName
 from loyalty.domain.recognition import recognise_order
 from loyalty.domain.transform import to_loyalty_instructions

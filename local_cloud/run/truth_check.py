@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_cloud.fake_vendor import FakeVendor
+from fake_vendor import FakeVendor
 from loyalty.contract import OrderEvent
 from loyalty.naming import RERUN_SEPARATOR
 from loyalty.order_status import POINTS_ITEM, TERMINAL_STATUSES, ItemStatus, OrderStatus

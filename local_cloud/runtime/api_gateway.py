@@ -9,8 +9,8 @@ validation with the template's ``BAD_REQUEST_BODY`` gateway response, and otherw
 integration's function with an API Gateway proxy event (REST, payload 1.0). A method with IAM
 authorization (``AWS_IAM``, the stack's default) takes only requests signed (SigV4) by a key of
 moto's IAM whose user may ``execute-api:Invoke`` it, and its ``requestContext.identity`` is the
-signer (`local_cloud.iam_auth`); Cognito authorizers are not emulated. Unknown routes get API
-Gateway's ``403 Missing Authentication Token``.
+signer (`local_cloud.runtime.iam_auth`); Cognito authorizers are not emulated. Unknown routes get
+API Gateway's ``403 Missing Authentication Token``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft4Validator
 
-from local_cloud.iam_auth import Refused, authorize
-from local_cloud.lambda_runtime import LocalFunction
+from local_cloud.runtime.iam_auth import Refused, authorize
+from local_cloud.runtime.lambda_runtime import LocalFunction
 
 LOG = logging.getLogger(__name__)
 SOURCE_IP = "127.0.0.1"
@@ -46,7 +46,7 @@ class LocalMethod:
     required_headers: tuple[str, ...] = ()
     """Checked when the method's validator validates request parameters."""
     authorization_type: str = "NONE"
-    """``AWS_IAM``: SigV4-signed by a key moto's IAM knows (`local_cloud.iam_auth`)."""
+    """``AWS_IAM``: SigV4-signed by a key moto's IAM knows (`local_cloud.runtime.iam_auth`)."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ silently ignored by the local cloud.
 
 from __future__ import annotations
 
+import graphlib
 import json
 import re
 import secrets
@@ -25,16 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_cloud.api_gateway import LocalRestApi
-from local_cloud.iam_enforcement import RoleSession
-from local_cloud.lambda_runtime import (
+from local_cloud.runtime.api_gateway import LocalRestApi
+from local_cloud.runtime.iam_enforcement import RoleSession
+from local_cloud.runtime.lambda_runtime import (
     MAX_EVENT_AGE_SECONDS,
     MAX_RETRY_ATTEMPTS,
     AsyncConfig,
     FunctionLogSink,
     LocalFunction,
 )
-from local_cloud.sqs_pollers import EventSourceMapping
+from local_cloud.runtime.sqs_pollers import EventSourceMapping
 
 NO_RUNTIME_EFFECT = {
     "AWS::Lambda::Permission": "resource policies are not enforced locally",
@@ -120,7 +121,7 @@ class Deployer:
             if create is None:
                 raise DeployError(
                     f"{stack_name}/{logical_id}: resource type {kind} is not supported by the "
-                    "local cloud; teach local_cloud/deployer.py how to create it"
+                    "local cloud; teach local_cloud/runtime/deployer.py how to create it"
                 )
             properties = ctx.resolve(resource.get("Properties", {}))
             ctx.deployed[logical_id] = create(ctx, logical_id, properties, resource)
@@ -426,7 +427,7 @@ class Deployer:
         self.event_source_mappings.append(mapping)
         return Deployed(logical_id, raw["Type"], f"{logical_id}-{mapping.function.name}")
 
-    # -- API Gateway (REST): recorded, then served by local_cloud.api_gateway ------------------
+    # -- API Gateway (REST): recorded, then served by local_cloud.runtime.api_gateway ----------
 
     def _create_aws_apigateway_restapi(
         self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
@@ -655,22 +656,18 @@ def _dependency_order(resources: dict[str, Any]) -> list[str]:
         deps.update([depends_on] if isinstance(depends_on, str) else depends_on)
         graph[logical_id] = deps - {logical_id}
 
+    # Each round takes every resource whose dependencies are deployed, in name order, so the
+    # order is the same on every run.
+    sorter = graphlib.TopologicalSorter({node: sorted(graph[node]) for node in sorted(graph)})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as cycle:
+        raise DeployError(f"dependency cycle: {' -> '.join(cycle.args[1])}") from None
     ordered: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(node: str) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            raise DeployError(f"dependency cycle through {node}")
-        state[node] = 1
-        for dep in sorted(graph[node]):
-            visit(dep)
-        state[node] = 2
-        ordered.append(node)
-
-    for node in sorted(graph):
-        visit(node)
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        ordered += ready
+        sorter.done(*ready)
     return ordered
 
 
