@@ -18,8 +18,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from order_api.bodies import Decision, OperatorAction
 
 from cdk_constructs import PowertoolsFunction, data_table, powertools_layer
+from cdk_constructs.json_schema import request_model_schema
 from cdk_constructs.nag import acknowledge
 from loyalty.adapters import submissions_table
 from loyalty.contract import (
@@ -71,27 +73,6 @@ ORDER_SCHEMA = apigw.JsonSchema(
         ),
         "vouchers": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, max_items=MAX_VOUCHERS),
         "rewards": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, max_items=MAX_REWARDS),
-    },
-)
-DECISION_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="Decision",
-    type=apigw.JsonSchemaType.OBJECT,
-    required=["decision"],
-    additional_properties=False,
-    properties={
-        "decision": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, enum=["approve", "reject"]),
-        "comment": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
-    },
-)
-
-OPERATOR_ACTION_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="OperatorAction",
-    type=apigw.JsonSchemaType.OBJECT,
-    additional_properties=False,
-    properties={
-        "comment": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=500),
     },
 )
 
@@ -232,10 +213,12 @@ class OrderApiStack(Stack):
             "Order", content_type="application/json", schema=ORDER_SCHEMA
         )
         decision_model = self.api.add_model(
-            "Decision", content_type="application/json", schema=DECISION_SCHEMA
+            "Decision", content_type="application/json", schema=request_model_schema(Decision)
         )
         operator_action_model = self.api.add_model(
-            "OperatorAction", content_type="application/json", schema=OPERATOR_ACTION_SCHEMA
+            "OperatorAction",
+            content_type="application/json",
+            schema=request_model_schema(OperatorAction),
         )
         integration = apigw.LambdaIntegration(self.function)
 

@@ -1,39 +1,75 @@
-"""Reading a handler's configuration from its environment, once, at cold start.
+"""A handler's configuration: its environment read once, at cold start, into a typed model.
 
-Handlers call these while their module is imported, never per invocation, so a misconfigured
-function fails on its first event with a message that names the missing variable.
+Each handler package declares the variables its functions are given as a model of this kind
+(``<package>/settings.py``); the stack sets every one of them, so there are no defaults here (they
+live in ``stacks/config.py`` alone). ``from_environment`` runs while the handler module is
+imported, so a misconfigured function fails on its first event with a message that names each
+missing or malformed variable.
 """
 
 from __future__ import annotations
 
 import os
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from loyalty.contract import Env
 
 
 class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed."""
 
 
-def require_env(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(
-            f"environment variable {name} is not set; the CDK construct that created this "
-            "function sets it, so the function was deployed outside the app or edited by hand"
-        )
-    return value
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+"""A non-negative finite number, exactly as written (a rate, a threshold)."""
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]
 
 
-def decimal_env(name: str, default: str) -> Decimal:
-    raw = os.environ.get(name, default)
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as err:
-        raise ConfigurationError(f"environment variable {name}={raw!r} is not a number") from err
-    if not value.is_finite() or value < 0:
-        raise ConfigurationError(f"environment variable {name}={raw!r} must be >= 0")
-    return value
+def variable(name: Env) -> Any:
+    """A field read from the environment variable ``name`` (the contract's name for it)."""
+    return Field(alias=name.value)
 
 
-def float_env(name: str, default: float) -> float:
-    return float(decimal_env(name, str(default)))
+class EnvironmentSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as err:
+            raise ConfigurationError(_explained(err, source)) from None
+
+
+class PublisherSettings(EnvironmentSettings):
+    """The bus a function puts its events on and the source it puts them as (``DefaultBus``
+    gives both to each publisher it grants)."""
+
+    event_bus: NonEmpty = variable(Env.EVENT_BUS)
+    event_source: NonEmpty = variable(Env.EVENT_SOURCE)
+
+
+def _explained(err: ValidationError, environ: Mapping[str, str]) -> str:
+    missing, malformed = [], []
+    for problem in err.errors():
+        name = str(problem["loc"][0])
+        if problem["type"] == "missing":
+            missing.append(name)
+        else:
+            malformed.append(f"{name}={environ.get(name)!r} ({problem['msg']})")
+    parts = []
+    if missing:
+        parts.append(f"environment variable(s) not set: {', '.join(missing)}")
+    if malformed:
+        parts.append(f"malformed: {'; '.join(malformed)}")
+    return (
+        "; ".join(parts) + "; the stack that created this function sets them, so it was "
+        "deployed outside the app or edited by hand"
+    )

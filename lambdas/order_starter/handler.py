@@ -21,20 +21,20 @@ from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.contract import (
     CLAIM_CHECK_FIELD,
     ORDER_REFERENCE_FIELD,
-    Env,
     MetricName,
     claim_check_key,
     order_reference_problem,
 )
 from loyalty.naming import execution_name_for
-from loyalty.settings import require_env
+from order_starter.settings import StarterSettings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
-state_machine_arn = require_env(Env.STATE_MACHINE_ARN)
-claims = ClaimCheck(client=boto3.client("s3"), bucket=require_env(Env.ORDERS_BUCKET))
+settings = StarterSettings.from_environment()
+state_machine_arn = settings.state_machine_arn
+claims = ClaimCheck(client=boto3.client("s3"), bucket=settings.orders_bucket)
 
 
 class InvalidOrderEventError(ValueError):

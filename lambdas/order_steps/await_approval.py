@@ -23,30 +23,30 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.adapters.orders_table import StaleStepError
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, Env, MetricName, OrderEvent
+from loyalty.contract import APPROVAL_ACTION, MetricName, OrderEvent
 from loyalty.domain.errors import OrderCancelled
 from loyalty.events import StepRequest, order_lifecycle_event
 from loyalty.order_status import ActionStatus
-from loyalty.settings import decimal_env, require_env
-from order_steps.worker import orders_table_from_env
+from order_steps.settings import ApprovalSettings, StepSettings
+from order_steps.worker import actions_table_from_env, orders_table_from_env
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 orders = orders_table_from_env()
-actions = ActionsTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ACTIONS_TABLE))
-domain = require_env(Env.LOYALTY_DOMAIN)
-timeout_seconds = int(decimal_env(Env.APPROVAL_TIMEOUT_SECONDS, str(7 * 24 * 3600)))
+actions = actions_table_from_env()
+settings = StepSettings.from_environment()
+domain = settings.domain
+timeout_seconds = ApprovalSettings.from_environment().approval_timeout_seconds
 tokens = TaskTokens(client=boto3.client("stepfunctions"))
 publisher = EventBusPublisher(
     client=boto3.client("events"),
-    bus_name=require_env(Env.EVENT_BUS),
-    source=require_env(Env.EVENT_SOURCE),
+    bus_name=settings.event_bus,
+    source=settings.event_source,
 )
 
 

@@ -10,11 +10,11 @@ as "not applied").
 
 from loyalty.adapters.orders_table import StaleStepError
 from loyalty.clock import utc_now
-from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
+from loyalty.contract import MetricName, OrderEvent, OrderStep
 from loyalty.domain.errors import DomainError
 from loyalty.domain.settlement import settle
 from loyalty.events import StepRequest, order_lifecycle_event
-from loyalty.settings import require_env
+from order_steps.settings import StepSettings
 from order_steps.worker import (
     StepResult,
     orders_table_from_env,
@@ -23,7 +23,7 @@ from order_steps.worker import (
 )
 
 orders = orders_table_from_env()
-domain = require_env(Env.LOYALTY_DOMAIN)
+domain = StepSettings.from_environment().domain
 
 
 class EffectsNotApplied(DomainError):  # noqa: N818 - carries the vendor's error name

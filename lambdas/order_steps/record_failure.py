@@ -16,12 +16,10 @@ effects applied is ``COMPENSATING`` instead, and the step's result carries the r
 state machine to make (``compensation``); ``order.failed`` still goes out now.
 """
 
-import os
 from typing import Any
 
 from loyalty.clock import utc_now
 from loyalty.contract import (
-    Env,
     ErrorName,
     MetricName,
     OrderEvent,
@@ -32,7 +30,7 @@ from loyalty.domain.compensation import plan_compensation
 from loyalty.domain.settlement import final_status, item_statuses, named_error, settle
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
 from loyalty.order_status import OrderStatus
-from loyalty.settings import require_env
+from order_steps.settings import FailureSettings, StepSettings
 from order_steps.worker import (
     StepResult,
     orders_table_from_env,
@@ -41,16 +39,14 @@ from order_steps.worker import (
 )
 
 orders = orders_table_from_env()
-domain = require_env(Env.LOYALTY_DOMAIN)
+domain = StepSettings.from_environment().domain
 FAILED_STATUSES = (
     OrderStatus.FAILED,
     OrderStatus.NEEDS_RECONCILIATION,
     OrderStatus.COMPENSATING,
     OrderStatus.CANCELLED,
 )
-policy = PartialFailurePolicy(
-    os.environ.get(Env.ON_PARTIAL_FAILURE, PartialFailurePolicy.COMPENSATE.value)
-)
+policy = FailureSettings.from_environment().on_partial_failure
 
 
 def record_failure(request: StepRequest) -> StepResult:

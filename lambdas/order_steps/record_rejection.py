@@ -2,18 +2,20 @@
 reason, and ``order.rejected`` for whoever tells the customer. No loyalty effect was applied:
 approval comes before any vendor step."""
 
-import boto3
-
-from loyalty.adapters.actions_table import ActionsTable
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, Env, ErrorName, MetricName, OrderEvent, OrderStep
+from loyalty.contract import APPROVAL_ACTION, ErrorName, MetricName, OrderEvent, OrderStep
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
-from loyalty.settings import require_env
-from order_steps.worker import StepResult, orders_table_from_env, step_handler
+from order_steps.settings import StepSettings
+from order_steps.worker import (
+    StepResult,
+    actions_table_from_env,
+    orders_table_from_env,
+    step_handler,
+)
 
 orders = orders_table_from_env()
-actions = ActionsTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ACTIONS_TABLE))
-domain = require_env(Env.LOYALTY_DOMAIN)
+actions = actions_table_from_env()
+domain = StepSettings.from_environment().domain
 
 
 def rejection_reason(failure: StepFailure) -> str:

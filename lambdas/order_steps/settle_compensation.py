@@ -15,16 +15,16 @@ The step's result is what the execution ends with.
 from typing import Any
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, MetricName, OrderEvent, OrderStep
+from loyalty.contract import MetricName, OrderEvent, OrderStep
 from loyalty.domain.compensation import NO_REVERSAL_ANSWER, compensation_outcome
 from loyalty.domain.settlement import item_statuses
 from loyalty.events import StepFailure, StepRequest, order_lifecycle_event
 from loyalty.order_status import ItemStatus, OrderStatus
-from loyalty.settings import require_env
+from order_steps.settings import StepSettings
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
 
 orders = orders_table_from_env()
-domain = require_env(Env.LOYALTY_DOMAIN)
+domain = StepSettings.from_environment().domain
 
 _ENDINGS = {
     OrderStatus.FAILED: (OrderEvent.COMPENSATED, MetricName.ORDER_COMPENSATED),

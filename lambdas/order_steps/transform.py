@@ -2,18 +2,19 @@
 rewards), and whether a person must approve it first."""
 
 from loyalty.clock import utc_now
-from loyalty.contract import Env, OrderStep
+from loyalty.contract import OrderStep
 from loyalty.domain.approval import ApprovalPolicy, approval_reasons
 from loyalty.domain.orders import Order
 from loyalty.domain.transform import to_loyalty_instructions, without_applied
 from loyalty.events import StepRequest
 from loyalty.order_status import OrderStage
-from loyalty.settings import decimal_env
+from order_steps.settings import TransformSettings
 from order_steps.worker import StepResult, orders_table_from_env, step_handler
 
 orders = orders_table_from_env()
-points_rate = decimal_env(Env.POINTS_PER_CURRENCY_UNIT, "1")
-approval = ApprovalPolicy(return_threshold=decimal_env(Env.APPROVAL_RETURN_THRESHOLD, "500"))
+settings = TransformSettings.from_environment()
+points_rate = settings.points_per_currency_unit
+approval = ApprovalPolicy(return_threshold=settings.approval_return_threshold)
 
 
 def transform(request: StepRequest) -> StepResult:

@@ -29,15 +29,16 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.adapters.actions_table import ActionsTable
 from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
 from loyalty.adapters.event_bus import EventBusPublisher, OutgoingEvent
 from loyalty.adapters.orders_table import NotOwnerError, OrdersTable, StaleStepError
-from loyalty.contract import Env, ErrorName, MetricName, OrderStep, TaskAnswer, claim_check_key
+from loyalty.contract import ErrorName, MetricName, OrderStep, TaskAnswer, claim_check_key
 from loyalty.domain.errors import DomainError
 from loyalty.domain.settlement import NO_ANSWER
 from loyalty.events import StepRequest, task_failed, task_finished
 from loyalty.order_status import ItemStatus
-from loyalty.settings import require_env
+from order_steps.settings import ActionsTableSettings, OrdersTableSettings, StepSettings
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,18 @@ LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 def orders_table_from_env() -> OrdersTable:
-    return OrdersTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ORDERS_TABLE))
+    table = OrdersTableSettings.from_environment().orders_table
+    return OrdersTable(client=boto3.client("dynamodb"), table_name=table)
+
+
+def actions_table_from_env() -> ActionsTable:
+    table = ActionsTableSettings.from_environment().actions_table
+    return ActionsTable(client=boto3.client("dynamodb"), table_name=table)
 
 
 def claim_check_from_env() -> ClaimCheck:
-    return ClaimCheck(client=boto3.client("s3"), bucket=require_env(Env.ORDERS_BUCKET))
+    bucket = StepSettings.from_environment().orders_bucket
+    return ClaimCheck(client=boto3.client("s3"), bucket=bucket)
 
 
 def record_unanswered_unknown(
@@ -88,12 +96,11 @@ def step_handler(step: OrderStep, run: StepFunction) -> LambdaHandler:
     logger = Logger()
     tracer = Tracer()
     metrics = Metrics()
-    domain = require_env(Env.LOYALTY_DOMAIN)
-    claims = claim_check_from_env()
+    settings = StepSettings.from_environment()
+    domain = settings.domain
+    claims = ClaimCheck(client=boto3.client("s3"), bucket=settings.orders_bucket)
     publisher = EventBusPublisher(
-        client=boto3.client("events"),
-        bus_name=require_env(Env.EVENT_BUS),
-        source=require_env(Env.EVENT_SOURCE),
+        client=boto3.client("events"), bus_name=settings.event_bus, source=settings.event_source
     )
 
     def answer_failure(request: StepRequest, error: str, cause: str) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
 from loyalty.contract import (
     REVERSALS,
-    Env,
     ErrorName,
     MetricName,
     VendorRequestType,
@@ -35,13 +34,16 @@ from loyalty.contract import (
 from loyalty.events import VendorEvent
 from loyalty.naming import attempt_from_resources
 from loyalty.order_status import POINTS_ITEM, ItemStatus, reward_item, voucher_item
-from loyalty.settings import require_env
+from token_handler.settings import TokenHandlerSettings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 tokens = TaskTokens(client=boto3.client("stepfunctions"))
-orders = OrdersTable(client=boto3.client("dynamodb"), table_name=require_env(Env.ORDERS_TABLE))
+orders = OrdersTable(
+    client=boto3.client("dynamodb"),
+    table_name=TokenHandlerSettings.from_environment().orders_table,
+)
 
 
 def item_keys(answer: VendorEvent) -> list[str]:

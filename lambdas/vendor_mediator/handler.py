@@ -44,10 +44,9 @@ from pydantic import ValidationError
 
 from loyalty.adapters.event_bus import EventBusPublisher
 from loyalty.backoff import Backoff
-from loyalty.contract import Env, MetricName, VendorStatus
+from loyalty.contract import MetricName, VendorStatus
 from loyalty.events import VendorEvent, vendor_answer
 from loyalty.naming import attempt_from_resources, execution_resources
-from loyalty.settings import decimal_env, float_env, require_env
 from vendor_mediator.mediation import (
     MediationPolicy,
     Mediator,
@@ -60,6 +59,7 @@ from vendor_mediator.mediation import (
 )
 from vendor_mediator.request_state import RequestStates
 from vendor_mediator.resilience import CircuitBreaker, RateLimiter
+from vendor_mediator.settings import MediatorSettings
 from vendor_mediator.vendor_client import VendorClient
 
 logger = Logger()
@@ -69,73 +69,61 @@ metrics = Metrics()
 # fail the invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-_secret_id = require_env(Env.VENDOR_API_KEY_SECRET_ID)
-_state_table = require_env(Env.MEDIATOR_STATE_TABLE)
-_queue_url = require_env(Env.REQUESTS_QUEUE_URL)
-_dead_letter_url = require_env(Env.REQUESTS_DEAD_LETTER_QUEUE_URL)
-_reconciliation_url = require_env(Env.RECONCILIATION_QUEUE_URL)
-_ttl_seconds = int(decimal_env(Env.IDEMPOTENCY_TTL_SECONDS, "3600"))
+settings = MediatorSettings.from_environment()
 _dynamodb = boto3.client("dynamodb")
 _sqs = boto3.client("sqs")
 # A provider of this module's own (not Powertools' process-wide default): its cache and client
 # belong to this execution environment.
 _secrets = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
-_backoff = Backoff(
-    base_seconds=float_env(Env.VENDOR_RETRY_BASE_SECONDS, 1.0),
-    cap_seconds=float_env(Env.VENDOR_RETRY_MAX_SECONDS, 60.0),
-)
+_backoff = Backoff(base_seconds=settings.retry_base_seconds, cap_seconds=settings.retry_max_seconds)
 
 
 def _api_key(refresh: bool) -> str:
     # Cached for five minutes so a rotated key is picked up without a redeploy; fetched afresh
     # when the vendor has just refused the cached one.
-    return str(_secrets.get(_secret_id, max_age=300, force_fetch=refresh))
+    return str(_secrets.get(settings.vendor_api_key_secret_id, max_age=300, force_fetch=refresh))
 
 
-states = RequestStates(client=_dynamodb, table=_state_table, ttl_seconds=_ttl_seconds)
+states = RequestStates(
+    client=_dynamodb, table=settings.state_table, ttl_seconds=settings.idempotency_ttl_seconds
+)
 mediator = Mediator(
     client=VendorClient(
-        base_url=require_env(Env.VENDOR_BASE_URL),
+        base_url=settings.vendor_base_url,
         api_key=_api_key,
-        connect_timeout=float_env(Env.VENDOR_CONNECT_TIMEOUT_SECONDS, 2.0),
-        read_timeout=float_env(Env.VENDOR_READ_TIMEOUT_SECONDS, 5.0),
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
     ),
     circuit=CircuitBreaker(
         client=_dynamodb,
-        table=_state_table,
-        failure_rate=float_env(Env.CIRCUIT_FAILURE_RATE, 0.5),
-        min_requests=int(decimal_env(Env.CIRCUIT_MIN_REQUESTS, "10")),
-        window_seconds=float_env(Env.CIRCUIT_WINDOW_SECONDS, 30.0),
-        cooldown_seconds=float_env(Env.CIRCUIT_COOLDOWN_SECONDS, 30.0),
-        probe_lease_seconds=float_env(Env.VENDOR_CONNECT_TIMEOUT_SECONDS, 2.0)
-        + float_env(Env.VENDOR_READ_TIMEOUT_SECONDS, 5.0)
-        + 1,
+        table=settings.state_table,
+        failure_rate=settings.circuit_failure_rate,
+        min_requests=settings.circuit_min_requests,
+        window_seconds=settings.circuit_window_seconds,
+        cooldown_seconds=settings.circuit_cooldown_seconds,
+        probe_lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 1,
     ),
     limiter=RateLimiter(
-        client=_dynamodb,
-        table=_state_table,
-        per_second=float_env(Env.VENDOR_REQUESTS_PER_SECOND, 10.0),
+        client=_dynamodb, table=settings.state_table, per_second=settings.requests_per_second
     ),
     states=states,
     policy=MediationPolicy(
-        attempts_per_delivery=int(decimal_env(Env.VENDOR_ATTEMPTS_PER_DELIVERY, "2")),
-        deadline_seconds=float_env(Env.VENDOR_DEADLINE_SECONDS, 900.0),
-        reconcile_seconds=float_env(Env.VENDOR_RECONCILE_SECONDS, 3600.0),
+        attempts_per_delivery=settings.attempts_per_delivery,
+        deadline_seconds=settings.deadline_seconds,
+        reconcile_seconds=settings.reconcile_seconds,
         backoff=_backoff,
     ),
 )
 publisher = EventBusPublisher(
-    client=boto3.client("events"),
-    bus_name=require_env(Env.EVENT_BUS),
-    source=require_env(Env.EVENT_SOURCE),
+    client=boto3.client("events"), bus_name=settings.event_bus, source=settings.event_source
 )
 idempotency = IdempotencyConfig(
     # One answer per delivered request: EventBridge's event id and the task token identify it.
     event_key_jmespath="[id, detail.data.loyalty_request_id]",
-    expires_after_seconds=_ttl_seconds,
+    expires_after_seconds=settings.idempotency_ttl_seconds,
 )
 persistence = DynamoDBPersistenceLayer(
-    table_name=_state_table, key_attr="pk", expiry_attr="expiration", boto3_client=_dynamodb
+    table_name=settings.state_table, key_attr="pk", expiry_attr="expiration", boto3_client=_dynamodb
 )
 
 
@@ -240,7 +228,7 @@ def _dead_letter(record: SQSRecord, problem: str, metric: MetricName) -> None:
     logger.error("vendor request sent to the dead-letter queue", extra={"problem": problem})
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     _sqs.send_message(
-        QueueUrl=_dead_letter_url,
+        QueueUrl=settings.requests_dead_letter_queue_url,
         MessageBody=record.body,
         MessageAttributes={"error": {"DataType": "String", "StringValue": problem[:1000]}},
     )
@@ -251,7 +239,7 @@ def _reconcile(event: dict[str, Any], request: VendorEvent, verdict: Verdict) ->
     logger.error("vendor outcome unknown: request parked for reconciliation")
     metrics.add_metric(name=MetricName.OUTCOME_UNKNOWN, unit=MetricUnit.Count, value=1)
     _sqs.send_message(
-        QueueUrl=_reconciliation_url,
+        QueueUrl=settings.reconciliation_queue_url,
         MessageBody=json.dumps(event),
         MessageAttributes={
             "error": {"DataType": "String", "StringValue": verdict.error.reason[:1000]},
@@ -265,7 +253,9 @@ def _reconcile(event: dict[str, Any], request: VendorEvent, verdict: Verdict) ->
 
 def _hide(record: SQSRecord, seconds: int) -> None:
     _sqs.change_message_visibility(
-        QueueUrl=_queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        QueueUrl=settings.requests_queue_url,
+        ReceiptHandle=record.receipt_handle,
+        VisibilityTimeout=seconds,
     )
 
 

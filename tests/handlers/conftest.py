@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import pytest
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
-from local_cloud import moto_patches
+from local_cloud.runtime import moto_patches
 from loyalty import contract
 
 
@@ -97,16 +98,44 @@ LoadHandler = Callable[[str, dict[str, str]], ModuleType]
 DOCUMENTS_BUCKET = "order-documents"
 
 
+@pytest.fixture(scope="session")
+def deployed_settings(
+    order_template: Template, vendor_template: Template, api_template: Template
+) -> dict[str, dict[str, str]]:
+    """Each handler module's settings as synthesised: the contract's variables that the stack
+    sets to a value (not to a resource's name or ARN, which each test creates and names)."""
+    names = {variable.value for variable in contract.Env}
+    found: dict[str, dict[str, str]] = {}
+    for template in (order_template, vendor_template, api_template):
+        for resource in template.find_resources("AWS::Lambda::Function").values():
+            props = resource["Properties"]
+            variables = props.get("Environment", {}).get("Variables", {})
+            found[props["Handler"].rsplit(".", 1)[0]] = {
+                name: value
+                for name, value in variables.items()
+                if name in names and isinstance(value, str)
+            }
+    return found
+
+
 @pytest.fixture
-def load_handler(aws: None, monkeypatch: pytest.MonkeyPatch) -> LoadHandler:
-    """Load a handler module afresh with ``env`` (plus the claim-check bucket every order
-    handler is given)."""
+def load_handler(
+    aws: None, monkeypatch: pytest.MonkeyPatch, deployed_settings: dict[str, dict[str, str]]
+) -> LoadHandler:
+    """Load a handler module afresh with its settings as deployed, the claim-check bucket every
+    order handler is given and ``env`` (the test's resources, and the settings it changes)."""
     boto3.client("s3").create_bucket(Bucket=DOCUMENTS_BUCKET)
 
     def load(module: str, env: dict[str, str]) -> ModuleType:
-        for key, value in {"ORDERS_BUCKET_NAME": DOCUMENTS_BUCKET, **env}.items():
+        deployed = deployed_settings[module]
+        for key, value in {**deployed, "ORDERS_BUCKET_NAME": DOCUMENTS_BUCKET, **env}.items():
             monkeypatch.setenv(key, value)
-        return importlib.reload(importlib.import_module(module))
+        # A cold start: the handler's package is imported afresh (its modules read settings
+        # and make clients at import), as in a new execution environment.
+        package = module.split(".", 1)[0]
+        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+            del sys.modules[name]
+        return importlib.import_module(module)
 
     return load
 

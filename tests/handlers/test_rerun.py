@@ -384,7 +384,7 @@ def test_a_re_run_that_could_not_be_started_is_503_and_the_next_retry_starts_it(
         raise ClientError({"Error": {"Code": "ThrottlingException"}}, "StartExecution")
 
     with monkeypatch.context() as patched:
-        patched.setattr(api.module._sfn, "start_execution", throttled)
+        patched.setattr(api.module.sfn, "start_execution", throttled)
         code, body = retry(api, body={"comment": "first try"})
 
     assert code == 503

@@ -1,0 +1,11 @@
+"""What the Order Starter is given (``stacks/order_processing.py`` sets every variable)."""
+
+from __future__ import annotations
+
+from loyalty.contract import Env
+from loyalty.settings import EnvironmentSettings, NonEmpty, variable
+
+
+class StarterSettings(EnvironmentSettings):
+    state_machine_arn: NonEmpty = variable(Env.STATE_MACHINE_ARN)
+    orders_bucket: NonEmpty = variable(Env.ORDERS_BUCKET)

@@ -1,0 +1,10 @@
+"""What the Token Handler is given (``stacks/order_processing.py`` sets every variable)."""
+
+from __future__ import annotations
+
+from loyalty.contract import Env
+from loyalty.settings import EnvironmentSettings, NonEmpty, variable
+
+
+class TokenHandlerSettings(EnvironmentSettings):
+    orders_table: NonEmpty = variable(Env.ORDERS_TABLE)
