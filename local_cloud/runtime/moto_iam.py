@@ -10,6 +10,7 @@ from typing import Any
 
 from moto.iam.models import iam_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from local_cloud.runtime.iam_policy import listed
 from local_cloud.runtime.moto_patches import token_issuer
@@ -39,9 +40,16 @@ class MotoLookups:
 
     def token_owner(self, token: str) -> str | None:
         issuer = token_issuer(token)
-        if issuer is None or issuer.status != ExecutionStatus.RUNNING:
-            return None
-        return str(issuer.state_machine_arn)
+        if issuer is not None:
+            return (
+                str(issuer.state_machine_arn) if issuer.status == ExecutionStatus.RUNNING else None
+            )
+        # Not recorded yet (its attempt is starting): looked for as moto looks for it.
+        backend: Any = stepfunctions_parser_backends[self._account][self._region]
+        for execution in backend._get_executions(ExecutionStatus.RUNNING):
+            if execution.exec_worker.env.callback_pool_manager.get(token) is not None:
+                return str(execution.state_machine_arn)
+        return None
 
     def secret_arn(self, name: str) -> str:
         if name not in self._secret_arns:

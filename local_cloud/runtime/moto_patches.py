@@ -8,7 +8,7 @@
   after 600 orders and starved everything else (the fake vendor answered past the mediator's
   timeouts) in the fault suite's 2,000-order modules. Each task token is now recorded with the
   execution that issued it, and the three calls ask that execution alone, with moto's own code
-  (a token nobody issued finds no execution: ``InvalidToken`` as before).
+  (a token not recorded yet is looked for as moto does; one nobody issued is ``InvalidToken``).
 * They also looked in every running execution,
   including one that was created a moment ago and has no worker environment yet; that one raises
   ``AttributeError`` and the call fails (seen as ``States.Runtime`` in the Step Finisher, so a
@@ -188,12 +188,11 @@ def _asking_the_issuer_only(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _started_executions(self: StepFunctionsParserBackend, execution_status: Any = None) -> Any:
     token = _answering.get()
-    if token is not None:
-        issuer = _token_issuers.get(token)
-        if issuer is None or (issuer.account_id, issuer.region_name) != (
-            self.account_id,
-            self.region_name,
-        ):
+    issuer = _token_issuers.get(token) if token is not None else None
+    # A token is recorded as its attempt starts; one answered sooner than that (only a client
+    # that hooks the engine's token registry can) is looked for the way moto does.
+    if issuer is not None:
+        if (issuer.account_id, issuer.region_name) != (self.account_id, self.region_name):
             return []
         if execution_status is not None and issuer.status != execution_status:
             return []

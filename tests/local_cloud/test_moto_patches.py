@@ -14,6 +14,7 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackEndpoint,
     CallbackOutcomeSuccess,
+    CallbackPoolManager,
 )
 
 from local_cloud.runtime import moto_patches
@@ -108,6 +109,63 @@ def test_each_attempt_of_a_waiting_task_has_its_own_token_and_a_closed_token_is_
         with pytest.raises(ClientError) as duplicate:
             sfn.send_task_success(taskToken=second, output="{}")
         assert duplicate.value.response["Error"]["Code"] in ("TaskDoesNotExist", "InvalidToken")
+
+
+def test_a_token_answered_the_moment_it_is_issued_resumes_its_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Answers ask the execution that issued the token, recorded as its attempt starts; a token
+    answered before that (a client hooked on the engine's token registry, as the throughput
+    bench's bare loop is) is still found, as moto finds it."""
+    moto_patches.apply()
+    answered: list[str] = []
+    original_add = CallbackPoolManager.add
+
+    def answer_at_once(self: CallbackPoolManager, callback_id: str) -> Any:
+        endpoint = original_add(self, callback_id)
+        boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
+            taskToken=callback_id, output='{"early": true}'
+        )
+        answered.append(callback_id)
+        return endpoint
+
+    monkeypatch.setattr(CallbackPoolManager, "add", answer_at_once)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        boto3.client("events", region_name="us-east-1")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        definition = {
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
+                    "Parameters": {
+                        "Entries": [
+                            {
+                                "Source": "test",
+                                "DetailType": "r",
+                                "Detail": {"t.$": "$$.Task.Token"},
+                            }
+                        ]
+                    },
+                    "End": True,
+                }
+            },
+        }
+        machine = sfn.create_state_machine(
+            name="early",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        deadline = time.monotonic() + 10
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        described = sfn.describe_execution(executionArn=execution)
+    assert len(answered) == 1
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"early": True})
 
 
 def _tokens(sqs: Any, queue: str, *, count: int, timeout: float) -> list[str]:
