@@ -9,27 +9,29 @@ not match ...`` (wrong secret, or a signed part changed), ``Signature expired: .
 is not authorized to perform: execute-api:Invoke on resource: ...``.
 
 The signature is recomputed with botocore's own signer (what every AWS SDK signs with), and the
-key and the policies are moto's: ``moto.iam.access_control`` is what moto itself checks requests
-with when its access control is on. Policy conditions are evaluated as far as moto's
-``IAMPolicy`` does (it ignores most condition keys).
+key and the policies are moto's (``moto.iam.access_control`` finds the key's user and its
+policies, inline, attached and through its groups). The policies are evaluated with IAM's logic
+by ``iam_policy``, as the functions' calls are: explicit deny, then allow, else implicit deny,
+conditions included, with the global keys a signed request carries (``aws:PrincipalArn``,
+``aws:PrincipalAccount``, ``aws:PrincipalType``, ``aws:SecureTransport``: API Gateway's endpoints
+are HTTPS).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from moto.iam.access_control import (
-    CreateAccessKeyFailure,
-    IAMPolicy,
-    IAMUserAccessKey,
-    PermissionResult,
-)
+from moto.iam.access_control import CreateAccessKeyFailure, IAMUserAccessKey
+from moto.iam.models import Policy
+
+from local_cloud.runtime.iam_policy import is_allowed, listed
 
 SERVICE: Final = "execute-api"
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
@@ -128,12 +130,18 @@ def authorize(
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.",
         )
-    verdicts = {
-        IAMPolicy(policy).is_action_permitted(f"{SERVICE}:Invoke", method_arn)
+    statements = [
+        statement
         for policy in key.collect_policies()
+        for statement in listed(json.loads(_document(policy))["Statement"])
+    ]
+    context = {
+        "aws:PrincipalArn": key.arn,
+        "aws:PrincipalAccount": account_id,
+        "aws:PrincipalType": "User",
+        "aws:SecureTransport": "true",
     }
-    # An explicit deny wins; otherwise something must allow it.
-    if PermissionResult.DENIED in verdicts or PermissionResult.PERMITTED not in verdicts:
+    if not is_allowed(statements, f"{SERVICE}:Invoke", method_arn, context):
         raise Refused(
             "ACCESS_DENIED",
             f"User: {key.arn} is not authorized to perform: {SERVICE}:Invoke on resource: "
@@ -141,6 +149,14 @@ def authorize(
         )
     user = key.backend.get_user(key.arn.rsplit("/", 1)[-1])
     return Caller(access_key=key_id, account_id=account_id, user_id=user.id, user_arn=key.arn)
+
+
+def _document(policy: Any) -> str:
+    """The policy document of what ``collect_policies`` lists: an inline policy's text (or its
+    record), or a managed policy's default version."""
+    if isinstance(policy, Policy):
+        return str(next(v.document for v in policy.versions if v.is_default))
+    return policy if isinstance(policy, str) else str(policy["policy_document"])
 
 
 def _signed_at(amz_date: str) -> datetime:

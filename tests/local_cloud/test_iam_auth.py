@@ -43,6 +43,26 @@ def users() -> Iterator[dict[str, Credentials]]:
         yield {
             "alice": _user(iam, "alice", [invoke]),
             "nobody": _user(iam, "nobody", []),
+            # Conditions are IAM's: a user (not a role) over HTTPS may invoke; moto's own
+            # evaluator failed every condition key but sts:ExternalId.
+            "conditional": _user(
+                iam,
+                "conditional",
+                [
+                    {
+                        **invoke,
+                        "Condition": {
+                            "StringEquals": {"aws:PrincipalType": "User"},
+                            "Bool": {"aws:SecureTransport": "true"},
+                        },
+                    }
+                ],
+            ),
+            "roles only": _user(
+                iam,
+                "roles-only",
+                [{**invoke, "Condition": {"StringEquals": {"aws:PrincipalType": "AssumedRole"}}}],
+            ),
             "denied": _user(
                 iam,
                 "denied",
@@ -170,6 +190,13 @@ def test_a_signature_for_another_service_is_refused(users: dict[str, Credentials
 
     assert kind == "INVALID_SIGNATURE"
     assert "execute-api" in message
+
+
+def test_conditions_on_the_signer_are_evaluated_as_iam_does(
+    users: dict[str, Credentials],
+) -> None:
+    assert check(signed(users["conditional"])).user_arn.endswith(":user/conditional")
+    assert refusal(signed(users["roles only"]))[0] == "ACCESS_DENIED"
 
 
 @pytest.mark.parametrize("user", ["nobody", "denied"])
