@@ -50,6 +50,7 @@ from loyalty.contract import (
     order_received_pattern,
     order_step_metadata,
     order_step_pattern,
+    step_handler,
     task_answer_pattern,
     vendor_answer_pattern,
     vendor_metadata,
@@ -139,21 +140,18 @@ class OrderProcessingStack(Stack):
         recognise = self._worker(
             "RecogniseOrder",
             OrderStep.RECOGNISE,
-            "recognise",
             result_path="$.order",
             writes_documents=True,
         )
         validate = self._worker(
             "ValidateOrder",
             OrderStep.VALIDATE,
-            "validate",
             result_path="$.order",
             writes_documents=True,
         )
         store = self._worker(
             "StoreOrder",
             OrderStep.STORE,
-            "store",
             # UpdateItem: a re-run's store resumes the record the Order API handed to it.
             table_actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"],
             writes_documents=True,
@@ -161,7 +159,6 @@ class OrderProcessingStack(Stack):
         proportion = self._worker(
             "ProportionDiscounts",
             OrderStep.PROPORTION_DISCOUNTS,
-            "proportion_discounts",
             result_path="$.order",
             table_actions=["dynamodb:UpdateItem"],
             writes_documents=True,
@@ -169,7 +166,6 @@ class OrderProcessingStack(Stack):
         transform = self._worker(
             "TransformOrder",
             OrderStep.TRANSFORM,
-            "transform",
             result_path="$.loyalty",
             # Query: a re-run reads which items the vendor applied, not to ask for them again.
             table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
@@ -183,7 +179,7 @@ class OrderProcessingStack(Stack):
         # would otherwise wait out the approval's deadline with no action open).
         opens_approvals = self._step_function(
             "AwaitApproval",
-            "await_approval",
+            OrderStep.AWAIT_APPROVAL,
             table_actions=["dynamodb:UpdateItem"],
             # UpdateItem: an order cancelled before a person was asked closes its action.
             actions_table_actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -222,7 +218,6 @@ class OrderProcessingStack(Stack):
         complete = self._worker(
             "CompleteOrder",
             OrderStep.COMPLETE,
-            "complete",
             detail={"loyalty": JsonPath.object_at("$.loyalty")},
             table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
         )
@@ -235,7 +230,6 @@ class OrderProcessingStack(Stack):
         record_failure = self._worker(
             "RecordFailure",
             OrderStep.RECORD_FAILURE,
-            "record_failure",
             detail={"error": JsonPath.object_at("$.error")},
             result_path="$.failure",
             table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
@@ -277,7 +271,6 @@ class OrderProcessingStack(Stack):
         record_rejection = self._worker(
             "RecordRejection",
             OrderStep.RECORD_REJECTION,
-            "record_rejection",
             detail={"error": JsonPath.object_at("$.error")},
             table_actions=["dynamodb:UpdateItem"],
             actions_table_actions=["dynamodb:UpdateItem"],
@@ -459,7 +452,6 @@ class OrderProcessingStack(Stack):
         settle = self._worker(
             "SettleCompensation",
             OrderStep.SETTLE_COMPENSATION,
-            "settle_compensation",
             detail={
                 "error": {
                     "Error": JsonPath.string_at("$.failure.error"),
@@ -544,7 +536,6 @@ class OrderProcessingStack(Stack):
         self,
         id: str,
         step: OrderStep,
-        module: str,
         *,
         result_path: str | None = None,
         detail: Mapping[str, Any] | None = None,
@@ -554,11 +545,12 @@ class OrderProcessingStack(Stack):
         environment: Mapping[str, str] | None = None,
         wait: WaitPolicy | None = None,
     ) -> sfn.TaskStateBase:
-        """One order step: its worker Lambda (``order_steps.<module>``), the rule that feeds it
-        and the waiting task, with the table permissions the step needs and nothing more."""
+        """One order step: its worker Lambda (the contract's ``step_handler``), the rule that
+        feeds it and the waiting task, with the table permissions the step needs and nothing
+        more."""
         function = self._step_function(
             id,
-            module,
+            step,
             table_actions=table_actions,
             actions_table_actions=actions_table_actions,
             writes_documents=writes_documents,
@@ -592,7 +584,7 @@ class OrderProcessingStack(Stack):
     def _step_function(
         self,
         id: str,
-        module: str,
+        step: OrderStep,
         *,
         table_actions: list[str] | None = None,
         actions_table_actions: list[str] | None = None,
@@ -605,7 +597,7 @@ class OrderProcessingStack(Stack):
         if actions_table_actions:
             env[Env.ACTIONS_TABLE] = self.actions_table.table_name
         function = self._function(
-            f"{id}Worker", f"order_steps.{module}.handler", f"{id} step worker", environment=env
+            f"{id}Worker", step_handler(step), f"{id} step worker", environment=env
         )
         if table_actions:
             grant_table(function, self.orders_table, table_actions)

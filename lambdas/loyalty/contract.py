@@ -22,7 +22,9 @@ Every event names its order in ``order_reference`` (order steps and lifecycle ev
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Final
 
 DEFAULT_DOMAIN: Final = "LEGO-LOYALTY"
@@ -212,6 +214,29 @@ class OrderStep(StrEnum):
     """After the reversals of a failed order's effects: FAILED (net zero), COMPENSATION_FAILED
     or NEEDS_RECONCILIATION."""
     RECORD_REJECTION = "order.record-rejection"
+
+
+STEP_WORKERS: Final[Mapping[OrderStep, str]] = MappingProxyType(
+    {
+        OrderStep.RECOGNISE: "recognise",
+        OrderStep.VALIDATE: "validate",
+        OrderStep.STORE: "store",
+        OrderStep.PROPORTION_DISCOUNTS: "proportion_discounts",
+        OrderStep.TRANSFORM: "transform",
+        OrderStep.AWAIT_APPROVAL: "await_approval",
+        OrderStep.COMPLETE: "complete",
+        OrderStep.RECORD_FAILURE: "record_failure",
+        OrderStep.SETTLE_COMPENSATION: "settle_compensation",
+        OrderStep.RECORD_REJECTION: "record_rejection",
+    }
+)
+"""The worker module of each step (``order_steps.<module>``): the stack deploys its function from
+it, docs/events.md lists it, and a test checks each has its function, rule and handler."""
+
+
+def step_handler(step: OrderStep) -> str:
+    """The Lambda handler of ``step``'s worker, as the stack deploys it."""
+    return f"order_steps.{STEP_WORKERS[step]}.handler"
 
 
 class StepStatus(StrEnum):
