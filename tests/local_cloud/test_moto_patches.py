@@ -20,6 +20,19 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 from local_cloud.runtime import moto_patches
 
 
+def waiting_task(**options: Any) -> dict[str, Any]:
+    """A state machine of one task that puts its token on the bus (``detail.token``) and waits."""
+    entry = {"Source": "test", "DetailType": "request", "Detail": {"token.$": "$$.Task.Token"}}
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
+        "Parameters": {"Entries": [entry]},
+        "End": True,
+        **options,
+    }
+    return {"StartAt": "Wait", "States": {"Wait": task}}
+
+
 def test_an_answer_before_the_heartbeat_wait_is_set_up_still_resumes_the_task() -> None:
     """A fast worker answers while the task's PutEvents is still in flight."""
     moto_patches.apply()
@@ -62,29 +75,10 @@ def test_each_attempt_of_a_waiting_task_has_its_own_token_and_a_closed_token_is_
             Rule="requests",
             Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:requests"}],
         )
-        definition = {
-            "StartAt": "Wait",
-            "States": {
-                "Wait": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
-                    "Parameters": {
-                        "Entries": [
-                            {
-                                "Source": "test",
-                                "DetailType": "request",
-                                "Detail": {"token.$": "$$.Task.Token"},
-                            }
-                        ]
-                    },
-                    "HeartbeatSeconds": 1,
-                    "Retry": [
-                        {"ErrorEquals": ["States.Timeout"], "MaxAttempts": 1, "IntervalSeconds": 1}
-                    ],
-                    "End": True,
-                }
-            },
-        }
+        definition = waiting_task(
+            HeartbeatSeconds=1,
+            Retry=[{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+        )
         machine = sfn.create_state_machine(
             name="m",
             definition=json.dumps(definition),
@@ -133,25 +127,7 @@ def test_a_token_answered_the_moment_it_is_issued_resumes_its_task(
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         boto3.client("events", region_name="us-east-1")
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        definition = {
-            "StartAt": "Wait",
-            "States": {
-                "Wait": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
-                    "Parameters": {
-                        "Entries": [
-                            {
-                                "Source": "test",
-                                "DetailType": "r",
-                                "Detail": {"t.$": "$$.Task.Token"},
-                            }
-                        ]
-                    },
-                    "End": True,
-                }
-            },
-        }
+        definition = waiting_task()
         machine = sfn.create_state_machine(
             name="early",
             definition=json.dumps(definition),
