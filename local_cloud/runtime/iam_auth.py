@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from moto.iam.access_control import CreateAccessKeyFailure, IAMUserAccessKey
-from moto.iam.models import Policy
 
-from local_cloud.runtime.iam_policy import is_allowed, listed
+from local_cloud.runtime.iam_policy import is_allowed
+from local_cloud.runtime.moto_iam import policy_statements
 
 SERVICE: Final = "execute-api"
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
@@ -130,11 +129,7 @@ def authorize(
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.",
         )
-    statements = [
-        statement
-        for policy in key.collect_policies()
-        for statement in listed(json.loads(_document(policy))["Statement"])
-    ]
+    statements = [s for policy in key.collect_policies() for s in policy_statements(policy)]
     context = {
         "aws:PrincipalArn": key.arn,
         "aws:PrincipalAccount": account_id,
@@ -149,14 +144,6 @@ def authorize(
         )
     user = key.backend.get_user(key.arn.rsplit("/", 1)[-1])
     return Caller(access_key=key_id, account_id=account_id, user_id=user.id, user_arn=key.arn)
-
-
-def _document(policy: Any) -> str:
-    """The policy document of what ``collect_policies`` lists: an inline policy's text (or its
-    record), or a managed policy's default version."""
-    if isinstance(policy, Policy):
-        return str(next(v.document for v in policy.versions if v.is_default))
-    return policy if isinstance(policy, str) else str(policy["policy_document"])
 
 
 def _signed_at(amz_date: str) -> datetime:

@@ -1,5 +1,5 @@
-"""What the local IAM check reads from moto: a role's policies as deployed into moto's IAM, the
-state machine a task token belongs to, a secret's full ARN."""
+"""What the local IAM checks read from moto: a role's (or a user's) policies as deployed into
+moto's IAM, the state machine a task token belongs to, a secret's full ARN."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from moto.iam.models import iam_backends
+from moto.iam.models import Policy, iam_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -19,6 +19,18 @@ from local_cloud.runtime.moto_patches import token_issuer
 @functools.lru_cache(maxsize=1024)
 def _statements(document: str) -> tuple[dict[str, Any], ...]:
     return tuple(listed(json.loads(document)["Statement"]))
+
+
+def policy_statements(policy: Any) -> tuple[dict[str, Any], ...]:
+    """The statements of a policy as moto keeps it: an inline policy's document (its text, or a
+    record holding it) or a managed policy, whose default version is the one in force."""
+    if isinstance(policy, Policy):
+        document = next(v.document for v in policy.versions if v.is_default)
+    elif isinstance(policy, str):
+        document = policy
+    else:
+        document = policy["policy_document"]
+    return _statements(str(document))
 
 
 class MotoLookups:
@@ -33,10 +45,8 @@ class MotoLookups:
         policy changed in moto's IAM takes effect at once, as IAM's eventual consistency
         allows)."""
         role = iam_backends[self._account]["global"].get_role(role_name)
-        documents = list(role.policies.values())
-        for managed in role.managed_policies.values():
-            documents += [v.document for v in managed.versions if v.is_default]
-        return [statement for document in documents for statement in _statements(document)]
+        policies = [*role.policies.values(), *role.managed_policies.values()]
+        return [statement for policy in policies for statement in policy_statements(policy)]
 
     def token_owner(self, token: str) -> str | None:
         issuer = token_issuer(token)

@@ -98,6 +98,15 @@ LoadHandler = Callable[[str, dict[str, str]], ModuleType]
 DOCUMENTS_BUCKET = "order-documents"
 
 
+def cold_import(module: str) -> ModuleType:
+    """Import a handler module as a cold start does: its package afresh (its modules read
+    settings and make clients at import), as in a new execution environment."""
+    package = module.split(".", 1)[0]
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+    return importlib.import_module(module)
+
+
 @pytest.fixture(scope="session")
 def deployed_settings(
     order_template: Template, vendor_template: Template, api_template: Template
@@ -130,12 +139,7 @@ def load_handler(
         deployed = deployed_settings[module]
         for key, value in {**deployed, "ORDERS_BUCKET_NAME": DOCUMENTS_BUCKET, **env}.items():
             monkeypatch.setenv(key, value)
-        # A cold start: the handler's package is imported afresh (its modules read settings
-        # and make clients at import), as in a new execution environment.
-        package = module.split(".", 1)[0]
-        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-            del sys.modules[name]
-        return importlib.import_module(module)
+        return cold_import(module)
 
     return load
 

@@ -4,8 +4,6 @@ variable the stack forgot would stop the function at its first event, not here).
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from loyalty.contract import Env
 from loyalty.settings import ConfigurationError
+from tests.handlers.conftest import cold_import
 
 
 def deployed_functions(*templates: Template) -> dict[str, dict[str, Any]]:
@@ -33,10 +32,7 @@ def cold_start(module: str, variables: dict[str, Any], monkeypatch: pytest.Monke
     for name, value in variables.items():
         # A resource's name or ARN is a token in the template: any value stands for it here.
         monkeypatch.setenv(name, value if isinstance(value, str) else f"deployed-{name.lower()}")
-    package = module.split(".", 1)[0]
-    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-        del sys.modules[name]
-    importlib.import_module(module)
+    cold_import(module)
 
 
 def test_every_deployed_handler_imports_with_its_deployed_environment(
