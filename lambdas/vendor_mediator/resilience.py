@@ -17,10 +17,14 @@ Circuit breaker (one item, ``circuit#<name>``):
 A vendor ``429`` with ``Retry-After`` pauses every consumer until then (``throttle``), without
 counting as a failure: the vendor is healthy, we are just too fast.
 
-Quota (one item per window, ``rate#<name>#<window>``): a fixed-window counter incremented
-atomically under the condition that it is below the limit; windows expire through the table's TTL.
-A fixed window can let up to twice the limit through across a window boundary; the vendor's own
-limiter and ``Retry-After`` cover that edge.
+Quota (one item, ``rate#<name>``): at most ``per_second`` calls in any one-second window, as a
+strict vendor counts them. The generic cell rate algorithm's virtual scheduling: the item keeps
+the time of the next free slot (``tat``); a consumer takes the slot at ``max(tat, now)`` with one
+conditional write that moves ``tat`` one interval on, then sleeps until its slot. There is no
+burst allowance, and the interval is ``(1 + jitter) / per_second``: a call may reach the vendor up
+to ``jitter`` seconds after its slot (a late wake-up, the bookkeeping write, the connection) and
+a one-second window still holds at most ``per_second`` calls. With the default 40 ms that is 96%
+of the quota under backlog. A slot further away than the caller may wait is not taken.
 """
 
 from __future__ import annotations
@@ -101,6 +105,11 @@ class StateTable:
 
 def _n(value: float) -> dict[str, str]:
     return {"N": repr(round(value, 3))}
+
+
+def _us(value: float) -> dict[str, str]:
+    """A time to the microsecond (slots at high quotas are a few milliseconds apart)."""
+    return {"N": f"{value:.6f}"}
 
 
 class CircuitBreaker:
@@ -266,7 +275,8 @@ class CircuitBreaker:
 
 
 class RateLimiter:
-    """At most ``per_second`` vendor calls per second across every consumer."""
+    """At most ``per_second`` vendor calls in any one-second window, across every consumer (see
+    the module's docstring)."""
 
     def __init__(
         self,
@@ -274,33 +284,67 @@ class RateLimiter:
         client: Any,
         table: str,
         per_second: float,
+        jitter_seconds: float = 0.04,
         name: str = "vendor",
         clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not (per_second > 0 and math.isfinite(per_second)):
+            raise ValueError(f"per_second must be a finite number > 0, not {per_second!r}")
         self._table = StateTable(client, table)
-        self._name = name
-        self._window = 1.0 if per_second >= 1 else math.ceil(1 / per_second)
-        self._limit = max(1, math.floor(per_second * self._window))
+        self._pk = f"rate#{name}"
+        # Rounded up to the microsecond: a shorter interval would let more calls through.
+        self.interval = math.ceil((1 + jitter_seconds) / per_second * 1e6) / 1e6
+        """Seconds between two slots."""
         self._clock = clock
         self._sleep = sleep
+        self._busy = False  # which write to try first: the last one that won
 
     def acquire(self, max_wait_seconds: float) -> bool:
-        """Take one call from the quota, waiting for the next window up to ``max_wait_seconds``.
-        Returns False if the quota stays exhausted for that long."""
-        deadline = self._clock() + max_wait_seconds
-        while True:
+        """Take the next free slot and sleep until it comes. Returns False, taking nothing, if
+        the next free slot is more than ``max_wait_seconds`` away."""
+        for _ in range(8):  # each round loses only to another consumer's win
             now = self._clock()
-            window = math.floor(now / self._window)
-            taken = self._table.update(
-                f"rate#{self._name}#{window}",
-                "ADD used :one SET expiration = :expires",
-                {":one": _n(1), ":limit": _n(self._limit), ":expires": {"N": str(int(now) + 3600)}},
-                condition="attribute_not_exists(used) OR used < :limit",
-            )
-            if taken is not None:
-                return True
-            next_window = (window + 1) * self._window
-            if next_window > deadline:
+            writes = (self._take_next, self._take_now)
+            for write in writes if self._busy else reversed(writes):
+                slot = write(now, latest=now + max_wait_seconds)
+                if slot is not None:
+                    self._busy = write is self._take_next
+                    if slot > now:
+                        self._sleep(slot - now)
+                    return True
+            if self._next_slot() > now + max_wait_seconds:
                 return False
-            self._sleep(max(0.0, next_window - now))
+        return False  # heavy contention: the caller requeues, as for an exhausted quota
+
+    def _take_next(self, now: float, *, latest: float) -> float | None:
+        """The quota is in use: take the slot at ``tat`` if it is close enough."""
+        taken = self._table.update(
+            self._pk,
+            "SET tat = tat + :interval, expiration = :expires",
+            {
+                ":interval": _us(self.interval),
+                ":now": _us(now),
+                ":latest": _us(latest),
+                ":expires": {"N": str(int(now) + 3600)},
+            },
+            condition="tat > :now AND tat <= :latest",
+        )
+        return None if taken is None else _number(taken, "tat") - self.interval
+
+    def _take_now(self, now: float, *, latest: float) -> float | None:
+        """The quota is idle: take the slot at ``now``."""
+        taken = self._table.update(
+            self._pk,
+            "SET tat = :next, expiration = :expires",
+            {
+                ":now": _us(now),
+                ":next": _us(now + self.interval),
+                ":expires": {"N": str(int(now) + 3600)},
+            },
+            condition="attribute_not_exists(tat) OR tat <= :now",
+        )
+        return None if taken is None else now
+
+    def _next_slot(self) -> float:
+        return _number(self._table.get(self._pk), "tat")

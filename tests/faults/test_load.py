@@ -7,10 +7,10 @@ expected, the vendor's effects equal the orders', the quota holds, and nothing i
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 import pytest
 
+from bench.mediator import worst_window
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
 from local_cloud.run.order_mix import generate_orders, points_rate, seed_vendor_for
@@ -39,8 +39,16 @@ def test_many_orders_at_once_under_a_low_vendor_quota(
     assert unexpected == [], [result.outcomes[r] for r in unexpected[:5]]
     ledger = check_ledger(cloud, vendor, samples, result.outcomes, points_rate())
     assert ledger.mismatches == []
-    # The mediator kept the quota: its fixed window lets at most twice the quota through in
-    # one wall-clock second (across a window boundary), never more.
-    applied_at = [e.at for e in vendor.ledger()] + [r.at for r in vendor.redemptions()]
-    assert max(Counter(int(at) for at in applied_at).values()) <= 2 * QUOTA
+    # The mediator kept the quota. Its slots are never more than QUOTA in any sliding second
+    # (tests/handlers/test_resilience.py, on a virtual clock); at the vendor a call arrives
+    # late by however long this loaded two-core process kept its thread waiting, so the vendor
+    # may count a few more in one second (13 at a quota of 10 under this test and other work).
+    # Never the fixed window's burst of twice the quota, and never more than the quota over the
+    # run.
+    applied_at = sorted([e.at for e in vendor.ledger()] + [r.at for r in vendor.redemptions()])
+    worst = worst_window(applied_at)
+    rate = (len(applied_at) - 1) / (applied_at[-1] - applied_at[0])
+    print(f"vendor calls: worst one-second window {worst}, {rate:.2f}/s (quota {QUOTA}/s)")
+    assert worst < 2 * QUOTA
+    assert rate <= QUOTA
     assert_settled(cloud, *result.outcomes.values())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import math
+import random
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -167,34 +171,93 @@ def test_throttle_pauses_every_consumer_without_counting_a_failure(
     assert first.state() is CircuitState.CLOSED
 
 
-def test_the_quota_is_shared_and_refills_each_second(state_table: str, clock: Clock) -> None:
-    limiters = [
+def _limiters(state_table: str, clock: Clock, per_second: float, count: int = 2) -> list[Any]:
+    """``count`` consumers sharing one quota."""
+    return [
         RateLimiter(
             client=boto3.client("dynamodb"),
             table=state_table,
-            per_second=3,
+            per_second=per_second,
             clock=clock,
             sleep=clock.sleep,
         )
-        for _ in range(2)
+        for _ in range(count)
     ]
-    granted = [limiters[i % 2].acquire(max_wait_seconds=0) for i in range(5)]
-    assert granted == [True, True, True, False, False]
 
+
+def test_consumers_sharing_the_quota_get_slots_one_interval_apart(
+    state_table: str, clock: Clock
+) -> None:
+    limiters = _limiters(state_table, clock, per_second=3)
+    interval = limiters[0].interval
+    assert interval == pytest.approx(1.04 / 3, abs=1e-6)
     started = clock.now
-    assert limiters[0].acquire(max_wait_seconds=1.5) is True
-    assert 0 < clock.now - started <= 1
+    granted_at = []
+    for i in range(7):
+        assert limiters[i % 2].acquire(max_wait_seconds=10) is True
+        granted_at.append(clock.now - started)
+    assert granted_at == pytest.approx([i * interval for i in range(7)], abs=1e-5)
 
 
-def test_a_quota_below_one_per_second_uses_longer_windows(state_table: str, clock: Clock) -> None:
-    limiter = RateLimiter(
-        client=boto3.client("dynamodb"),
-        table=state_table,
-        per_second=0.5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    clock.now = 2_000_000.0  # the start of a two-second window
+def test_no_burst_after_a_pause(state_table: str, clock: Clock) -> None:
+    """A quota unused for a while does not save up calls: the next two are still one interval
+    apart (a burst would break the vendor's one-second window)."""
+    limiter = _limiters(state_table, clock, per_second=5, count=1)[0]
+    assert limiter.acquire(max_wait_seconds=0) is True
+    clock.sleep(60)
+    first = clock.now
+    assert limiter.acquire(max_wait_seconds=1) is True
+    assert clock.now == first
+    assert limiter.acquire(max_wait_seconds=1) is True
+    assert clock.now - first == pytest.approx(limiter.interval, abs=1e-5)
+
+
+def test_a_slot_further_than_the_caller_may_wait_is_not_taken(
+    state_table: str, clock: Clock
+) -> None:
+    first, second = _limiters(state_table, clock, per_second=2)
+    assert first.acquire(max_wait_seconds=0) is True
+    assert second.acquire(max_wait_seconds=0) is False  # the next slot is 0.52 s away
+    assert second.acquire(max_wait_seconds=0.5) is False
+    # nothing was reserved by the refusals: the next slot is still the first one free
+    started = clock.now
+    assert second.acquire(max_wait_seconds=0.6) is True
+    assert clock.now - started == pytest.approx(first.interval, abs=1e-5)
+
+
+def test_a_quota_below_one_per_second_spaces_calls_further(state_table: str, clock: Clock) -> None:
+    limiter = _limiters(state_table, clock, per_second=0.5, count=1)[0]
+    assert limiter.interval == pytest.approx(2.08)
     assert limiter.acquire(max_wait_seconds=0) is True
     clock.sleep(1)
     assert limiter.acquire(max_wait_seconds=0) is False
+    assert limiter.acquire(max_wait_seconds=1.1) is True
+
+
+@pytest.mark.parametrize("per_second", [0.5, 3, 20, 500])
+def test_no_one_second_window_holds_more_than_the_quota_even_with_late_calls(
+    state_table: str, clock: Clock, per_second: float
+) -> None:
+    """Consumers take slots in turn; each call reaches the vendor up to the limiter's jitter
+    after its slot. Every one-second window the vendor could count, sliding, holds at most the
+    quota, and a backlog uses at least 95% of it."""
+    rng = random.Random(7)
+    limiters = _limiters(state_table, clock, per_second=per_second, count=4)
+    arrivals = []
+    calls = max(10, int(per_second * 4))
+    for i in range(calls):
+        assert limiters[i % 4].acquire(max_wait_seconds=3600) is True
+        arrivals.append(clock.now + rng.uniform(0, 0.04))
+    arrivals.sort()
+    allowed = max(1, math.floor(per_second))
+    for i, start in enumerate(arrivals):
+        in_window = bisect.bisect_left(arrivals, start + 1.0) - i
+        assert in_window <= allowed, (start, in_window)
+    achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    assert achieved >= 0.95 * per_second
+
+
+def test_a_quota_must_be_a_positive_rate(state_table: str) -> None:
+    for bad in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="per_second"):
+            RateLimiter(client=boto3.client("dynamodb"), table=state_table, per_second=bad)
