@@ -57,12 +57,8 @@
   all the state of a run in the execution's environment (moto already runs one program in many
   Map iterations and Parallel branches at once), so each definition is parsed once and its
   program shared by the executions that run it.
-* DynamoDB's ``Query`` (and ``Scan``) walk the table's item dictionaries while another thread may
-  add to them (moto serves every request of the process without a table lock): with 500 orders
-  at once, an order's completion step reading its items while another order was being stored
-  failed with ``RuntimeError: dictionary changed size during iteration`` — a 500 DynamoDB never
-  gives. The walk now takes a snapshot of each dictionary first (copying a dict's values is one
-  step for the interpreter, so it cannot see a half-changed dict); results are unchanged.
+* DynamoDB requests were not atomic per item under threads (a conditional write's check and
+  change could interleave with another thread's): see ``moto_dynamodb``.
 
 * ``lambda:invoke`` tasks (the approval step's ``.waitForTaskToken``) call moto's Lambda, which
   would start a container for this app's functions. The engine's Lambda client runs them in the
@@ -100,9 +96,6 @@ from moto.core.base_backend import BackendDict
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import unix_time
-from moto.dynamodb.models.dynamo_type import Item as DynamoItem
-from moto.dynamodb.models.table import Table as DynamoTable
-from moto.dynamodb.models.utilities import bytesize
 from moto.events import models as events_models
 from moto.stepfunctions.parser import api as sfn_api
 from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -128,6 +121,8 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from local_cloud.runtime import moto_dynamodb
 
 _applied = False
 _original_create_backend = BackendDict._create_account_specific_backend
@@ -294,35 +289,6 @@ def _replay_events(self: events_models.Replay, archive: events_models.Archive) -
     self.end_time = unix_time()
 
 
-def _all_items_snapshot(self: DynamoTable) -> list[Any]:
-    """moto's ``Table.all_items``, over snapshots of the item dictionaries."""
-    items: list[Any] = []
-    for hash_set in list(self.items.values()):
-        if self.range_key_attr:
-            items.extend(list(hash_set.values()))
-        else:
-            items.append(hash_set)
-    return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
-
-
-def _item_size_snapshot(self: DynamoItem) -> int:
-    """moto's ``Item.size``, over a snapshot of the item's attributes: a query sizes every item
-    it returns while another thread's ``UpdateItem`` may be adding an attribute to one of them
-    ("dictionary changed size during iteration", seen in the fault suite)."""
-    return sum(bytesize(key) + value.size() for key, value in list(self.attrs.items()))
-
-
-def _idx_items_snapshot(self: DynamoTable, index_name: str) -> list[Any]:
-    """moto's ``Table.has_idx_items``, over snapshots of the item dictionaries."""
-    wanted = {i["AttributeName"] for i in self.get_index(index_name).schema}
-    candidates: list[Any] = (
-        [item for hash_set in list(self.items.values()) for item in list(hash_set.values())]
-        if self.range_key_attr
-        else list(self.items.values())
-    )
-    return [item for item in candidates if wanted.issubset(set(item.attrs))]
-
-
 def _existing_or_new_backend(self: BackendDict[Any], account_id: str) -> None:
     # A BackendDict only gains an account inside moto's create (which registers it for reset)
     # and loses all of them on reset: an account present here is created and registered.
@@ -473,7 +439,5 @@ def apply() -> None:
         for module in _CLIENT_USERS:
             module.boto_client_for = _boto_client_for  # type: ignore[attr-defined]
         ExecutionWorker._get_evaluation_entrypoint = _program_parsed_once  # type: ignore[method-assign]
-        DynamoTable.all_items = _all_items_snapshot  # type: ignore[method-assign]
-        DynamoTable.has_idx_items = _idx_items_snapshot  # type: ignore[method-assign]
-        DynamoItem.size = _item_size_snapshot  # type: ignore[method-assign]
+        moto_dynamodb.apply()
         _applied = True
