@@ -40,6 +40,14 @@ from local_cloud.runtime.accounting import short_name
 from loyalty import contract
 from loyalty.order_status import ORDER_RECORD, SORT_KEY, STATUS_INDEX_ATTRIBUTES, STATUS_SINCE
 
+_SERVICES = {
+    "DynamoDB_20120810": "dynamodb",
+    "AmazonSQS": "sqs",
+    "AWSEvents": "events",
+    "AWSStepFunctions": "states",
+    "secretsmanager": "secretsmanager",
+}
+"""Service names by the ``X-Amz-Target`` prefix of their JSON protocol."""
 _DYNAMODB_READS = {"GetItem": 1, "Query": 1, "Scan": 1}
 _DYNAMODB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
 
@@ -71,6 +79,8 @@ class RequestCounter:
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.dynamodb_units: Counter[str] = Counter()
+        self.by_function: Counter[tuple[str, str]] = Counter()
+        """Every AWS request a function made, by (function, ``service:Operation``)."""
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -78,12 +88,16 @@ class RequestCounter:
         for function in cloud.functions.values():
             invoke = function.invoke
 
-            def inside(event: dict[str, Any], invoke: Callable[..., Any] = invoke) -> Any:
-                self._local.inside = True
+            def inside(
+                event: dict[str, Any],
+                invoke: Callable[..., Any] = invoke,
+                name: str = function.name,
+            ) -> Any:
+                self._local.inside = name
                 try:
                     return invoke(event)
                 finally:
-                    self._local.inside = False
+                    self._local.inside = None
 
             function.invoke = inside  # type: ignore[method-assign]
         original = BotocoreStubber.__call__
@@ -104,6 +118,10 @@ class RequestCounter:
             return
         target = target.decode() if isinstance(target, bytes) else str(target)
         prefix, _, operation = target.partition(".")
+        caller = getattr(self._local, "inside", None)
+        if caller:
+            with self._lock:
+                self.by_function[(caller, f"{_SERVICES.get(prefix, prefix)}:{operation}")] += 1
         service = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs"}.get(prefix)
         if service is None:
             return

@@ -19,8 +19,10 @@ import time
 from collections import Counter
 from typing import Any
 
+from bench.cost import RequestCounter
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
+from local_cloud.runtime.accounting import short_name
 from loyalty import contract
 
 ACCOUNT = "BENCH-MEMBER"
@@ -77,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         for i in range(args.requests):
             vendor.add_voucher(f"B-{i:06d}")
         vendor.faults = FaultProfile.load(args.faults)
+        counter = RequestCounter()
+        counter.install(cloud)
         answers = cloud.tap(contract.vendor_answer_pattern())
         sent: dict[str, float] = {}
         answered: dict[str, float] = {}
@@ -110,6 +114,13 @@ def run(args: argparse.Namespace) -> int:
         requeues = sum(
             1 for line in cloud.function("Mediator").log_sink.lines if '"request requeued"' in line
         )
+        mediator_calls = Counter(
+            {
+                op: n
+                for (name, op), n in counter.by_function.items()
+                if short_name(name) == "Mediator"
+            }
+        )
 
     waits = [answered[t] - sent[t] for t in answered]
     duration = (max(applied) - min(applied)) if len(applied) > 1 else 0.0
@@ -133,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
             "retries per request",
             f"{(stats.requests_total - len(applied)) / args.requests:.2f} calls, "
             f"{requeues / args.requests:.2f} requeues",
+        ),
+        (
+            "AWS calls per request",
+            f"{mediator_calls.total() / args.requests:.2f} by the mediator ("
+            + ", ".join(f"{op} {n / args.requests:.2f}" for op, n in sorted(mediator_calls.items()))
+            + ")",
         ),
         ("time to answer p50", f"{statistics.median(waits):.2f} s" if waits else "-"),
         ("time to answer p99", f"{percentile(waits, 0.99):.2f} s" if waits else "-"),

@@ -21,10 +21,14 @@ Quota (one item, ``rate#<name>``): at most ``per_second`` calls in any one-secon
 strict vendor counts them. The generic cell rate algorithm's virtual scheduling: the item keeps
 the time of the next free slot (``tat``); a consumer takes the slot at ``max(tat, now)`` with one
 conditional write that moves ``tat`` one interval on, then sleeps until its slot. There is no
-burst allowance, and the interval is ``(1 + jitter) / per_second``: a call may reach the vendor up
-to ``jitter`` seconds after its slot (a late wake-up, the bookkeeping write, the connection) and
-a one-second window still holds at most ``per_second`` calls. With the default 40 ms that is 96%
-of the quota under backlog. A slot further away than the caller may wait is not taken.
+burst allowance, and the interval is ``(1 + lateness) / per_second``: a call may reach the vendor
+up to ``lateness`` seconds after its slot and a one-second window still holds at most
+``per_second`` calls. With the default 50 ms that is 95.2% of the quota under backlog. A
+quarter of that lateness may be spent taking a slot that passed a moment ago (a consumer back
+from its last call just after the quota's current slot), so the write a consumer tries first
+(the kind that won its last slot, if that was within a second) takes the slot: a busy quota
+costs one write per call, not two, and so does an idle one. A slot further away than the caller
+may wait is not taken.
 """
 
 from __future__ import annotations
@@ -274,6 +278,10 @@ class CircuitBreaker:
         return 0, 0  # lost three races in a row: skip counting this one
 
 
+_BUSY_HORIZON_SECONDS = 1.0
+"""A consumer that took a slot of a busy quota less than this long ago expects it still busy."""
+
+
 class RateLimiter:
     """At most ``per_second`` vendor calls in any one-second window, across every consumer (see
     the module's docstring)."""
@@ -284,7 +292,7 @@ class RateLimiter:
         client: Any,
         table: str,
         per_second: float,
-        jitter_seconds: float = 0.04,
+        lateness_seconds: float = 0.05,
         name: str = "vendor",
         clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -294,55 +302,61 @@ class RateLimiter:
         self._table = StateTable(client, table)
         self._pk = f"rate#{name}"
         # Rounded up to the microsecond: a shorter interval would let more calls through.
-        self.interval = math.ceil((1 + jitter_seconds) / per_second * 1e6) / 1e6
+        self.interval = math.ceil((1 + lateness_seconds) / per_second * 1e6) / 1e6
         """Seconds between two slots."""
+        self.late_slot_seconds = lateness_seconds / 4
+        """How long ago a slot may have passed and still be taken (without waiting)."""
         self._clock = clock
         self._sleep = sleep
-        self._busy = False  # which write to try first: the last one that won
+        # Which write to try first: the one that won last time, if that was not long ago.
+        self._took_next = False
+        self._last_slot = -math.inf
 
     def acquire(self, max_wait_seconds: float) -> bool:
         """Take the next free slot and sleep until it comes. Returns False, taking nothing, if
         the next free slot is more than ``max_wait_seconds`` away."""
         for _ in range(8):  # each round loses only to another consumer's win
             now = self._clock()
+            earliest, latest = now - self.late_slot_seconds, now + max_wait_seconds
+            busy = self._took_next and now - self._last_slot < _BUSY_HORIZON_SECONDS
             writes = (self._take_next, self._take_now)
-            for write in writes if self._busy else reversed(writes):
-                slot = write(now, latest=now + max_wait_seconds)
+            for write in writes if busy else reversed(writes):
+                slot = write(now, earliest=earliest, latest=latest)
                 if slot is not None:
-                    self._busy = write is self._take_next
+                    self._took_next, self._last_slot = write == self._take_next, slot
                     if slot > now:
                         self._sleep(slot - now)
                     return True
-            if self._next_slot() > now + max_wait_seconds:
+            if self._next_slot() > latest:
                 return False
         return False  # heavy contention: the caller requeues, as for an exhausted quota
 
-    def _take_next(self, now: float, *, latest: float) -> float | None:
+    def _take_next(self, now: float, *, earliest: float, latest: float) -> float | None:
         """The quota is in use: take the slot at ``tat`` if it is close enough."""
         taken = self._table.update(
             self._pk,
             "SET tat = tat + :interval, expiration = :expires",
             {
                 ":interval": _us(self.interval),
-                ":now": _us(now),
+                ":earliest": _us(earliest),
                 ":latest": _us(latest),
                 ":expires": {"N": str(int(now) + 3600)},
             },
-            condition="tat > :now AND tat <= :latest",
+            condition="tat >= :earliest AND tat <= :latest",
         )
         return None if taken is None else _number(taken, "tat") - self.interval
 
-    def _take_now(self, now: float, *, latest: float) -> float | None:
+    def _take_now(self, now: float, *, earliest: float, latest: float) -> float | None:
         """The quota is idle: take the slot at ``now``."""
         taken = self._table.update(
             self._pk,
             "SET tat = :next, expiration = :expires",
             {
-                ":now": _us(now),
+                ":earliest": _us(earliest),
                 ":next": _us(now + self.interval),
                 ":expires": {"N": str(int(now) + 3600)},
             },
-            condition="attribute_not_exists(tat) OR tat <= :now",
+            condition="attribute_not_exists(tat) OR tat < :earliest",
         )
         return None if taken is None else now
 
