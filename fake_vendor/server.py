@@ -1,6 +1,9 @@
-"""The vendor's HTTP server: http.server's threaded server with HTTP/1.1 keep-alive, bounded
-bodies, a real endpoint's listen backlog and a stop that cuts every connection, so that once
-``FakeVendor.stop`` returns nothing answers for the vendor any more."""
+"""The vendor's HTTP server: a WSGI app (werkzeug's ``Request`` and ``Response``) on werkzeug's
+threaded server, with bounded bodies, a real endpoint's listen backlog and a stop that cuts every
+connection, so that once ``FakeVendor.stop`` returns nothing answers for the vendor any more.
+
+werkzeug's server answers one request per connection (``Connection: close``): a client's pool
+opens a connection for each call, so the vendor has no idle keep-alive connections to cut."""
 
 from __future__ import annotations
 
@@ -9,30 +12,35 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from fake_vendor.wire import MAX_BODY_BYTES, Reply, Request, error, new_id
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
+
+from fake_vendor.wire import MAX_BODY_BYTES, Reply, error, new_id
+from fake_vendor.wire import Request as VendorRequest
 
 logger = logging.getLogger(__name__)
 
+SERVER_VERSION = "fake-loyalty-vendor/1.0"
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
-class VendorHTTPServer(ThreadingHTTPServer):
-    # Handler threads are daemons so a forgotten stop() never blocks interpreter exit, and they are
-    # tracked here so stop() can still join them: once it returns, nothing touches the vendor.
-    daemon_threads = True
-    # http.server listens with a backlog of 5: a burst of callers overflowed it and their
-    # connections came a second later (TCP's SYN retry), which a client with a sub-second connect
-    # timeout takes for an outage. A SaaS endpoint's backlog is the system's maximum.
+
+class VendorHTTPServer(ThreadedWSGIServer):
+    # werkzeug listens with a backlog of 128 (http.server's was 5, and a burst of callers
+    # overflowed it: their connections came a second later, TCP's SYN retry, which a client with
+    # a sub-second connect timeout takes for an outage). A SaaS endpoint's is the system's maximum.
     request_queue_size = socket.SOMAXCONN
 
     def __init__(
         self,
         address: tuple[str, int],
-        handle: Callable[[Request], Reply],
+        handle: Callable[[VendorRequest], Reply],
         stopping: threading.Event,
     ) -> None:
         self.answer = handle
@@ -42,9 +50,24 @@ class VendorHTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
         self._closing = False
-        super().__init__(address, _VendorRequestHandler)
+        host, port = address
+        super().__init__(host, port, self.wsgi_app, handler=_VendorRequestHandler)
+
+    def wsgi_app(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        reply = self.answer(_vendor_request(Request(environ)))
+        if reply.delay_seconds > 0 and self.stopping.wait(reply.delay_seconds):
+            # Stopped while holding the answer: stop() is cutting this connection, so no answer.
+            # werkzeug's server takes a ConnectionError from the app for a dropped connection and
+            # closes it without writing anything (WSGIRequestHandler.connection_dropped).
+            raise ConnectionAbortedError("the fake vendor stopped before answering")
+        return _response(reply)(environ, start_response)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        # Handler threads are daemons so a forgotten stop() never blocks interpreter exit, and
+        # they are tracked here so stop() can still join them: once it returns, nothing touches
+        # the vendor.
         thread = threading.Thread(
             target=self.process_request_thread,
             args=(request, client_address),
@@ -92,31 +115,81 @@ class VendorHTTPServer(ThreadingHTTPServer):
         if stuck:
             logger.warning("fake vendor handler threads still running after stop: %s", stuck)
 
-    def handleerror(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver prints tracebacks to stderr by default; route them through logging instead.
         logger.debug("fake vendor connection error from %s", client_address, exc_info=True)
 
+    def log(self, type: str, message: str, *args: Any) -> None:
+        # werkzeug logs an app's crash on its own logger (to stderr); the vendor logs its own.
+        logger.debug("werkzeug %s: %s", type, message % args if args else message)
 
-class _VendorRequestHandler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keep-alive, like the real SaaS behind a load balancer: the mediator's pooled
-    # connections get exercised the same way as in AWS.
+
+def _vendor_request(request: Request) -> VendorRequest:
+    body, framing_error = _read_body(request)
+    return VendorRequest(
+        method=request.method,
+        # The path as sent, still escaped: a path parameter may hold an escaped "/" (routes.py).
+        path=urlsplit(request.environ["RAW_URI"]).path,
+        api_key=request.headers.get("x-api-key"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        body=body,
+        framing_error=framing_error,
+    )
+
+
+def _read_body(request: Request) -> tuple[bytes, Reply | None]:
+    # The raw header values: werkzeug reads a malformed Content-Length as 0, and the vendor
+    # refuses it instead of guessing.
+    if request.environ.get("HTTP_TRANSFER_ENCODING"):
+        return b"", error(411, "length_required", "send the body with a Content-Length")
+    raw_length = request.environ.get("CONTENT_LENGTH")
+    if raw_length is None:
+        return b"", None
+    try:
+        length = int(raw_length)
+    except ValueError:
+        length = -1
+    if length < 0:
+        return b"", error(400, "invalid_request", "Content-Length must be an integer >= 0")
+    if length > MAX_BODY_BYTES:
+        return b"", error(413, "request_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        return request.get_data(cache=False), None
+    except ClientDisconnected:
+        # The client left before sending its whole body: nobody is there to answer.
+        raise ConnectionAbortedError("the client left before sending its body") from None
+
+
+class _Response(Response):
+    # No Content-Type unless the reply has one (a 204 has none).
+    default_mimetype = None
+
+
+def _response(reply: Reply) -> Response:
+    headers = Headers([("X-Request-Id", new_id("req")), *reply.headers])
+    if reply.status != 204 and reply.content_type is not None:
+        headers.add("Content-Type", reply.content_type)
+    # Response counts the body into Content-Length, and drops both for a 204.
+    response = _Response(reply.body, headers=headers)
+    # With a number werkzeug would write its own upper-cased reason phrase ("404 NOT FOUND").
+    response.status = f"{reply.status} {HTTPStatus(reply.status).phrase}"
+    return response
+
+
+class _VendorRequestHandler(WSGIRequestHandler):
+    server: VendorHTTPServer
     protocol_version = "HTTP/1.1"
-    server_version = "fake-loyalty-vendor/1.0"
-    # Socket timeout for reads: an idle keep-alive connection or a client that never finishes its
-    # body cannot pin a handler thread forever.
+    # Socket timeout for reads: a client that never finishes its request or body cannot pin a
+    # handler thread forever.
     timeout = 10.0
     # Buffer the status line, headers and body and flush them as one write, and disable Nagle:
     # separate small writes meet the client's delayed ACK and add ~40 ms to every answer.
     wbufsize = -1
     disable_nagle_algorithm = True
 
-    @property
-    def _vendor_server(self) -> VendorHTTPServer:
-        return cast(VendorHTTPServer, self.server)
-
     def setup(self) -> None:
         super().setup()
-        self._tracked = self._vendor_server.track(self.connection)
+        self._tracked = self.server.track(self.connection)
         if not self._tracked:
             self.close_connection = True
 
@@ -125,91 +198,29 @@ class _VendorRequestHandler(BaseHTTPRequestHandler):
             super().handle()
 
     def finish(self) -> None:
-        self._vendor_server.untrack(self.connection)
+        self.server.untrack(self.connection)
         # OSError: the peer went away, so there is nothing left to flush.
         with contextlib.suppress(OSError):
             super().finish()
 
-    def version_string(self) -> str:
-        # The default appends the Python version, which the real vendor would not disclose.
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # BaseHTTPRequestHandler writes every request to stderr; keep it at DEBUG in our logger.
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        body, framing_error = self._read_body()
-        request = Request(
-            method=self.command,
-            path=urlsplit(self.path).path,
-            api_key=self.headers.get("x-api-key"),
-            idempotency_key=self.headers.get("Idempotency-Key"),
-            body=body,
-            framing_error=framing_error,
-        )
-        server = self._vendor_server
-        reply = server.answer(request)
-        if reply.delay_seconds > 0 and server.stopping.wait(reply.delay_seconds):
-            # Stopped while sleeping: the connection is being torn down, do not answer.
-            self.close_connection = True
+    def run_wsgi(self) -> None:
+        if self.command not in _METHODS:
+            # werkzeug passes every method to the app; the vendor's API has none but these, and
+            # answers the others as http.server does a method it has no handler for.
+            self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
             return
-        self._write(reply)
+        super().run_wsgi()
 
-    def _read_body(self) -> tuple[bytes, Reply | None]:
-        if self.headers.get("Transfer-Encoding"):
-            # http.server does not decode chunked bodies; reading on would desync the connection.
-            self.close_connection = True
-            return b"", error(411, "length_required", "send the body with a Content-Length")
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b"", None
-        try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            return b"", error(400, "invalid_request", "Content-Length must be an integer >= 0")
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            return b"", error(
-                413, "request_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes"
-            )
-        return self.rfile.read(length), None
+    def connection_dropped(
+        self, error: BaseException, environ: dict[str, Any] | None = None
+    ) -> None:
+        self.close_connection = True
 
-    def _write(self, reply: Reply) -> None:
-        try:
-            self.send_response(reply.status, HTTPStatus(reply.status).phrase)
-            self.send_header("X-Request-Id", new_id("req"))
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            if reply.status != 204:
-                if reply.content_type is not None:
-                    self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if reply.body and reply.status != 204:
-                self.wfile.write(reply.body)
-            self.wfile.flush()
-        except OSError:
-            # Typically a client that gave up (read timeout) before a hung response was sent.
-            logger.debug("client went away before the answer was written", exc_info=True)
-            self.close_connection = True
+    def version_string(self) -> str:
+        # The default names werkzeug and the Python version, which the real vendor would not.
+        return SERVER_VERSION
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        # werkzeug logs every request (and http.server's errors) at INFO on stderr; keep them
+        # at DEBUG in our logger.
+        logger.debug("%s - %s", self.address_string(), message % args if args else message)

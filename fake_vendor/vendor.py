@@ -120,8 +120,9 @@ class FakeVendor:
             return
         self._stopping.set()
         server.shutdown()
-        # Keep-alive connections would otherwise keep their handler threads (and this vendor's
-        # state) answering after stop; sleeping handlers were woken by _stopping above.
+        # Connections in flight (a body still arriving, an answer held back) would otherwise keep
+        # their handler threads (and this vendor's state) answering after stop; sleeping handlers
+        # were woken by _stopping above.
         server.close_connections(timeout=5.0)
         server.server_close()
         if thread is not None:

@@ -10,7 +10,8 @@ integration's function with an API Gateway proxy event (REST, payload 1.0). A me
 authorization (``AWS_IAM``, the stack's default) takes only requests signed (SigV4) by a key of
 moto's IAM whose user may ``execute-api:Invoke`` it, and its ``requestContext.identity`` is the
 signer (`local_cloud.runtime.iam_auth`); Cognito authorizers are not emulated. Unknown routes get
-API Gateway's ``403 Missing Authentication Token``.
+API Gateway's ``403 Missing Authentication Token``. It is a WSGI app on werkzeug's threaded server,
+its resources matched by werkzeug's router.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft4Validator
+from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.wrappers import Request
 
+from local_cloud.runtime.http_serving import RAW_HEADERS, LocalHTTPServer, response
 from local_cloud.runtime.iam_auth import Refused, authorize
 from local_cloud.runtime.lambda_runtime import LocalFunction
 
@@ -103,26 +107,22 @@ def _parameters(names: list[str], prefix: str) -> tuple[str, ...]:
     return tuple(name.removeprefix(prefix) for name in names if name.startswith(prefix))
 
 
-def _specificity(path: str) -> tuple[bool, ...]:
-    """Sorts literal path parts before variables, part by part."""
-    return tuple(part.startswith("{") for part in path.strip("/").split("/"))
+def _rule(resource_path: str) -> str:
+    """werkzeug's rule for a resource path: API Gateway's ``{name}`` (one path part) is
+    werkzeug's ``<name>`` (its default converter takes one part, ``[^/]+``)."""
 
+    def variable(found: re.Match[str]) -> str:
+        if not found.group(1).isidentifier():
+            # Such as the greedy {proxy+}: no stack has one, so it is not emulated.
+            raise ValueError(f"{resource_path}: path variable {found.group(0)} is not emulated")
+        return f"<{found.group(1)}>"
 
-def _template_regex(path: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\\{([^}+]+)\\}", r"(?P<\1>[^/]+)", re.escape(path))
-    return re.compile(f"^{pattern}$")
+    return re.sub(r"\{([^}]*)\}", variable, resource_path)
 
 
 def _validation_error_string(errors: list[Any]) -> str:
     """Close to API Gateway's own wording, e.g. ``[object has missing required properties]``."""
     return "[" + ", ".join(sorted(e.message for e in errors)) + "]"
-
-
-class _GatewayHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # http.server's backlog of 5 drops part of a burst of clients (they retry a second later);
-    # API Gateway takes the burst.
-    request_queue_size = socket.SOMAXCONN
 
 
 class LocalApiServer:
@@ -138,11 +138,18 @@ class LocalApiServer:
         self.api = api
         self._region = region
         self._account_id = account_id
-        # API Gateway matches the most specific path: a literal part wins over a {variable}.
-        routes = sorted(api.routes(), key=lambda m: _specificity(m.resource_path))
-        self._routes = [(_template_regex(m.resource_path), m) for m in routes]
+        self._routes = api.routes()
+        # API Gateway matches the most specific path, a literal part before a {variable}, as
+        # werkzeug's router does. Exact paths only: no slash merged, added or removed.
+        self._router = Map(
+            [
+                Rule(_rule(route.resource_path), endpoint=index, methods=[route.http_method])
+                for index, route in enumerate(self._routes)
+            ],
+            merge_slashes=False,
+        ).bind("local-api")
         self._functions = functions
-        self._server = _GatewayHTTPServer((host, 0), self._handler_class())
+        self._server = LocalHTTPServer(host, self._wsgi_app)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -160,29 +167,60 @@ class LocalApiServer:
 
     # -- requests -------------------------------------------------------------------------------
 
+    def _wsgi_app(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            body = request.get_data()
+        except ClientDisconnected:
+            # The client left before sending its whole body; werkzeug's server takes a
+            # ConnectionError from the app for a dropped connection and answers nothing.
+            raise ConnectionAbortedError("the client left before sending its body") from None
+        # The request target as sent (still escaped, with its query: the client signed it) and
+        # the headers as sent.
+        target, headers = environ["RAW_URI"], environ[RAW_HEADERS]
+        # REQUEST_METHOD as sent: werkzeug's Request.method upper-cases it, API Gateway does not.
+        method = environ["REQUEST_METHOD"]
+        status, headers, payload = self.handle(method, target, headers, body)
+        return response(status, headers, payload)(environ, start_response)
+
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(raw_path)
         prefix = f"/{self.api.stage}"
         path = split.path[len(prefix) :] if split.path.startswith(prefix + "/") else None
-        for pattern, route in self._routes:
-            match = pattern.match(path or "")
-            if match and route.http_method == method:
-                try:
-                    identity = self._identity(route, method, raw_path, path or "", headers, body)
-                except Refused as refused:
-                    return self._gateway_error(
-                        refused.response_type, refused.message, refused.message, status=403
-                    )
-                return self._invoke(
-                    route, match.groupdict(), path or "", split.query, headers, body, identity
-                )
-        return (
-            403,
-            {"Content-Type": "application/json"},
-            b'{"message":"Missing Authentication Token"}',
-        )
+        matched = self._match(method, path)
+        if path is None or matched is None:
+            return (
+                403,
+                {"Content-Type": "application/json"},
+                b'{"message":"Missing Authentication Token"}',
+            )
+        route, path_parameters = matched
+        try:
+            identity = self._identity(route, method, raw_path, path, headers, body)
+        except Refused as refused:
+            return self._gateway_error(
+                refused.response_type, refused.message, refused.message, status=403
+            )
+        return self._invoke(route, path_parameters, path, split.query, headers, body, identity)
+
+    def _match(self, method: str, path: str | None) -> tuple[LocalMethod, dict[str, str]] | None:
+        """The method a request names and its path parameters (still escaped, as matched)."""
+        if path is None or "//" in path:
+            # werkzeug's router reads a leading "//" as "/"; API Gateway has no such path.
+            return None
+        try:
+            index, values = self._router.match(path, method)
+        except (NotFound, MethodNotAllowed, RequestRedirect):
+            return None
+        route = self._routes[index]
+        if route.http_method != method:
+            # werkzeug's rules take HEAD wherever they take GET; API Gateway's do not.
+            return None
+        return route, {name: str(value) for name, value in values.items()}
 
     def _identity(
         self,
@@ -312,28 +350,3 @@ class LocalApiServer:
             {"Content-Type": "application/json"},
             body.encode(),
         )
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = server.handle(
-                    self.command, self.path, dict(self.headers.items()), body
-                )
-                self.send_response(status)
-                for key, value in {**headers, "Content-Length": str(len(payload))}.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:
-                LOG.debug("local api: " + format, *args)
-
-        return Handler
