@@ -10,9 +10,12 @@ moto serves each request in the calling thread, with no lock: it evaluates the c
 applies the change, and the GIL may switch threads in between. Under the local cloud's many
 threads (handlers, pollers, executions) that is a real race, not a theoretical one: 8 threads
 taking a conditional counter below 200 won it 207 to 281 times (``tests/local_cloud/
-test_moto_dynamodb.py``). Every item operation of moto's DynamoDB backend now runs under one
-lock, so each request is atomic as on AWS. (One lock for all tables: DynamoDB work in this
-process is GIL-bound anyway, so finer locks would buy nothing.)
+test_moto_dynamodb.py``), and a reader saw two attributes that one update moves together
+differ. Every DynamoDB request now runs under one lock, from parsing to its serialised answer
+(moto builds an answer from the live item after its backend returns), and so does every item
+operation of the backend, for callers that reach it directly: each request is atomic as on AWS.
+(One lock for all tables: DynamoDB work in this process is GIL-bound anyway, so finer locks
+would buy nothing.)
 
 Queries and scans also walked moto's item dictionaries while another thread added to them
 (``RuntimeError: dictionary changed size during iteration``, seen with 500 orders at once: a 500
@@ -31,6 +34,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item as DynamoItem
 from moto.dynamodb.models.table import Table as DynamoTable
 from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.responses import DynamoHandler
 
 ITEM_OPERATIONS = (
     "get_item",
@@ -91,10 +95,11 @@ def _idx_items_snapshot(self: DynamoTable, index_name: str) -> list[Any]:
 
 def apply() -> None:
     """Idempotent; affects every moto mock in the process."""
-    for name in ITEM_OPERATIONS:
-        method = getattr(DynamoDBBackend, name)
-        if not getattr(method, "__wrapped_atomic__", False):
-            setattr(DynamoDBBackend, name, _atomic(method))
+    for cls, names in ((DynamoHandler, ("call_action",)), (DynamoDBBackend, ITEM_OPERATIONS)):
+        for name in names:
+            method = getattr(cls, name)
+            if not getattr(method, "__wrapped_atomic__", False):
+                setattr(cls, name, _atomic(method))
     DynamoTable.all_items = _all_items_snapshot  # type: ignore[method-assign]
     DynamoTable.has_idx_items = _idx_items_snapshot  # type: ignore[method-assign]
     DynamoItem.size = _item_size_snapshot  # type: ignore[method-assign]

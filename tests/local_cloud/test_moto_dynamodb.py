@@ -81,7 +81,7 @@ def test_a_read_never_sees_an_update_half_applied(table: str) -> None:
 
     def write() -> None:
         writer = boto3.client("dynamodb")
-        for _ in range(300):
+        for _ in range(1000):
             writer.update_item(
                 TableName=table,
                 Key={"pk": {"S": "pair"}},
