@@ -18,6 +18,7 @@ from local_cloud.run.progress import OrderProgress
 from local_cloud.run.sample_orders import SampleOrder
 
 POLL_SECONDS = 0.1  # polling shares the CPU with the cloud it watches
+TRY_AGAIN = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass
@@ -96,12 +97,15 @@ def run_orders(
                 item = cloud.order_item(reference) or {}
                 if item.get("status") == "AWAITING_APPROVAL":
                     if sample.decision == "cancel":
-                        api.cancel(reference, comment="the customer changed their mind")
+                        answer = api.cancel(reference, comment="the customer changed their mind")
                     else:
-                        reviewer.decide(
+                        answer = reviewer.decide(
                             reference, sample.decision, comment="decided by the local run"
                         )
-                    decided.add(reference)
+                    # "Try again" (a 503 when the decision could not be delivered, as when
+                    # SendTaskSuccess is throttled): the person tries again on the next round.
+                    if answer.status not in TRY_AGAIN:
+                        decided.add(reference)
         if progress:
             tally = ", ".join(f"{status} {count}" for status, count in sorted(ended.items()))
             progress.show(sum(ended.values()), f"{len(running)} running  {tally}".rstrip())
