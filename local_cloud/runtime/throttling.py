@@ -133,10 +133,9 @@ class Throttler:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        unknown = set(buckets) - {*REFUSABLE, STATE_TRANSITION}
-        if unknown:
-            raise ValueError(f"no such throttled API: {sorted(unknown)}")
-        self.buckets = {api: TokenBucket(spec, clock) for api, spec in buckets.items()}
+        self._clock = clock
+        self.buckets: dict[str, TokenBucket] = {}
+        self.limit(buckets)
         self._machine_type = machine_type
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -145,6 +144,14 @@ class Throttler:
         self.throttled: Counter[str] = Counter()
         """Calls refused per API; for ``STATE_TRANSITION``, the transitions that waited."""
         self.transition_wait_seconds = 0.0
+
+    def limit(self, buckets: Mapping[str, BucketSpec]) -> None:
+        """From now on, these buckets (full) and no others: a test or a run can tighten or lift
+        the quotas of a running cloud."""
+        unknown = set(buckets) - {*REFUSABLE, STATE_TRANSITION}
+        if unknown:
+            raise ValueError(f"no such throttled API: {sorted(unknown)}")
+        self.buckets = {api: TokenBucket(spec, self._clock) for api, spec in buckets.items()}
 
     def api_of(self, target: str, body: bytes | str | None) -> str | None:
         """The throttled API an HTTP request calls (None: not one of them)."""
