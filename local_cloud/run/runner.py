@@ -19,6 +19,7 @@ from local_cloud.run.sample_orders import SampleOrder
 
 POLL_SECONDS = 0.1  # polling shares the CPU with the cloud it watches
 TRY_AGAIN = frozenset({429, 500, 502, 503, 504})
+SUBMIT_RETRY_WAITS = (0.5, 1, 2, 4, 8)
 
 
 @dataclass
@@ -39,7 +40,15 @@ def submit(cloud: LocalCloud, api: ApiClient, sample: SampleOrder) -> None:
         cloud.submit_order(sample.order)
         return
     response = api.submit(sample.order)
-    if response.status != 202:
+    # A till sends the order again while the API answers "not now" (a 502 when the order could
+    # not be put on the bus, as when PutEvents is throttled: the API lets its claim go), and
+    # takes "already accepted" (200) as done.
+    for wait in SUBMIT_RETRY_WAITS:
+        if response.status not in TRY_AGAIN:
+            break
+        time.sleep(wait)
+        response = api.submit(sample.order)
+    if response.status not in (200, 202):
         raise RuntimeError(f"POST /orders {sample.reference}: {response.status} {response.body}")
 
 
