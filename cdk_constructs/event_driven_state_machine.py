@@ -35,9 +35,9 @@ optimized integration), and the ``EventBridge.<exception>`` names Step Functions
 service's own errors (its pattern for every optimized integration, as in
 ``Lambda.ServiceException``): ``ThrottlingException`` when the whole request is over the
 account's ``PutEvents`` quota (EventBridge's API model declares that exception, so it keeps its
-name), ``EventBridgeException`` for an error the model does not declare. Nothing was put, so the request is simply put again: AWS's
-guidance for service exceptions is a retry with backoff (and jitter, so throttled executions do
-not come back in step)."""
+name), ``EventBridgeException`` for an error the model does not declare. Nothing was put, so
+the request is simply put again: AWS's guidance for service exceptions is a retry with backoff
+(and jitter, so throttled executions do not come back in step)."""
 
 LAMBDA_ASYNC_RETRY_DELAYS = (Duration.minutes(1), Duration.minutes(2))
 """When Lambda runs a failed asynchronous invocation again: a minute after the first attempt,
