@@ -76,8 +76,8 @@ PER_ORDER: dict[str, dict[str, float]] = {
     },
 }
 """Units each reference order uses (``--measure`` counts them; DynamoDB, SQS and Lambda as
-``bench.cost`` does). The mediator takes a sale's four vendor requests in two or three
-invocations, as they arrive (so 14-15 invocations and 12-13 SQS requests): the larger is kept."""
+``bench.cost`` does). The mediator takes a sale's four vendor requests in two to four
+invocations, as they arrive (14-16 invocations, 12-15 SQS requests): 15 and 13 are kept."""
 
 HOT_PARTITION = Quota(
     "DynamoDB one partition: the mediator's circuit item",
