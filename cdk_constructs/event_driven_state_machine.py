@@ -24,6 +24,7 @@ new task token, so a lost event or a crashed worker costs a delay, not the order
 
 PUT_EVENTS_ERRORS = [
     "EventBridge.FailedEntry",
+    "EventBridge.ThrottlingException",
     "EventBridge.EventBridgeException",
     "EventBridge.InternalException",
     "EventBridge.SdkClientException",
@@ -32,9 +33,11 @@ PUT_EVENTS_ERRORS = [
 ``PutEvents`` answer has a failed entry (throttled, internal failure — AWS's docs for the
 optimized integration), and the ``EventBridge.<exception>`` names Step Functions gives the
 service's own errors (its pattern for every optimized integration, as in
-``Lambda.ServiceException``). Nothing was put, so the request is simply put again: AWS's
-guidance for service exceptions is a retry with backoff (and jitter, so throttled executions do
-not come back in step)."""
+``Lambda.ServiceException``): ``ThrottlingException`` when the whole request is over the
+account's ``PutEvents`` quota (EventBridge's API model declares that exception, so it keeps its
+name), ``EventBridgeException`` for an error the model does not declare. Nothing was put, so
+the request is simply put again: AWS's guidance for service exceptions is a retry with backoff
+(and jitter, so throttled executions do not come back in step)."""
 
 LAMBDA_ASYNC_RETRY_DELAYS = (Duration.minutes(1), Duration.minutes(2))
 """When Lambda runs a failed asynchronous invocation again: a minute after the first attempt,

@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from moto import mock_aws
 
 from fake_vendor import FakeVendor
 from local_cloud.api_client import ApiClient
-from local_cloud.runtime import iam_enforcement, moto_patches
+from local_cloud.runtime import iam_enforcement, moto_patches, throttling
 from local_cloud.runtime.accounting import InvocationLedger
 from local_cloud.runtime.api_gateway import LocalApiServer, LocalRestApi
 from local_cloud.runtime.deployer import DeployedStack, Deployer, camel_case_aws_sdk
@@ -46,6 +46,7 @@ from local_cloud.runtime.lambda_runtime import (
 )
 from local_cloud.runtime.moto_iam import MotoLookups
 from local_cloud.runtime.sqs_pollers import SqsPollers
+from local_cloud.runtime.throttling import BucketSpec, Throttler
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -112,6 +113,10 @@ class LocalCloud:
     crashed SQS batch stays hidden (the queue's visibility timeout). 1.0 (the
     default) is AWS's timing; a test may pass 1/30 to play a minute in two seconds (and should
     scale the timeouts it sets in ``context``, such as heartbeats, the same way).
+
+    ``throttling`` gives AWS API quotas to the local cloud (``local_cloud.runtime.throttling``;
+    none by default): a token bucket per API named there. An empty mapping throttles nothing
+    but counts the calls of those APIs (``throttler.calls``).
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class LocalCloud:
         workers: int = 8,
         time_scale: float = 1.0,
         workdir: Path | None = None,
+        throttling: Mapping[str, BucketSpec] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
@@ -152,6 +158,9 @@ class LocalCloud:
         self.iam: Enforcer | None = None
         """The check of every call a function makes against its role (after ``start``); its
         ``denials`` are the calls IAM refused."""
+        self._throttling = throttling
+        self.throttler: Throttler | None = None
+        """The API quotas in force, and what they counted and refused (with ``throttling``)."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -205,6 +214,8 @@ class LocalCloud:
             self._router.uninstall()
             self._router = None
         moto_patches.route_state_machine_lambda_invokes(None)
+        if self.throttler is not None:
+            throttling.uninstall(self.throttler)
         if self.iam is not None:
             iam_enforcement.uninstall(self.iam)
         self._mock.stop()
@@ -287,9 +298,15 @@ class LocalCloud:
             start_execution=self._start_execution,
             send_to_queue=self._send_to_queue,
             workers=self._workers,
+            time_scale=self.time_scale,
         )
         self._router.install()
         moto_patches.route_state_machine_lambda_invokes(self._invoke_for_state_machine)
+        if self._throttling is not None:
+            machines = self._sfn.list_state_machines()["stateMachines"]
+            types = {m["stateMachineArn"]: m["type"] for m in machines}
+            self.throttler = Throttler(self._throttling, machine_type=types.get)
+            throttling.install(self.throttler)
 
     def _create_api_callers(self, apis: dict[str, LocalRestApi]) -> dict[str, Credentials]:
         """An IAM user with an access key per ``API_CALLERS`` entry, allowed to invoke the
@@ -600,6 +617,19 @@ class LocalCloud:
             and not self._running_finishers()
             and not any(self.buffered_messages().values())
         )
+
+    @property
+    def target_invocations(self) -> int:
+        """Events EventBridge sent to rule targets so far, one per target (its invocations)."""
+        assert self._router is not None
+        return self._router.target_invocations
+
+    @property
+    def throttled_deliveries(self) -> int:
+        """Deliveries to a state machine that its ``StartExecution`` quota refused and that were
+        retried later (with a ``throttling`` quota)."""
+        assert self._router is not None
+        return self._router.throttled_retries
 
     def in_flight(self) -> dict[str, Any]:
         """What is still moving (for diagnostics when ``wait_idle`` gives up)."""

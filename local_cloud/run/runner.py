@@ -18,6 +18,8 @@ from local_cloud.run.progress import OrderProgress
 from local_cloud.run.sample_orders import SampleOrder
 
 POLL_SECONDS = 0.1  # polling shares the CPU with the cloud it watches
+TRY_AGAIN = frozenset({429, 500, 502, 503, 504})
+SUBMIT_RETRY_WAITS = (0.5, 1, 2, 4, 8)
 
 
 @dataclass
@@ -38,7 +40,15 @@ def submit(cloud: LocalCloud, api: ApiClient, sample: SampleOrder) -> None:
         cloud.submit_order(sample.order)
         return
     response = api.submit(sample.order)
-    if response.status != 202:
+    # A till sends the order again while the API answers "not now" (a 502 when the order could
+    # not be put on the bus, as when PutEvents is throttled: the API lets its claim go), and
+    # takes "already accepted" (200) as done.
+    for wait in SUBMIT_RETRY_WAITS:
+        if response.status not in TRY_AGAIN:
+            break
+        time.sleep(wait)
+        response = api.submit(sample.order)
+    if response.status not in (200, 202):
         raise RuntimeError(f"POST /orders {sample.reference}: {response.status} {response.body}")
 
 
@@ -96,12 +106,15 @@ def run_orders(
                 item = cloud.order_item(reference) or {}
                 if item.get("status") == "AWAITING_APPROVAL":
                     if sample.decision == "cancel":
-                        api.cancel(reference, comment="the customer changed their mind")
+                        answer = api.cancel(reference, comment="the customer changed their mind")
                     else:
-                        reviewer.decide(
+                        answer = reviewer.decide(
                             reference, sample.decision, comment="decided by the local run"
                         )
-                    decided.add(reference)
+                    # "Try again" (a 503 when the decision could not be delivered, as when
+                    # SendTaskSuccess is throttled): the person tries again on the next round.
+                    if answer.status not in TRY_AGAIN:
+                        decided.add(reference)
         if progress:
             tally = ", ".join(f"{status} {count}" for status, count in sorted(ended.items()))
             progress.show(sum(ended.values()), f"{len(running)} running  {tally}".rstrip())

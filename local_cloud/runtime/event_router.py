@@ -7,10 +7,14 @@ Functions targets it raises ``NotImplementedError``. ``EventRouter.install`` wra
 ``Rule.send_to_targets`` so that disabled rules deliver nothing, as in EventBridge, and
 those two target types are handed to a pool of delivery threads instead, as EventBridge does
 asynchronously: Lambda targets get Lambda's async invocation (`lambda_runtime.AsyncInvoker`),
-state machine targets a ``StartExecution``. A delivery that cannot be made is retried per the
-target's retry policy (briefly) and then sent to the target's dead-letter queue, as EventBridge
-does. ``in_flight`` counts deliveries queued or running and the Lambda retries the invoker has
-scheduled (a retry is the same event, still to be delivered), in one count (``Activity``).
+state machine targets a ``StartExecution``. A delivery that cannot be made is retried (briefly)
+and then sent to the target's dead-letter queue, as EventBridge does; one refused for throttling
+(``ThrottlingException``: Step Functions' ``StartExecution`` quota) is retried later, with
+exponential backoff and jitter, until the target's retry policy (``MaximumRetryAttempts``,
+``MaximumEventAgeInSeconds``; EventBridge's default 185 attempts in 24 hours) is spent, as
+EventBridge retries throttled deliveries. ``in_flight`` counts deliveries queued or running, the
+ones waiting to be retried, and the Lambda retries the invoker has scheduled (a retry is the same
+event, still to be delivered), in one count (``Activity``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import copy
 import json
 import logging
 import queue
+import random
 import threading
 import time
 import uuid
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto.events import models as events_models
 
 from local_cloud.runtime.input_transformer import log_record, render
@@ -34,6 +40,22 @@ from local_cloud.runtime.lambda_runtime import AsyncInvoker, LocalFunction
 LOG = logging.getLogger(__name__)
 
 _ORIGINAL_SEND_TO_TARGETS = events_models.Rule.send_to_targets
+_RETRY_ATTEMPTS = 185  # EventBridge's defaults, when a target has no retry policy
+_RETRY_AGE_SECONDS = 24 * 3600
+THROTTLED_RETRY_BASE_SECONDS = 1.0
+THROTTLED_RETRY_CAP_SECONDS = 60.0
+"""EventBridge documents exponential backoff with jitter, not its schedule: these are ours."""
+
+
+def is_throttled(error: Exception) -> bool:
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") == "ThrottlingException"
+    )
+
+
+# What the delivery threads work on: (target, event, rule ARN, throttled attempts, first attempt).
+_Delivery = tuple[dict[str, Any], dict[str, Any], str, int, float]
 
 
 def _service_of(arn: str) -> str:
@@ -77,13 +99,15 @@ class EventRouter:
         send_to_queue: Callable[[str, str], None],
         workers: int = 8,
         delivery_retries: int = 2,
+        time_scale: float = 1.0,
     ) -> None:
         self._functions = functions  # by ARN
         self._invoker = invoker
         self._start_execution = start_execution
         self._send_to_queue = send_to_queue
         self._delivery_retries = delivery_retries
-        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, Any], str] | None] = queue.Queue()
+        self._time_scale = time_scale
+        self._queue: queue.Queue[_Delivery | None] = queue.Queue()
         self._activity = invoker.activity  # deliveries and pending Lambda retries, one count
         self._deliveries = 0
         self._lock = threading.Lock()
@@ -93,6 +117,10 @@ class EventRouter:
         ]
         self.delivered: dict[str, int] = {"lambda": 0, "states": 0}
         self.events_seen = 0
+        self.throttled_retries = 0
+        """Deliveries retried later because the target's service throttled them."""
+        self.target_invocations = 0
+        """Events sent to a rule's targets, one per target (EventBridge's invocations quota)."""
 
     # -- moto hook ------------------------------------------------------------------------------
 
@@ -104,6 +132,9 @@ class EventRouter:
         ) -> None:
             if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
                 return  # moto delivers to disabled rules too; EventBridge does not
+            if rule.managed_by is None:  # an archive's rule is EventBridge's, not a target's
+                with router._lock:
+                    router.target_invocations += len(rule.targets)
             ours = [t for t in rule.targets if _service_of(t["Arn"]) in ("lambda", "states")]
             for target in ours:
                 if "InputTransformer" in target or "Input" in target or "InputPath" in target:
@@ -148,7 +179,7 @@ class EventRouter:
             self._deliveries += 1
             self.events_seen += 1
         self._activity.begin()
-        self._queue.put((target, event, rule_arn))
+        self._queue.put((target, event, rule_arn, 0, time.monotonic()))
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no delivery is queued or running and no Lambda retry is pending. Returns
@@ -175,17 +206,23 @@ class EventRouter:
             item = self._queue.get()
             if item is None:
                 return
-            target, event, rule_arn = item
             try:
-                self._deliver(target, event, rule_arn)
+                self._deliver(*item)
             except Exception:  # the router must never die
-                LOG.exception("delivery to %s failed", target.get("Arn"))
+                LOG.exception("delivery to %s failed", item[0].get("Arn"))
             finally:
                 with self._lock:
                     self._deliveries -= 1
                 self._activity.end()
 
-    def _deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
+    def _deliver(
+        self,
+        target: dict[str, Any],
+        event: dict[str, Any],
+        rule_arn: str,
+        throttled: int = 0,
+        first_at: float = 0.0,
+    ) -> None:
         arn = target["Arn"]
         if _service_of(arn) == "lambda":
             function = self._functions.get(arn)
@@ -208,7 +245,34 @@ class EventRouter:
                 return
             except Exception as err:
                 error = err
+                if is_throttled(err):
+                    if self._retry_later((target, event, rule_arn, throttled + 1, first_at)):
+                        return
+                    break
         self._dead_letter(target, event, rule_arn, type(error).__name__, str(error))
+
+    def _retry_later(self, delivery: _Delivery) -> bool:
+        """Deliver again after a backoff, if the target's retry policy allows another attempt
+        (its durations, like the backoff, times ``time_scale``)."""
+        target, _, _, attempt, first_at = delivery
+        policy = target.get("RetryPolicy") or {}
+        max_age = policy.get("MaximumEventAgeInSeconds", _RETRY_AGE_SECONDS) * self._time_scale
+        if attempt > policy.get("MaximumRetryAttempts", _RETRY_ATTEMPTS):
+            return False
+        ceiling = min(
+            THROTTLED_RETRY_CAP_SECONDS, THROTTLED_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+        )
+        delay = random.uniform(0, ceiling) * self._time_scale
+        if time.monotonic() + delay - first_at > max_age:
+            return False
+        with self._lock:
+            self._deliveries += 1
+            self.throttled_retries += 1
+        self._activity.begin()  # still to be delivered: the router is not idle
+        timer = threading.Timer(delay, self._queue.put, args=(delivery,))
+        timer.daemon = True
+        timer.start()
+        return True
 
     def _dead_letter(
         self, target: dict[str, Any], event: dict[str, Any], rule_arn: str, code: str, message: str

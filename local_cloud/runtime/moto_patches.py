@@ -64,6 +64,14 @@
   would start a container for this app's functions. The engine's Lambda client runs them in the
   local runtime instead, as a synchronous invocation with AWS's answer for a function error
   (``FunctionError: Unhandled``, ``errorType``; ``Sandbox.Timedout`` for a timeout).
+* An ``events:putEvents`` task whose request EventBridge refuses as a whole (an error answer,
+  such as ``ThrottlingException`` when the account's ``PutEvents`` quota is exceeded) fails in
+  moto with ``States.Runtime``, which no ``Retry`` or ``Catch`` matches: the execution fails.
+  Step Functions names a service's errors in its integrations ``<Service>.<Exception>``, the
+  exception being the SDK's class for the error code (moto's own rule for ``aws-sdk`` tasks):
+  ``EventBridge.ThrottlingException`` (EventBridge's API model declares ``ThrottlingException``),
+  ``EventBridge.InternalException``; a code the model does not declare is
+  ``EventBridge.EventBridgeException`` (as ``Sfn.SfnException``).
 
 Not a gap, but hooked here because it sits in the ASL engine's client above: the fault suite's
 knob for EventBridge refusing a state machine's ``PutEvents`` (``LocalCloud.
@@ -92,12 +100,18 @@ from typing import Any
 
 import jsonpath_ng
 import jsonpath_ng.ext
+from botocore.exceptions import ClientError
 from moto.core.base_backend import BackendDict
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import unix_time
 from moto.events import models as events_models
 from moto.stepfunctions.parser import api as sfn_api
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -107,6 +121,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback as callback_task,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (  # noqa: E501
+    StateTaskServiceAwsSdk,
+)
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackConsumerLeft,
     CallbackConsumerTimeout,
@@ -115,6 +132,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     HeartbeatEndpoint,
     HeartbeatTimeoutError,
 )
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -133,6 +151,8 @@ _CLIENT_USERS = (state_task_service_events, state_task_service_aws_sdk, lambda_e
 
 _parse_jsonpath = functools.lru_cache(maxsize=4096)(jsonpath_ng.parse)
 _parse_extended_jsonpath = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)
+_Events = state_task_service_events.StateTaskServiceEvents
+_original_events_from_error = _Events._from_error
 _CallbackTask = callback_task.StateTaskServiceCallback
 _original_task_execution = _CallbackTask._eval_execution
 _original_integration_pattern = _CallbackTask._eval_integration_pattern
@@ -245,6 +265,30 @@ def _token_closed_when_its_attempt_ends(self: Any, env: Any, *args: Any, **kwarg
     finally:
         if endpoint is not None and endpoint.consumer_error is None:
             endpoint.report(CallbackConsumerLeft())
+
+
+def _events_service_error(self: Any, env: Any, ex: Exception) -> FailureEvent:
+    if not isinstance(ex, ClientError):
+        return _original_events_from_error(self, env, ex)
+    name = StateTaskServiceAwsSdk._normalise_exception_name("EventBridge", ex)
+    metadata = ex.response.get("ResponseMetadata", {})
+    cause = (
+        f"{ex.response.get('Error', {}).get('Message', '')} (Service: EventBridge, Status Code: "
+        f"{metadata.get('HTTPStatusCode')}, Request ID: {metadata.get('RequestId')})"
+    )
+    return FailureEvent(
+        env=env,
+        error_name=CustomErrorName(error_name=name),
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(  # type: ignore[typeddict-item]
+            taskFailedEventDetails=TaskFailedEventDetails(
+                error=name,
+                cause=cause,
+                resource=self._get_sfn_resource(),
+                resourceType=self._get_sfn_resource_type(),
+            )
+        ),
+    )
 
 
 _TOKEN_ERRORS: dict[type[Any], str] = {
@@ -431,6 +475,7 @@ def apply() -> None:
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_after_an_early_answer  # type: ignore[method-assign]
         events_models.Replay.replay_events = _replay_events  # type: ignore[method-assign]
         _name_token_errors()
+        _Events._from_error = _events_service_error  # type: ignore[method-assign]
         _CallbackTask._eval_execution = _fresh_token_per_attempt  # type: ignore[method-assign]
         _CallbackTask._eval_integration_pattern = _token_closed_when_its_attempt_ends  # type: ignore[method-assign]
         jsonpath_ng.ext.parse = _parse_extended_jsonpath

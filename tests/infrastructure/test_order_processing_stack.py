@@ -99,6 +99,18 @@ def test_every_waiting_task_puts_its_request_again_when_eventbridge_does_not_tak
         assert retrier["MaxAttempts"] >= 3 and retrier["MaxDelaySeconds"] <= 60, name
 
 
+def test_a_waiting_task_puts_its_request_again_when_eventbridge_throttles_it(
+    waiting_tasks: dict[str, dict[str, Any]],
+) -> None:
+    # Past the account's PutEvents quota EventBridge refuses the whole request (HTTP 400
+    # ThrottlingException); Step Functions fails the task with EventBridge.ThrottlingException,
+    # the SDK's class for that code (EventBridge's API model declares it), as the local cloud
+    # does (tests/local_cloud/test_throttling.py). Not retried, the task's catch fails the order.
+    for name, task in waiting_tasks.items():
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert "EventBridge.ThrottlingException" in retried, name
+
+
 @pytest.mark.parametrize(
     ("task", "step"),
     [
