@@ -205,6 +205,12 @@ def seed_vendor_for(vendor: FakeVendor, samples: list[SampleOrder]) -> None:
     on purpose)."""
     for member in MEMBERS:
         vendor.add_account(member, balance=1_000_000)
+    seed_codes_for(vendor, samples)
+
+
+def seed_codes_for(vendor: FakeVendor, samples: list[SampleOrder]) -> None:
+    """The vouchers and rewards the generated orders use (``EXPIRED-`` codes left out), for a
+    vendor whose members are there already (their balances are left as they are)."""
     for sample in samples:
         for voucher in sample.order.get("vouchers", []):
             if not voucher["voucher_code"].startswith("EXPIRED-"):

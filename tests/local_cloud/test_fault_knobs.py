@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.runtime import moto_patches
+from tests.local_cloud.machines import waiting_task
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -43,21 +44,9 @@ def aws() -> Iterator[dict[str, Any]]:
         }
 
 
-def waiting_task(retry: list[dict[str, Any]] | None = None) -> str:
-    task: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
-        "Parameters": {
-            "Entries": [
-                {"Source": "test", "DetailType": "request", "Detail": {"token.$": "$$.Task.Token"}}
-            ]
-        },
-        "HeartbeatSeconds": 30,
-        "End": True,
-    }
-    if retry:
-        task["Retry"] = retry
-    return json.dumps({"StartAt": "Wait", "States": {"Wait": task}})
+def heartbeat_task(retry: list[dict[str, Any]] | None = None) -> str:
+    """The one waiting task, with a 30 s heartbeat (and ``retry``), as moto takes it."""
+    return json.dumps(waiting_task(HeartbeatSeconds=30, **({"Retry": retry} if retry else {})))
 
 
 def run(aws: dict[str, Any], definition: str) -> str:
@@ -98,7 +87,7 @@ def test_a_refused_put_events_fails_the_task_with_eventbridge_failed_entry(
     aws: dict[str, Any],
 ) -> None:
     with LocalCloud.state_machine_put_events_fault(times=1) as refused:
-        execution = run(aws, waiting_task())
+        execution = run(aws, heartbeat_task())
         outcome = settled(aws, execution)
 
     assert (outcome["status"], outcome["error"]) == ("FAILED", "EventBridge.FailedEntry")
@@ -110,7 +99,7 @@ def test_a_refused_put_events_fails_the_task_with_eventbridge_failed_entry(
 def test_a_retry_on_the_failed_entry_recovers_the_task(aws: dict[str, Any]) -> None:
     retry = [{"ErrorEquals": ["EventBridge.FailedEntry"], "IntervalSeconds": 1, "MaxAttempts": 2}]
     with LocalCloud.state_machine_put_events_fault(times=1) as refused:
-        execution = run(aws, waiting_task(retry))
+        execution = run(aws, heartbeat_task(retry))
         (request,) = requests(aws, timeout=10)  # the retry's, after 1 s
         aws["sfn"].send_task_success(taskToken=request["detail"]["token"], output='{"ok": 1}')
         outcome = settled(aws, execution)

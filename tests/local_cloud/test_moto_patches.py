@@ -18,19 +18,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 
 from local_cloud.runtime import moto_patches
-
-
-def waiting_task(**options: Any) -> dict[str, Any]:
-    """A state machine of one task that puts its token on the bus (``detail.token``) and waits."""
-    entry = {"Source": "test", "DetailType": "request", "Detail": {"token.$": "$$.Task.Token"}}
-    task = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
-        "Parameters": {"Entries": [entry]},
-        "End": True,
-        **options,
-    }
-    return {"StartAt": "Wait", "States": {"Wait": task}}
+from tests.local_cloud.machines import waiting_task
 
 
 def test_an_answer_before_the_heartbeat_wait_is_set_up_still_resumes_the_task() -> None:

@@ -15,10 +15,14 @@ import pytest
 
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.run.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run.order_mix import (
+    generate_orders,
+    points_rate,
+    seed_codes_for,
+    seed_vendor_for,
+)
 from local_cloud.run.run_report import check_ledger, truth_of
 from local_cloud.run.runner import run_orders
-from local_cloud.run.sample_orders import SampleOrder
 from local_cloud.runtime import throttling
 from local_cloud.runtime.throttling import BucketSpec
 
@@ -36,16 +40,6 @@ def vendor() -> Iterator[FakeVendor]:
         yield fake
 
 
-def seed(vendor: FakeVendor, samples: list[SampleOrder]) -> None:
-    """Their vouchers and rewards (the members are there already)."""
-    for sample in samples:
-        for voucher in sample.order.get("vouchers", []):
-            if not voucher["voucher_code"].startswith("EXPIRED-"):
-                vendor.add_voucher(voucher["voucher_code"])
-        for reward in sample.order.get("rewards", []):
-            vendor.add_reward(reward["reward_code"])
-
-
 @pytest.fixture(scope="module")
 def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
     with LocalCloud(vendor=vendor, context=CONTEXT, time_scale=1 / 60, throttling={}) as local:
@@ -58,7 +52,7 @@ def test_a_burst_over_every_quota_still_ends_every_order_as_it_must(
 ) -> None:
     assert cloud.throttler is not None
     samples = generate_orders(8, MIX, seed=3)
-    seed(vendor, samples)
+    seed_codes_for(vendor, samples)
     # About half an order a second of each API (a sale's calls of it), bursts of a few orders.
     cloud.throttler.limit(
         {
@@ -121,7 +115,7 @@ def test_an_order_whose_start_is_throttled_for_long_starts_once_the_quota_allows
     cloud: LocalCloud, vendor: FakeVendor
 ) -> None:
     (sample,) = generate_orders(1, "sale=1", seed=4)
-    seed(vendor, [sample])
+    seed_codes_for(vendor, [sample])
 
     assert cloud.api().submit(sample.order).status == 202
     _give_up_and_lift(cloud, "OrdersReceived", throttling.START_EXECUTION_STANDARD)
@@ -142,7 +136,7 @@ def test_a_vendor_answer_whose_resume_is_throttled_for_long_resumes_once_the_quo
     cloud: LocalCloud, vendor: FakeVendor
 ) -> None:
     (sample,) = generate_orders(1, "sale=1", seed=5)
-    seed(vendor, [sample])
+    seed_codes_for(vendor, [sample])
     before = vendor.stats().requests_total
 
     assert cloud.api().submit(sample.order).status == 202

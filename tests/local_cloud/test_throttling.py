@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from local_cloud.runtime import moto_patches, throttling
 from local_cloud.runtime.throttling import BucketSpec, Throttler, TokenBucket
+from tests.local_cloud.machines import waiting_task
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -171,20 +172,7 @@ def test_standard_and_express_starts_draw_from_their_own_buckets(aws: dict[str, 
 
 
 def put_events_task(retry: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    task: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
-        "Parameters": {
-            "Entries": [
-                {"Source": "test", "DetailType": "request", "Detail": {"token.$": "$$.Task.Token"}}
-            ]
-        },
-        "HeartbeatSeconds": 30,
-        "End": True,
-    }
-    if retry:
-        task["Retry"] = retry
-    return {"StartAt": "Wait", "States": {"Wait": task}}
+    return waiting_task(HeartbeatSeconds=30, **({"Retry": retry} if retry else {}))
 
 
 def settled(aws: dict[str, Any], execution: str, timeout: float = 10) -> dict[str, Any]:
