@@ -48,10 +48,11 @@ bench: setup ## benchmarks (figures, not tests): cost per order, capacity, throu
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults healthy
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults flaky
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check), mypy, and the architecture's import rules
 	ruff check .
 	ruff format --check .
 	mypy
+	PYTHONPATH=.:lambdas lint-imports --no-logo --no-cache
 
 test: setup lint ## lint, type-check and run the whole test suite
 	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-20} \

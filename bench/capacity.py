@@ -183,10 +183,11 @@ def measure() -> dict[str, dict[str, float]]:
     from bench.reference_orders import seed_codes, seed_members
     from fake_vendor import FakeVendor
     from local_cloud.cloud import LocalCloud
+    from local_cloud.run.synth import synthesise
     from local_cloud.runtime import throttling
 
     counted: dict[str, dict[str, float]] = {}
-    with FakeVendor() as vendor, LocalCloud(vendor=vendor, throttling={}) as cloud:
+    with FakeVendor() as vendor, LocalCloud(synthesise(), vendor=vendor, throttling={}) as cloud:
         assert cloud.throttler is not None
         counter = RequestCounter()
         counter.install(cloud)

@@ -36,6 +36,7 @@ from bench.reference_orders import reference_return, reference_sale, seed_codes,
 from fake_vendor import FakeVendor
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import LocalCloud
+from local_cloud.run.synth import synthesise
 from local_cloud.runtime.accounting import short_name
 from loyalty import contract
 from loyalty.order_status import ORDER_RECORD, SORT_KEY, STATUS_INDEX_ATTRIBUTES, STATUS_SINCE
@@ -435,7 +436,7 @@ def print_report(usages: list[OrderUsage]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     print("Synthesising and deploying ...", flush=True)
-    with FakeVendor() as vendor, LocalCloud(vendor=vendor) as cloud:
+    with FakeVendor() as vendor, LocalCloud(synthesise(), vendor=vendor) as cloud:
         counter = RequestCounter()
         counter.install(cloud)
         api = cloud.api()

@@ -22,6 +22,7 @@ from typing import Any
 from bench.cost import RequestCounter
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
+from local_cloud.run.synth import synthesise
 from local_cloud.runtime.accounting import short_name
 from loyalty import contract
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         "loyalty:vendorReadTimeoutSeconds": 1,
     }
     print(f"Synthesising and deploying (quota {args.quota}/s, {args.concurrency} consumers) ...")
-    with FakeVendor() as vendor, LocalCloud(vendor=vendor, context=context) as cloud:
+    with FakeVendor() as vendor, LocalCloud(synthesise(context), vendor=vendor) as cloud:
         vendor.add_account(ACCOUNT, balance=0)
         for i in range(args.requests):
             vendor.add_voucher(f"B-{i:06d}")

@@ -37,9 +37,10 @@ from bench import quotas
 from bench.capacity import PER_ORDER
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.run.order_mix import DEFAULT_MIX, generate_orders, points_rate, seed_vendor_for
+from local_cloud.run.order_mix import DEFAULT_MIX, generate_orders, seed_vendor_for
 from local_cloud.run.run_report import report as run_report
 from local_cloud.run.runner import RunResult, run_orders
+from local_cloud.run.synth import synthesise
 from local_cloud.runtime import throttling
 from local_cloud.runtime.throttling import BucketSpec
 
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         + (f"(scale {args.scale:g})" if args.profile == "aws" else f"(rate {args.rate:g}/s)"),
         flush=True,
     )
-    with FakeVendor() as vendor, LocalCloud(vendor=vendor, throttling=specs) as cloud:
+    with FakeVendor() as vendor, LocalCloud(synthesise(), vendor=vendor, throttling=specs) as cloud:
         seed_vendor_for(vendor, samples)
         result = run_orders(cloud, cloud.api(), samples, timeout=args.timeout)
         cloud.wait_idle(timeout=30)
@@ -161,7 +162,6 @@ def run(args: argparse.Namespace) -> int:
             vendor,
             samples,
             result.outcomes,
-            points_rate(),
             elapsed_seconds=result.elapsed_seconds,
             settings={"profile": args.profile, "scale": args.scale, "rate": args.rate},
         )

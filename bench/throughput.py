@@ -64,6 +64,7 @@ from bench.reference_orders import reference_sale, seed_codes, seed_members
 from fake_vendor import FakeVendor
 from local_cloud.cloud import ACCOUNT, REGION, ROOT, TERMINAL_EXECUTION_STATUSES, LocalCloud
 from local_cloud.run.progress import OrderProgress
+from local_cloud.run.synth import synthesise
 from local_cloud.runtime import moto_patches
 from loyalty.naming import execution_arn_for, execution_name_for
 
@@ -238,7 +239,7 @@ def local_cloud_phases(
     phases: list[Phase] = []
     with (
         FakeVendor() as vendor,
-        LocalCloud(vendor=vendor, context=context, workdir=WORKDIR) as cloud,
+        LocalCloud(synthesise(context), vendor=vendor, workdir=WORKDIR) as cloud,
     ):
         seed_members(vendor)
         for concurrency in concurrencies:

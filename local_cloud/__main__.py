@@ -1,10 +1,11 @@
 """``python -m local_cloud run``: the system end to end on the local cloud (what `make run` does).
 
-Synthesises the app, deploys it into moto, starts the fake vendor and the Order API on
-127.0.0.1, submits orders (through the API, or onto the bus as a till would), approves or rejects
-the ones that wait for a person through the API, and prints one line per order as it ends, then a
-summary and the vendor ledger check. Exits 1 if any order did not reach a terminal state, ended
-differently than expected, or the vendor's effects differ from the orders'.
+Synthesises the app (or takes ``--assembly``, e.g. cdk.out), deploys it into moto, starts the fake
+vendor and the Order API on 127.0.0.1, submits orders (through the API, or onto the bus as a till
+would), approves or rejects the ones that wait for a person through the API, and prints one line
+per order as it ends, then a summary and the vendor ledger check. Exits 1 if any order did not
+reach a terminal state, ended differently than expected, or the vendor's effects differ from the
+orders'.
 
 Without ``--orders`` it runs the ten curated sample orders; with ``--orders N`` it generates N
 orders from ``--mix`` and ``--seed``. ``--vendor-faults`` makes the fake vendor misbehave,
@@ -27,7 +28,7 @@ from typing import Any
 from app import cdk_json_context
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.api_client import ApiClient
-from local_cloud.cloud import REGION, LocalCloud, OrderOutcome
+from local_cloud.cloud import ACCOUNT, REGION, LocalCloud, OrderOutcome
 from local_cloud.run.order_mix import (
     DEFAULT_MIX,
     generate_orders,
@@ -38,7 +39,9 @@ from local_cloud.run.progress import OrderProgress
 from local_cloud.run.run_report import report
 from local_cloud.run.runner import run_orders
 from local_cloud.run.sample_orders import SampleOrder, invalid_api_order, sample_orders, seed_vendor
-from stacks.config import ConfigError, LoyaltyConfig, config_of
+from local_cloud.run.synth import synthesise
+from local_cloud.runtime.assembly import AssemblyError, CloudAssembly
+from stacks.config import ConfigError, config_of
 
 DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)", "cancel": "(cancelled)"}
 COLUMNS = (
@@ -88,10 +91,17 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     generated = args.orders is not None
     samples = generate_orders(args.orders, args.mix, args.seed) if generated else sample_orders()
-    print("Local cloud: synthesising the app and deploying it into moto ...", flush=True)
-    if args.overrides:
-        print("Settings for this run: " + ", ".join(f"{k}={v}" for k, v in args.overrides.items()))
-    with FakeVendor() as vendor, LocalCloud(vendor=vendor, context=args.overrides) as cloud:
+    if args.assembly is None:
+        print("Local cloud: synthesising the app (unless unchanged since the last run) ...")
+        if args.overrides:
+            print(
+                "Settings for this run: " + ", ".join(f"{k}={v}" for k, v in args.overrides.items())
+            )
+        assembly = synthesise(args.overrides)
+    else:
+        assembly = args.assembly
+    print(f"Local cloud: deploying {assembly} into moto ...", flush=True)
+    with FakeVendor() as vendor, LocalCloud(assembly, vendor=vendor) as cloud:
         if generated:
             seed_vendor_for(vendor, samples)
         else:
@@ -140,7 +150,6 @@ def run(args: argparse.Namespace) -> int:
             vendor,
             samples,
             result.outcomes,
-            args.config.points_per_currency_unit,
             elapsed_seconds=time.monotonic() - started,
             settings={
                 "orders": len(samples),
@@ -338,9 +347,23 @@ def main(argv: list[str] | None = None) -> int:
         help="a deploy-time setting for this run, as `cdk -c` takes it (repeatable; the "
         "README's configuration table lists them); the report records each",
     )
+    run_parser.add_argument(
+        "--assembly",
+        type=Path,
+        metavar="DIR",
+        help="deploy this cloud assembly (e.g. cdk.out of `make synth`) instead of synthesising "
+        "the app; it cannot be combined with -c",
+    )
     args = parser.parse_args(argv)
+    if args.assembly is not None and args.context:
+        parser.error("-c changes the synthesis; with --assembly nothing is synthesised")
+    if args.assembly is not None:
+        try:
+            CloudAssembly.read(args.assembly, account=ACCOUNT, region=REGION)
+        except AssemblyError as err:
+            parser.error(f"--assembly: {err}")
     try:
-        args.overrides, args.config = _overrides(args.context)
+        args.overrides = _overrides(args.context)
     except ValueError as err:
         parser.error(str(err))
     try:
@@ -361,9 +384,10 @@ LOCAL_SETTINGS = {
 """Settings a local run cannot take: the local cloud sets them to what it runs."""
 
 
-def _overrides(pairs: list[str]) -> tuple[dict[str, str], LoyaltyConfig]:
-    """``-c`` pairs as context, and the configuration they make with cdk.json's. Raises
-    ValueError naming the pair when it is malformed, names no setting, or has a bad value."""
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    """``-c`` pairs as context, checked against the configuration they make with cdk.json's.
+    Raises ValueError naming the pair when it is malformed, names no setting, or has a bad
+    value."""
     overrides: dict[str, str] = {}
     for pair in pairs:
         key, equals, value = pair.partition("=")
@@ -371,7 +395,7 @@ def _overrides(pairs: list[str]) -> tuple[dict[str, str], LoyaltyConfig]:
             raise ValueError(f"-c {pair!r}: write it loyalty:KEY=VALUE, as cdk -c takes it")
         overrides[key] = value
     try:
-        config, read = config_of({**cdk_json_context(), **overrides})
+        _, read = config_of({**cdk_json_context(), **overrides})
     except ConfigError as err:
         raise ValueError(f"-c: {err}") from None
     fixed = sorted(set(overrides) & set(LOCAL_SETTINGS))
@@ -383,7 +407,7 @@ def _overrides(pairs: list[str]) -> tuple[dict[str, str], LoyaltyConfig]:
             f"-c {unknown[0]}: not a setting of this app (the README's configuration table "
             "lists them)"
         )
-    return overrides, config
+    return overrides
 
 
 def _positive(text: str) -> int:

@@ -1,16 +1,15 @@
-"""`LocalCloud`: the app, synthesised and deployed into moto, with the fake vendor, ready to take
-orders. Used by ``python -m local_cloud run`` and by the end-to-end tests."""
+"""`LocalCloud`: a cloud assembly of the app (``cdk.out``) deployed into moto, with the fake
+vendor, ready to take orders. Used by ``python -m local_cloud run``, the end-to-end tests and the
+benchmarks, which synthesise first (``local_cloud.run.synth``)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import json
 import logging
 import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from local_cloud.api_client import ApiClient
 from local_cloud.runtime import iam_enforcement, moto_patches, throttling
 from local_cloud.runtime.accounting import InvocationLedger
 from local_cloud.runtime.api_gateway import LocalApiServer, LocalRestApi
+from local_cloud.runtime.assembly import CloudAssembly
 from local_cloud.runtime.deployer import DeployedStack, Deployer, camel_case_aws_sdk
 from local_cloud.runtime.event_router import EventRouter, execution_name
 from local_cloud.runtime.iam_enforcement import Enforcer
@@ -47,6 +48,7 @@ from local_cloud.runtime.lambda_runtime import (
 from local_cloud.runtime.moto_iam import MotoLookups
 from local_cloud.runtime.sqs_pollers import SqsPollers
 from local_cloud.runtime.throttling import BucketSpec, Throttler
+from loyalty.contract import Env, OrderEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -105,8 +107,10 @@ class OrderOutcome:
 class LocalCloud:
     """The local cloud, as a context manager.
 
-    ``context`` overrides cdk.json context for this synthesis (e.g. shorter heartbeats for a
-    test); the account, region and vendor URL are always the local ones.
+    ``assembly`` is the cloud assembly to deploy (``cdk.out`` of ``cdk synth``, or what
+    ``local_cloud.run.synth.synthesise`` returns): environment-agnostic or bound to moto's
+    account and region, and holding the Lambda code of ``lambdas/``. The one change made to it:
+    ``VENDOR_BASE_URL`` points at the fake vendor.
 
     ``time_scale`` multiplies the durations the local cloud emulates for AWS: Lambda's waits
     before an asynchronous retry (one minute, then two), the maximum event age and the time a
@@ -121,9 +125,9 @@ class LocalCloud:
 
     def __init__(
         self,
+        assembly: Path,
         *,
         vendor: FakeVendor | None = None,
-        context: dict[str, Any] | None = None,
         workers: int = 8,
         time_scale: float = 1.0,
         workdir: Path | None = None,
@@ -133,7 +137,7 @@ class LocalCloud:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
         self.vendor = vendor or FakeVendor()
         self._owns_vendor = vendor is None
-        self._context = context or {}
+        self.assembly = assembly
         self._workers = workers
         self.time_scale = time_scale
         self.workdir = workdir or WORKDIR
@@ -180,24 +184,17 @@ class LocalCloud:
         install_thread_environ()
         isolate_powertools_metrics()
         moto_patches.apply()
+        assembly = CloudAssembly.read(self.assembly, account=ACCOUNT, region=REGION)
+        assembly.check_function_code(LAMBDAS_DIR)
         if self._owns_vendor:
             self.vendor.start()
-        templates = synthesise(
-            {
-                **self._context,
-                "loyalty:account": ACCOUNT,
-                "loyalty:region": REGION,
-                "loyalty:vendorBaseUrl": self.vendor.base_url,
-            },
-            self.workdir,
-        )
         self._set_environment()
         self._mock.start()
         self._sqs = self.client("sqs")
         self._sfn = self.client("stepfunctions")
         self._events = self.client("events")  # clients are thread-safe; creating one is not cheap
         try:
-            self._deploy(templates)
+            self._deploy(assembly.templates)
         except BaseException:
             self.stop()
             raise
@@ -242,7 +239,7 @@ class LocalCloud:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
 
-    def _deploy(self, templates: dict[str, dict[str, Any]]) -> None:
+    def _deploy(self, templates: Mapping[str, dict[str, Any]]) -> None:
         ssm = self.client("ssm")
         for name, value in _SSM_SEEDS.items():
             ssm.put_parameter(Name=name, Value=value, Type="String")
@@ -258,6 +255,7 @@ class LocalCloud:
             log_dir=log_dir,
             transform_definition=camel_case_aws_sdk,
             public_parameter=_public_parameter,
+            environment_overrides={Env.VENDOR_BASE_URL: self.vendor.base_url},
         )
         lookups = MotoLookups(account=ACCOUNT, region=REGION, client=self.client)
         self.iam = Enforcer(
@@ -491,14 +489,33 @@ class LocalCloud:
         )
         return Tap(self._sqs, url)
 
+    @functools.cached_property
+    def intake_source(self) -> str:
+        """The ``source`` a till puts ``order.received`` with, as the deployed rule that starts
+        orders accepts it (it names this deployment's resource prefix)."""
+        for rule in self._events.list_rules()["Rules"]:
+            pattern = json.loads(rule.get("EventPattern") or "{}")
+            if OrderEvent.RECEIVED.value in pattern.get("detail-type", []):
+                return str(pattern["source"][0])
+        raise LookupError(f"no deployed rule takes {OrderEvent.RECEIVED.value}")
+
+    @functools.cached_property
+    def points_rate(self) -> Decimal:
+        """Points per currency unit, as the deployed functions are configured with it."""
+        rates = {
+            function.environment[Env.POINTS_PER_CURRENCY_UNIT]
+            for function in self.functions.values()
+            if Env.POINTS_PER_CURRENCY_UNIT in function.environment
+        }
+        if len(rates) != 1:
+            raise LookupError(f"{Env.POINTS_PER_CURRENCY_UNIT}: deployed as {sorted(rates)}")
+        return Decimal(rates.pop())
+
     def submit_order(self, order: dict[str, Any]) -> None:
         """What a client integration does: put ``order.received``."""
-        from loyalty.contract import DEFAULT_PREFIX, OrderEvent, Source, source_of
-
-        prefix = self._context.get("loyalty:resourcePrefix", DEFAULT_PREFIX)
         self.put_events(
             {
-                "source": source_of(Source.ORDER_INTAKE, prefix),
+                "source": self.intake_source,
                 "detail_type": OrderEvent.RECEIVED.value,
                 "detail": order,
             }
@@ -898,44 +915,3 @@ class Tap:
             if found or time.monotonic() > deadline:
                 return found
             time.sleep(0.02)
-
-
-def synthesise(context: dict[str, Any], workdir: Path) -> dict[str, dict[str, Any]]:
-    """Synthesise the app in-process (what ``cdk synth`` runs) and return each stack's template.
-    Checks that the Lambda asset staged by the synth is the `lambdas/` tree the local runtime
-    imports, so what runs locally is what ``cdk deploy`` would upload."""
-    from app import build_app
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in workdir.glob("cdk.out.*"):
-        # Older runs' assemblies; one younger than ten minutes may be another process's, now.
-        if time.time() - stale.stat().st_mtime > 600:
-            shutil.rmtree(stale, ignore_errors=True)
-    outdir = tempfile.mkdtemp(prefix="cdk.out.", dir=workdir)
-    # The CLI asks for asset metadata by default; in-process synthesis must ask for it too.
-    assembly = build_app({**context, "aws:cdk:enable-asset-metadata": True}, outdir=outdir).synth()
-    templates: dict[str, dict[str, Any]] = {}
-    checked: set[str] = set()
-    for stack in assembly.stacks:
-        templates[stack.stack_name] = stack.template
-        for resource in stack.template["Resources"].values():
-            asset = resource.get("Metadata", {}).get("aws:asset:path")
-            if resource["Type"] == "AWS::Lambda::Function" and asset and asset not in checked:
-                _check_asset(Path(assembly.directory) / asset)
-                checked.add(asset)
-    return templates
-
-
-def _python_files_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _check_asset(asset_dir: Path) -> None:
-    if _python_files_digest(asset_dir) != _python_files_digest(LAMBDAS_DIR):
-        raise RuntimeError(f"the synthesised Lambda asset {asset_dir} differs from {LAMBDAS_DIR}")

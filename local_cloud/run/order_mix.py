@@ -52,13 +52,6 @@ def expected_effects(order: dict[str, Any], points_rate: Decimal) -> Effects:
     )
 
 
-def points_rate() -> Decimal:
-    """Points per currency unit as cdk.json sets it (``loyalty:pointsPerCurrencyUnit``)."""
-    from app import cdk_json_context
-
-    return Decimal(str(cdk_json_context()["loyalty:pointsPerCurrencyUnit"]))
-
-
 def parse_mix(text: str) -> dict[str, int]:
     """``kind=weight,...`` → weights. Raises ValueError naming what is wrong."""
     weights: dict[str, int] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from fake_vendor import FakeVendor
@@ -112,7 +111,6 @@ def check_ledger(
     vendor: FakeVendor,
     samples: list[SampleOrder],
     outcomes: dict[str, OrderOutcome],
-    points_rate: Decimal,
 ) -> LedgerCheck:
     check = LedgerCheck()
     applied = _applied_by_order(vendor)
@@ -121,7 +119,7 @@ def check_ledger(
     for sample in samples:
         status = outcomes[sample.reference].status
         if status == "COMPLETED":
-            expected = expected_effects(sample.order, points_rate)
+            expected = expected_effects(sample.order, cloud.points_rate)
             check.expected.update(_totals(expected))
         else:
             expected = _recorded(cloud.order_item(sample.reference) or {})
@@ -191,7 +189,6 @@ def report(
     vendor: FakeVendor,
     samples: list[SampleOrder],
     outcomes: dict[str, OrderOutcome],
-    points_rate: Decimal,
     *,
     elapsed_seconds: float,
     settings: dict[str, Any],
@@ -199,7 +196,7 @@ def report(
     """The machine-readable report of a run."""
     truth = truth_of(cloud, vendor, samples)
     records = order_records(cloud, samples, outcomes, truth.orders_with_disagreements())
-    ledger = check_ledger(cloud, vendor, samples, outcomes, points_rate)
+    ledger = check_ledger(cloud, vendor, samples, outcomes)
     dead = cloud.dead_letters()
     return {
         "settings": settings,

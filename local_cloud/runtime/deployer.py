@@ -21,7 +21,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,11 @@ class DeployedStack:
 
 
 class Deployer:
+    """Deploys templates into moto. ``environment_overrides`` replaces the value of those
+    variables in every function that sets them (the local cloud points the mediator's vendor URL
+    at the fake vendor, whose port is only known at run time); nothing else of a template is
+    changed."""
+
     def __init__(
         self,
         *,
@@ -88,6 +93,7 @@ class Deployer:
         log_dir: Path | None,
         transform_definition: Callable[[str], str] = lambda d: d,
         public_parameter: Callable[[str], str | None] = lambda path: None,
+        environment_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self._client = clients
         self._account = account
@@ -96,6 +102,7 @@ class Deployer:
         self._log_dir = log_dir
         self._transform_definition = transform_definition
         self._public_parameter = public_parameter
+        self._environment_overrides = dict(environment_overrides or {})
         self.exports: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}  # by ARN
         self.event_source_mappings: list[EventSourceMapping] = []
@@ -377,6 +384,9 @@ class Deployer:
             key: str(value)
             for key, value in props.get("Environment", {}).get("Variables", {}).items()
         }
+        environment.update(
+            (key, value) for key, value in self._environment_overrides.items() if key in environment
+        )
         sink = FunctionLogSink(self._log_dir / f"{name}.log" if self._log_dir else None)
         function = LocalFunction(
             name=name,

@@ -12,6 +12,7 @@ import pytest
 
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
+from local_cloud.run.synth import synthesise
 
 CUSTOMER = "E2E-MEMBER-1"
 APPROVAL_TIMEOUT = 4
@@ -42,8 +43,8 @@ them."""
 @pytest.fixture(scope="package")
 def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
     with LocalCloud(
+        synthesise(E2E_CONTEXT),
         vendor=vendor,
-        context=E2E_CONTEXT,
         time_scale=TIME_SCALE,
     ) as local:
         yield local

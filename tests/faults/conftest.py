@@ -14,6 +14,7 @@ import pytest
 
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud, OrderOutcome
+from local_cloud.run.synth import synthesise
 from tests.conftest import FIGURES
 
 CUSTOMER = "FAULT-MEMBER"
@@ -66,7 +67,7 @@ def cloud(request: pytest.FixtureRequest, vendor: FakeVendor) -> Iterator[LocalC
     """One local cloud per module (moto's state is process-wide: one at a time), with the
     module's ``CLOUD_CONTEXT`` if it sets one, else ``FAST_MEDIATOR``."""
     context = getattr(request.module, "CLOUD_CONTEXT", FAST_MEDIATOR)
-    with LocalCloud(vendor=vendor, context=context, time_scale=TIME_SCALE) as local:
+    with LocalCloud(synthesise(context), vendor=vendor, time_scale=TIME_SCALE) as local:
         yield local
 
 

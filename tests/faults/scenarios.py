@@ -18,7 +18,7 @@ from typing import Any
 
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
-from local_cloud.run.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run.order_mix import generate_orders, seed_vendor_for
 from local_cloud.run.run_report import check_ledger, truth_of
 from local_cloud.run.runner import RunResult, run_orders
 from local_cloud.run.sample_orders import SampleOrder
@@ -127,7 +127,7 @@ def rerun_what_the_fault_failed(name: str, cloud: LocalCloud, vendor: FakeVendor
     assert cloud.wait_idle(timeout=60), cloud.in_flight()
 
     truth = truth_of(cloud, vendor, ran.samples)  # the whole batch: the others' effects too
-    ledger = check_ledger(cloud, vendor, list(rerun.values()), outcomes, points_rate())
+    ledger = check_ledger(cloud, vendor, list(rerun.values()), outcomes)
     mismatches = [m for m in ledger.mismatches if m["order_reference"] in rerun]
     statuses = Counter(outcomes[r].status for r in rerun)
     report_figures(

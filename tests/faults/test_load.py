@@ -13,7 +13,7 @@ import pytest
 from bench.mediator import worst_window
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
-from local_cloud.run.order_mix import generate_orders, points_rate, seed_vendor_for
+from local_cloud.run.order_mix import generate_orders, seed_vendor_for
 from local_cloud.run.run_report import check_ledger
 from local_cloud.run.runner import run_orders
 from tests.faults.conftest import assert_settled
@@ -37,7 +37,7 @@ def test_many_orders_at_once_under_a_low_vendor_quota(
     assert result.pending == []
     unexpected = [s.reference for s in samples if not result.as_expected(s)]
     assert unexpected == [], [result.outcomes[r] for r in unexpected[:5]]
-    ledger = check_ledger(cloud, vendor, samples, result.outcomes, points_rate())
+    ledger = check_ledger(cloud, vendor, samples, result.outcomes)
     assert ledger.mismatches == []
     # The mediator kept the quota. Its slots are never more than QUOTA in any sliding second
     # (tests/handlers/test_resilience.py, on a virtual clock); at the vendor a call arrives

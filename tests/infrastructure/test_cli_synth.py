@@ -1,4 +1,5 @@
-"""The pinned CDK CLI reads this CDK's cloud assembly (npm's `latest` CLI cannot)."""
+"""The pinned CDK CLI reads this CDK's cloud assembly (npm's `latest` CLI cannot), and what it
+writes to ``cdk.out`` is what the local cloud deploys and runs."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from fake_vendor import FakeVendor
+from local_cloud.cloud import LocalCloud
+from local_cloud.run.sample_orders import sample_orders, seed_vendor
+from loyalty.contract import Env
+
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
 
-def test_cdk_synth_with_the_pinned_cli_produces_every_stack_offline(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cdk synth`` as a user runs it, with cdk.json's context and no credentials."""
     if not CDK.exists():
         pytest.skip("node_modules is missing: run `make setup` (make test does)")
     env = {
@@ -24,8 +32,9 @@ def test_cdk_synth_with_the_pinned_cli_produces_every_stack_offline(tmp_path: Pa
         "AWS_SESSION_TOKEN": "",
         "AWS_PROFILE": "",
     }
+    outdir = tmp_path_factory.mktemp("cdk.out")
     result = subprocess.run(
-        [str(CDK), "synth", "--quiet", "--no-notices", "--output", str(tmp_path)],
+        [str(CDK), "synth", "--quiet", "--no-notices", "--output", str(outdir)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -34,9 +43,32 @@ def test_cdk_synth_with_the_pinned_cli_produces_every_stack_offline(tmp_path: Pa
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.template.json")) == [
+    return outdir
+
+
+def test_cdk_synth_with_the_pinned_cli_produces_every_stack_offline(cli_assembly: Path) -> None:
+    assert sorted(p.name for p in cli_assembly.glob("*.template.json")) == [
         "LoyaltyObservability.template.json",
         "LoyaltyOrderApi.template.json",
         "LoyaltyOrderProcessing.template.json",
         "LoyaltyVendorMediator.template.json",
     ]
+
+
+def test_the_cli_s_assembly_deploys_on_the_local_cloud_and_runs_seed_000_s_order(
+    cli_assembly: Path,
+) -> None:
+    """Environment-agnostic, with cdk.json's vendor URL (the local cloud points it at the fake
+    vendor): the order completes and the vendor redeemed its voucher."""
+    sample = sample_orders()[0]
+    with FakeVendor() as vendor, LocalCloud(cli_assembly, vendor=vendor) as cloud:
+        seed_vendor(vendor)
+        cloud.submit_order(sample.order)
+        outcome = cloud.wait_for_order(sample.reference, timeout=120)
+        mediator_url = cloud.function("Mediator").environment[Env.VENDOR_BASE_URL]
+        vendor_url = vendor.base_url
+
+    assert (outcome.status, outcome.error) == (sample.expected_status, sample.expected_error)
+    assert mediator_url == vendor_url
+    redeemed = [r.code for r in vendor.redemptions() if r.order_reference == sample.reference]
+    assert redeemed == ["1v8LlBkl"]

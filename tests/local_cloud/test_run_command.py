@@ -107,6 +107,11 @@ def test_the_outage_preset_counts_from_the_first_order_and_is_reported(
             ["-c", "loyalty:executionTimeoutSeconds=86400"],
             "loyalty:executionTimeoutSeconds must exceed the approval timeout",
         ),
+        (
+            ["--assembly", "cdk.out", "-c", "loyalty:vendorRequestsPerSecond=5"],
+            "-c changes the synthesis; with --assembly nothing is synthesised",
+        ),
+        (["--assembly", "/nonexistent"], "--assembly: /nonexistent is not a cloud assembly"),
     ],
 )
 def test_bad_options_are_refused_before_anything_starts(

@@ -17,12 +17,12 @@ from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
 from local_cloud.run.order_mix import (
     generate_orders,
-    points_rate,
     seed_codes_for,
     seed_vendor_for,
 )
 from local_cloud.run.run_report import check_ledger, truth_of
 from local_cloud.run.runner import run_orders
+from local_cloud.run.synth import synthesise
 from local_cloud.runtime import throttling
 from local_cloud.runtime.throttling import BucketSpec
 
@@ -42,7 +42,7 @@ def vendor() -> Iterator[FakeVendor]:
 
 @pytest.fixture(scope="module")
 def cloud(vendor: FakeVendor) -> Iterator[LocalCloud]:
-    with LocalCloud(vendor=vendor, context=CONTEXT, time_scale=1 / 60, throttling={}) as local:
+    with LocalCloud(synthesise(CONTEXT), vendor=vendor, time_scale=1 / 60, throttling={}) as local:
         yield local
 
 
@@ -69,7 +69,7 @@ def test_a_burst_over_every_quota_still_ends_every_order_as_it_must(
 
     assert result.pending == [], [cloud.stall_report(r) for r in result.pending]
     assert [s.reference for s in samples if not result.as_expected(s)] == []
-    assert check_ledger(cloud, vendor, samples, result.outcomes, points_rate()).mismatches == []
+    assert check_ledger(cloud, vendor, samples, result.outcomes).mismatches == []
     assert truth_of(cloud, vendor, samples).disagreements == []
     # A worker whose answer could not be put fails its invocation, which is dead-lettered as
     # given up (the step puts its request again after its heartbeat); no order waits in the
