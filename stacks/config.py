@@ -147,6 +147,62 @@ class MediatorConfig:
         return self.answer_horizon_seconds
 
 
+ORDER_FUNCTION_TIMEOUT_SECONDS = 30
+"""Every order-processing function's timeout (a worker, the order starter, the token handler:
+a few AWS calls per event)."""
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """The SQS buffers in front of the order starter and the token handler
+    (``loyalty.adapters.event_buffer``): how long a throttled ``StartExecution`` or
+    ``SendTaskSuccess`` is retried before its event is dead-lettered."""
+
+    retry_base_seconds: float
+    retry_max_seconds: int
+    """Cap of the backoff between a failed event's receives."""
+    max_receive_count: int
+    """Receives before SQS moves an event to the dead-letter queue."""
+    max_concurrency: int
+    """Concurrent invocations of each buffered function (MaximumConcurrency, 2..1000)."""
+    batch_size: int = 10
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 2 <= self.max_concurrency <= 1000:
+            problems.append("bufferMaxConcurrency must be 2..1000 (an SQS event source limit)")
+        if not 1 <= self.max_receive_count <= SQS_MAX_RECEIVE_COUNT:
+            problems.append(f"bufferMaxReceiveCount must be 1..{SQS_MAX_RECEIVE_COUNT}")
+        if not 0 < self.retry_base_seconds <= self.retry_max_seconds <= SQS_MAX_VISIBILITY_SECONDS:
+            problems.append(
+                "bufferRetryBaseSeconds must be > 0 and <= bufferRetryMaxSeconds <= 43200 (the "
+                "SQS visibility limit)"
+            )
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(base_seconds=self.retry_base_seconds, cap_seconds=self.retry_max_seconds)
+
+    @property
+    def function_timeout_seconds(self) -> int:
+        return ORDER_FUNCTION_TIMEOUT_SECONDS
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """AWS's guidance for SQS event sources: at least six times the function timeout (a
+        failed event is hidden for its backoff instead; this is for a crashed invocation)."""
+        return 6 * self.function_timeout_seconds
+
+    @property
+    def retry_horizon_seconds(self) -> int:
+        """The shortest time an event that keeps failing is retried before it is dead-lettered:
+        the event is hidden for at least half its backoff ceiling after each failed receive."""
+        hides = (max(1, self.backoff.ceiling(i) / 2) for i in range(self.max_receive_count - 1))
+        return math.floor(sum(hides))
+
+
 @dataclass(frozen=True)
 class LoyaltyConfig:
     account: str | None
@@ -179,6 +235,7 @@ class LoyaltyConfig:
     vendor_api_key_secret_name: str | None
     """Existing Secrets Manager secret holding the vendor API key; None creates one to fill in."""
     mediator: MediatorConfig
+    buffers: BufferConfig
     worker_wait: WaitPolicy
     vendor_step_retries: int
     voucher_concurrency: int
@@ -290,6 +347,12 @@ class LoyaltyConfig:
                 circuit_min_requests=int(ctx.number("vendorCircuitMinRequests", 10)),
                 circuit_window_seconds=int(ctx.number("vendorCircuitWindowSeconds", 30)),
                 circuit_cooldown_seconds=int(ctx.number("vendorCircuitCooldownSeconds", 30)),
+            ),
+            buffers=BufferConfig(
+                retry_base_seconds=ctx.number("bufferRetryBaseSeconds", 1),
+                retry_max_seconds=int(ctx.number("bufferRetryMaxSeconds", 60)),
+                max_receive_count=int(ctx.number("bufferMaxReceiveCount", 100)),
+                max_concurrency=int(ctx.number("bufferMaxConcurrency", 100)),
             ),
             worker_wait=ctx.wait("workerStep", heartbeat=60, timeout=300, retries=2),
             vendor_step_retries=int(ctx.number("vendorStepRetries", 1)),

@@ -191,6 +191,8 @@ class ObservabilityStack(Stack):
             *vendor_mediator.bus.dead_letter_queues,
             *order_api.bus.dead_letter_queues,
             vendor_mediator.buffer.dead_letter_queue,
+            order_processing.orders_received_buffer.dead_letter_queue,
+            order_processing.vendor_answers_buffer.dead_letter_queue,
         ]
         for queue in dead_letter_queues:
             self.alarms.append(

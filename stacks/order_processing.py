@@ -26,6 +26,7 @@ from constructs import Construct
 from cdk_constructs import (
     EventDrivenStateMachine,
     PowertoolsFunction,
+    QueueConsumer,
     StepFinisher,
     WaitPolicy,
     data_table,
@@ -64,7 +65,7 @@ from loyalty.order_status import (
     STATUS_SINCE,
     OrderStatus,
 )
-from stacks.config import LoyaltyConfig
+from stacks.config import ORDER_FUNCTION_TIMEOUT_SECONDS, LoyaltyConfig
 from stacks.permissions import grant_order_documents, grant_table, grant_task_response_by_name
 from stacks.service_bus import service_bus
 
@@ -371,12 +372,13 @@ class OrderProcessingStack(Stack):
         grant_order_documents(
             starter, bucket_name=config.documents_bucket_name, actions=["s3:PutObject"]
         )
-        self.orders_received = self.bus.add_lambda_rule(
+        # Through a queue: a throttled start is retried for an hour, not Lambda's three minutes.
+        self.orders_received_buffer = self._buffer("OrdersReceivedBuffer", starter)
+        self.orders_received = self.bus.add_queue_rule(
             "OrdersReceived",
-            function=starter,
+            queue=self.orders_received_buffer.queue,
             event_pattern=order_received_pattern(config.resource_prefix),
-            description="order.received starts an order-processing execution",
-            answers=False,
+            description="order.received, buffered for the order starter",
         )
 
         self.step_finisher = StepFinisher(
@@ -397,21 +399,21 @@ class OrderProcessingStack(Stack):
         )
         self.state_machine.grant_task_response(token_handler)
         grant_table(token_handler, self.orders_table, ["dynamodb:UpdateItem"])
-        self.bus.add_lambda_rule(
+        # Through a queue, as the order starter: a throttled resume is retried for an hour.
+        self.vendor_answers_buffer = self._buffer("VendorAnswersBuffer", token_handler)
+        self.bus.add_queue_rule(
             "VendorAnswers",
-            function=token_handler,
+            queue=self.vendor_answers_buffer.queue,
             event_pattern=vendor_answer_pattern(config.domain, prefix=config.resource_prefix),
-            description="Vendor Mediator answers to the Token Handler (seed 000 step 4)",
-            answers=False,
+            description="Vendor Mediator answers, buffered for the Token Handler (seed 000 step 4)",
         )
-        self.bus.add_lambda_rule(
+        self.bus.add_queue_rule(
             "VendorReversalAnswers",
-            function=token_handler,
+            queue=self.vendor_answers_buffer.queue,
             event_pattern=vendor_answer_pattern(
                 config.domain, types=REVERSAL_TYPES, prefix=config.resource_prefix
             ),
-            description="Answers to a compensation's reversals, to the Token Handler",
-            answers=False,
+            description="Answers to a compensation's reversals, buffered for the Token Handler",
         )
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
@@ -528,8 +530,26 @@ class OrderProcessingStack(Stack):
             service_name=ServiceName.ORDER_PROCESSING.value,
             metrics_namespace=self._config.metrics_namespace,
             layer=self._layer,
-            timeout=Duration.seconds(30),
+            timeout=Duration.seconds(ORDER_FUNCTION_TIMEOUT_SECONDS),
             environment={Env.LOYALTY_DOMAIN: self._config.domain, **(environment or {})},
+        )
+
+    def _buffer(self, id: str, function: PowertoolsFunction) -> QueueConsumer:
+        """An SQS buffer in front of ``function`` (``loyalty.adapters.event_buffer``)."""
+        buffers = self._config.buffers
+        function.add_environment(Env.BUFFER_RETRY_BASE_SECONDS, str(buffers.retry_base_seconds))
+        function.add_environment(Env.BUFFER_RETRY_MAX_SECONDS, str(buffers.retry_max_seconds))
+        return QueueConsumer(
+            self,
+            id,
+            function=function,
+            batch_size=buffers.batch_size,
+            max_concurrency=buffers.max_concurrency,
+            visibility_timeout=Duration.seconds(buffers.visibility_timeout_seconds),
+            retention_period=Duration.days(4),
+            max_receive_count=buffers.max_receive_count,
+            queue_url_env=Env.BUFFER_QUEUE_URL,
+            dead_letter_queue_url_env=Env.BUFFER_DEAD_LETTER_QUEUE_URL,
         )
 
     def _worker(

@@ -56,6 +56,16 @@ class PublisherSettings(EnvironmentSettings):
     event_source: NonEmpty = variable(Env.EVENT_SOURCE)
 
 
+class BufferSettings(EnvironmentSettings):
+    """The SQS buffer a function consumes its events from (``loyalty.adapters.event_buffer``):
+    its queue and dead-letter queue, and the backoff between a failed event's receives."""
+
+    buffer_queue_url: NonEmpty = variable(Env.BUFFER_QUEUE_URL)
+    buffer_dead_letter_queue_url: NonEmpty = variable(Env.BUFFER_DEAD_LETTER_QUEUE_URL)
+    buffer_retry_base_seconds: PositiveSeconds = variable(Env.BUFFER_RETRY_BASE_SECONDS)
+    buffer_retry_max_seconds: PositiveSeconds = variable(Env.BUFFER_RETRY_MAX_SECONDS)
+
+
 def _explained(err: ValidationError, environ: Mapping[str, str]) -> str:
     missing, malformed = [], []
     for problem in err.errors():

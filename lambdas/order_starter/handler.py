@@ -1,9 +1,13 @@
 """Order starter: ``order.received`` → one order-processing execution per order reference.
 
+The events come through an SQS buffer (``loyalty.adapters.event_buffer``): a start that
+Step Functions throttles is retried with backoff until the queue's receive limit, not given up
+after Lambda's three minutes of retries.
+
 The execution is named after the order reference (`loyalty.naming`), so a redelivered or
 resubmitted ``order.received`` cannot start a second execution, and therefore cannot cause a
 second set of vendor effects. An event without a usable order reference cannot be deduplicated
-and is refused (it fails the invocation and ends in the DLQ with the reason).
+and is refused: it goes to the buffer's dead-letter queue at once, with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from loyalty.adapters.claim_check import ClaimCheck, is_claim_check
+from loyalty.adapters.event_buffer import EventBuffer
 from loyalty.contract import (
     CLAIM_CHECK_FIELD,
     ORDER_REFERENCE_FIELD,
@@ -33,6 +38,7 @@ tracer = Tracer()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
 settings = StarterSettings.from_environment()
+buffer = EventBuffer.of(settings, sqs=boto3.client("sqs"), logger=logger)
 state_machine_arn = settings.state_machine_arn
 claims = ClaimCheck(client=boto3.client("s3"), bucket=settings.orders_bucket)
 
@@ -71,11 +77,18 @@ def execution_input(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     }
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.order_reference")
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A batch of ``order.received`` events from the buffer queue."""
+    return buffer.handle_batch(event, context, handle=start, refused=(InvalidOrderEventError,))
+
+
+def start(event: dict[str, Any]) -> dict[str, Any]:
+    """Start the execution of one ``order.received`` event (at most one per reference)."""
     reference, payload = execution_input(event)
+    logger.append_keys(order_reference=reference)
     name = execution_name_for(reference)
     try:
         response = sfn.start_execution(

@@ -1,5 +1,9 @@
 """Token Handler (seed 000 step 5): resumes vendor steps when the Vendor Mediator answers.
 
+The answers come through an SQS buffer (``loyalty.adapters.event_buffer``): a resume that Step
+Functions throttles is retried with backoff until the queue's receive limit; an answer that is
+not the contract goes to the buffer's dead-letter queue at once, with the reason.
+
 ``submitted`` → ``SendTaskSuccess`` with the answer event as output; ``error`` →
 ``SendTaskFailure`` with the answer's error name and reason. The item's status (points, voucher,
 reward) is recorded first: it says what the vendor did, even when the task has already timed out:
@@ -20,7 +24,9 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
+from loyalty.adapters.event_buffer import EventBuffer
 from loyalty.adapters.orders_table import ItemUpdate, OrdersTable
 from loyalty.adapters.task_tokens import TaskTokens
 from loyalty.clock import utc_now
@@ -40,10 +46,9 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 tokens = TaskTokens(client=boto3.client("stepfunctions"))
-orders = OrdersTable(
-    client=boto3.client("dynamodb"),
-    table_name=TokenHandlerSettings.from_environment().orders_table,
-)
+settings = TokenHandlerSettings.from_environment()
+orders = OrdersTable(client=boto3.client("dynamodb"), table_name=settings.orders_table)
+buffer = EventBuffer.of(settings, sqs=boto3.client("sqs"), logger=logger)
 
 
 def item_keys(answer: VendorEvent) -> list[str]:
@@ -91,11 +96,18 @@ def record_item_statuses(answer: VendorEvent, *, attempt: int = 1) -> None:
             )
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.data.loyalty_order_reference")
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A batch of the Vendor Mediator's answers from the buffer queue."""
+    return buffer.handle_batch(event, context, handle=resume, refused=(ValidationError,))
+
+
+def resume(event: dict[str, Any]) -> dict[str, Any]:
+    """Record what one answer says the vendor did, then resume (or fail) its waiting task."""
     answer = VendorEvent.model_validate(event["detail"])
+    logger.append_keys(order_reference=answer.data.loyalty_order_reference)
     token = answer.data.loyalty_request_id
     tracer.put_annotation("order_reference", answer.data.loyalty_order_reference)
     # The run that asked, as the mediator repeats it: a late answer of an earlier run does not

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from loyalty.contract import Env
-from loyalty.settings import EnvironmentSettings, NonEmpty, variable
+from loyalty.settings import BufferSettings, NonEmpty, variable
 
 
-class TokenHandlerSettings(EnvironmentSettings):
+class TokenHandlerSettings(BufferSettings):
     orders_table: NonEmpty = variable(Env.ORDERS_TABLE)

@@ -144,6 +144,83 @@ def load_handler(
     return load
 
 
+@dataclass(frozen=True)
+class BufferQueues:
+    """An SQS buffer and its dead-letter queue in moto (``loyalty.adapters.event_buffer``)."""
+
+    url: str
+    dead_letter_url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            contract.Env.BUFFER_QUEUE_URL: self.url,
+            contract.Env.BUFFER_DEAD_LETTER_QUEUE_URL: self.dead_letter_url,
+        }
+
+    def send(self, *events: dict[str, Any] | str) -> dict[str, Any]:
+        """Put ``events`` in the buffer and receive them as an SQS event source mapping would:
+        the event a buffered handler is invoked with."""
+        sqs = boto3.client("sqs")
+        for event in events:
+            body = event if isinstance(event, str) else json.dumps(event)
+            sqs.send_message(QueueUrl=self.url, MessageBody=body)
+        received = sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        )["Messages"]
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:buffer",
+                }
+                for m in received
+            ]
+        }
+
+    def dead_letters(self) -> list[tuple[Any, str]]:
+        """(event, reason) of each message in the dead-letter queue (the body as is when it is
+        not JSON)."""
+        messages = (
+            boto3.client("sqs")
+            .receive_message(
+                QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            )
+            .get("Messages", [])
+        )
+        return [
+            (_json_or_text(m["Body"]), m["MessageAttributes"]["error"]["StringValue"])
+            for m in messages
+        ]
+
+    def visible(self) -> int:
+        attributes = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+
+def _json_or_text(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+@pytest.fixture
+def buffer_queues(aws: None) -> BufferQueues:
+    sqs = boto3.client("sqs")
+    return BufferQueues(
+        url=sqs.create_queue(QueueName="buffer")["QueueUrl"],
+        dead_letter_url=sqs.create_queue(QueueName="buffer-dlq")["QueueUrl"],
+    )
+
+
 @dataclass
 class WaitingTask:
     execution_arn: str

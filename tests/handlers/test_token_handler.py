@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from loyalty.adapters.orders_table import OrdersTable
 from loyalty.order_status import ItemStatus
-from tests.handlers.conftest import Context, LoadHandler, WaitingTask
+from tests.handlers.conftest import BufferQueues, Context, LoadHandler, WaitingTask
 from tests.sample_events import load_event
 
 
 @pytest.fixture
-def handler(load_handler: LoadHandler, orders_table: str) -> Any:
-    return load_handler("token_handler.handler", {"ORDERS_TABLE_NAME": orders_table}).handler
+def token_handler(
+    load_handler: LoadHandler, orders_table: str, buffer_queues: BufferQueues
+) -> ModuleType:
+    return load_handler(
+        "token_handler.handler", {"ORDERS_TABLE_NAME": orders_table, **buffer_queues.env}
+    )
+
+
+@pytest.fixture
+def resume(token_handler: ModuleType) -> Any:
+    """What the handler does with each answer of its batch."""
+    return token_handler.resume
 
 
 @pytest.fixture
@@ -41,11 +53,11 @@ def answer(token: str, status: str = "submitted", **data: Any) -> dict[str, Any]
 
 
 def test_submitted_resumes_the_task_with_the_event_as_output(
-    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask, stored_order: OrdersTable
 ) -> None:
     event = answer(waiting_task.token, vendor_references=["red-1"])
 
-    result = handler(event, lambda_context)
+    result = resume(event)
 
     execution = waiting_task.describe()
     assert result == {"resumed": True, "status": "submitted"}
@@ -58,7 +70,7 @@ def test_submitted_resumes_the_task_with_the_event_as_output(
 
 
 def test_error_fails_the_task_with_the_named_error_and_reason(
-    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask, stored_order: OrdersTable
 ) -> None:
     event = answer(
         waiting_task.token,
@@ -66,7 +78,7 @@ def test_error_fails_the_task_with_the_named_error_and_reason(
         error={"name": "VendorRejected", "reason": "voucher_not_found: no such voucher"},
     )
 
-    handler(event, lambda_context)
+    resume(event)
 
     execution = waiting_task.describe()
     assert execution["status"] == "FAILED"
@@ -78,14 +90,14 @@ def test_error_fails_the_task_with_the_named_error_and_reason(
 
 
 def test_an_unknown_outcome_is_recorded_unknown_never_error(
-    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask, stored_order: OrdersTable
 ) -> None:
     reason = "the vendor may have applied this request"
     event = answer(
         waiting_task.token, "error", error={"name": "VendorOutcomeUnknown", "reason": reason}
     )
 
-    handler(event, lambda_context)
+    resume(event)
 
     assert waiting_task.describe()["error"] == "VendorOutcomeUnknown"
     item = stored_order.get("M101-S76-OP10-T65")
@@ -95,14 +107,14 @@ def test_an_unknown_outcome_is_recorded_unknown_never_error(
 
 
 def test_a_late_error_answer_never_undoes_an_applied_item(
-    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask, stored_order: OrdersTable
 ) -> None:
-    handler(answer("an-earlier-token", vendor_references=["red-1"]), lambda_context)
+    resume(answer("an-earlier-token", vendor_references=["red-1"]))
     late = answer(
         waiting_task.token, "error", error={"name": "VendorUnavailable", "reason": "down"}
     )
 
-    handler(late, lambda_context)
+    resume(late)
 
     item = stored_order.get("M101-S76-OP10-T65")
     assert item is not None
@@ -110,51 +122,93 @@ def test_a_late_error_answer_never_undoes_an_applied_item(
 
 
 def test_an_answer_records_the_item_only_for_the_run_it_names(
-    handler: Any, waiting_task: WaitingTask, stored_order: OrdersTable, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask, stored_order: OrdersTable
 ) -> None:
     # The first run's item; an answer naming a re-run (attempt 2) is not about it.
     rerun = "arn:aws:states:us-east-1:123456789012:execution:orders:M101-S76-OP10-T65+2"
     other_run = answer("an-earlier-token", vendor_references=["red-1"])
     other_run["resources"] = [rerun]
-    handler(other_run, lambda_context)
+    resume(other_run)
     item = stored_order.get("M101-S76-OP10-T65")
     assert item is not None
     assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.PENDING
 
     # The same answer naming no run (seed 000's shape) is the first run's.
-    handler(answer(waiting_task.token, vendor_references=["red-1"]), lambda_context)
+    resume(answer(waiting_task.token, vendor_references=["red-1"]))
     item = stored_order.get("M101-S76-OP10-T65")
     assert item is not None
     assert item["items"]["voucher#1v8LlBkl"]["status"] == ItemStatus.SUBMITTED
 
 
 def test_an_error_without_a_reason_still_fails_with_a_named_error(
-    handler: Any, waiting_task: WaitingTask, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask
 ) -> None:
-    handler(answer(waiting_task.token, "error"), lambda_context)
+    resume(answer(waiting_task.token, "error"))
 
     assert waiting_task.describe()["error"] == "VendorError"
 
 
 def test_a_late_or_duplicate_answer_is_logged_and_dropped(
-    handler: Any, waiting_task: WaitingTask, lambda_context: Context
+    resume: Any, waiting_task: WaitingTask
 ) -> None:
-    handler(answer(waiting_task.token), lambda_context)
+    resume(answer(waiting_task.token))
     assert waiting_task.describe()["status"] == "SUCCEEDED"
 
-    duplicate = handler(answer(waiting_task.token), lambda_context)
-    unknown = handler(answer("no-such-token"), lambda_context)
+    duplicate = resume(answer(waiting_task.token))
+    unknown = resume(answer("no-such-token"))
 
     # moto says InvalidToken where AWS says TaskTimedOut; both are dropped, neither raises
     assert duplicate["resumed"] is False
     assert unknown == {"resumed": False, "reason": "InvalidToken"}
 
 
-def test_an_answer_that_is_not_the_contract_raises_for_the_dlq(
-    handler: Any, lambda_context: Context
-) -> None:
+def test_an_answer_that_is_not_the_contract_raises_for_the_dlq(resume: Any) -> None:
     event = answer("token")
     del event["detail"]["data"]["loyalty_order_reference"]
 
     with pytest.raises(ValidationError, match="loyalty_order_reference"):
-        handler(event, lambda_context)
+        resume(event)
+
+
+def test_a_batch_dead_letters_an_answer_that_is_not_the_contract_with_the_reason(
+    token_handler: ModuleType,
+    waiting_task: WaitingTask,
+    stored_order: OrdersTable,
+    buffer_queues: BufferQueues,
+    lambda_context: Context,
+) -> None:
+    broken = answer("token")
+    del broken["detail"]["data"]["loyalty_order_reference"]
+    batch = buffer_queues.send(answer(waiting_task.token, vendor_references=["red-1"]), broken)
+
+    response = token_handler.handler(batch, lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert waiting_task.describe()["status"] == "SUCCEEDED"
+    ((event, reason),) = buffer_queues.dead_letters()
+    assert event == broken
+    assert reason.startswith("ValidationError: ") and "loyalty_order_reference" in reason
+
+
+def test_a_throttled_resume_is_retried_later_and_the_task_still_waits(
+    token_handler: ModuleType,
+    waiting_task: WaitingTask,
+    stored_order: OrdersTable,
+    buffer_queues: BufferQueues,
+    lambda_context: Context,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def throttled(**kwargs: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "SendTaskSuccess",
+        )
+
+    monkeypatch.setattr(token_handler.tokens._client, "send_task_success", throttled)
+    batch = buffer_queues.send(answer(waiting_task.token, vendor_references=["red-1"]))
+
+    response = token_handler.handler(batch, lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    assert buffer_queues.dead_letters() == []
+    assert waiting_task.describe(wait=0)["status"] == "RUNNING"
