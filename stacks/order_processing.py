@@ -18,21 +18,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_constructs import (
     EventDrivenStateMachine,
+    OrderStore,
     PowertoolsFunction,
     StepFinisher,
     WaitPolicy,
-    data_table,
+    keep_logical_ids,
     powertools_layer,
 )
 from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS, vended_log_group_name
-from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
     REVERSAL_TYPES,
     TASK_TOKEN_FIELD,
@@ -55,20 +53,24 @@ from loyalty.contract import (
     vendor_answer_pattern,
     vendor_metadata,
 )
-from loyalty.order_status import (
-    ACTION_SORT_KEY,
-    PARTITION_KEY,
-    SORT_KEY,
-    STATUS_INDEX,
-    STATUS_INDEX_ATTRIBUTES,
-    STATUS_SINCE,
-    OrderStatus,
-)
+from loyalty.order_status import OrderStatus
 from stacks.config import LoyaltyConfig
 from stacks.permissions import grant_order_documents, grant_table, grant_task_response_by_name
 from stacks.service_bus import service_bus
 
 JsonPath = sfn.JsonPath
+
+
+DEPLOYED_STORE_IDS = {
+    "Orders/Resource": "OrdersA9B65338",
+    "Actions/Resource": "Actions9CCA2BC5",
+    "OrderDocuments/Resource": "OrderDocumentsEF9CBF9F",
+    "OrderDocuments/Policy/Resource": "OrderDocumentsPolicy8FE2C4F4",
+    "OrderDocuments/AutoDeleteObjectsCustomResource/Default": (
+        "OrderDocumentsAutoDeleteObjectsCustomResource606C4A30"
+    ),
+}
+"""The logical IDs the store's resources were deployed with, by their path in the store."""
 
 
 class OrderProcessingStack(Stack):
@@ -85,46 +87,20 @@ class OrderProcessingStack(Stack):
             layer_arn=config.powertools_layer_arn,
         )
 
-        # One order record and one record per item (points, each voucher, each reward).
-        self.orders_table = data_table(
-            self, "Orders", partition_key=PARTITION_KEY, sort_key=SORT_KEY
-        )
-        # The staff's queues (GET /orders?status=...): order records only, newest first.
-        self.orders_table.add_global_secondary_index(
-            index_name=STATUS_INDEX,
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=STATUS_SINCE, type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(STATUS_INDEX_ATTRIBUTES),
-        )
-        # Orders too large for the state machine travel as claim checks to this bucket.
-        self.documents = s3.Bucket(
+        order_store = OrderStore(
             self,
-            "OrderDocuments",
-            bucket_name=config.documents_bucket_name,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
-            removal_policy=config.named_data_removal,
-            auto_delete_objects=config.disposable,  # a bucket must be empty to be deleted
+            "OrderStore",
+            documents_bucket_name=config.documents_bucket_name,
+            documents_removal=config.named_data_removal,
+            auto_delete_documents=config.disposable,
         )
-        acknowledge(
-            self.documents,
-            "AwsSolutions-S1",
-            "A claim-check store read and written only by this app's function roles (see their "
-            "policies); server access logs would need a second bucket to audit what IAM already "
-            "confines; enable CloudTrail S3 data events for an audit trail",
-        )
-        # Steps waiting for a person: their task tokens, kept server-side.
-        self.actions_table = data_table(
-            self,
-            "Actions",
-            partition_key=PARTITION_KEY,
-            sort_key=ACTION_SORT_KEY,
-            time_to_live_attribute="expiration",
-        )
+        # Deployed at the stack's top level before OrderStore existed: without these logical
+        # IDs, CloudFormation would replace the tables and the bucket (new, empty ones) and, in
+        # a disposable copy, the old auto-delete resource would empty the bucket as it went.
+        keep_logical_ids(order_store, DEPLOYED_STORE_IDS)
+        self.orders_table = order_store.orders_table
+        self.actions_table = order_store.actions_table
+        self.documents = order_store.documents
 
         self.flow = EventDrivenStateMachine(
             self,
