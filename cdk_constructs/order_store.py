@@ -28,9 +28,8 @@ class OrderStore(Construct):
     the steps waiting for a person (their task tokens, kept server-side, expiring by TTL) and
     the documents of orders too large to travel inline.
 
-    ``documents_removal`` and ``auto_delete_documents`` apply to the bucket, which has a name
-    (``documents_bucket_name``): a retained named bucket would make a redeploy fail, so a
-    disposable copy destroys it (emptied first: a bucket must be empty to be deleted).
+    ``documents_removal`` and ``auto_delete_documents`` say what becomes of the bucket when it
+    leaves the stack: kept, or emptied and deleted (a bucket must be empty to be deleted).
 
     Attributes: ``orders_table``, ``actions_table``, ``documents``.
     """
@@ -43,7 +42,6 @@ class OrderStore(Construct):
         documents_bucket_name: str,
         documents_removal: RemovalPolicy,
         auto_delete_documents: bool,
-        documents_expiration: Duration = Duration.days(400),
     ) -> None:
         super().__init__(scope, id)
         self.orders_table = data_table(
@@ -65,7 +63,7 @@ class OrderStore(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=documents_expiration)],
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
             removal_policy=documents_removal,
             auto_delete_objects=auto_delete_documents,
         )
