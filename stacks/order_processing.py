@@ -18,23 +18,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_constructs import (
     EventDrivenStateMachine,
+    OrderStore,
     PowertoolsFunction,
     QueueConsumer,
     StepFinisher,
-    WaitPolicy,
-    data_table,
+    keep_logical_ids,
     powertools_layer,
 )
 from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS, vended_log_group_name
-from cdk_constructs.nag import acknowledge
 from loyalty.contract import (
+    ORDER_STEPS,
     REVERSAL_TYPES,
     TASK_TOKEN_FIELD,
     VENDOR_DETAIL_TYPE,
@@ -44,32 +42,52 @@ from loyalty.contract import (
     OrderStep,
     ServiceName,
     Source,
+    StepSpec,
     StepStatus,
+    StepWait,
     TaskAnswer,
     VendorRequestType,
     VendorStatus,
     order_received_pattern,
     order_step_metadata,
     order_step_pattern,
-    step_handler,
     task_answer_pattern,
     vendor_answer_pattern,
     vendor_metadata,
 )
-from loyalty.order_status import (
-    ACTION_SORT_KEY,
-    PARTITION_KEY,
-    SORT_KEY,
-    STATUS_INDEX,
-    STATUS_INDEX_ATTRIBUTES,
-    STATUS_SINCE,
-    OrderStatus,
-)
+from loyalty.order_status import OrderStatus
 from stacks.config import ORDER_FUNCTION_TIMEOUT_SECONDS, LoyaltyConfig
 from stacks.permissions import grant_order_documents, grant_table, grant_task_response_by_name
 from stacks.service_bus import service_bus
 
 JsonPath = sfn.JsonPath
+
+_STEP_INPUTS: dict[OrderStep, dict[str, Any]] = {
+    OrderStep.AWAIT_APPROVAL: {"loyalty": JsonPath.object_at("$.loyalty")},
+    OrderStep.COMPLETE: {"loyalty": JsonPath.object_at("$.loyalty")},
+    OrderStep.RECORD_FAILURE: {"error": JsonPath.object_at("$.error")},
+    OrderStep.RECORD_REJECTION: {"error": JsonPath.object_at("$.error")},
+    OrderStep.SETTLE_COMPENSATION: {
+        "error": {
+            "Error": JsonPath.string_at("$.failure.error"),
+            "Cause": JsonPath.string_at("$.failure.cause"),
+        }
+    },
+}
+"""What a step's request carries besides the order, from the execution's state (the error a
+failure or rejection is recorded with; the loyalty instructions to complete or approve)."""
+
+
+DEPLOYED_STORE_IDS = {
+    "Orders/Resource": "OrdersA9B65338",
+    "Actions/Resource": "Actions9CCA2BC5",
+    "OrderDocuments/Resource": "OrderDocumentsEF9CBF9F",
+    "OrderDocuments/Policy/Resource": "OrderDocumentsPolicy8FE2C4F4",
+    "OrderDocuments/AutoDeleteObjectsCustomResource/Default": (
+        "OrderDocumentsAutoDeleteObjectsCustomResource606C4A30"
+    ),
+}
+"""The logical IDs the store's resources were deployed with, by their path in the store."""
 
 
 class OrderProcessingStack(Stack):
@@ -86,46 +104,20 @@ class OrderProcessingStack(Stack):
             layer_arn=config.powertools_layer_arn,
         )
 
-        # One order record and one record per item (points, each voucher, each reward).
-        self.orders_table = data_table(
-            self, "Orders", partition_key=PARTITION_KEY, sort_key=SORT_KEY
-        )
-        # The staff's queues (GET /orders?status=...): order records only, newest first.
-        self.orders_table.add_global_secondary_index(
-            index_name=STATUS_INDEX,
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=STATUS_SINCE, type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(STATUS_INDEX_ATTRIBUTES),
-        )
-        # Orders too large for the state machine travel as claim checks to this bucket.
-        self.documents = s3.Bucket(
+        order_store = OrderStore(
             self,
-            "OrderDocuments",
-            bucket_name=config.documents_bucket_name,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
-            removal_policy=config.named_data_removal,
-            auto_delete_objects=config.disposable,  # a bucket must be empty to be deleted
+            "OrderStore",
+            documents_bucket_name=config.documents_bucket_name,
+            documents_removal=config.named_data_removal,
+            auto_delete_documents=config.disposable,
         )
-        acknowledge(
-            self.documents,
-            "AwsSolutions-S1",
-            "A claim-check store read and written only by this app's function roles (see their "
-            "policies); server access logs would need a second bucket to audit what IAM already "
-            "confines; enable CloudTrail S3 data events for an audit trail",
-        )
-        # Steps waiting for a person: their task tokens, kept server-side.
-        self.actions_table = data_table(
-            self,
-            "Actions",
-            partition_key=PARTITION_KEY,
-            sort_key=ACTION_SORT_KEY,
-            time_to_live_attribute="expiration",
-        )
+        # Deployed at the stack's top level before OrderStore existed: without these logical
+        # IDs, CloudFormation would replace the tables and the bucket (new, empty ones) and, in
+        # a disposable copy, the old auto-delete resource would empty the bucket as it went.
+        keep_logical_ids(order_store, DEPLOYED_STORE_IDS)
+        self.orders_table = order_store.orders_table
+        self.actions_table = order_store.actions_table
+        self.documents = order_store.documents
 
         self.flow = EventDrivenStateMachine(
             self,
@@ -137,57 +129,40 @@ class OrderProcessingStack(Stack):
             token_field=TASK_TOKEN_FIELD,
         )
 
-        # -- the steps ------------------------------------------------------------------------
-        recognise = self._worker(
-            "RecogniseOrder",
-            OrderStep.RECOGNISE,
-            result_path="$.order",
-            writes_documents=True,
-        )
-        validate = self._worker(
-            "ValidateOrder",
-            OrderStep.VALIDATE,
-            result_path="$.order",
-            writes_documents=True,
-        )
-        store = self._worker(
-            "StoreOrder",
-            OrderStep.STORE,
-            # UpdateItem: a re-run's store resumes the record the Order API handed to it.
-            table_actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"],
-            writes_documents=True,
-        )
-        proportion = self._worker(
-            "ProportionDiscounts",
-            OrderStep.PROPORTION_DISCOUNTS,
-            result_path="$.order",
-            table_actions=["dynamodb:UpdateItem"],
-            writes_documents=True,
-        )
-        transform = self._worker(
-            "TransformOrder",
-            OrderStep.TRANSFORM,
-            result_path="$.loyalty",
-            # Query: a re-run reads which items the vendor applied, not to ask for them again.
-            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
-            environment={
+        self._waits = {StepWait.WORKER: config.worker_wait, StepWait.APPROVAL: config.approval_wait}
+        # The steps' settings from configuration, which the contract's table cannot know.
+        self._step_settings: dict[OrderStep, dict[str, str]] = {
+            OrderStep.TRANSFORM: {
                 Env.POINTS_PER_CURRENCY_UNIT: str(config.points_per_currency_unit),
                 Env.APPROVAL_RETURN_THRESHOLD: str(config.approval_return_threshold),
             },
-        )
+            OrderStep.AWAIT_APPROVAL: {
+                Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
+            },
+            OrderStep.RECORD_FAILURE: {Env.ON_PARTIAL_FAILURE: config.on_partial_failure.value},
+        }
+
+        # -- the steps ------------------------------------------------------------------------
+        # Every step put on the bus, from the contract's table: its function, rule and task.
+        workers = {
+            step: self._worker(spec) for step, spec in ORDER_STEPS.items() if not spec.invoked
+        }
+        recognise = workers[OrderStep.RECOGNISE]
+        validate = workers[OrderStep.VALIDATE]
+        store = workers[OrderStep.STORE]
+        proportion = workers[OrderStep.PROPORTION_DISCOUNTS]
+        transform = workers[OrderStep.TRANSFORM]
+        # Decides from the items' statuses: all applied → COMPLETED; else it fails with the error
+        # of the first item that was not (or may not have been) applied.
+        complete = workers[OrderStep.COMPLETE]
+        record_failure = workers[OrderStep.RECORD_FAILURE]
+        record_rejection = workers[OrderStep.RECORD_REJECTION]
+
         # Seed 002's approach: the function that opens the action is invoked with the token
         # (it never travels on the bus), and a function that fails fails the step at once (it
         # would otherwise wait out the approval's deadline with no action open).
-        opens_approvals = self._step_function(
-            "AwaitApproval",
-            OrderStep.AWAIT_APPROVAL,
-            table_actions=["dynamodb:UpdateItem"],
-            # UpdateItem: an order cancelled before a person was asked closes its action.
-            actions_table_actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-            environment={
-                Env.APPROVAL_TIMEOUT_SECONDS: str(int(config.approval_timeout.to_seconds()))
-            },
-        )
+        approval = ORDER_STEPS[OrderStep.AWAIT_APPROVAL]
+        opens_approvals = self._step_function(approval)
         # It announces order.approval-requested; it resumes the step itself (with Step Functions,
         # never through the bus) for an approval carried over or an order cancelled meanwhile.
         self.bus.add_publisher(opens_approvals)
@@ -195,13 +170,11 @@ class OrderProcessingStack(Stack):
             opens_approvals, state_machine_name=config.order_state_machine_name
         )
         await_approval = self.flow.invoke_step(
-            "AwaitApproval",
+            approval.construct_id,
             function=opens_approvals,
-            payload=self._step_request(
-                OrderStep.AWAIT_APPROVAL, {"loyalty": JsonPath.object_at("$.loyalty")}
-            ),
-            result_path="$.approval",
-            wait=config.approval_wait,
+            payload=self._step_request(approval.step),
+            result_path=approval.result_path,
+            wait=self._waits[approval.wait],
             final_errors=[
                 ErrorName.ORDER_REJECTED.value,
                 ErrorName.ORDER_CANCELLED.value,
@@ -214,27 +187,11 @@ class OrderProcessingStack(Stack):
             .branch(self._redemptions(VendorRequestType.VOUCHER, "vouchers", "voucher_code"))
             .branch(self._redemptions(VendorRequestType.REWARD, "rewards", "reward_code"))
         )
-        # Decides from the items' statuses: all applied → COMPLETED; else it fails with the error
-        # of the first item that was not (or may not have been) applied.
-        complete = self._worker(
-            "CompleteOrder",
-            OrderStep.COMPLETE,
-            detail={"loyalty": JsonPath.object_at("$.loyalty")},
-            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
-        )
 
         # -- failures -------------------------------------------------------------------------
         # Ends with the error the failure was recorded with (a named one, never ``States.*``).
         order_failed = sfn.Fail(
             self, "OrderFailed", error_path="$.failure.error", cause_path="$.failure.cause"
-        )
-        record_failure = self._worker(
-            "RecordFailure",
-            OrderStep.RECORD_FAILURE,
-            detail={"error": JsonPath.object_at("$.error")},
-            result_path="$.failure",
-            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
-            environment={Env.ON_PARTIAL_FAILURE: config.on_partial_failure.value},
         )
         record_failure.add_catch(
             sfn.Fail(
@@ -257,7 +214,11 @@ class OrderProcessingStack(Stack):
             )
             .otherwise(order_failed)
         )
-        record_failure.next(self._compensation(then=ended, cancelled=cancelled))
+        record_failure.next(
+            self._compensation(
+                workers[OrderStep.SETTLE_COMPENSATION], then=ended, cancelled=cancelled
+            )
+        )
         store.add_catch(
             sfn.Fail(
                 self,
@@ -269,13 +230,6 @@ class OrderProcessingStack(Stack):
         )
 
         # -- rejection: a person said no, or nobody answered in time ----------------------------
-        record_rejection = self._worker(
-            "RecordRejection",
-            OrderStep.RECORD_REJECTION,
-            detail={"error": JsonPath.object_at("$.error")},
-            table_actions=["dynamodb:UpdateItem"],
-            actions_table_actions=["dynamodb:UpdateItem"],
-        )
         record_rejection.next(sfn.Succeed(self, "OrderRejected", comment="status REJECTED"))
         await_approval.add_catch(
             record_rejection, errors=[ErrorName.ORDER_REJECTED.value], result_path="$.error"
@@ -308,14 +262,11 @@ class OrderProcessingStack(Stack):
             errors=["States.TaskFailed"],
             result_path="$.error",
         )
+        # The flow's steps; recording a failure and settling a compensation end it their own way.
         steps = {
-            recognise: OrderStep.RECOGNISE,
-            validate: OrderStep.VALIDATE,
-            store: OrderStep.STORE,
-            proportion: OrderStep.PROPORTION_DISCOUNTS,
-            transform: OrderStep.TRANSFORM,
-            complete: OrderStep.COMPLETE,
-            record_rejection: OrderStep.RECORD_REJECTION,
+            task: step
+            for step, task in workers.items()
+            if step not in (OrderStep.RECORD_FAILURE, OrderStep.SETTLE_COMPENSATION)
         }
         # Once the vendor requests went out, a failure may leave items without an answer:
         # recording it, they are UNKNOWN, never "not applied".
@@ -422,10 +373,12 @@ class OrderProcessingStack(Stack):
         # For replays from the archive: `--destination FilterArns=<this>` re-drives lost orders.
         CfnOutput(self, "OrdersReceivedRuleArn", value=self.orders_received.rule.rule_arn)
 
-    def _compensation(self, *, then: sfn.IChainable, cancelled: sfn.IChainable) -> sfn.IChainable:
+    def _compensation(
+        self, settle: sfn.TaskStateBase, *, then: sfn.IChainable, cancelled: sfn.IChainable
+    ) -> sfn.IChainable:
         """After a failure was recorded: when it planned reversals (``loyalty:onPartialFailure``
         = compensate, and effects were applied), make them through the Vendor Mediator, then
-        settle how the compensation ended; otherwise ``then``."""
+        ``settle`` how the compensation ended; otherwise ``then``."""
         plan = "$.failure.compensation"
         reverse = (
             sfn.Parallel(self, "Compensate", result_path=JsonPath.DISCARD)
@@ -450,18 +403,6 @@ class OrderProcessingStack(Stack):
                     source=plan,
                 )
             )
-        )
-        settle = self._worker(
-            "SettleCompensation",
-            OrderStep.SETTLE_COMPENSATION,
-            detail={
-                "error": {
-                    "Error": JsonPath.string_at("$.failure.error"),
-                    "Cause": JsonPath.string_at("$.failure.cause"),
-                }
-            },
-            result_path="$.compensation",
-            table_actions=["dynamodb:UpdateItem", "dynamodb:Query"],
         )
         not_settled = sfn.Fail(
             self,
@@ -552,43 +493,20 @@ class OrderProcessingStack(Stack):
             dead_letter_queue_url_env=Env.BUFFER_DEAD_LETTER_QUEUE_URL,
         )
 
-    def _worker(
-        self,
-        id: str,
-        step: OrderStep,
-        *,
-        result_path: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        table_actions: list[str] | None = None,
-        actions_table_actions: list[str] | None = None,
-        writes_documents: bool = False,
-        environment: Mapping[str, str] | None = None,
-        wait: WaitPolicy | None = None,
-    ) -> sfn.TaskStateBase:
-        """One order step: its worker Lambda (the contract's ``step_handler``), the rule that
-        feeds it and the waiting task, with the table permissions the step needs and nothing
-        more."""
-        function = self._step_function(
-            id,
-            step,
-            table_actions=table_actions,
-            actions_table_actions=actions_table_actions,
-            writes_documents=writes_documents,
-            environment=environment,
-        )
+    def _worker(self, spec: StepSpec) -> sfn.TaskStateBase:
+        """One order step put on the bus: its worker Lambda, the rule that feeds it and the
+        waiting task."""
         return self.flow.worker_step(
-            id,
-            detail_type=step.value,
-            event_pattern=order_step_pattern(step, self._config.resource_prefix),
-            function=function,
-            detail=self._step_request(step, detail),
-            result_path=result_path,
-            wait=wait,
+            spec.construct_id,
+            detail_type=spec.step.value,
+            event_pattern=order_step_pattern(spec.step, self._config.resource_prefix),
+            function=self._step_function(spec),
+            detail=self._step_request(spec.step),
+            result_path=spec.result_path,
+            wait=self._waits[spec.wait],
         )
 
-    def _step_request(
-        self, step: OrderStep, detail: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def _step_request(self, step: OrderStep) -> dict[str, Any]:
         """What a step's worker is given (besides the token)."""
         return {
             "metadata": order_step_metadata(
@@ -598,36 +516,30 @@ class OrderProcessingStack(Stack):
             "execution_id": JsonPath.execution_id,
             "requested_at": JsonPath.state_entered_time,  # for StepDuration
             "order": JsonPath.object_at("$.order"),
-            **(detail or {}),
+            **_STEP_INPUTS.get(step, {}),
         }
 
-    def _step_function(
-        self,
-        id: str,
-        step: OrderStep,
-        *,
-        table_actions: list[str] | None = None,
-        actions_table_actions: list[str] | None = None,
-        writes_documents: bool = False,
-        environment: Mapping[str, str] | None = None,
-    ) -> PowertoolsFunction:
-        env = {Env.ORDERS_BUCKET: self.documents.bucket_name, **(environment or {})}
-        if table_actions:
+    def _step_function(self, spec: StepSpec) -> PowertoolsFunction:
+        """A step's worker Lambda, with the table permissions its entry names and nothing more."""
+        env = {
+            Env.ORDERS_BUCKET: self.documents.bucket_name,
+            **self._step_settings.get(spec.step, {}),
+        }
+        if spec.orders_table:
             env[Env.ORDERS_TABLE] = self.orders_table.table_name
-        if actions_table_actions:
+        if spec.actions_table:
             env[Env.ACTIONS_TABLE] = self.actions_table.table_name
-        function = self._function(
-            f"{id}Worker", step_handler(step), f"{id} step worker", environment=env
-        )
-        if table_actions:
-            grant_table(function, self.orders_table, table_actions)
-        if actions_table_actions:
-            self.actions_table.grant(function, *actions_table_actions)
+        id = spec.construct_id
+        function = self._function(f"{id}Worker", spec.handler, f"{id} step worker", environment=env)
+        if spec.orders_table:
+            grant_table(function, self.orders_table, spec.orders_table)
+        if spec.actions_table:
+            self.actions_table.grant(function, *spec.actions_table)
         # Every step may receive an order by claim check; the ones producing orders may store one.
         grant_order_documents(
             function,
             bucket_name=self._config.documents_bucket_name,
-            actions=["s3:GetObject", "s3:PutObject"] if writes_documents else ["s3:GetObject"],
+            actions=["s3:GetObject", "s3:PutObject"] if spec.writes_documents else ["s3:GetObject"],
         )
         return function
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
@@ -216,27 +217,131 @@ class OrderStep(StrEnum):
     RECORD_REJECTION = "order.record-rejection"
 
 
-STEP_WORKERS: Final[Mapping[OrderStep, str]] = MappingProxyType(
+class StepWait(StrEnum):
+    """Which of the configuration's wait policies a step's task waits with."""
+
+    WORKER = "worker"
+    """A worker's answer: ``loyalty:workerStep{Heartbeat,Timeout}Seconds``, ``Retries``."""
+    APPROVAL = "approval"
+    """A person's decision: ``loyalty:approvalTimeoutSeconds``, never re-asked."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSpec:
+    """One order step as the stack deploys it: its worker, what the worker may touch, where its
+    result goes and how long the state machine waits for it."""
+
+    step: OrderStep
+    module: str
+    """The worker module, ``lambdas/order_steps/<module>.py``."""
+    construct_id: str
+    """The step's state and, suffixed ``Worker``, its function (their logical IDs)."""
+    result_path: str | None = None
+    """Where the worker's result goes in the execution's state; None: it is discarded."""
+    orders_table: tuple[str, ...] = ()
+    """The DynamoDB actions the worker may take on the orders table."""
+    actions_table: tuple[str, ...] = ()
+    """The DynamoDB actions the worker may take on the actions table."""
+    writes_documents: bool = False
+    """It may store claim-checked documents; every worker may read them."""
+    wait: StepWait = StepWait.WORKER
+    invoked: bool = False
+    """The state machine invokes the function with the token, which never travels on the bus:
+    the step has no rule and no event."""
+
+    @property
+    def handler(self) -> str:
+        """The Lambda handler of the step's worker."""
+        return f"order_steps.{self.module}.handler"
+
+
+ORDER_STEPS: Final[Mapping[OrderStep, StepSpec]] = MappingProxyType(
     {
-        OrderStep.RECOGNISE: "recognise",
-        OrderStep.VALIDATE: "validate",
-        OrderStep.STORE: "store",
-        OrderStep.PROPORTION_DISCOUNTS: "proportion_discounts",
-        OrderStep.TRANSFORM: "transform",
-        OrderStep.AWAIT_APPROVAL: "await_approval",
-        OrderStep.COMPLETE: "complete",
-        OrderStep.RECORD_FAILURE: "record_failure",
-        OrderStep.SETTLE_COMPENSATION: "settle_compensation",
-        OrderStep.RECORD_REJECTION: "record_rejection",
+        spec.step: spec
+        for spec in (
+            StepSpec(
+                step=OrderStep.RECOGNISE,
+                module="recognise",
+                construct_id="RecogniseOrder",
+                result_path="$.order",
+                writes_documents=True,
+            ),
+            StepSpec(
+                step=OrderStep.VALIDATE,
+                module="validate",
+                construct_id="ValidateOrder",
+                result_path="$.order",
+                writes_documents=True,
+            ),
+            StepSpec(
+                step=OrderStep.STORE,
+                module="store",
+                construct_id="StoreOrder",
+                # UpdateItem: a re-run's store resumes the record the Order API handed to it.
+                orders_table=("dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"),
+                writes_documents=True,
+            ),
+            StepSpec(
+                step=OrderStep.PROPORTION_DISCOUNTS,
+                module="proportion_discounts",
+                construct_id="ProportionDiscounts",
+                result_path="$.order",
+                orders_table=("dynamodb:UpdateItem",),
+                writes_documents=True,
+            ),
+            StepSpec(
+                step=OrderStep.TRANSFORM,
+                module="transform",
+                construct_id="TransformOrder",
+                result_path="$.loyalty",
+                # Query: a re-run reads which items the vendor applied, not to ask for them again.
+                orders_table=("dynamodb:UpdateItem", "dynamodb:Query"),
+            ),
+            StepSpec(
+                step=OrderStep.AWAIT_APPROVAL,
+                module="await_approval",
+                construct_id="AwaitApproval",
+                result_path="$.approval",
+                orders_table=("dynamodb:UpdateItem",),
+                # UpdateItem: an order cancelled before a person was asked closes its action.
+                actions_table=("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+                wait=StepWait.APPROVAL,
+                invoked=True,
+            ),
+            StepSpec(
+                step=OrderStep.COMPLETE,
+                module="complete",
+                construct_id="CompleteOrder",
+                orders_table=("dynamodb:UpdateItem", "dynamodb:Query"),
+            ),
+            StepSpec(
+                step=OrderStep.RECORD_FAILURE,
+                module="record_failure",
+                construct_id="RecordFailure",
+                result_path="$.failure",
+                orders_table=("dynamodb:UpdateItem", "dynamodb:Query"),
+            ),
+            StepSpec(
+                step=OrderStep.SETTLE_COMPENSATION,
+                module="settle_compensation",
+                construct_id="SettleCompensation",
+                result_path="$.compensation",
+                orders_table=("dynamodb:UpdateItem", "dynamodb:Query"),
+            ),
+            StepSpec(
+                step=OrderStep.RECORD_REJECTION,
+                module="record_rejection",
+                construct_id="RecordRejection",
+                orders_table=("dynamodb:UpdateItem",),
+                actions_table=("dynamodb:UpdateItem",),
+            ),
+        )
     }
 )
-"""The worker module of each step (``order_steps.<module>``): the stack deploys its function from
-it, docs/events.md lists it, and a test checks each has its function, rule and handler."""
-
-
-def step_handler(step: OrderStep) -> str:
-    """The Lambda handler of ``step``'s worker, as the stack deploys it."""
-    return f"order_steps.{STEP_WORKERS[step]}.handler"
+"""Every order step: the stack deploys each one's worker, rule and grants from its entry,
+docs/events.md lists them, and tests/infrastructure/test_step_table.py checks each has its
+function, rule and handler. Adding a step: an entry here, its handler module, and its place in
+the stack's flow."""
 
 
 class StepStatus(StrEnum):

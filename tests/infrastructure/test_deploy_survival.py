@@ -114,3 +114,34 @@ def test_the_clis_account_and_region_are_used_unless_the_context_names_others(
     assert (stack.account, stack.region) == ("111122223333", "eu-west-1")  # type: ignore[attr-defined]
     stack = build_app({"loyalty:region": "eu-central-1"}).node.find_child(ORDER_PROCESSING_STACK)
     assert stack.region == "eu-central-1"  # type: ignore[attr-defined]
+
+
+DEPLOYED_STATEFUL_IDS = {
+    "OrdersA9B65338": "AWS::DynamoDB::Table",
+    "Actions9CCA2BC5": "AWS::DynamoDB::Table",
+    "OrderDocumentsEF9CBF9F": "AWS::S3::Bucket",
+    "OrderDocumentsPolicy8FE2C4F4": "AWS::S3::BucketPolicy",
+}
+"""Written out, not imported from the stack: the logical IDs deployed stacks hold their data under.
+CloudFormation replaces a resource whose logical ID changes (a new, empty table or bucket)."""
+
+
+@pytest.mark.parametrize("disposable", [False, True])
+def test_the_stores_resources_keep_the_logical_ids_they_were_deployed_with(
+    order_template: Template, disposable: bool
+) -> None:
+    expected = dict(DEPLOYED_STATEFUL_IDS)
+    template = order_template
+    if disposable:
+        template = _template({"loyalty:disposable": True}, ORDER_PROCESSING_STACK)
+        # Replaced, the old one would empty the bucket as CloudFormation deleted it.
+        expected["OrderDocumentsAutoDeleteObjectsCustomResource606C4A30"] = (
+            "Custom::S3AutoDeleteObjects"
+        )
+    resources = template.to_json()["Resources"]
+    stateful = {
+        logical_id: resource["Type"]
+        for logical_id, resource in resources.items()
+        if resource["Type"] in set(expected.values())
+    }
+    assert stateful == expected

@@ -3,7 +3,10 @@ pattern matcher the local cloud's EventBridge uses."""
 
 from __future__ import annotations
 
+import ast
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +193,16 @@ def test_the_canonical_order_reference(value: object, problem: str | None) -> No
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def test_the_contract_imports_nothing_but_the_standard_library() -> None:
+    """It ships in the Lambda asset as it is, and the CDK app imports it: a third-party import
+    (a CDK type in the step table, say) would break one or the other."""
+    tree = ast.parse(Path(contract.__file__).read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= sys.stdlib_module_names | {"__future__"}, imported
