@@ -22,11 +22,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from loyalty.adapters.dynamodb import is_condition_failure
-from loyalty.domain.errors import OrderCancelled
+from loyalty.adapters.orders_table.codec import deserializer, to_attr
+from loyalty.adapters.orders_table.refusals import (
+    NotOwnerError,
+    StaleStepError,
+    old_item,
+    refusal,
+)
 from loyalty.naming import attempt_of
 from loyalty.order_status import (
     ITEM_ATTEMPT,
@@ -47,29 +52,6 @@ from loyalty.order_status import (
 BATCH_WRITE_LIMIT = 25
 
 
-class NotOwnerError(Exception):
-    """The order exists and belongs to another execution."""
-
-    def __init__(self, order_reference: str, owner: str | None) -> None:
-        super().__init__(
-            f"order {order_reference} is already being processed by execution {owner or 'unknown'}"
-        )
-        self.owner = owner
-
-
-class StaleStepError(Exception):
-    """The owning execution's order has moved past this step (or ended): a late run of the step
-    changes nothing."""
-
-    def __init__(
-        self, order_reference: str, wanted: str, current: dict[str, Any] | None = None
-    ) -> None:
-        state = "not stored"
-        if current:
-            state = f"{_text(current, 'status')} at stage {_text(current, 'stage')}"
-        super().__init__(f"order {order_reference} is {state}: {wanted} ignored (stale step)")
-
-
 class ItemUpdate(StrEnum):
     """What ``mark_item`` did."""
 
@@ -85,21 +67,13 @@ class ItemUpdate(StrEnum):
     re-run's own answer says what the vendor did."""
 
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def _to_attr(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(value)
-
-
 class OrdersTable:
     def __init__(self, *, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
     def _key(self, order_reference: str, record: str = ORDER_RECORD) -> dict[str, Any]:
-        return {PARTITION_KEY: _to_attr(order_reference), SORT_KEY: _to_attr(record)}
+        return {PARTITION_KEY: to_attr(order_reference), SORT_KEY: to_attr(record)}
 
     def create(
         self,
@@ -128,7 +102,7 @@ class OrdersTable:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={k: _to_attr(v) for k, v in record.items()},
+                Item={k: to_attr(v) for k, v in record.items()},
                 # A re-run's record (it has an ``attempt``) is never overwritten: ``resume``.
                 # Nor one that somebody cancelled meanwhile (OrderCancelled).
                 ConditionExpression=(
@@ -142,15 +116,15 @@ class OrdersTable:
                     "#status": "status",
                 },
                 ExpressionAttributeValues={
-                    ":exec": _to_attr(execution_id),
-                    ":stored": _to_attr(OrderStage.STORED.value),
-                    ":processing": _to_attr(OrderStatus.PROCESSING.value),
+                    ":exec": to_attr(execution_id),
+                    ":stored": to_attr(OrderStage.STORED.value),
+                    ":processing": to_attr(OrderStatus.PROCESSING.value),
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
             if is_condition_failure(err):
-                raise _refusal(err, order_reference, execution_id, "store") from err
+                raise refusal(err, order_reference, execution_id, "store") from err
             raise
         # The order record is this execution's: its item records can be written unconditionally.
         puts = [
@@ -158,7 +132,7 @@ class OrdersTable:
                 "PutRequest": {
                     "Item": {
                         **self._key(order_reference, ITEM_RECORD_PREFIX + key),
-                        **{k: _to_attr(v) for k, v in {**value, "updated_at": now}.items()},
+                        **{k: to_attr(v) for k, v in {**value, "updated_at": now}.items()},
                     }
                 }
             }
@@ -211,7 +185,7 @@ class OrdersTable:
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
-                    k: _to_attr(v)
+                    k: to_attr(v)
                     for k, v in {
                         ":processing": OrderStatus.PROCESSING.value,
                         ":restarted": OrderStage.RESTARTED.value,
@@ -262,15 +236,15 @@ class OrdersTable:
                     TableName=self._table,
                     Item={
                         **self._key(order_reference, ITEM_RECORD_PREFIX + key),
-                        **{k: _to_attr(v) for k, v in record.items()},
+                        **{k: to_attr(v) for k, v in record.items()},
                     },
                     ConditionExpression=(
                         "attribute_not_exists(#status) OR NOT #status IN (:applied, :kept)"
                     ),
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={
-                        ":applied": _to_attr(ItemStatus.SUBMITTED.value),
-                        ":kept": _to_attr(ItemStatus.COMPENSATION_FAILED.value),
+                        ":applied": to_attr(ItemStatus.SUBMITTED.value),
+                        ":kept": to_attr(ItemStatus.COMPENSATION_FAILED.value),
                     },
                 )
             except ClientError as err:
@@ -394,8 +368,8 @@ class OrdersTable:
                 ),
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#status": "status"},
                 ExpressionAttributeValues={
-                    k: _to_attr(v)
-                    for k, v in {":cancel": cancel, ":now": now, **_running_values()}.items()
+                    k: to_attr(v)
+                    for k, v in {":cancel": cancel, ":now": now, **running_values()}.items()
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -403,7 +377,7 @@ class OrdersTable:
             if is_condition_failure(err):
                 return None
             raise
-        return {k: _deserializer.deserialize(v) for k, v in answer["Attributes"].items()}
+        return {k: deserializer.deserialize(v) for k, v in answer["Attributes"].items()}
 
     def fail(
         self,
@@ -478,7 +452,7 @@ class OrdersTable:
             )
         except ClientError as err:
             if is_condition_failure(err):
-                raise _refusal(err, order_reference, execution_id, status.value) from err
+                raise refusal(err, order_reference, execution_id, status.value) from err
             raise
 
     def mark_item(
@@ -538,12 +512,12 @@ class OrdersTable:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues={k: _to_attr(v) for k, v in values.items()},
+                ExpressionAttributeValues={k: to_attr(v) for k, v in values.items()},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
             if is_condition_failure(err):
-                old = _old_item(err)
+                old = old_item(err)
                 if old is None:
                     return ItemUpdate.NO_SUCH_ITEM
                 if old.get("status") == ItemStatus.SUBMITTED and not reversal:
@@ -563,13 +537,13 @@ class OrdersTable:
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :ref",
             "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
-            "ExpressionAttributeValues": {":ref": _to_attr(order_reference)},
+            "ExpressionAttributeValues": {":ref": to_attr(order_reference)},
             "ConsistentRead": True,
         }
         while True:
             page = self._client.query(**arguments)
             for raw in page.get("Items", []):
-                record = {k: _deserializer.deserialize(v) for k, v in raw.items()}
+                record = {k: deserializer.deserialize(v) for k, v in raw.items()}
                 name = str(record.pop(SORT_KEY))
                 if name == ORDER_RECORD:
                     order = record
@@ -591,13 +565,13 @@ class OrdersTable:
             KeyConditionExpression="#pk = :ref AND #sk = :order",
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
             ExpressionAttributeValues={
-                ":ref": _to_attr(order_reference),
-                ":order": _to_attr(ORDER_RECORD),
+                ":ref": to_attr(order_reference),
+                ":order": to_attr(ORDER_RECORD),
             },
             ConsistentRead=True,
         )
         raws = page.get("Items", [])
-        return {k: _deserializer.deserialize(v) for k, v in raws[0].items()} if raws else None
+        return {k: deserializer.deserialize(v) for k, v in raws[0].items()} if raws else None
 
     def by_status(
         self, status: OrderStatus, *, limit: int, after: dict[str, Any] | None = None
@@ -609,19 +583,19 @@ class OrdersTable:
             "IndexName": STATUS_INDEX,
             "KeyConditionExpression": "#status = :status",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":status": _to_attr(status.value)},
+            "ExpressionAttributeValues": {":status": to_attr(status.value)},
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if after is not None:
-            arguments["ExclusiveStartKey"] = {k: _to_attr(v) for k, v in after.items()}
+            arguments["ExclusiveStartKey"] = {k: to_attr(v) for k, v in after.items()}
         page = self._client.query(**arguments)
         orders = [
-            {k: _deserializer.deserialize(v) for k, v in raw.items() if k != SORT_KEY}
+            {k: deserializer.deserialize(v) for k, v in raw.items() if k != SORT_KEY}
             for raw in page.get("Items", [])
         ]
         last = page.get("LastEvaluatedKey")
-        return orders, {k: _deserializer.deserialize(v) for k, v in last.items()} if last else None
+        return orders, {k: deserializer.deserialize(v) for k, v in last.items()} if last else None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -701,7 +675,7 @@ class OrdersTable:
                 order_reference,
                 values,
                 condition=condition,
-                condition_values={":exec": execution_id, **_running_values(), **condition_values},
+                condition_values={":exec": execution_id, **running_values(), **condition_values},
                 condition_names=names,
                 set_if_absent=set_if_absent,
                 copy_if_absent=copy_if_absent,
@@ -709,7 +683,7 @@ class OrdersTable:
         except ClientError as err:
             if is_condition_failure(err):
                 wanted = str(values.get("stage") or values.get("status"))
-                raise _refusal(err, order_reference, execution_id, wanted) from err
+                raise refusal(err, order_reference, execution_id, wanted) from err
             raise
 
     def _update(
@@ -749,48 +723,17 @@ class OrdersTable:
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={k: _to_attr(v) for k, v in attr_values.items()},
+            ExpressionAttributeValues={k: to_attr(v) for k, v in attr_values.items()},
             ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         old = answer.get("Attributes") or {}
-        return {"attempt": _deserializer.deserialize(old["attempt"])} if "attempt" in old else {}
+        return {"attempt": deserializer.deserialize(old["attempt"])} if "attempt" in old else {}
 
 
-def _running_values() -> dict[str, str]:
+def running_values() -> dict[str, str]:
     first, second = sorted(RUNNING_STATUSES)
     return {":run0": first.value, ":run1": second.value}
 
 
-def _old_item(err: ClientError) -> dict[str, Any] | None:
-    """The item as it was when a condition failed (DynamoDB returns it on request)."""
-    raw = err.response.get("Item")
-    return {k: _deserializer.deserialize(v) for k, v in raw.items()} if raw else None
-
-
-def _text(item: dict[str, Any], name: str) -> str:
-    return str(item.get(name, "?"))
-
-
-def _refusal(
-    err: ClientError, order_reference: str, execution_id: str, wanted: str
-) -> NotOwnerError | StaleStepError | OrderCancelled:
-    """Why a conditional write of the owning execution was refused: another execution owns the
-    order, somebody cancelled it, or the order has moved past the step."""
-    owner = _owner_in(err)
-    if owner is not None and owner != execution_id:
-        return NotOwnerError(order_reference, owner)
-    old = _old_item(err) or {}
-    if "cancel_requested" in old and old.get("status") in RUNNING_STATUSES:
-        cancel = old["cancel_requested"]
-        return OrderCancelled(
-            f"order {order_reference} was cancelled by {cancel.get('by')} at {cancel.get('at')}"
-            + (f": {cancel['comment']}" if cancel.get("comment") else "")
-        )
-    return StaleStepError(order_reference, wanted, old)
-
-
-def _owner_in(err: ClientError) -> str | None:
-    """The owning execution, when DynamoDB returned the old item with the condition failure."""
-    owner = (err.response.get("Item") or {}).get("execution_id", {}).get("S")
-    return str(owner) if owner else None
+__all__ = ["BATCH_WRITE_LIMIT", "ItemUpdate", "NotOwnerError", "OrdersTable", "StaleStepError"]
