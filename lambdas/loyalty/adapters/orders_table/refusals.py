@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from loyalty.adapters.orders_table.codec import deserializer
+from loyalty.adapters.orders_table.access import deserializer
 from loyalty.domain.errors import OrderCancelled
 from loyalty.order_status import RUNNING_STATUSES
 
