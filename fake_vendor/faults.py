@@ -220,7 +220,8 @@ class FaultInjector:
         self.profile = FaultProfile()
         self.bucket: TokenBucket | None = None
         # time.monotonic() at which the fault clock started: outage offsets count from here.
-        self.clock_start = time.monotonic()
+        # None while armed to start at the next request (``restart_clock(on_next_request=True)``).
+        self.clock_start: float | None = time.monotonic()
         self.injected: dict[str, int] = {}
 
     def apply(self, profile: FaultProfile) -> None:
@@ -239,8 +240,8 @@ class FaultInjector:
         self.rng = random.Random()
         self.apply(FaultProfile())
 
-    def restart_clock(self) -> None:
-        self.clock_start = time.monotonic()
+    def restart_clock(self, *, on_next_request: bool = False) -> None:
+        self.clock_start = None if on_next_request else time.monotonic()
 
     def latency_seconds(self) -> float:
         # Latency applies to every /v1 answer, fault answers included: a 503 also crosses a network.
@@ -253,6 +254,8 @@ class FaultInjector:
         """The answer of a fault that refuses the request before it is processed, if one does."""
         faults = self.profile
         now = time.monotonic()
+        if self.clock_start is None:
+            self.clock_start = now
         elapsed = now - self.clock_start
         for start, end in faults.outages:
             if start <= elapsed < end:

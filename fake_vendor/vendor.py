@@ -166,16 +166,17 @@ class FakeVendor:
         with self._lock:
             self._faults.apply(profile)
 
-    def start_fault_clock(self) -> None:
-        """Restart the fault clock, so outage offsets count from now.
+    def start_fault_clock(self, *, on_next_request: bool = False) -> None:
+        """Restart the fault clock, so outage offsets count from now, or with
+        ``on_next_request`` from the next ``/v1`` request the vendor receives.
 
         Applying a profile already starts it; call this when the traffic under test really
-        begins (a run submitting its first order), so whatever happens in between (deploying,
-        seeding) does not eat into an outage. Only outages use the clock: the token bucket and
-        the RNG are left as they are.
+        begins, so whatever happens in between (deploying, seeding, an order's way to its first
+        vendor step) does not eat into an outage. Only outages use the clock: the token bucket
+        and the RNG are left as they are.
         """
         with self._lock:
-            self._faults.restart_clock()
+            self._faults.restart_clock(on_next_request=on_next_request)
         logger.info("fake vendor fault clock restarted")
 
     # ---- seeding and inspection ------------------------------------------------------------

@@ -999,3 +999,19 @@ def test_a_burst_of_connections_is_accepted_without_a_syn_retry(vendor: FakeVend
     took = connect_burst(vendor.base_url)
     assert len(took) == 100
     assert max(took) < SYN_RETRY_SECONDS - 0.1
+
+
+def test_a_fault_clock_armed_for_the_next_request_starts_there(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    path = f"/v1/accounts/{ACCOUNT}"
+    vendor.faults = FaultProfile(outages=[(0.0, 0.4)])
+    vendor.start_fault_clock(on_next_request=True)
+    time.sleep(0.5)  # longer than the outage: a clock started when armed would be past it
+
+    first = call(http, vendor, "GET", path)
+    time.sleep(0.45)
+    after_window = call(http, vendor, "GET", path)
+
+    assert (first.status, after_window.status) == (503, 200)
+    assert vendor.stats().faults_injected == {"outage": 1}
