@@ -119,21 +119,38 @@ def assert_settled(cloud: LocalCloud, *outcomes: OrderOutcome) -> None:
 def take_dead_letters(cloud: LocalCloud) -> dict[str, list[dict[str, Any]]]:
     """Every dead-letter message, by queue, removed from its queue (so the next scenario starts
     with none): a scenario that expects some must account for each one."""
+    return {
+        queue: [body for body, _ in messages]
+        for queue, messages in take_dead_letter_reasons(cloud).items()
+    }
+
+
+Refusal = tuple[dict[str, Any], str | None]
+"""A dead letter's body and the reason in its ``error`` attribute, if any."""
+
+
+def take_dead_letter_reasons(cloud: LocalCloud) -> dict[str, list[Refusal]]:
+    """As ``take_dead_letters``, each body with the reason an event buffer gave in the message's
+    ``error`` attribute (None for a message that was not refused but ran out of receives)."""
     taken = {
-        logical_id: take_messages(cloud, url) for logical_id, url in cloud.queues(dead_letter=True)
+        logical_id: take_messages(cloud, url, with_reasons=True)
+        for logical_id, url in cloud.queues(dead_letter=True)
     }
     return {logical_id: messages for logical_id, messages in taken.items() if messages}
 
 
-def take_messages(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    """Every message of a queue (its body), removed from it."""
+def take_messages(cloud: LocalCloud, url: str, *, with_reasons: bool = False) -> list[Any]:
+    """Every message of a queue (its body, or with ``with_reasons`` its body and the value of
+    its ``error`` attribute), removed from it."""
     sqs = cloud.client("sqs")
-    taken = []
+    taken: list[Any] = []
     while messages := sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
     ).get("Messages", []):
         for message in messages:
-            taken.append(json.loads(message["Body"]))
+            body = json.loads(message["Body"])
+            reason = message.get("MessageAttributes", {}).get("error", {}).get("StringValue")
+            taken.append((body, reason) if with_reasons else body)
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return taken
 

@@ -12,7 +12,13 @@ from typing import Any
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud
 from loyalty import contract
-from tests.faults.conftest import FAST_MEDIATOR, assert_settled, effects_of, take_dead_letters
+from tests.faults.conftest import (
+    FAST_MEDIATOR,
+    assert_settled,
+    effects_of,
+    take_dead_letter_reasons,
+    take_dead_letters,
+)
 
 # Worker steps give up on a silent worker after 2 s (and try again), so a crash plays out fast.
 CLOUD_CONTEXT = {
@@ -172,9 +178,9 @@ def test_an_answer_after_its_task_timed_out_is_dropped_and_the_retry_completes_t
     assert_settled(cloud, outcome)
 
 
-def _queue(dead: dict[str, Any], rule: str) -> str:
-    """The logical id of ``rule``'s dead-letter queue among ``dead``'s."""
-    (queue,) = [q for q in dead if q.startswith(f"Bus{rule}DeadLetterQueue")]
+def _buffer_queue(dead: dict[str, Any], buffer: str) -> str:
+    """The logical id of ``buffer``'s dead-letter queue among ``dead``'s."""
+    (queue,) = [q for q in dead if q.startswith(f"{buffer}DeadLetterQueue")]
     return queue
 
 
@@ -286,17 +292,17 @@ def test_malformed_events_on_the_bus_end_in_dead_letter_queues_with_their_reason
     )
     assert cloud.wait_idle(timeout=30), cloud.in_flight()
 
-    dead = take_dead_letters(cloud)
+    # Refused by the order starter and the Token Handler: each buffer's dead-letter queue holds
+    # the event as it came, the reason in the message's ``error`` attribute.
+    dead = take_dead_letter_reasons(cloud)
     explained = {
-        queue: [
-            (m["requestPayload"]["detail"], m["responsePayload"]["errorType"]) for m in messages
-        ]
+        queue: [(event["detail"], (reason or "").split(":")[0]) for event, reason in messages]
         for queue, messages in dead.items()
     }
     assert len(explained) == 2, explained
     assert explained == {
-        _queue(dead, "OrdersReceived"): [(no_reference, "InvalidOrderEventError")],
-        _queue(dead, "VendorAnswers"): [(answer_without_order, "ValidationError")],
+        _buffer_queue(dead, "OrdersReceivedBuffer"): [(no_reference, "InvalidOrderEventError")],
+        _buffer_queue(dead, "VendorAnswersBuffer"): [(answer_without_order, "ValidationError")],
     }
     # the made-up token was refused by Step Functions and dropped by the Step Finisher
     assert _finisher_outcome(cloud, "not-a-token") == "TokenAlreadyClosed"

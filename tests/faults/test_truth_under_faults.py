@@ -17,7 +17,12 @@ import pytest
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
 from local_cloud.run.order_mix import generate_orders
-from tests.faults.conftest import FAST_MEDIATOR, assert_settled, take_dead_letters, take_messages
+from tests.faults.conftest import (
+    FAST_MEDIATOR,
+    assert_settled,
+    take_dead_letter_reasons,
+    take_messages,
+)
 from tests.faults.scenarios import MIX, ORDERS, SCENARIO_TIMEOUT, run_scenario
 
 DEADLINE = max(4, ORDERS // 20)
@@ -194,11 +199,11 @@ def test_references_with_whitespace_never_split_an_order(
         else:
             cloud.submit_order(order)
     assert cloud.wait_idle(timeout=60), cloud.in_flight()
-    dead = [m for messages in take_dead_letters(cloud).values() for m in messages]
+    dead = [m for messages in take_dead_letter_reasons(cloud).values() for m in messages]
     assert len(dead) == len(padded) - refused_by_api
-    for record in dead:
-        assert "detail.order_reference" in record["responsePayload"]["errorMessage"]
-        assert record["requestPayload"]["detail"]["order_reference"].startswith(" ")
+    for event, reason in dead:
+        assert reason is not None and "detail.order_reference" in reason
+        assert event["detail"]["order_reference"].startswith(" ")
 
     # ... and then the whole batch, canonical, goes through as usual.
     ran = run_scenario("references with whitespace first", cloud, vendor, seed=1105)
