@@ -751,12 +751,36 @@ class LocalCloud:
                 found[logical_id] = messages
         return found
 
+    def dead_letter_reasons(self) -> dict[str, list[tuple[dict[str, Any], str | None]]]:
+        """As ``dead_letters``, each body with the reason an event buffer gave in the message's
+        ``error`` attribute (None for a message that ran out of receives rather than refused)."""
+        found: dict[str, list[tuple[dict[str, Any], str | None]]] = {}
+        for logical_id, url in self.queues(dead_letter=True):
+            messages = [
+                (
+                    json.loads(m["Body"]),
+                    m.get("MessageAttributes", {}).get("error", {}).get("StringValue"),
+                )
+                for m in self._receive(url)
+            ]
+            if messages:
+                found[logical_id] = messages
+        return found
+
     def _peek(self, url: str) -> Iterator[dict[str, Any]]:
-        response = self._sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
-        )
-        for message in response.get("Messages", []):
+        for message in self._receive(url):
             yield json.loads(message["Body"])
+
+    def _receive(self, url: str) -> list[dict[str, Any]]:
+        """Up to ten messages of a queue, left visible to the next reader."""
+        response = self._sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+        )
+        return list(response.get("Messages", []))
 
     @contextlib.contextmanager
     def function_fault(

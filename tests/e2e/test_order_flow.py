@@ -180,12 +180,15 @@ def test_order_without_reference_goes_to_the_dead_letter_queue_with_the_reason(
     cloud.submit_order({"loyalty_reference": CUSTOMER, "lines": []})
     assert cloud.wait_idle()
 
-    dead = cloud.dead_letters()
-    records = [m for messages in dead.values() for m in messages]
+    # Refused by the order starter: its buffer's dead-letter queue, the event as it came, and
+    # the reason in the message's ``error`` attribute.
+    dead = cloud.dead_letter_reasons()
+    assert dead and all(queue.startswith("OrdersReceivedBuffer") for queue in dead), dead
+    records = [record for messages in dead.values() for record in messages]
     assert any(
-        "order_reference must be a non-empty string" in r["responsePayload"]["errorMessage"]
-        for r in records
-    )
-    assert all(r["requestContext"]["condition"] == "RetriesExhausted" for r in records)
-    for messages_queue in dead:
-        assert messages_queue.startswith("BusOrdersReceived")
+        event["detail"] == {"loyalty_reference": CUSTOMER, "lines": []}
+        and reason is not None
+        and reason.startswith("InvalidOrderEventError: ")
+        and "order_reference must be a non-empty string" in reason
+        for event, reason in records
+    ), records

@@ -32,14 +32,13 @@ def test_on_the_bus_it_goes_to_the_dead_letter_queue_and_the_order_can_be_sent_r
     assert cloud.wait_idle()
 
     refused = [
-        record
-        for messages in cloud.dead_letters().values()
-        for record in messages
-        if record.get("requestPayload", {}).get("detail", {}).get("order_reference")
-        == f" {reference}"
+        reason
+        for messages in cloud.dead_letter_reasons().values()
+        for event, reason in messages
+        if event.get("detail", {}).get("order_reference") == f" {reference}"
     ]
     assert len(refused) == 1
-    message = refused[0]["responsePayload"]["errorMessage"]
+    message = refused[0] or ""
     assert "detail.order_reference" in message and "whitespace" in message
     assert cloud.order_outcome(reference).execution_status == "NOT_STARTED"
     assert cloud.order_item(reference) is None and cloud.order_item(f" {reference}") is None
