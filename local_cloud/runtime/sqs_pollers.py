@@ -90,6 +90,8 @@ class SqsPollers:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._receivers = {m.queue_arn: threading.Lock() for m in mappings}
+        self._connect_lock = threading.Lock()
+        self._connections: dict[tuple[str, str], tuple[str, Any] | None] = {}
         self.invocations = 0
 
     def start(self) -> None:
@@ -127,17 +129,31 @@ class SqsPollers:
             "sqs", config=Config(retries={"max_attempts": 1})
         )
 
+    def _connect(self, mapping: EventSourceMapping) -> tuple[str, Any] | None:
+        """The queue's URL and a client with the function's role, made once per mapping and
+        shared by its pollers (a boto3 client is thread-safe; one per poller made a deploy spend
+        seconds creating hundreds). None when the role may not read the queue."""
+        key = (mapping.queue_arn, mapping.function.name)
+        with self._connect_lock:
+            if key not in self._connections:
+                name = mapping.queue_arn.rsplit(":", 1)[-1]
+                url = self._client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+                sqs = self._sqs_as(mapping.function)
+                connection: tuple[str, Any] | None = (url, sqs)
+                try:  # what Lambda's poller asks first, with the role: a missing grant stops it
+                    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+                except Exception:
+                    if not self._stop.is_set():
+                        LOG.exception("%s cannot read %s: not polled", mapping.function.name, url)
+                    connection = None
+                self._connections[key] = connection
+            return self._connections[key]
+
     def _poll(self, mapping: EventSourceMapping) -> None:
-        url = self._client("sqs").get_queue_url(QueueName=mapping.queue_arn.rsplit(":", 1)[-1])[
-            "QueueUrl"
-        ]
-        sqs = self._sqs_as(mapping.function)
-        try:  # what Lambda's poller asks first, with the role: a missing grant stops the mapping
-            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
-        except Exception:
-            if not self._stop.is_set():
-                LOG.exception("%s cannot read %s: not polled", mapping.function.name, url)
+        connection = self._connect(mapping)
+        if connection is None:
             return
+        url, sqs = connection
         receiver = self._receivers[mapping.queue_arn]
         while not self._stop.is_set():
             messages: list[dict[str, Any]] = []
