@@ -6,8 +6,10 @@ state machines, rules and handlers are the ones ``cdk deploy`` ships. The stand-
 (the top-level ``fake_vendor`` package, a room of its own) listens on 127.0.0.1.
 
 What moto lacks, and only that, is emulated by ``local_cloud.runtime`` (its modules named below);
-``LocalCloud`` (``cloud``) puts it together, and ``local_cloud.run`` is the run command
-(``python -m local_cloud run``) that drives batches of orders through it:
+``LocalCloud`` (``cloud``, one job a module: ``resources``, ``events``, ``orders``,
+``queue_messages``, ``in_flight``, ``faults``, ``api_callers``) puts it together, and
+``local_cloud.run`` is the run command (``python -m local_cloud run``) that drives batches of
+orders through it:
 
 * **Lambda** (``lambda_runtime``, ``sqs_pollers``): moto's Lambda needs Docker; handlers run
   in-process. Like Lambda, each concurrent invocation gets an execution environment of its own (a

@@ -1,0 +1,82 @@
+"""What waits in the app's queues: buffered work, requests parked for reconciliation and
+dead letters, read without taking them out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from local_cloud.resources import CloudResources
+
+
+class QueueMessages(CloudResources):
+    """Peek into the queues; never consumes a message."""
+
+    def parked_for_reconciliation(self) -> list[dict[str, Any]]:
+        """Vendor requests in the reconciliation queue (up to ten, peeked, left in): their
+        outcome was unknown when the mediator answered ``VendorOutcomeUnknown``."""
+        return list(self._peek(self.output("ReconciliationQueueUrl")))
+
+    def reconciliation_backlog(self) -> int:
+        """How many requests wait in the reconciliation queue for an operator."""
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self.output("ReconciliationQueueUrl"),
+            AttributeNames=["ApproximateNumberOfMessages"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def buffered_messages(self) -> dict[str, int]:
+        """Messages waiting or hidden in every queue that is not a dead-letter queue, by logical
+        id."""
+        counts = {}
+        for logical_id, url in self.queues(dead_letter=False):
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            counts[logical_id] = sum(int(v) for v in attributes.values())
+        return counts
+
+    def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
+        """Every message in every dead-letter queue, by the queue's logical id (peeked, left in)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for logical_id, url in self.queues(dead_letter=True):
+            messages = list(self._peek(url))
+            if messages:
+                found[logical_id] = messages
+        return found
+
+    def dead_letter_reasons(self) -> dict[str, list[tuple[dict[str, Any], str | None]]]:
+        """As ``dead_letters``, each body with the reason an event buffer gave in the message's
+        ``error`` attribute (None for a message that ran out of receives rather than refused)."""
+        found: dict[str, list[tuple[dict[str, Any], str | None]]] = {}
+        for logical_id, url in self.queues(dead_letter=True):
+            messages = [
+                (
+                    json.loads(m["Body"]),
+                    m.get("MessageAttributes", {}).get("error", {}).get("StringValue"),
+                )
+                for m in self._receive(url)
+            ]
+            if messages:
+                found[logical_id] = messages
+        return found
+
+    def _peek(self, url: str) -> Iterator[dict[str, Any]]:
+        for message in self._receive(url):
+            yield json.loads(message["Body"])
+
+    def _receive(self, url: str) -> list[dict[str, Any]]:
+        """Up to ten messages of a queue, left visible to the next reader."""
+        response = self._sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+        )
+        return list(response.get("Messages", []))
