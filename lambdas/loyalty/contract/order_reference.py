@@ -1,0 +1,59 @@
+"""The order reference, every event's correlation id, and the rules of the events that carry it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from loyalty.contract.sources import DEFAULT_PREFIX, Source, source_of
+from loyalty.contract.steps import TASK_TOKEN_FIELD, OrderEvent, OrderStep, TaskAnswer
+
+# --- The order reference ----------------------------------------------------------------------
+
+ORDER_REFERENCE_FIELD: Final = "order_reference"
+ORDER_REFERENCE_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+"""The one canonical form of an order reference, checked at every entry (the Order API and the
+order starter) before anything uses it: the execution name, the orders table key and the vendor's
+idempotency keys are all built from it, so a reference with surrounding whitespace (or any other
+character outside this set) would split one order into two. It also names the Step Functions
+execution, which forbids whitespace and ``:`` and caps names at 80 characters."""
+
+
+def order_reference_problem(value: object) -> str | None:
+    """Why ``value`` is not a canonical order reference, or None if it is."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if value != value.strip():
+        return f"{value!r} has leading or trailing whitespace; send the reference without it"
+    if not re.fullmatch(ORDER_REFERENCE_PATTERN, value):
+        return (
+            f"{value!r} is not a valid order reference: 1 to 64 letters, digits, '_', '.' or "
+            "'-', starting with a letter or digit"
+        )
+    return None
+
+
+def order_received_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """Starts an order-processing execution."""
+    return {
+        "source": [source_of(Source.ORDER_INTAKE, prefix)],
+        "detail-type": [OrderEvent.RECEIVED.value],
+    }
+
+
+def order_step_pattern(step: OrderStep, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """A worker's rule: the step request put by the order-processing state machine."""
+    return {
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
+        "detail-type": [step.value],
+        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
+    }
+
+
+def task_answer_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """The Step Finisher's rule: a worker's TASK_FINISHED / TASK_FAILED answer."""
+    return {
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
+        "detail-type": [a.value for a in TaskAnswer],
+        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
+    }
