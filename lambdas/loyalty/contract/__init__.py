@@ -67,10 +67,7 @@ from loyalty.contract.observability import (
 from loyalty.contract.order_reference import (
     ORDER_REFERENCE_FIELD,
     ORDER_REFERENCE_PATTERN,
-    order_received_pattern,
     order_reference_problem,
-    order_step_pattern,
-    task_answer_pattern,
 )
 from loyalty.contract.sources import (
     DEFAULT_DOMAIN,
@@ -90,7 +87,10 @@ from loyalty.contract.steps import (
     StepStatus,
     StepWait,
     TaskAnswer,
+    order_received_pattern,
     order_step_metadata,
+    order_step_pattern,
+    task_answer_pattern,
 )
 from loyalty.contract.vendor import (
     EFFECT_TYPES,

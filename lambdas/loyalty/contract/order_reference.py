@@ -1,12 +1,9 @@
-"""The order reference, every event's correlation id, and the rules of the events that carry it."""
+"""The order reference, every event's correlation id."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Final
-
-from loyalty.contract.sources import DEFAULT_PREFIX, Source, source_of
-from loyalty.contract.steps import TASK_TOKEN_FIELD, OrderEvent, OrderStep, TaskAnswer
+from typing import Final
 
 # --- The order reference ----------------------------------------------------------------------
 
@@ -31,29 +28,3 @@ def order_reference_problem(value: object) -> str | None:
             "'-', starting with a letter or digit"
         )
     return None
-
-
-def order_received_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
-    """Starts an order-processing execution."""
-    return {
-        "source": [source_of(Source.ORDER_INTAKE, prefix)],
-        "detail-type": [OrderEvent.RECEIVED.value],
-    }
-
-
-def order_step_pattern(step: OrderStep, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
-    """A worker's rule: the step request put by the order-processing state machine."""
-    return {
-        "source": [source_of(Source.ORDER_PROCESS, prefix)],
-        "detail-type": [step.value],
-        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
-    }
-
-
-def task_answer_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
-    """The Step Finisher's rule: a worker's TASK_FINISHED / TASK_FAILED answer."""
-    return {
-        "source": [source_of(Source.ORDER_PROCESS, prefix)],
-        "detail-type": [a.value for a in TaskAnswer],
-        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
-    }

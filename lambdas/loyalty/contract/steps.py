@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
-from loyalty.contract.sources import Source
+from loyalty.contract.sources import DEFAULT_PREFIX, Source, source_of
 
 # --- Order steps (seed 004) and order lifecycle -----------------------------------------------
 
@@ -206,4 +206,30 @@ def order_step_metadata(*, domain: str, step: str, status: StepStatus) -> dict[s
         "category": ORDER_STEP_CATEGORY,
         "type": step,
         "status": status.value,
+    }
+
+
+def order_received_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """Starts an order-processing execution."""
+    return {
+        "source": [source_of(Source.ORDER_INTAKE, prefix)],
+        "detail-type": [OrderEvent.RECEIVED.value],
+    }
+
+
+def order_step_pattern(step: OrderStep, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """A worker's rule: the step request put by the order-processing state machine."""
+    return {
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
+        "detail-type": [step.value],
+        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
+    }
+
+
+def task_answer_pattern(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """The Step Finisher's rule: a worker's TASK_FINISHED / TASK_FAILED answer."""
+    return {
+        "source": [source_of(Source.ORDER_PROCESS, prefix)],
+        "detail-type": [a.value for a in TaskAnswer],
+        "detail": {TASK_TOKEN_FIELD: [{"exists": True}]},
     }
