@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from local_cloud.runtime.deployer import DeployError, _dependency_order
+from local_cloud.runtime.deployer import DeployError
+from local_cloud.runtime.deployer.orchestration import _dependency_order
 
 
 def resource(**properties: Any) -> dict[str, Any]:
