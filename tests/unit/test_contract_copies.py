@@ -38,10 +38,10 @@ ALLOWED = {
     # SendTaskSuccess's own parameter name (the AWS API's), not the contract's event field.
     ("cdk_constructs/step_finisher.py", "TaskToken"),
     # Construct ids (states, alarms) that read like the error or status they stand for.
-    ("stacks/order_processing.py", "ApprovalNotOpened"),
-    ("stacks/order_processing.py", "OrderCancelled"),
-    ("stacks/order_processing.py", "OrderRejected"),
-    ("stacks/order_processing.py", "CompensationFailed"),
+    ("stacks/order_flow.py", "ApprovalNotOpened"),
+    ("stacks/order_flow.py", "OrderCancelled"),
+    ("stacks/order_flow.py", "OrderRejected"),
+    ("stacks/order_flow.py", "CompensationFailed"),
     ("stacks/observability.py", "CompensationFailed"),
 }
 
