@@ -311,19 +311,29 @@ def measure(
             usage.lambda_gb_seconds += duration_ms / 1000 * memory_mb / 1024
     usage.dynamodb_read_units = seen["units"]["read"]
     usage.dynamodb_write_units = seen["units"]["write"]
-    # EventBridge's deliveries to the mediator's buffer queue are SendMessage requests too.
-    # (Vendor requests carry a task token: the event log has them as summary lines.)
-    vendor_requests = sum(
-        (event := contract.parse_event_summary(m)) is not None
-        and event["detail-type"] == contract.VENDOR_DETAIL_TYPE
-        and event["detail"]["metadata"]["status"] == contract.VendorStatus.PROCESSED
-        for m in seen["events"]
-    )
+    # EventBridge's deliveries to a buffer queue are SendMessage requests too (moto's events
+    # backend delivers without an SQS request to count): the mediator's vendor requests, the
+    # Token Handler's vendor answers and the order starter's order.received. The token-bearing
+    # ones are summary lines in the event log.
+    buffered = sum(_buffered(m) for m in seen["events"])
     usage.sqs_requests = (
-        sum(n for op, n in seen["requests"].items() if op.startswith("sqs:")) + vendor_requests
+        sum(n for op, n in seen["requests"].items() if op.startswith("sqs:")) + buffered
     )
     usage.log_bytes = usage.event_bytes + seen["function_log_bytes"]
     return usage
+
+
+def _buffered(line: str) -> bool:
+    """Whether the event of this event-log line goes to a buffer queue."""
+    event = contract.parse_event_summary(line)
+    if event is None:
+        event = json.loads(line) if line.startswith("{") else {}
+    if event.get("detail-type") == contract.OrderEvent.RECEIVED:
+        return True
+    if event.get("detail-type") != contract.VENDOR_DETAIL_TYPE:
+        return False
+    status = event.get("detail", {}).get("metadata", {}).get("status")
+    return status in {s.value for s in contract.VendorStatus}
 
 
 def naive(usage: OrderUsage, *, status_states: bool) -> OrderUsage:

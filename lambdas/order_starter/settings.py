@@ -1,4 +1,4 @@
-"""What the Order Starter is given (``stacks/order_processing.py`` sets every variable)."""
+"""What the Order Starter is given (``stacks/resumers.py`` sets every variable)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the order-step functions are given (``stacks/order_processing.py`` sets every variable):
+"""What the order-step functions are given (``stacks/order_flow.py`` sets every variable):
 what every step has, and what the steps that need more are given besides."""
 
 from __future__ import annotations
