@@ -178,9 +178,10 @@ def report(lambda_seconds: float) -> None:
 def measure() -> dict[str, dict[str, float]]:
     """Run each reference order alone on a local cloud that counts (never refuses) the
     throttled APIs' calls, and count its units."""
-    from bench.cost import RequestCounter, reference_orders
-    from bench.cost import measure as measure_cost
     from bench.reference_orders import seed_codes, seed_members
+    from bench.request_counter import RequestCounter
+    from bench.usage_measurement import measure as measure_cost
+    from bench.usage_measurement import reference_orders
     from fake_vendor import FakeVendor
     from local_cloud.cloud import LocalCloud
     from local_cloud.run.synth import synthesise

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from bench.cost import RequestCounter
+from bench.request_counter import RequestCounter
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
 from local_cloud.run.synth import synthesise

@@ -210,8 +210,8 @@ def throttling_response(url: str) -> AWSResponse:
 
 _active: Throttler | None = None
 _original: dict[str, Any] = {}
-"""The methods the hooks wrap, as they were when hooked (another wrapper, such as bench.cost's
-request counter, stays in the chain)."""
+"""The methods the hooks wrap, as they were when hooked (another wrapper, such as
+bench.request_counter's RequestCounter, stays in the chain)."""
 
 
 def _stubber_call(
