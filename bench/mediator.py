@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from bench.figures import percentile
 from bench.request_counter import RequestCounter
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
@@ -49,11 +50,6 @@ def request_event(i: int) -> dict[str, Any]:
             },
         },
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 def worst_window(times: list[float], seconds: float = 1.0) -> int:

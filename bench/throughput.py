@@ -40,13 +40,13 @@ It asserts nothing; it exits 1 if an order did not complete in time.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
 import time
 
 from bench.bare_loop import bare_loop_phases
+from bench.figures import percentile
 from bench.local_cloud_runner import local_cloud_phases
 from bench.throughput_driver import Budget, Phase
 
@@ -54,11 +54,6 @@ SETUP_SECONDS = 30  # synthesis and deployment of the local cloud, budgeted out 
 
 
 # -- report -------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 def _figures(phase: Phase) -> tuple[str, str, str, str]:
