@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.runtime import moto_patches
+from local_cloud.runtime.moto_patches import engine_clients
 from tests.local_cloud.machines import waiting_task
 
 REGION = "us-east-1"
@@ -126,7 +127,7 @@ def test_a_seeded_rate_refuses_the_same_calls_each_run() -> None:
     def refusals(seed: int) -> list[bool]:
         outcomes = []
         with LocalCloud.state_machine_put_events_fault(rate=0.5, seed=seed):
-            interceptor = moto_patches._put_events_interceptor
+            interceptor = engine_clients._put_events_interceptor
             assert interceptor is not None
             for n in range(40):
                 outcomes.append(interceptor([{"DetailType": f"d{n}"}]) is not None)
@@ -135,7 +136,7 @@ def test_a_seeded_rate_refuses_the_same_calls_each_run() -> None:
     first = refusals(7)
     assert first == refusals(7)
     assert 5 < sum(first) < 35
-    assert moto_patches._put_events_interceptor is None  # gone with the block
+    assert engine_clients._put_events_interceptor is None  # gone with the block
 
 
 def test_the_knob_needs_times_or_rate() -> None:
