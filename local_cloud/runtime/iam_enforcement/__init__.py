@@ -13,7 +13,7 @@ gets the service's ``AccessDenied`` answer with IAM's wording and never reaches 
 Calls signed with any other key (the local cloud's own work: the event router, tests) stand for
 AWS services acting under resource policies, which are not evaluated here; the construct tests
 check those (``tests/infrastructure``). So would a call from a thread a handler starts, or with
-keys a handler brings: no handler does either (a test keeps it so). A call this module cannot map
+keys a handler brings: no handler does either (a test keeps it so). A call this package cannot map
 stops with an error naming it, and so does a client of one function used in another's
 environment, so neither can slip past unchecked.
 
