@@ -23,12 +23,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from app import cdk_json_context
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.api_client import ApiClient
 from local_cloud.cloud import ACCOUNT, REGION, LocalCloud, OrderOutcome
+from local_cloud.run.console import header, order_line, print_summary, print_timeline
 from local_cloud.run.order_mix import (
     DEFAULT_MIX,
     generate_orders,
@@ -43,42 +43,8 @@ from local_cloud.run.synth import synthesise
 from local_cloud.runtime.assembly import AssemblyError, CloudAssembly
 from stacks.config import ConfigError, config_of
 
-DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)", "cancel": "(cancelled)"}
-COLUMNS = (
-    "{ref:<20} {via:<4} {type:<7} {status:<10} {error:<21} {duration:>8} {transitions:>5}  {note}"
-)
 MAX_LINES_PRINTED = 40
 """Larger runs print only the orders that ended unexpectedly (the JSON report has them all)."""
-
-
-def _line(outcome: OrderOutcome, sample: SampleOrder, expected_ok: bool) -> str:
-    duration = f"{outcome.duration_seconds:.2f}s" if outcome.duration_seconds is not None else "-"
-    note = "<- UNEXPECTED" if not expected_ok else DECISION_NOTES.get(sample.decision or "", "")
-    if expected_ok and any(i.get("status") == "COMPENSATED" for i in outcome.items.values()):
-        note = f"{note} (compensated)".strip()
-    return COLUMNS.format(
-        ref=outcome.order_reference,
-        via=sample.channel,
-        type=outcome.order_type or "-",
-        status=outcome.status,
-        error=outcome.error or "-",
-        duration=duration,
-        transitions=outcome.state_transitions,
-        note=note,
-    )
-
-
-def _header() -> str:
-    return COLUMNS.format(
-        ref="ORDER",
-        via="VIA",
-        type="TYPE",
-        status="STATUS",
-        error="ERROR",
-        duration="DURATION",
-        transitions="STEPS",
-        note="",
-    )
 
 
 def _show_refused_body(api: ApiClient) -> None:
@@ -124,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
         if not generated:
             _show_refused_body(api)
         print_all = len(samples) <= MAX_LINES_PRINTED
-        print(_header() if print_all else "(only orders that end unexpectedly are listed)")
+        print(header() if print_all else "(only orders that end unexpectedly are listed)")
 
         def on_end(sample: SampleOrder, outcome: OrderOutcome) -> None:
             ok = (outcome.status, outcome.error) == (sample.expected_status, sample.expected_error)
             if print_all or not ok:
-                print(_line(outcome, sample, ok), flush=True)
+                print(order_line(outcome, sample, ok), flush=True)
 
         result = run_orders(
             cloud,
@@ -142,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         )
         for reference in result.pending:
             sample = next(s for s in samples if s.reference == reference)
-            print(_line(result.outcomes[reference], sample, False), flush=True)
+            print(order_line(result.outcomes[reference], sample, False), flush=True)
         samples = _repair(cloud, vendor, cloud.api("reviewer"), samples, result.outcomes)
         cloud.wait_idle(timeout=10)
         full = report(
@@ -160,13 +126,13 @@ def run(args: argparse.Namespace) -> int:
                 "context_overrides": args.overrides,
             },
         )
-        _print_summary(full, len(samples), time.monotonic() - started)
+        print_summary(full, len(samples), time.monotonic() - started)
         print(f"Function logs: {cloud.workdir / 'logs'}")
         if args.json:
             Path(args.json).write_text(json.dumps(full, indent=2, default=str) + "\n")
             print(f"Report: {args.json}")
         if args.timeline:
-            _print_timeline(cloud, args.timeline)
+            print_timeline(cloud, args.timeline)
         if args.serve:
             _serve(cloud)
     totals = full["totals"]
@@ -209,72 +175,6 @@ def _repair(
         )
         repaired.append(replace(sample, expected_status="COMPLETED", expected_error=None))
     return repaired
-
-
-def _print_summary(full: dict[str, Any], count: int, elapsed: float) -> None:
-    totals = full["totals"]
-    by_status = ", ".join(f"{n} {status}" for status, n in sorted(totals["by_status"].items()))
-    print(
-        f"\nSummary: {by_status}, {totals['not_terminal']} not terminal, "
-        f"{totals['unexpected']} unexpected (of {count} orders, {elapsed:.1f}s in all)"
-    )
-    ledger = totals["vendor_ledger"]
-    applied = ledger["applied"]
-    operations = applied.get("credit_operations", 0) + applied.get("deduct_operations", 0)
-    print(
-        f"Vendor ledger: {operations} points operations (+{applied.get('points_credited', 0)} / "
-        f"-{applied.get('points_deducted', 0)}), {applied.get('vouchers', 0)} vouchers and "
-        f"{applied.get('rewards', 0)} rewards redeemed: "
-        + (
-            "as the orders expect"
-            if ledger["ok"]
-            else f"{len(ledger['mismatches'])} orders DIFFER (see --json)"
-        )
-    )
-    truth = totals["truth"]
-    unknown = (
-        f", {truth['unknown']} unknown (parked for reconciliation)" if truth["unknown"] else ""
-    )
-    print(
-        f"Item records: {truth['items']} items "
-        + (
-            f"agree with the vendor's ledger{unknown}"
-            if truth["ok"]
-            else f"checked, {len(truth['disagreements'])} DISAGREE with the vendor (see --json)"
-        )
-    )
-    injected = totals["vendor_faults_injected"]
-    if injected:
-        faults = ", ".join(f"{n} {kind}" for kind, n in sorted(injected.items()))
-        print(f"Vendor faults injected: {faults}")
-    queued = sum(totals["messages_in_queues"].values())
-    dead = sum(totals["messages_in_dead_letter_queues"].values())
-    parked = totals["requests_parked_for_reconciliation"]
-    print(
-        f"Queues: {queued} messages left; dead-letter queues: {dead} messages; "
-        f"reconciliation queue: {parked} requests"
-    )
-    iam = totals["iam"]
-    print(
-        f"IAM: {iam['authorisations']} authorisations of the functions' calls against their "
-        f"roles, {len(iam['refused'])} refused"
-    )
-    for refusal in iam["refused"][:5]:
-        print(f"  {refusal}")
-
-
-def _print_timeline(cloud: LocalCloud, reference: str) -> None:
-    entries = cloud.timeline(reference)
-    print(f"\nTimeline of {reference}: {len(entries)} events in the event log")
-    if not entries:
-        return
-    start = previous = entries[0].timestamp_ms
-    for entry in entries:
-        print(
-            f"  {entry.timestamp_ms - start:>7} ms (+{entry.timestamp_ms - previous:>5})  "
-            f"{entry.source:<32} {entry.detail_type:<27} {entry.what}"
-        )
-        previous = entry.timestamp_ms
 
 
 def _serve(cloud: LocalCloud) -> None:
