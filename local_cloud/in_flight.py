@@ -68,7 +68,12 @@ class InFlight(Orders, QueueMessages):
             "deliveries": self._router.in_flight,
             "poller_invocations": self._pollers.busy,
             "finishers_running": self._running_finishers(),
-            "buffered_messages": self.buffered_messages(),
+            "buffered_messages (visible, hidden)": {
+                queue: depth for queue, depth in self.queue_depths().items() if any(depth)
+            },
+            "functions with errors (errors, async retries, async failures, failed SQS items)": (
+                self._failing_functions()
+            ),
         }
 
     def stall_report(self, order_reference: str, *, last_events: int = 8) -> str:
@@ -95,19 +100,24 @@ class InFlight(Orders, QueueMessages):
             elif event["type"] in _TASK_ENDED:
                 open_tasks[state_of(event)] -= 1
         tail = ", ".join(f"{e['type']}({state_of(e)})" for e in history[-last_events:])
-        failing = {
-            name: (f.stats.errors, f.stats.async_retries, f.stats.async_failures)
-            for name, f in self.functions.items()
-            if f.stats.errors or f.stats.async_failures
-        }
+        failing = self._failing_functions()
         return (
             f"{arn}: {len(history)} history events; open tasks by state "
             f"{dict(+open_tasks)}; last events: {tail}; in flight {self.in_flight()}; "
             f"parked for reconciliation {self.reconciliation_backlog()}; dead letters "
             f"{ {k: len(v) for k, v in self.dead_letters().items()} }; functions with errors "
-            f"(errors, async retries, async failures) {failing}; "
+            f"(errors, async retries, async failures, failed SQS items) {failing}; "
             f"vendor {self.vendor.stats().to_dict()}"
         )
+
+    def _failing_functions(self) -> dict[str, tuple[int, int, int, int]]:
+        """(errors, async retries, async failures, failed SQS items) of each function that had
+        any errors, given-up events or failed items."""
+        return {
+            name: (s.errors, s.async_retries, s.async_failures, s.item_failures)
+            for name, f in self.functions.items()
+            if (s := f.stats).errors or s.async_failures or s.item_failures
+        }
 
     def _running_finishers(self) -> int:
         sfn = self.client("stepfunctions")

@@ -29,7 +29,13 @@ class QueueMessages(CloudResources):
     def buffered_messages(self) -> dict[str, int]:
         """Messages waiting or hidden in every queue that is not a dead-letter queue, by logical
         id."""
-        counts = {}
+        return {queue: sum(depth) for queue, depth in self.queue_depths().items()}
+
+    def queue_depths(self) -> dict[str, tuple[int, int]]:
+        """Messages (visible, hidden) in every queue that is not a dead-letter queue: a message
+        left visible waits for a poller, a hidden one is being handled or backs off after a
+        failed attempt (what tells the two stalls apart when ``wait_idle`` gives up)."""
+        depths = {}
         for logical_id, url in self.queues(dead_letter=False):
             attributes = self._sqs.get_queue_attributes(
                 QueueUrl=url,
@@ -38,8 +44,11 @@ class QueueMessages(CloudResources):
                     "ApproximateNumberOfMessagesNotVisible",
                 ],
             )["Attributes"]
-            counts[logical_id] = sum(int(v) for v in attributes.values())
-        return counts
+            depths[logical_id] = (
+                int(attributes["ApproximateNumberOfMessages"]),
+                int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            )
+        return depths
 
     def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
         """Every message in every dead-letter queue, by the queue's logical id (peeked, left in)."""

@@ -240,6 +240,7 @@ class SqsPollers:
         failed: set[str] = set()
         if mapping.report_batch_item_failures:
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            mapping.function.stats.item_failures += len(failed)
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             sqs.delete_message_batch(

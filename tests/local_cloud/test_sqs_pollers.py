@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_cloud.runtime.lambda_runtime import LocalFunction
+from local_cloud.runtime.lambda_runtime import InvocationStats, LocalFunction
 from local_cloud.runtime.sqs_pollers import EventSourceMapping, SqsPollers
 
 REGION = "us-east-1"
@@ -29,6 +29,7 @@ class CrashesOnce:
     def __init__(self) -> None:
         self.started: list[float] = []
         self.second = threading.Event()
+        self.stats = InvocationStats()
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         self.started.append(time.monotonic())

@@ -122,13 +122,19 @@ def test_an_order_whose_start_is_throttled_for_long_starts_once_the_quota_allows
 ) -> None:
     (sample,) = generate_orders(1, "sale=1", seed=4)
     seed_codes_for(vendor, [sample])
+    ((starter_name, starter),) = (i for i in cloud.functions.items() if "OrderStarter" in i[0])
+    failed_items = starter.stats.item_failures
 
     with _throttled(cloud, throttling.START_EXECUTION_STANDARD) as refused:
         assert cloud.api().submit(sample.order).status == 202
 
     outcome = cloud.wait_for_order(sample.reference, timeout=30)
-    # the order starter was refused, and kept trying
+    # the order starter was refused, and kept trying: each refused attempt a failed SQS item,
+    # which the diagnostics of a stalled run report
     assert refused[throttling.START_EXECUTION_STANDARD] >= 3
+    assert starter.stats.item_failures > failed_items
+    failing = next(v for k, v in cloud.in_flight().items() if k.startswith("functions with"))
+    assert failing[starter_name][3] == starter.stats.item_failures
     assert outcome.status == "COMPLETED", (outcome, cloud.dead_letters())
     assert _buffer_dead_letters(cloud) == {}
 

@@ -56,6 +56,8 @@ class InvocationStats:
     """Retry attempts run for asynchronous events."""
     async_expired: int = 0
     """Asynchronous events given up on because they were too old for their retry."""
+    item_failures: int = 0
+    """SQS records the function reported failed (``batchItemFailures``): they come back later."""
     cold_starts: int = 0
     duration_ms: float = 0.0
 
