@@ -62,24 +62,24 @@ class InFlight(Orders, QueueMessages):
         return self._router.throttled_retries
 
     def in_flight(self) -> dict[str, Any]:
-        """What is still moving (for diagnostics when ``wait_idle`` gives up)."""
+        """What is still moving (for diagnostics when ``wait_idle`` gives up): deliveries, poller
+        invocations, finishers running, each non-empty queue's (visible, hidden) messages and
+        each function that failed (errors, async retries, async failures, failed SQS items)."""
         assert self._router is not None and self._pollers is not None
         return {
             "deliveries": self._router.in_flight,
             "poller_invocations": self._pollers.busy,
             "finishers_running": self._running_finishers(),
-            "buffered_messages (visible, hidden)": {
+            "buffered_messages": {
                 queue: depth for queue, depth in self.queue_depths().items() if any(depth)
             },
-            "functions with errors (errors, async retries, async failures, failed SQS items)": (
-                self._failing_functions()
-            ),
+            "failing_functions": self._failing_functions(),
         }
 
     def stall_report(self, order_reference: str, *, last_events: int = 8) -> str:
         """Why an order has not ended (for a test's failure message): its execution's open tasks
-        by state, the last history events, what is still moving, functions that failed and what
-        the vendor answered."""
+        by state, the last history events, what is still moving (functions that failed among it)
+        and what the vendor answered."""
         arn = self.current_execution_arn(order_reference)
         try:
             history = self.execution_history(arn)
@@ -100,13 +100,11 @@ class InFlight(Orders, QueueMessages):
             elif event["type"] in _TASK_ENDED:
                 open_tasks[state_of(event)] -= 1
         tail = ", ".join(f"{e['type']}({state_of(e)})" for e in history[-last_events:])
-        failing = self._failing_functions()
         return (
             f"{arn}: {len(history)} history events; open tasks by state "
             f"{dict(+open_tasks)}; last events: {tail}; in flight {self.in_flight()}; "
             f"parked for reconciliation {self.reconciliation_backlog()}; dead letters "
-            f"{ {k: len(v) for k, v in self.dead_letters().items()} }; functions with errors "
-            f"(errors, async retries, async failures, failed SQS items) {failing}; "
+            f"{ {k: len(v) for k, v in self.dead_letters().items()} }; "
             f"vendor {self.vendor.stats().to_dict()}"
         )
 

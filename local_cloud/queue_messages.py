@@ -8,6 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from local_cloud.resources import CloudResources
+from loyalty.contract import DEAD_LETTER_REASON_ATTRIBUTE
+
+
+def dead_letter_reason(message: dict[str, Any]) -> str | None:
+    """Why an event buffer dead-lettered this SQS message (received with its attributes), or
+    None for a message that ran out of receives rather than being refused."""
+    attribute = message.get("MessageAttributes", {}).get(DEAD_LETTER_REASON_ATTRIBUTE, {})
+    return attribute.get("StringValue")
 
 
 class QueueMessages(CloudResources):
@@ -52,25 +60,17 @@ class QueueMessages(CloudResources):
 
     def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
         """Every message in every dead-letter queue, by the queue's logical id (peeked, left in)."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        for logical_id, url in self.queues(dead_letter=True):
-            messages = list(self._peek(url))
-            if messages:
-                found[logical_id] = messages
-        return found
+        return {
+            queue: [body for body, _ in messages]
+            for queue, messages in self.dead_letter_reasons().items()
+        }
 
     def dead_letter_reasons(self) -> dict[str, list[tuple[dict[str, Any], str | None]]]:
-        """As ``dead_letters``, each body with the reason an event buffer gave in the message's
-        ``error`` attribute (None for a message that ran out of receives rather than refused)."""
+        """As ``dead_letters``, each body with the reason an event buffer gave for it (see
+        ``dead_letter_reason``)."""
         found: dict[str, list[tuple[dict[str, Any], str | None]]] = {}
         for logical_id, url in self.queues(dead_letter=True):
-            messages = [
-                (
-                    json.loads(m["Body"]),
-                    m.get("MessageAttributes", {}).get("error", {}).get("StringValue"),
-                )
-                for m in self._receive(url)
-            ]
+            messages = [(json.loads(m["Body"]), dead_letter_reason(m)) for m in self._receive(url)]
             if messages:
                 found[logical_id] = messages
         return found

@@ -14,6 +14,7 @@ import pytest
 
 from fake_vendor import FakeVendor
 from local_cloud.cloud import LocalCloud, OrderOutcome
+from local_cloud.queue_messages import dead_letter_reason
 from local_cloud.run.synth import synthesise
 from tests.conftest import FIGURES
 
@@ -149,8 +150,7 @@ def take_messages(cloud: LocalCloud, url: str, *, with_reasons: bool = False) ->
     ).get("Messages", []):
         for message in messages:
             body = json.loads(message["Body"])
-            reason = message.get("MessageAttributes", {}).get("error", {}).get("StringValue")
-            taken.append((body, reason) if with_reasons else body)
+            taken.append((body, dead_letter_reason(message)) if with_reasons else body)
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return taken
 

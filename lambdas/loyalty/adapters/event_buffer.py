@@ -38,11 +38,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.backoff import Backoff
-from loyalty.contract import ORDER_REFERENCE_FIELD
+from loyalty.contract import DEAD_LETTER_REASON_ATTRIBUTE, ORDER_REFERENCE_FIELD
 from loyalty.settings import BufferSettings
-
-ERROR_ATTRIBUTE = "error"
-"""The message attribute of a refused event in the dead-letter queue: why it was refused."""
 
 MIN_HIDE_SECONDS = 1
 """Shortest time a failed message is hidden (SQS takes whole seconds; 0 would retry at once)."""
@@ -113,7 +110,7 @@ class EventBuffer:
             QueueUrl=self.dead_letter_queue_url,
             MessageBody=record.body,
             MessageAttributes={
-                ERROR_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]}
+                DEAD_LETTER_REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1000]}
             },
         )
 

@@ -43,6 +43,7 @@ from loyalty.contract.env import (
     Env,
 )
 from loyalty.contract.errors import (
+    DEAD_LETTER_REASON_ATTRIBUTE,
     ErrorName,
 )
 from loyalty.contract.event_log import (
@@ -114,6 +115,7 @@ __all__ = [
     "CANCEL_ACTION",
     "CLAIM_CHECK_FIELD",
     "CLAIM_CHECK_PREFIX",
+    "DEAD_LETTER_REASON_ATTRIBUTE",
     "DEFAULT_DOMAIN",
     "DEFAULT_PREFIX",
     "EFFECT_TYPES",

@@ -1,8 +1,14 @@
-"""The Step Functions error names the system raises, which the state machine and API match on."""
+"""The Step Functions error names the system raises, which the state machine and API match on,
+and where a dead-lettered event says why it was refused."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
+
+DEAD_LETTER_REASON_ATTRIBUTE: Final = "error"
+"""The SQS message attribute in which an event buffer writes why it sent an event to its
+dead-letter queue (read by operators and by the local cloud's and tests' checks)."""
 
 # --- Error names ---------------------------------------------------------------------------
 
