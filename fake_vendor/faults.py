@@ -30,6 +30,7 @@ _DURATION_FIELDS = (
     "latency_ms",
     "latency_jitter_ms",
     "timeout_sleep_seconds",
+    "outage_after_lost_seconds",
 )
 # A 200 whose body is an HTML error page but whose Content-Type still claims JSON: what a
 # misconfigured proxy in front of a SaaS really returns. The header lies on purpose so a client
@@ -66,6 +67,11 @@ class FaultProfile:
     ``error_rate``, ``throttle_rate``, ``rate_limit_rps``, ``garbage_rate`` and outages act before
     the request is processed (nothing applied); ``timeout_rate``, ``lost_response_rate`` and
     ``malformed_success_rate`` act after it (the effect is applied and its answer stored).
+
+    ``outage_after_lost`` chains the two: once that many applied effects (2xx answers) have had
+    their answer lost or hung, the vendor is down for ``outage_after_lost_seconds`` from that very
+    request, so the retries of the effect it left in doubt meet the outage. Decided under the
+    vendor's lock: no watcher racing the client's retries, however loaded the machine.
     """
 
     error_rate: float = 0.0
@@ -83,6 +89,9 @@ class FaultProfile:
     # (start, end) offsets in seconds from the start of the fault clock; a request whose offset is
     # in [start, end) gets a 503.
     outages: list[tuple[float, float]] = field(default_factory=list)
+    # 0: never. See the class docstring.
+    outage_after_lost: int = 0
+    outage_after_lost_seconds: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -104,6 +113,11 @@ class FaultProfile:
             not isinstance(self.seed, int) or isinstance(self.seed, bool)
         ):
             raise ValueError(f"seed must be null or an integer, got {self.seed!r}")
+        after = self.outage_after_lost
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(f"outage_after_lost must be an integer >= 0, got {after!r}")
+        if after > 0 and self.outage_after_lost_seconds <= 0:
+            raise ValueError("outage_after_lost needs outage_after_lost_seconds > 0")
         if not isinstance(self.outages, list | tuple):
             raise ValueError(
                 f"outages must be a list of [start_offset_s, end_offset_s] pairs, "
@@ -223,6 +237,10 @@ class FaultInjector:
         # None while armed to start at the next request (``restart_clock(on_next_request=True)``).
         self.clock_start: float | None = time.monotonic()
         self.injected: dict[str, int] = {}
+        # Applied effects whose answer was lost or hung under this profile, and the outage
+        # (start, end) on the fault clock that ``outage_after_lost`` began, if it has.
+        self.lost_effects = 0
+        self.chained_outage: tuple[float, float] | None = None
 
     def apply(self, profile: FaultProfile) -> None:
         self.profile = profile
@@ -233,6 +251,8 @@ class FaultInjector:
         rps = profile.rate_limit_rps
         self.bucket = TokenBucket(rps, now) if rps is not None else None
         self.clock_start = now
+        self.lost_effects = 0
+        self.chained_outage = None
         logger.info("fake vendor fault profile set: %s", profile)
 
     def reset(self) -> None:
@@ -257,7 +277,8 @@ class FaultInjector:
         if self.clock_start is None:
             self.clock_start = now
         elapsed = now - self.clock_start
-        for start, end in faults.outages:
+        chained = [] if self.chained_outage is None else [self.chained_outage]
+        for start, end in [*faults.outages, *chained]:
             if start <= elapsed < end:
                 self._count("outage")
                 return error(
@@ -291,17 +312,22 @@ class FaultInjector:
         of these faults may answer 429 or 503 (see the package's HTTP contract)."""
         faults = self.profile
         delay = 0.0
+        # An effect just applied (a fresh 2xx) whose answer the client will not see.
+        applied = fresh and 200 <= reply.status < 300
+        lost = False
         if faults.timeout_sleep_seconds > 0 and self._roll(faults.timeout_rate):
             # The effect (if any) is already applied and stored: like a real vendor that commits
             # and then hangs. A client retry with the same key gets the stored answer replayed.
             # A 0 s hang is no hang, so it is neither drawn nor counted.
             self._count("timeout")
             delay = faults.timeout_sleep_seconds
+            lost = True
         if fresh and self._roll(faults.lost_response_rate):
             # Only answers that were just produced (and stored) are "lost": the knob exists to
             # prove that a retry with the same Idempotency-Key recovers the real answer, which a
             # lost replay would make impossible at rate 1.
             self._count("lost_response")
+            lost = True
             reply = error(502, "bad_gateway", "upstream connection reset before the response")
         elif fresh and 200 <= reply.status < 300 and self._roll(faults.malformed_success_rate):
             # Fresh successes only, for the same reason as lost responses: the stored answer stays
@@ -309,7 +335,16 @@ class FaultInjector:
             # replay would make that impossible at rate 1. An error answer has no id to drop.
             self._count("malformed_success")
             reply = replace(reply, body=MALFORMED_SUCCESS_BODY)
+        if applied and lost:
+            self._lost_an_effect()
         return replace(reply, delay_seconds=reply.delay_seconds + delay)
+
+    def _lost_an_effect(self) -> None:
+        self.lost_effects += 1
+        seconds = self.profile.outage_after_lost_seconds
+        if self.lost_effects == self.profile.outage_after_lost and self.clock_start is not None:
+            begun = time.monotonic() - self.clock_start
+            self.chained_outage = (begun, begun + seconds)
 
     def _roll(self, probability: float) -> bool:
         # No draw for 0 or 1, so a seeded sequence only depends on the knobs that are really random.

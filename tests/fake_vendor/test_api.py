@@ -566,6 +566,42 @@ def test_outage_window_is_503_then_recovers(vendor: FakeVendor, http: urllib3.Po
     assert len(vendor.ledger()) == 1
 
 
+def test_an_outage_can_follow_the_nth_applied_effect_whose_answer_was_lost(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    # Every answer is lost; the second *applied* effect takes the vendor down for 0.5 s. A
+    # refusal whose answer is lost, or a read, applied nothing and does not count.
+    vendor.faults = FaultProfile(
+        lost_response_rate=1.0, outage_after_lost=2, outage_after_lost_seconds=0.5
+    )
+    redeem = {"account": ACCOUNT, "order_reference": "order-1"}
+
+    first = call(http, vendor, "POST", POINTS, credit(50), key="k-1")
+    refused = call(http, vendor, "POST", "/v1/vouchers/NOPE/redemptions", redeem, key="k-no")
+    read = call(http, vendor, "GET", f"/v1/accounts/{ACCOUNT}")
+    second = call(http, vendor, "POST", POINTS, credit(50, "order-2"), key="k-2")
+    took_down = time.monotonic()
+    retried = call(http, vendor, "POST", POINTS, credit(50, "order-2"), key="k-2")
+    time.sleep(max(0.0, took_down + 0.5 - time.monotonic()) + 0.05)
+    after = call(http, vendor, "POST", POINTS, credit(50, "order-2"), key="k-2")
+
+    assert [r.status for r in (first, refused, read, second)] == [502, 502, 200, 502]
+    assert (retried.status, error_code(retried)) == (503, "vendor_unavailable")
+    assert 0 < float(retried.headers["Retry-After"]) <= 0.5
+    assert (after.status, after.headers["Idempotent-Replayed"]) == (201, "true")
+    assert len(vendor.ledger()) == 2
+    assert vendor.stats().faults_injected == {"lost_response": 3, "outage": 1}
+
+
+def test_outage_after_lost_is_validated() -> None:
+    with pytest.raises(ValueError, match="outage_after_lost_seconds"):
+        FaultProfile(outage_after_lost=1)
+    with pytest.raises(ValueError, match="outage_after_lost"):
+        FaultProfile.from_dict({"outage_after_lost": 1.5, "outage_after_lost_seconds": 1})
+    with pytest.raises(ValueError, match="outage_after_lost_seconds"):
+        FaultProfile(outage_after_lost=1, outage_after_lost_seconds=-1)
+
+
 def test_outage_offsets_count_from_when_the_profile_is_applied_not_parsed(
     vendor: FakeVendor, http: urllib3.PoolManager
 ) -> None:

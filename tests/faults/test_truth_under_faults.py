@@ -6,10 +6,7 @@ applied twice or unaccounted for), and with what the scenario itself promises.""
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,8 +27,9 @@ DEADLINE = max(4, ORDERS // 20)
 a 500-order batch (``make faults``) then waits behind the whole backlog on two cores."""
 RECONCILE = 2
 READ_TIMEOUT = 1.5
-"""Not FAST_MEDIATOR's 0.5 s: under a 500-order batch a healthy answer can take that long, and a
-scenario about garbage must not turn into one about timeouts."""
+"""Shorter than FAST_MEDIATOR's 2 s, so the hung answers of the ambiguous scenario cost less; still
+long enough that a healthy answer under a 500-order batch is not taken for a timeout, and a
+scenario about garbage does not turn into one about timeouts."""
 CLOUD_CONTEXT = {
     **FAST_MEDIATOR,
     "loyalty:vendorReadTimeoutSeconds": READ_TIMEOUT,
@@ -56,60 +54,23 @@ def drained(cloud: LocalCloud) -> Iterator[None]:
     yield
 
 
-def outage_once_answers_were_lost(
-    vendor: FakeVendor, ambiguous: FaultProfile, *, lost: int, seconds: float
-) -> Callable[[], contextlib.AbstractContextManager[Any]]:
-    """Around a run: the vendor loses answers (or hangs) after applying requests, and once it has
-    done so ``lost`` times it goes down for ``seconds`` — at once, while the requests it left in
-    doubt are still being retried."""
-
-    @contextlib.contextmanager
-    def scenario() -> Iterator[None]:
-        done = threading.Event()
-
-        def watch() -> None:
-            while not done.is_set():
-                injected = vendor.stats().faults_injected
-                if injected.get("lost_response", 0) + injected.get("timeout", 0) >= lost:
-                    # A new profile restarts the fault clock: the outage begins now.
-                    vendor.faults = replace(ambiguous, outages=[(0.0, seconds)])
-                    return
-                time.sleep(0.005)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        try:
-            yield
-        finally:
-            done.set()
-            watcher.join()
-
-    return scenario
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(SCENARIO_TIMEOUT)
 def test_lost_answers_and_timeouts_after_the_effect_then_an_outage_past_the_deadline(
     cloud: LocalCloud, vendor: FakeVendor
 ) -> None:
     # The vendor applies, then the answer is lost (a 502) or never comes (a read timeout) ...
-    # then it is down for longer than the deadline and the reconciliation window together.
+    # and once it has done so a few times it is down, from that request on, for longer than the
+    # deadline and the reconciliation window together: the retries of that effect meet it.
     ambiguous = FaultProfile(
         lost_response_rate=0.3,
         timeout_rate=0.3,
         timeout_sleep_seconds=READ_TIMEOUT + 0.2,  # past the read timeout
+        outage_after_lost=max(3, ORDERS // 10),
+        outage_after_lost_seconds=DEADLINE + RECONCILE + 4,
         seed=1101,
     )
-    ran = run_scenario(
-        "lost answers, then an outage",
-        cloud,
-        vendor,
-        seed=1101,
-        faults=ambiguous,
-        during=outage_once_answers_were_lost(
-            vendor, ambiguous, lost=max(3, ORDERS // 10), seconds=DEADLINE + RECONCILE + 4
-        ),
-    )
+    ran = run_scenario("lost answers, then an outage", cloud, vendor, seed=1101, faults=ambiguous)
     # What could not be settled is parked: item UNKNOWN, order NEEDS_RECONCILIATION, never
     # ERROR or FAILED for an effect the vendor may have applied (the truth check), and some of
     # those the vendor had indeed applied.
