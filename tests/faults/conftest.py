@@ -1,5 +1,5 @@
 """A local cloud with the mediator's timings shortened (deadline 8 s, reconciliation window 4 s,
-cool-down 1 s, sub-second timeouts), so every vendor failure mode plays out in seconds, and AWS's
+cool-down 1 s, read timeout 2 s), so every vendor failure mode plays out in seconds, and AWS's
 own timings scaled down alike (``TIME_SCALE``: Lambda's asynchronous retries a minute and two
 apart become two and four seconds). Same templates, other numbers."""
 
@@ -31,7 +31,10 @@ FAST_MEDIATOR = {
     "loyalty:vendorRetryBaseSeconds": 0.2,
     "loyalty:vendorRetryMaxSeconds": 1,
     "loyalty:vendorConnectTimeoutSeconds": 0.5,
-    "loyalty:vendorReadTimeoutSeconds": 0.5,
+    # Not sub-second: on two loaded cores (the whole suite in four workers) a healthy answer
+    # can take that long, and a timeout makes an applied effect ambiguous, which turns a scenario
+    # about an outage or a slow vendor into one about reconciliation.
+    "loyalty:vendorReadTimeoutSeconds": 2,
     "loyalty:vendorCircuitMinRequests": 3,
     "loyalty:vendorCircuitWindowSeconds": 10,
     "loyalty:vendorCircuitCooldownSeconds": 1,

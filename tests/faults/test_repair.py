@@ -371,7 +371,7 @@ def test_an_order_cancelled_after_its_effects_were_applied_has_them_reversed(
     cloud: LocalCloud, vendor: FakeVendor, api: ApiClient, order: Order
 ) -> None:
     # A slow vendor: the cancellation arrives while the effects are being applied.
-    vendor.faults = FaultProfile(latency_ms=400)  # under the fast mediator's 0.5 s read timeout
+    vendor.faults = FaultProfile(latency_ms=400)  # under the fast mediator's 2 s read timeout
     sale = order()
     reference = sale["order_reference"]
     assert api.submit(sale).status == 202

@@ -13,7 +13,7 @@ from typing import Any
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.cloud import LocalCloud
 from loyalty import contract
-from tests.faults.conftest import assert_settled, effects_of
+from tests.faults.conftest import FAST_MEDIATOR, assert_settled, effects_of
 from tests.sample_events import load_event
 
 Order = Callable[..., dict[str, Any]]
@@ -90,8 +90,9 @@ def test_sustained_429s_slow_everyone_down_and_every_order_completes(
 def test_read_timeouts_are_retried_with_the_same_key_so_nothing_is_applied_twice(
     cloud: LocalCloud, vendor: FakeVendor, order: Order
 ) -> None:
-    # the vendor applies each call, then hangs past our 0.5 s read timeout
-    vendor.faults = FaultProfile(timeout_rate=1.0, timeout_sleep_seconds=1.0)
+    # the vendor applies each call, then hangs past the read timeout
+    hang = float(FAST_MEDIATOR["loyalty:vendorReadTimeoutSeconds"]) + 0.5
+    vendor.faults = FaultProfile(timeout_rate=1.0, timeout_sleep_seconds=hang)
     sale = order()
     heal_after(vendor, "timeout", 2)
 
