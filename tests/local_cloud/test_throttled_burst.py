@@ -9,9 +9,11 @@ delays are scaled to a sixtieth, so a lost answer costs seconds."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -24,7 +26,8 @@ from local_cloud.run.order_mix import (
     seed_vendor_for,
 )
 from local_cloud.run.run_report import check_ledger, truth_of
-from local_cloud.run.runner import run_orders
+from local_cloud.run.runner import run_orders, submit
+from local_cloud.run.sample_orders import SampleOrder
 from local_cloud.run.synth import synthesise
 from local_cloud.runtime import throttling
 from local_cloud.runtime.throttling import BucketSpec
@@ -69,8 +72,15 @@ def test_a_burst_over_every_quota_still_ends_every_order_as_it_must(
             throttling.STATE_TRANSITION: BucketSpec(5, 6),
         }
     )
+    # ... and spent by other work when the burst arrives, so each quota binds from the first
+    # calls: a full bucket of 8 PutEvents took a burst of 8 submissions whole when a loaded
+    # machine sent them slowly.
+    for bucket in cloud.throttler.buckets.values():
+        while bucket.take():
+            pass
 
-    result = run_orders(cloud, cloud.api(), samples, timeout=120)
+    with _all_at_once(cloud, len(samples)) as start:
+        result = run_orders(cloud, cloud.api(), samples, timeout=120, start=start)
     assert cloud.wait_idle(timeout=30)
 
     assert result.pending == [], [cloud.stall_report(r) for r in result.pending]
@@ -90,6 +100,24 @@ def test_a_burst_over_every_quota_still_ends_every_order_as_it_must(
         throttling.STATE_TRANSITION,
     ):
         assert refused[api] > 0, f"{api} never bound: {dict(refused)}"
+
+
+@contextmanager
+def _all_at_once(cloud: LocalCloud, count: int) -> Iterator[Callable[[SampleOrder], None]]:
+    """A ``start`` for ``run_orders`` that submits ``count`` orders at the same moment, each on
+    its own thread (the runner submits one after another), and fails if a submission did."""
+    api = cloud.api()
+    together = threading.Barrier(count)
+
+    def submit_with_the_others(sample: SampleOrder) -> None:
+        together.wait(timeout=30)
+        submit(cloud, api, sample)
+
+    with ThreadPoolExecutor(count) as pool:
+        submitted: list[Future[None]] = []
+        yield lambda sample: submitted.append(pool.submit(submit_with_the_others, sample))
+        for done in submitted:
+            done.result()
 
 
 # Before the SQS buffers, a throttled order start or vendor answer was given up after Lambda's
