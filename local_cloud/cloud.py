@@ -185,6 +185,7 @@ class LocalCloud(InFlight, FaultInjection, ApiCallers):
         self._sqs = self.client("sqs")
         self._sfn = self.client("stepfunctions")
         self._events = self.client("events")  # clients are thread-safe; creating one is not cheap
+        self._dynamodb = self.client("dynamodb")
         try:
             self._deploy(assembly.templates)
         except BaseException:

@@ -51,10 +51,14 @@ class Orders(CloudEvents):
     def wait_for_order(self, order_reference: str, timeout: float = 60) -> OrderOutcome:
         """Wait until the order's execution ends (or ``timeout``), then describe the outcome."""
         deadline = time.monotonic() + timeout
+        pause = 0.05
         while self._execution_status(order_reference) not in TERMINAL_EXECUTION_STATUSES:
             if time.monotonic() >= deadline:
                 break
-            time.sleep(0.05)  # polling is not free: it shares the CPU with the cloud it watches
+            time.sleep(pause)
+            # Polling is not free: it shares the CPU with the cloud it watches. Soon at first (a
+            # step takes milliseconds), then a few times a second for an order that takes long.
+            pause = min(pause * 1.5, 0.25)
         return self.order_outcome(order_reference)
 
     def execution_statuses(self, *, started_since: datetime | None = None) -> dict[str, str]:
@@ -89,9 +93,8 @@ class Orders(CloudEvents):
         return str(execution["status"])
 
     def order_outcome(self, order_reference: str) -> OrderOutcome:
-        sfn = self.client("stepfunctions")
         try:
-            execution = sfn.describe_execution(
+            execution = self._sfn.describe_execution(
                 executionArn=self.current_execution_arn(order_reference)
             )
         except ClientError as err:
@@ -122,9 +125,9 @@ class Orders(CloudEvents):
         )
 
     def execution_history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
         events: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        paginator = self._sfn.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=execution_arn):
             events.extend(page["events"])
         return events
 
@@ -138,4 +141,4 @@ class Orders(CloudEvents):
     def _orders(self) -> Any:
         from loyalty.adapters.orders_table import OrdersTable
 
-        return OrdersTable(client=self.client("dynamodb"), table_name=self.orders_table)
+        return OrdersTable(client=self._dynamodb, table_name=self.orders_table)

@@ -40,6 +40,7 @@ class CloudResources:
     _sqs: Any
     _sfn: Any
     _events: Any
+    _dynamodb: Any
 
     # -- clients and names ----------------------------------------------------------------------
 
