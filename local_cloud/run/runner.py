@@ -78,9 +78,10 @@ def run_orders(
     progress: OrderProgress | None = None,
     start: Callable[[SampleOrder], None] | None = None,
 ) -> RunResult:
-    """Submit ``samples`` (all at once, or ``concurrency`` unfinished at a time) and wait until
-    each ends or ``timeout`` seconds pass. ``on_end`` is called once per order as it ends.
-    ``start`` starts an order another way than submitting it (an operator's re-run, say)."""
+    """Submit ``samples`` one after another (all of them, or while fewer than ``concurrency``
+    are unfinished) and wait until each ends or ``timeout`` seconds pass. ``on_end`` is called
+    once per order as it ends. ``start`` starts an order another way than submitting it (an
+    operator's re-run, say)."""
     started = time.monotonic()
     deadline = started + timeout
     # Executions of earlier batches are not this one's (a second of slack for the clocks).
