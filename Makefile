@@ -58,7 +58,7 @@ test: setup lint ## lint, type-check and run the whole test suite
 	LOAD_ORDERS=$${LOAD_ORDERS:-100} FAULT_ORDERS=$${FAULT_ORDERS:-20} \
 		$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
-faults: setup ## the fault-injection suite, 500 orders per scenario (about forty minutes)
+faults: setup ## the fault-injection suite, 500 orders per scenario (forty minutes to an hour)
 	LOAD_ORDERS=$${LOAD_ORDERS:-500} FAULT_ORDERS=$${FAULT_ORDERS:-500} \
 		$(PY) -m pytest tests/faults
 
