@@ -47,11 +47,15 @@ def powertools_layer(
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
 
 
-class PowertoolsFunction(lambda_.Function):
+class PowertoolsFunction(Construct):
     """A Lambda function whose handler lives in `lambdas/` (the asset root, shared by all
     functions so it is uploaded once), on the latest Python runtime and arm64, with the
     Powertools layer, X-Ray tracing, JSON logs in a log group with retention, and the Powertools
     service name and metrics namespace set.
+
+    The construct owns what the function needs in its own scope: ``log_group``, ``role`` (write
+    access to that log group only) and ``function`` (the ``Resource`` child, so its logical ID
+    reads as the construct's id). Pass ``function`` wherever an ``IFunction`` is wanted.
 
     Environment variables set: ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``,
     ``POWERTOOLS_LOG_LEVEL`` plus ``environment``.
@@ -73,24 +77,22 @@ class PowertoolsFunction(lambda_.Function):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
-        log_group = logs.LogGroup(
-            scope,
-            f"{id}LogGroup",
-            retention=log_retention,
-            removal_policy=log_removal_policy,
+        super().__init__(scope, id)
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=log_retention, removal_policy=log_removal_policy
         )
         # Our own role instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on "*"):
         # write access to this function's log group only.
-        role = iam.Role(
-            scope,
-            f"{id}ServiceRole",
+        self.role = role = iam.Role(
+            self,
+            "ServiceRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Execution role of {id}",
         )
-        log_group.grant_write(role)
-        super().__init__(
-            scope,
-            id,
+        self.log_group.grant_write(role)
+        self.function = lambda_.Function(
+            self,
+            "Resource",
             role=role,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -100,7 +102,7 @@ class PowertoolsFunction(lambda_.Function):
             layers=[layer],
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
-            log_group=log_group,
+            log_group=self.log_group,
             timeout=timeout,
             memory_size=memory_size,
             environment={

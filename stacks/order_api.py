@@ -124,7 +124,7 @@ class OrderApiStack(Stack):
                 Env.STATE_MACHINE_ARN: state_machine.state_machine_arn,
                 Env.ORDERS_BUCKET: config.documents_bucket_name,
             },
-        )
+        ).function
         bus.add_publisher(self.function)
         # Query: an order and its items, and the status index; UpdateItem: an approved order is
         # PROCESSING again (OrdersTable.approved, conditional on it still awaiting approval).

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 
-from cdk_constructs import DefaultBus, EventDrivenStateMachine, OrderStore, PowertoolsFunction
+from cdk_constructs import DefaultBus, EventDrivenStateMachine, OrderStore
 from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS
 from loyalty.contract import (
     ORDER_STEPS,
@@ -381,7 +382,7 @@ class OrderFlow:
             **_STEP_INPUTS.get(step, {}),
         }
 
-    def _step_function(self, spec: StepSpec) -> PowertoolsFunction:
+    def _step_function(self, spec: StepSpec) -> lambda_.Function:
         """A step's worker Lambda, with the table permissions its entry names and nothing more."""
         env = {
             Env.ORDERS_BUCKET: self._store.documents.bucket_name,

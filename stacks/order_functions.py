@@ -31,7 +31,7 @@ class OrderFunctions:
         handler: str,
         description: str,
         environment: Mapping[str, str] | None = None,
-    ) -> PowertoolsFunction:
+    ) -> lambda_.Function:
         return PowertoolsFunction(
             self.scope,
             id,
@@ -42,4 +42,4 @@ class OrderFunctions:
             layer=self.layer,
             timeout=Duration.seconds(ORDER_FUNCTION_TIMEOUT_SECONDS),
             environment={Env.LOYALTY_DOMAIN: self.config.domain, **(environment or {})},
-        )
+        ).function

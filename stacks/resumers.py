@@ -5,9 +5,10 @@ approval step is resumed by a person, through the Order API.)"""
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 
-from cdk_constructs import DefaultBus, OrderStore, PowertoolsFunction, QueueConsumer, StepFinisher
+from cdk_constructs import DefaultBus, OrderStore, QueueConsumer, StepFinisher
 from cdk_constructs.event_driven_state_machine import vended_log_group_name
 from loyalty.contract import (
     REVERSAL_TYPES,
@@ -104,7 +105,7 @@ class OrderResumers:
             description="Answers to a compensation's reversals, buffered for the Token Handler",
         )
 
-    def _buffer(self, id: str, function: PowertoolsFunction) -> QueueConsumer:
+    def _buffer(self, id: str, function: lambda_.Function) -> QueueConsumer:
         """An SQS buffer in front of ``function`` (``loyalty.adapters.event_buffer``)."""
         buffers = self._config.buffers
         function.add_environment(Env.BUFFER_RETRY_BASE_SECONDS, str(buffers.retry_base_seconds))

@@ -101,7 +101,7 @@ class VendorMediatorStack(Stack):
                 Env.IDEMPOTENCY_TTL_SECONDS: str(timing.idempotency_ttl_seconds),
                 Env.MEDIATOR_STATE_TABLE: self.state_table.table_name,
             },
-        )
+        ).function
         bus.add_publisher(self.mediator)
         self.api_key.grant_read(self.mediator)
         self.state_table.grant(

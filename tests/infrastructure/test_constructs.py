@@ -10,7 +10,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Match, Template
 
-from cdk_constructs import DefaultBus, EventDrivenStateMachine, StepFinisher, WaitPolicy
+from cdk_constructs import (
+    DefaultBus,
+    EventDrivenStateMachine,
+    PowertoolsFunction,
+    StepFinisher,
+    WaitPolicy,
+)
 from cdk_constructs.step_finisher import MALFORMED_ANSWER_ERROR
 from tests.infrastructure.asl import definition
 
@@ -262,3 +268,51 @@ def test_the_step_finisher_fails_the_task_on_an_answer_it_cannot_use(stack: Stac
     reject = states["RejectMalformedAnswer"]
     assert reject["Parameters"]["Error"] == MALFORMED_ANSWER_ERROR
     assert reject["Catch"][0]["Next"] == "TokenAlreadyClosed"
+
+
+def test_a_powertools_function_owns_its_role_and_log_group(stack: Stack) -> None:
+    layer = lambda_.LayerVersion.from_layer_version_arn(
+        stack, "Layer", "arn:aws:lambda:eu-west-1:111111111111:layer:powertools:1"
+    )
+    made = PowertoolsFunction(
+        stack,
+        "Worker",
+        handler="order_processing.recognise.handler",
+        description="a worker",
+        service_name="test.service",
+        metrics_namespace="Test",
+        layer=layer,
+    )
+    PowertoolsFunction(
+        stack,
+        "Other",
+        handler="order_processing.validate.handler",
+        description="another worker",
+        service_name="test.service",
+        metrics_namespace="Test",
+        layer=layer,
+    )
+
+    assert made.function.node.scope is made
+    assert made.role.node.scope is made
+    assert made.log_group.node.scope is made
+    template = Template.from_stack(stack)
+    resolve = stack.resolve
+    (worker,) = [
+        props["Properties"]
+        for props in template.find_resources("AWS::Lambda::Function").values()
+        if props["Properties"]["Description"] == "a worker"
+    ]
+    assert worker["Role"] == resolve(made.role.role_arn)
+    assert worker["LoggingConfig"]["LogGroup"] == resolve(made.log_group.log_group_name)
+    # The role writes to its own function's log group and nowhere else; no managed policies.
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [resolve(made.role.role_name)]
+    ]
+    log_statements = [s for s in policy if any(a.startswith("logs:") for a in s["Action"])]
+    assert [s["Resource"] for s in log_statements] == [resolve(made.log_group.log_group_arn)]
+    assert "ManagedPolicyArns" not in template.find_resources("AWS::IAM::Role")[
+        stack.get_logical_id(made.role.node.default_child)  # type: ignore[arg-type]
+    ].get("Properties", {})
