@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from fake_vendor.jobs import ASYNC_OPERATIONS, Fate
 from fake_vendor.wire import Reply, error, format_seconds
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ _RATE_FIELDS = (
     "timeout_rate",
     "garbage_rate",
     "malformed_success_rate",
+    "job_failure_rate",
+    "job_stuck_rate",
 )
 _DURATION_FIELDS = (
     "retry_after_seconds",
@@ -31,6 +34,7 @@ _DURATION_FIELDS = (
     "latency_jitter_ms",
     "timeout_sleep_seconds",
     "outage_after_lost_seconds",
+    "job_seconds",
 )
 # A 200 whose body is an HTML error page but whose Content-Type still claims JSON: what a
 # misconfigured proxy in front of a SaaS really returns. The header lies on purpose so a client
@@ -72,6 +76,11 @@ class FaultProfile:
     their answer lost or hung, the vendor is down for ``outage_after_lost_seconds`` from that very
     request, so the retries of the effect it left in doubt meet the outage. Decided under the
     vendor's lock: no watcher racing the client's retries, however loaded the machine.
+
+    ``async_operations`` (``points``, ``voucher``, ``reward``, ``voucher_reversal``,
+    ``reward_reversal``) are answered ``202 Accepted`` with a job (``fake_vendor/jobs.py``) that
+    takes effect ``job_seconds`` later; ``job_failure_rate`` of the jobs fail without effect and
+    ``job_stuck_rate`` never finish. The job status endpoint meets the same faults as any call.
     """
 
     error_rate: float = 0.0
@@ -92,6 +101,10 @@ class FaultProfile:
     # 0: never. See the class docstring.
     outage_after_lost: int = 0
     outage_after_lost_seconds: float = 0.0
+    async_operations: list[str] = field(default_factory=list)
+    job_seconds: float = 1.0
+    job_failure_rate: float = 0.0
+    job_stuck_rate: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -118,6 +131,17 @@ class FaultProfile:
             raise ValueError(f"outage_after_lost must be an integer >= 0, got {after!r}")
         if after > 0 and self.outage_after_lost_seconds <= 0:
             raise ValueError("outage_after_lost needs outage_after_lost_seconds > 0")
+        if self.job_failure_rate + self.job_stuck_rate > 1.0:
+            raise ValueError("job_failure_rate + job_stuck_rate must be at most 1")
+        operations = self.async_operations
+        if not isinstance(operations, list | tuple) or not all(
+            op in ASYNC_OPERATIONS for op in operations
+        ):
+            raise ValueError(
+                f"async_operations must be a list of {', '.join(ASYNC_OPERATIONS)}, "
+                f"got {operations!r}"
+            )
+        object.__setattr__(self, "async_operations", list(operations))
         if not isinstance(self.outages, list | tuple):
             raise ValueError(
                 f"outages must be a list of [start_offset_s, end_offset_s] pairs, "
@@ -338,6 +362,20 @@ class FaultInjector:
         if applied and lost:
             self._lost_an_effect()
         return replace(reply, delay_seconds=reply.delay_seconds + delay)
+
+    def job_fate(self) -> Fate:
+        """How the next job ends: one draw, failure first, then stuck."""
+        failure, stuck = self.profile.job_failure_rate, self.profile.job_stuck_rate
+        if failure + stuck <= 0.0:
+            return "succeed"
+        draw = self.rng.random()
+        if draw < failure:
+            self._count("job_failed")
+            return "fail"
+        if draw < failure + stuck:
+            self._count("job_stuck")
+            return "stuck"
+        return "succeed"
 
     def _lost_an_effect(self) -> None:
         self.lost_effects += 1

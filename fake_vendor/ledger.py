@@ -115,20 +115,7 @@ class Books:
         return json_reply(200, {"account": account, "balance": self.accounts[account]})
 
     def points(self, account: str, payload: Mapping[str, Any], key: str) -> Reply:
-        check_fields(payload, ("operation", "points", "order_reference", "merchant_reference"))
-        operation = payload.get("operation")
-        if operation not in ("credit", "deduct"):
-            raise InvalidRequestError(
-                "field 'operation' is required and must be 'credit' or 'deduct'"
-            )
-        points = payload.get("points")
-        if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= MAX_POINTS:
-            raise InvalidRequestError(
-                f"field 'points' is required and must be an integer from 1 to {MAX_POINTS}"
-            )
-        order_reference = required_str(payload, "order_reference")
-        merchant_reference = required_str(payload, "merchant_reference")
-
+        operation, points, order_reference, merchant_reference = points_fields(payload)
         if account not in self.accounts:
             return _no_account(account)
         balance = self.accounts[account]
@@ -143,7 +130,7 @@ class Books:
         entry = LedgerEntry(
             transaction_id=new_id("txn"),
             account=account,
-            operation=cast(Operation, operation),
+            operation=operation,
             points=points,
             order_reference=order_reference,
             merchant_reference=merchant_reference,
@@ -242,14 +229,34 @@ class Books:
     ) -> tuple[str, str] | Reply:
         """A redemption's or reversal's body checked, and the code and account looked up: the
         account and the order reference, or the 404 to answer."""
-        check_fields(payload, ("account", "order_reference"))
-        account = required_str(payload, "account")
-        order_reference = required_str(payload, "order_reference")
+        account, order_reference = code_fields(payload)
         if code not in self.codes[kind]:
             return error(404, f"{kind}_not_found", f"{kind} {code!r} does not exist")
         if account not in self.accounts:
             return _no_account(account)
         return account, order_reference
+
+
+def points_fields(payload: Mapping[str, Any]) -> tuple[Operation, int, str, str]:
+    """A points body checked: operation, points, order and merchant references."""
+    check_fields(payload, ("operation", "points", "order_reference", "merchant_reference"))
+    operation = payload.get("operation")
+    if operation not in ("credit", "deduct"):
+        raise InvalidRequestError("field 'operation' is required and must be 'credit' or 'deduct'")
+    points = payload.get("points")
+    if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= MAX_POINTS:
+        raise InvalidRequestError(
+            f"field 'points' is required and must be an integer from 1 to {MAX_POINTS}"
+        )
+    order_reference = required_str(payload, "order_reference")
+    merchant_reference = required_str(payload, "merchant_reference")
+    return cast(Operation, operation), points, order_reference, merchant_reference
+
+
+def code_fields(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """A redemption's or reversal's body checked: account and order reference."""
+    check_fields(payload, ("account", "order_reference"))
+    return required_str(payload, "account"), required_str(payload, "order_reference")
 
 
 def _no_account(account: str) -> Reply:

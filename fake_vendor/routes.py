@@ -37,6 +37,7 @@ ROUTES = (
     Route("reverse_voucher", "POST", "/v1/vouchers/{code}/reversals", "v1"),
     Route("reverse_reward", "POST", "/v1/rewards/{code}/reversals", "v1"),
     Route("get_idempotency_key", "GET", "/v1/idempotency-keys/{key}", "v1"),
+    Route("get_job", "GET", "/v1/jobs/{job_id}", "v1"),
 )
 _BY_NAME = {route.name: route for route in ROUTES}
 _ROUTER = Map(

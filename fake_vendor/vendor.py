@@ -8,12 +8,22 @@ import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, replace
+from functools import partial
 from types import TracebackType
 from typing import Any
 
 from fake_vendor.faults import FaultInjector, FaultProfile
 from fake_vendor.idempotency import IdempotencyStore
-from fake_vendor.ledger import Books, LedgerEntry, Redemption, RedemptionKind, Reversal
+from fake_vendor.jobs import OPERATION_OF_ROUTE, JobBoard
+from fake_vendor.ledger import (
+    Books,
+    LedgerEntry,
+    Redemption,
+    RedemptionKind,
+    Reversal,
+    code_fields,
+    points_fields,
+)
 from fake_vendor.routes import Route, match
 from fake_vendor.server import VendorHTTPServer
 from fake_vendor.wire import (
@@ -86,6 +96,7 @@ class FakeVendor:
         self._faults = FaultInjector()
         self._books = Books()
         self._keys = IdempotencyStore()
+        self._jobs = JobBoard()
         self._requests_total = 0
         self._by_status: dict[int, int] = {}
         self._by_endpoint: dict[str, int] = {}
@@ -203,24 +214,29 @@ class FakeVendor:
 
     def balance(self, account: str) -> int:
         with self._lock:
+            self._jobs.settle_due()
             return self._books.accounts[account]
 
     def ledger(self) -> list[LedgerEntry]:
         with self._lock:
+            self._jobs.settle_due()
             return list(self._books.ledger)
 
     def redemptions(self) -> list[Redemption]:
         """Every redemption that took effect, reversed ones included (``reversal_id`` set)."""
         with self._lock:
+            self._jobs.settle_due()
             return list(self._books.redemptions)
 
     def active_redemptions(self) -> list[Redemption]:
         """The redemptions that took effect and have not been reversed."""
         with self._lock:
+            self._jobs.settle_due()
             return [r for r in self._books.redemptions if r.reversal_id is None]
 
     def reversals(self) -> list[Reversal]:
         with self._lock:
+            self._jobs.settle_due()
             return list(self._books.reversals)
 
     def stats(self) -> VendorStats:
@@ -240,6 +256,7 @@ class FakeVendor:
         with self._lock:
             self._books.clear()
             self._keys.clear()
+            self._jobs.clear()
             self._requests_total = 0
             self._by_status.clear()
             self._by_endpoint.clear()
@@ -251,6 +268,8 @@ class FakeVendor:
         found = match(request.method, request.path)
         route = found.route
         with self._lock:
+            # Jobs finish on the vendor's clock, before anything else is answered.
+            self._jobs.settle_due()
             try:
                 reply = self._dispatch_locked(request, route, found.params, found.method_allowed)
             except Exception:
@@ -325,6 +344,8 @@ class FakeVendor:
             return self._books.account(params["account"]), False
         if route.name == "get_idempotency_key":
             return self._keys.lookup(params["key"]), False
+        if route.name == "get_job":
+            return self._jobs.status(params["job_id"]), False
 
         key = request.idempotency_key
         if key is None or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -341,16 +362,30 @@ class FakeVendor:
         try:
             payload = parse_json_object(request.body)
             if route.name == "post_points":
-                reply = self._books.points(params["account"], payload, key)
+                points_fields(payload)
+                effect = partial(self._books.points, params["account"], payload, key)
             elif route.name in _REDEMPTIONS:
-                reply = self._books.redeem(_REDEMPTIONS[route.name], params["code"], payload, key)
+                code_fields(payload)
+                kind = _REDEMPTIONS[route.name]
+                effect = partial(self._books.redeem, kind, params["code"], payload, key)
             elif route.name in _REVERSALS:
-                reply = self._books.reverse(_REVERSALS[route.name], params["code"], payload, key)
+                code_fields(payload)
+                kind = _REVERSALS[route.name]
+                effect = partial(self._books.reverse, kind, params["code"], payload, key)
             else:
                 raise RuntimeError(f"no handler for route {route.name!r}")
         except InvalidRequestError as exc:
             # Like Stripe, requests rejected by validation are not stored: the key stays usable
             # for a corrected request.
             return error(400, "invalid_request", str(exc), headers=key_header), False
+        operation = OPERATION_OF_ROUTE[route.name]
+        profile = self._faults.profile
+        if operation in profile.async_operations:
+            # Checked now, done later: the books decide when the job runs.
+            reply = self._jobs.submit(
+                operation, effect, seconds=profile.job_seconds, fate=self._faults.job_fate()
+            )
+        else:
+            reply = effect()
         self._keys.store(key, request, reply)
         return replace(reply, headers=(*reply.headers, *key_header)), True
