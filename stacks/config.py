@@ -68,6 +68,11 @@ class MediatorConfig:
     """How much longer a request whose outcome is in doubt (an answer lost after the vendor may
     have applied it) is asked again before it is answered ``VendorOutcomeUnknown`` and parked for
     an operator."""
+    job_poll_seconds: int
+    """How often the vendor is asked about an asynchronous job (a ``202 Accepted``)."""
+    job_timeout_seconds: int
+    """How long a vendor job may run before the request is answered ``VendorOutcomeUnknown``
+    (the job may still finish) and parked for an operator."""
     circuit_failure_rate: float
     circuit_min_requests: int
     circuit_window_seconds: int
@@ -85,6 +90,10 @@ class MediatorConfig:
             problems.append("vendorCircuitFailureRate must be in (0, 1]")
         if self.requests_per_second <= 0:
             problems.append("vendorRequestsPerSecond must be > 0")
+        if not 1 <= self.job_poll_seconds <= SQS_MAX_VISIBILITY_SECONDS:
+            problems.append("vendorJobPollSeconds must be 1..43200 (it is an SQS visibility delay)")
+        if self.job_timeout_seconds < self.job_poll_seconds:
+            problems.append("vendorJobTimeoutSeconds must be at least vendorJobPollSeconds")
         if self.visibility_timeout_seconds > SQS_MAX_VISIBILITY_SECONDS:
             problems.append("batch size x attempts x timeouts exceed the SQS visibility limit")
         if problems:
@@ -124,12 +133,14 @@ class MediatorConfig:
 
     @property
     def answer_horizon_seconds(self) -> int:
-        """Latest answer to a request, counted from the vendor's first failure for it: the
-        deadline and the reconciliation window, an invocation that started just before their
-        end, the deliveries that may crash before the mediator parks the request (each hides it
-        for the visibility timeout), plus a margin."""
+        """Latest answer to a request: a vendor job that runs to its timeout, then (counted from
+        the vendor's first failure) the deadline and the reconciliation window, an invocation
+        that started just before their end, the deliveries that may crash before the mediator
+        parks the request (each hides it for the visibility timeout), plus a margin."""
         return (
-            self.deadline_seconds
+            self.job_timeout_seconds
+            + self.job_poll_seconds
+            + self.deadline_seconds
             + self.reconcile_seconds
             + self.function_timeout_seconds
             + MEDIATOR_MAX_CRASHES * self.visibility_timeout_seconds
@@ -343,6 +354,8 @@ class LoyaltyConfig:
                 retry_max_seconds=int(ctx.number("vendorRetryMaxSeconds", 60)),
                 deadline_seconds=int(ctx.number("vendorDeadlineSeconds", 900)),
                 reconcile_seconds=int(ctx.number("vendorReconcileSeconds", 3600)),
+                job_poll_seconds=int(ctx.number("vendorJobPollSeconds", 5)),
+                job_timeout_seconds=int(ctx.number("vendorJobTimeoutSeconds", 1800)),
                 circuit_failure_rate=ctx.number("vendorCircuitFailureRate", 0.5),
                 circuit_min_requests=int(ctx.number("vendorCircuitMinRequests", 10)),
                 circuit_window_seconds=int(ctx.number("vendorCircuitWindowSeconds", 30)),

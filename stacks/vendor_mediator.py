@@ -94,6 +94,8 @@ class VendorMediatorStack(Stack):
                 Env.VENDOR_RETRY_MAX_SECONDS: str(timing.retry_max_seconds),
                 Env.VENDOR_DEADLINE_SECONDS: str(timing.deadline_seconds),
                 Env.VENDOR_RECONCILE_SECONDS: str(timing.reconcile_seconds),
+                Env.VENDOR_JOB_POLL_SECONDS: str(timing.job_poll_seconds),
+                Env.VENDOR_JOB_TIMEOUT_SECONDS: str(timing.job_timeout_seconds),
                 Env.CIRCUIT_FAILURE_RATE: str(timing.circuit_failure_rate),
                 Env.CIRCUIT_MIN_REQUESTS: str(timing.circuit_min_requests),
                 Env.CIRCUIT_WINDOW_SECONDS: str(timing.circuit_window_seconds),

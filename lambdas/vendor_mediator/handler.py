@@ -111,6 +111,8 @@ mediator = Mediator(
         attempts_per_delivery=settings.attempts_per_delivery,
         deadline_seconds=settings.deadline_seconds,
         reconcile_seconds=settings.reconcile_seconds,
+        job_poll_seconds=settings.job_poll_seconds,
+        job_timeout_seconds=settings.job_timeout_seconds,
         backoff=_backoff,
     ),
 )

@@ -24,6 +24,13 @@ and the outcome — an answer (``submitted`` or ``error``), "try again later" (`
 * Every call carries an idempotency key derived from the order and the item, never the task
   token (a retried step gets a new one), so however often a request is delivered, retried or
   re-sent, the vendor applies it once.
+* **A vendor job holds the step open, not the mediator.** An operation the vendor accepts with
+  ``202 Accepted`` (a job) is remembered with the request and the message goes back to the queue
+  for ``job_poll_seconds``; each later delivery asks the job's status instead of calling again,
+  under the same circuit, quota and deadline as any call, until the job succeeds (answered
+  ``submitted`` with the effect's id), fails (``VendorRejected``: it applied nothing) or runs past
+  ``job_timeout_seconds`` (``VendorOutcomeUnknown``: it may still apply). The order's task token
+  waits in the message meanwhile: no state transition is spent on polling.
 * A message that the mediator received ``max_crashes`` times without finishing a delivery (its
   invocation crashed or timed out) is parked in the dead-letter queue with the reason: a bug of
   ours is an operator's problem, never a verdict about the vendor.
@@ -49,9 +56,11 @@ from loyalty.naming import RERUN_SEPARATOR
 from vendor_mediator.request_state import RequestState, RequestStates
 from vendor_mediator.resilience import CircuitBreaker, Permit, RateLimiter
 from vendor_mediator.vendor_client import (
+    Accepted,
     PointsOperation,
     RedemptionKind,
     VendorClient,
+    VendorJob,
     VendorProtocolError,
     VendorRejectedError,
     VendorUnavailableError,
@@ -103,6 +112,8 @@ class Report:
     circuit_opened: bool = False
     circuit_closed: bool = False
     throttled: bool = False
+    job: str | None = None
+    """The vendor job the request waits for (accepted or polled in this delivery)."""
     in_doubt: bool = False
     """Past the deadline, a call of the request may have been applied: no "not applied"."""
     crashes: int = 0
@@ -117,6 +128,8 @@ class MediationPolicy:
     attempts_per_delivery: int
     deadline_seconds: float
     backoff: Backoff
+    job_poll_seconds: float
+    job_timeout_seconds: float
     reconcile_seconds: float = 0.0
     """How much longer a request in doubt is asked again past the deadline."""
     max_wait_seconds: float = MAX_IN_INVOCATION_WAIT_SECONDS
@@ -171,35 +184,39 @@ def request_key(request: VendorEvent, attempt: int = 1) -> str:
     return ",".join(idempotency_key(request, item, attempt) for item in items_of(request))
 
 
-def perform(request: VendorEvent, client: VendorClient, attempt: int = 1) -> list[str]:
-    """Make the vendor calls the request asks for; returns the vendor's references."""
-    data = request.data
+def reference_field(request: VendorEvent) -> str:
+    """The id the vendor gives the request's effect (in its answer, or its job's result)."""
     kind = request.metadata.type
     if kind in POINTS_OPERATIONS:
-        if not data.points:
-            return []
-        return [
-            client.apply_points(
-                POINTS_OPERATIONS[kind],
-                account=data.loyalty_reference,
-                points=data.points,
-                order_reference=data.loyalty_order_reference,
-                merchant_reference=data.merchant_reference,
-                idempotency_key=idempotency_key(request, "points", attempt),
-            )
-        ]
+        return "transaction_id"
+    return "reversal_id" if kind in REVERSALS else "redemption_id"
+
+
+def perform(request: VendorEvent, client: VendorClient, attempt: int = 1) -> Accepted:
+    """Make the vendor call the request asks for (it has one item: ``request_problem``);
+    returns the vendor's reference, or the job that will apply it."""
+    data = request.data
+    kind = request.metadata.type
+    (item,) = items_of(request)
+    if kind in POINTS_OPERATIONS:
+        assert data.points  # items_of names a points item only when there are points
+        return client.apply_points(
+            POINTS_OPERATIONS[kind],
+            account=data.loyalty_reference,
+            points=data.points,
+            order_reference=data.loyalty_order_reference,
+            merchant_reference=data.merchant_reference,
+            idempotency_key=idempotency_key(request, item, attempt),
+        )
     redemption: RedemptionKind = "voucher" if kind in VOUCHER_TYPES else "reward"
     act = client.reverse_redemption if kind in REVERSALS else client.redeem
-    return [
-        act(
-            redemption,
-            code=code,
-            account=data.loyalty_reference,
-            order_reference=data.loyalty_order_reference,
-            idempotency_key=idempotency_key(request, code, attempt),
-        )
-        for code in items_of(request)
-    ]
+    return act(
+        redemption,
+        code=item,
+        account=data.loyalty_reference,
+        order_reference=data.loyalty_order_reference,
+        idempotency_key=idempotency_key(request, item, attempt),
+    )
 
 
 def error_verdict(name: ErrorName, reason: str) -> Verdict:
@@ -255,6 +272,8 @@ class Mediator:
         if prior.closed:
             return _closed_verdict()
         trouble = _Trouble(prior.trouble_since)
+        if prior.job is not None:
+            return self._poll(request, key, message_id, prior, trouble, report)
         last_error: Exception | None = None
         for tried in range(policy.attempts_per_delivery):
             if tried:
@@ -282,6 +301,18 @@ class Mediator:
             outcome = self._call(request, attempt, permit, report)
             if isinstance(outcome, Verdict):
                 return outcome
+            if isinstance(outcome, VendorJob):
+                # Accepted, not done: ask again later, holding the token (the call stays in
+                # doubt: the job may apply it).
+                report.job = outcome.job_id
+                return self._requeue(
+                    key,
+                    message_id,
+                    trouble,
+                    policy.job_poll_seconds,
+                    f"the vendor's job {outcome.job_id} is running",
+                    job=(outcome, self._clock()),
+                )
             if not getattr(outcome, "maybe_applied", True):
                 self._states.not_handled(key)  # the vendor said so: this call did nothing
             last_error = outcome
@@ -304,14 +335,92 @@ class Mediator:
             permit = self._circuit.permit()
         return permit
 
-    def _call(
-        self, request: VendorEvent, attempt: int, permit: Permit, report: Report
-    ) -> Verdict | Exception:
+    def _poll(
+        self,
+        request: VendorEvent,
+        key: str,
+        message_id: str,
+        prior: RequestState,
+        trouble: _Trouble,
+        report: Report,
+    ) -> Outcome:
+        """Ask how the request's vendor job stands: one status call, under the circuit and the
+        quota like any call; a failed one is vendor trouble like any failed call."""
+        policy = self._policy
+        assert prior.job is not None and prior.job_accepted_at is not None
+        job = prior.job
+        report.job = job.job_id
+        permit = self._permit()
+        if not permit.allowed:
+            trouble.began(self._clock())
+            return self._requeue_or_give_up(
+                key, message_id, trouble, report, permit.reason, permit.retry_after
+            )
+        if not self._limiter.acquire(policy.max_wait_seconds):
+            return self._requeue(
+                key, message_id, trouble, MIN_REQUEUE_DELAY_SECONDS, "vendor quota exhausted"
+            )
         report.calls += 1
         report.probed |= permit.probe
         started = self._clock()
         try:
-            references = perform(request, self._client, attempt)
+            status = self._client.job_status(job, reference_field(request))
+        except (VendorUnavailableError, VendorProtocolError) as err:
+            report.failures += 1
+            self._circuit_failed(err, permit, report)
+            trouble.began(self._clock())
+            delay = policy.backoff.delay(1)
+            if isinstance(err, VendorUnavailableError) and err.retry_after:
+                delay = max(delay, err.retry_after)
+            return self._requeue_or_give_up(
+                key, message_id, trouble, report, f"job {job.job_id}: {_describe(err)}", delay
+            )
+        finally:
+            report.vendor_seconds += self._clock() - started
+        report.circuit_closed |= self._circuit.record_success(permit)
+        if status.state == "succeeded":
+            assert status.reference is not None
+            return Verdict(VendorStatus.SUBMITTED, vendor_references=[status.reference])
+        if status.state == "failed":
+            return error_verdict(
+                ErrorName.VENDOR_REJECTED,
+                f"the vendor's job {job.job_id} failed: {status.code} (it applied nothing)",
+            )
+        running = self._clock() - prior.job_accepted_at
+        if running >= policy.job_timeout_seconds:
+            report.in_doubt = True
+            return error_verdict(
+                ErrorName.VENDOR_OUTCOME_UNKNOWN,
+                f"the vendor's job {job.job_id} was still running after {running:.0f} s (the "
+                f"job timeout is {policy.job_timeout_seconds:.0f} s) and may still apply: "
+                "reconcile it with the vendor",
+            )
+        delay = min(policy.job_poll_seconds, policy.job_timeout_seconds - running)
+        return self._requeue(
+            key, message_id, trouble, delay, f"the vendor's job {job.job_id} is running"
+        )
+
+    def _circuit_failed(self, err: Exception, permit: Permit, report: Report) -> None:
+        """A failed call's word to the circuit: a 429 with Retry-After holds every consumer
+        back; anything else counts as a failure."""
+        if (
+            isinstance(err, VendorUnavailableError)
+            and err.retry_after is not None
+            and err.status == 429
+        ):
+            report.throttled = True
+            self._circuit.throttle(err.retry_after)
+        else:
+            report.circuit_opened |= self._circuit.record_failure(permit)
+
+    def _call(
+        self, request: VendorEvent, attempt: int, permit: Permit, report: Report
+    ) -> Verdict | VendorJob | Exception:
+        report.calls += 1
+        report.probed |= permit.probe
+        started = self._clock()
+        try:
+            accepted = perform(request, self._client, attempt)
         except VendorRejectedError as err:
             # The vendor is up: it answered, and said no.
             report.circuit_closed |= self._circuit.record_success(permit)
@@ -320,20 +429,18 @@ class Mediator:
         except VendorUnavailableError as err:
             report.failures += 1
             report.vendor_message = err.vendor_message
-            if err.retry_after is not None and err.status == 429:
-                report.throttled = True
-                self._circuit.throttle(err.retry_after)
-            else:
-                report.circuit_opened |= self._circuit.record_failure(permit)
+            self._circuit_failed(err, permit, report)
             return err
         except VendorProtocolError as err:
             report.failures += 1
-            report.circuit_opened |= self._circuit.record_failure(permit)
+            self._circuit_failed(err, permit, report)
             return err
         finally:
             report.vendor_seconds += self._clock() - started
         report.circuit_closed |= self._circuit.record_success(permit)
-        return Verdict(VendorStatus.SUBMITTED, vendor_references=references)
+        if isinstance(accepted, VendorJob):
+            return accepted
+        return Verdict(VendorStatus.SUBMITTED, vendor_references=[accepted])
 
     def _requeue_or_give_up(
         self,
@@ -380,8 +487,9 @@ class Mediator:
         trouble: _Trouble,
         delay: float,
         reason: str,
+        job: tuple[VendorJob, float] | None = None,
     ) -> Requeue:
-        self._states.save(key, message_id, now=self._clock(), trouble_since=trouble.since)
+        self._states.save(key, message_id, now=self._clock(), trouble_since=trouble.since, job=job)
         bounded = min(delay, MAX_REQUEUE_DELAY_SECONDS)
         return Requeue(max(MIN_REQUEUE_DELAY_SECONDS, math.ceil(bounded)), reason)
 

@@ -15,6 +15,9 @@ table (keyed by the request's vendor idempotency keys, which all those share) ke
   if no call is in doubt at that moment, and no call starts afterwards. That fence is what makes
   "not applied" true for good, even with two messages in flight.
 * ``trouble_since`` — when the vendor first failed this request; the deadline counts from it.
+* ``job_id``, ``job_url``, ``job_at`` — the vendor job that applies the request, once the vendor
+  answered ``202 Accepted``, and when it first did: later deliveries poll it instead of calling
+  again. Written with the requeue that follows the 202 (no extra write).
 * ``handled#<message id>`` — the deliveries of each message the mediator finished: a message
   received more often than that crashed in between.
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vendor_mediator.resilience import StateTable
+from vendor_mediator.vendor_client import VendorJob
 
 _PREFIX = "request#"
 
@@ -38,6 +42,8 @@ class RequestState:
     """Deliveries of this SQS message that the mediator finished (answered or put back)."""
     closed: bool = False
     """Answered "not applied" by some delivery: no call may be made any more."""
+    job: VendorJob | None = None
+    job_accepted_at: float | None = None
 
 
 class RequestStates:
@@ -51,6 +57,8 @@ class RequestStates:
             trouble_since=float(item["trouble_since"]["N"]) if "trouble_since" in item else None,
             handled=int(item.get(_handled(message_id), {"N": "0"})["N"]),
             closed="closed_at" in item,
+            job=VendorJob(item["job_id"]["S"], item["job_url"]["S"]) if "job_id" in item else None,
+            job_accepted_at=float(item["job_at"]["N"]) if "job_at" in item else None,
         )
 
     def begin_call(self, request_key: str, *, now: float) -> bool:
@@ -81,15 +89,34 @@ class RequestStates:
         return closed is not None
 
     def save(
-        self, request_key: str, message_id: str, *, now: float, trouble_since: float | None
+        self,
+        request_key: str,
+        message_id: str,
+        *,
+        now: float,
+        trouble_since: float | None,
+        job: tuple[VendorJob, float] | None = None,
     ) -> None:
         """Count one finished delivery of ``message_id`` and remember when the vendor's trouble
-        began (the earliest time wins: two messages of the request may both write)."""
+        began (the earliest time wins: two messages of the request may both write), and the
+        vendor's job with when it was accepted (the first one recorded stays)."""
         sets = ["expiration = :expires"]
         values: dict[str, Any] = {":one": {"N": "1"}, ":expires": self._expiry(now)}
         if trouble_since is not None:
             sets.append("trouble_since = if_not_exists(trouble_since, :trouble)")
             values[":trouble"] = _number(trouble_since)
+        if job is not None:
+            accepted, at = job
+            sets += [
+                "job_id = if_not_exists(job_id, :job_id)",
+                "job_url = if_not_exists(job_url, :job_url)",
+                "job_at = if_not_exists(job_at, :job_at)",
+            ]
+            values |= {
+                ":job_id": {"S": accepted.job_id},
+                ":job_url": {"S": accepted.status_url},
+                ":job_at": _number(at),
+            }
         self._table.update(
             _PREFIX + request_key,
             f"SET {', '.join(sets)} ADD #handled :one",

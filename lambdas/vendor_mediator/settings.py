@@ -25,6 +25,8 @@ class MediatorSettings(PublisherSettings):
     retry_max_seconds: Seconds = variable(Env.VENDOR_RETRY_MAX_SECONDS)
     deadline_seconds: PositiveSeconds = variable(Env.VENDOR_DEADLINE_SECONDS)
     reconcile_seconds: PositiveSeconds = variable(Env.VENDOR_RECONCILE_SECONDS)
+    job_poll_seconds: PositiveSeconds = variable(Env.VENDOR_JOB_POLL_SECONDS)
+    job_timeout_seconds: PositiveSeconds = variable(Env.VENDOR_JOB_TIMEOUT_SECONDS)
     circuit_failure_rate: Rate = variable(Env.CIRCUIT_FAILURE_RATE)
     circuit_min_requests: Count = variable(Env.CIRCUIT_MIN_REQUESTS)
     circuit_window_seconds: PositiveSeconds = variable(Env.CIRCUIT_WINDOW_SECONDS)

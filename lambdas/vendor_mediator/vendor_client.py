@@ -19,6 +19,13 @@ after the request was sent, another ``5xx`` (a gateway may answer ``502``/``504`
 committed), a malformed ``2xx`` — leaves the outcome unknown until the same idempotency key is
 asked again. The mediator never reports "not applied" for those.
 
+Some operations the vendor does asynchronously: it answers ``202 Accepted`` with a job id and a
+status URL (a ``VendorJob``), applies the operation later, and tells how the job ended at that
+URL (``job_status``: pending, succeeded with the effect's id, or failed with the vendor's code).
+An accepted job may be applied at any time until it says otherwise. The status URL must be a
+path on the vendor's own base URL: a client that followed any URL the answer named could be sent
+anywhere with our API key.
+
 The errors' texts are ours: the vendor's error *code* (an identifier) and the HTTP status. The
 vendor's free-text message may quote member data (a points balance), so it is kept apart in
 ``vendor_message``, for the mediator's logs only: it never travels in an answer, a record or an
@@ -30,6 +37,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -74,6 +82,31 @@ class VendorProtocolError(Exception):
 NOT_HANDLED_STATUSES = frozenset({401, 403, 429, 503})
 """Answers given before the request was processed (see the module docstring)."""
 
+JobState = Literal["pending", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class VendorJob:
+    """A ``202 Accepted``: the vendor took the request and applies it in a job."""
+
+    job_id: str
+    status_url: str
+    """A path on the vendor's base URL."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: JobState
+    reference: str | None = None
+    """The effect's id (``transaction_id``, ``redemption_id`` or ``reversal_id``), once
+    succeeded."""
+    code: str | None = None
+    """The vendor's error code, once failed."""
+
+
+Accepted = str | VendorJob
+"""What a vendor operation gives back: the effect's id, or the job that will apply it."""
+
 
 class VendorClient:
     def __init__(
@@ -100,16 +133,16 @@ class VendorClient:
         order_reference: str,
         merchant_reference: str,
         idempotency_key: str,
-    ) -> str:
-        """Credit or deduct points; returns the vendor's transaction id."""
+    ) -> Accepted:
+        """Credit or deduct points; returns the vendor's transaction id (or its job)."""
         body = {
             "operation": operation,
             "points": points,
             "order_reference": order_reference,
             "merchant_reference": merchant_reference,
         }
-        answer = self._post(f"/v1/accounts/{quote(account, safe='')}/points", body, idempotency_key)
-        return _field(answer, "transaction_id")
+        path = f"/v1/accounts/{quote(account, safe='')}/points"
+        return _accepted(*self._post(path, body, idempotency_key), "transaction_id")
 
     def redeem(
         self,
@@ -119,11 +152,12 @@ class VendorClient:
         account: str,
         order_reference: str,
         idempotency_key: str,
-    ) -> str:
-        """Redeem a voucher or an instant reward; returns the vendor's redemption id."""
+    ) -> Accepted:
+        """Redeem a voucher or an instant reward; returns the vendor's redemption id (or its
+        job)."""
         body = {"account": account, "order_reference": order_reference}
         path = f"/v1/{kind}s/{quote(code, safe='')}/redemptions"
-        return _field(self._post(path, body, idempotency_key), "redemption_id")
+        return _accepted(*self._post(path, body, idempotency_key), "redemption_id")
 
     def reverse_redemption(
         self,
@@ -133,7 +167,7 @@ class VendorClient:
         account: str,
         order_reference: str,
         idempotency_key: str,
-    ) -> str:
+    ) -> Accepted:
         """Reverse this order's redemption of a voucher or instant reward, freeing the code again
         (compensation); returns the vendor's reversal id.
 
@@ -143,19 +177,58 @@ class VendorClient:
         """
         body = {"account": account, "order_reference": order_reference}
         path = f"/v1/{kind}s/{quote(code, safe='')}/reversals"
-        return _field(self._post(path, body, idempotency_key), "reversal_id")
+        return _accepted(*self._post(path, body, idempotency_key), "reversal_id")
 
-    def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+    def job_status(self, job: VendorJob, reference_field: str) -> JobStatus:
+        """How the vendor's job stands; a succeeded job's result names ``reference_field``.
+
+        A job the vendor says it does not know (a 4xx other than 401/403/429) is a
+        ``VendorProtocolError``: it accepted the job, so its effect is still in doubt."""
+        try:
+            status, answer = self._send("GET", job.status_url)
+        except VendorRejectedError as err:
+            raise VendorProtocolError(
+                f"the vendor does not know its job {job.job_id}: {err}"
+            ) from err
+        if status != 200:
+            raise VendorProtocolError(f"HTTP {status} for the status of job {job.job_id}")
+        state = answer.get("status")
+        if state == "pending":
+            return JobStatus("pending")
+        if state == "succeeded":
+            result = answer.get("result")
+            reference = _field(result if isinstance(result, dict) else {}, reference_field)
+            return JobStatus("succeeded", reference=reference)
+        if state == "failed":
+            failure = answer.get("error")
+            code = failure.get("code") if isinstance(failure, dict) else None
+            valid = isinstance(code, str) and _ERROR_CODE.fullmatch(code)
+            return JobStatus("failed", code=code if valid else "unknown")
+        raise VendorProtocolError(f"job {job.job_id} has no status the API documents")
+
+    def _post(
+        self, path: str, body: dict[str, Any], idempotency_key: str
+    ) -> tuple[int, dict[str, Any]]:
+        return self._send("POST", path, body, idempotency_key)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"x-api-key": self._api_key(self._refresh_key)}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         try:
             response = self._pool.request(
-                "POST",
+                method,
                 self._base_url + path,
-                body=json.dumps(body).encode(),
-                headers={
-                    "Content-Type": "application/json",
-                    "x-api-key": self._api_key(self._refresh_key),
-                    "Idempotency-Key": idempotency_key,
-                },
+                body=None if body is None else json.dumps(body).encode(),
+                headers=headers,
                 timeout=self._timeout,
                 retries=False,
             )
@@ -192,7 +265,24 @@ class VendorClient:
             raise VendorProtocolError(f"HTTP {status} with a body that is not JSON") from err
         if not isinstance(answer, dict):
             raise VendorProtocolError(f"HTTP {status} with a JSON body that is not an object")
-        return answer
+        return status, answer
+
+
+_JOB_PATH = re.compile(r"/(?!/)[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+"""A path on the vendor's base URL: no scheme, no host (not ``//host``), no query."""
+
+
+def _accepted(status: int, answer: dict[str, Any], name: str) -> Accepted:
+    if status != 202:
+        return _field(answer, name)
+    job_id, status_url = answer.get("job_id"), answer.get("status_url")
+    if not isinstance(job_id, str) or not job_id:
+        raise VendorProtocolError("vendor answer 202 has no job_id")
+    if not isinstance(status_url, str) or not _JOB_PATH.fullmatch(status_url):
+        raise VendorProtocolError(
+            "vendor answer 202 has no status_url that is a path on the vendor's base URL"
+        )
+    return VendorJob(job_id, status_url)
 
 
 def _field(answer: dict[str, Any], name: str) -> str:

@@ -22,6 +22,8 @@ E2E_CONTEXT = {
     "loyalty:vendorRequestsPerSecond": 500,
     "loyalty:vendorMaxConcurrency": 10,
     "loyalty:voucherConcurrency": 50,
+    # a vendor job's status asked every second, not every five
+    "loyalty:vendorJobPollSeconds": 1,
 }
 MERCHANT = "E2E-MERCHANT"
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fake_vendor import FakeVendor, FaultProfile
+from fake_vendor.jobs import ASYNC_OPERATIONS
 from local_cloud.cloud import LocalCloud
 from local_cloud.run.order_mix import generate_orders
 from tests.faults.conftest import (
@@ -44,6 +45,9 @@ CLOUD_CONTEXT = {
     "loyalty:vendorRequestsPerSecond": 200,
     "loyalty:vendorCircuitMinRequests": 100,
     "loyalty:vendorCircuitWindowSeconds": 30,
+    # A vendor job is asked about every second and given a few before it counts as stuck.
+    "loyalty:vendorJobPollSeconds": 1,
+    "loyalty:vendorJobTimeoutSeconds": 4,
 }
 
 
@@ -169,4 +173,30 @@ def test_references_with_whitespace_never_split_an_order(
     # ... and then the whole batch, canonical, goes through as usual.
     ran = run_scenario("references with whitespace first", cloud, vendor, seed=1105)
     assert ran.unexpected == []
+    assert_settled(cloud, *ran.result.outcomes.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SCENARIO_TIMEOUT)
+def test_vendor_jobs_that_fail_hang_or_meet_errors_are_recorded_as_the_vendor_ended_them(
+    cloud: LocalCloud, vendor: FakeVendor
+) -> None:
+    # Every operation is a job (202); some jobs fail without effect, some never finish (past the
+    # job timeout: may still apply, so UNKNOWN, never "not applied"), and one call in ten (the
+    # job status calls too) meets a 503 or loses its answer after the vendor acted.
+    jobs = FaultProfile(
+        async_operations=list(ASYNC_OPERATIONS),
+        job_seconds=0.5,
+        job_failure_rate=0.1,
+        job_stuck_rate=0.05,
+        error_rate=0.1,
+        lost_response_rate=0.1,
+        seed=1105,
+    )
+    ran = run_scenario("vendor jobs: failed, stuck, 5xx", cloud, vendor, seed=1105, faults=jobs)
+    injected = vendor.stats().faults_injected
+    assert injected.get("job_failed", 0) + injected.get("job_stuck", 0) > 0
+    assert vendor.stats().by_endpoint.get("GET /v1/jobs/{job_id}", 0) > 0
+    # A stuck job is parked for an operator (the reconciliation queue), never failed.
+    assert cloud.reconciliation_backlog() == ran.truth.unknown
     assert_settled(cloud, *ran.result.outcomes.values())

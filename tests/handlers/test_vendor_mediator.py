@@ -20,6 +20,8 @@ from tests.sample_events import load_event
 API_KEY = "test-vendor-key"
 DEADLINE = 60
 RECONCILE = 30
+JOB_POLL = 1
+JOB_TIMEOUT = 5
 REQUEST_KEY = "request#M101-S76-OP10-T65:voucher:1v8LlBkl"
 
 
@@ -141,6 +143,8 @@ def handler(load_handler: LoadHandler, vendor: FakeVendor, bus_tap: BusTap, queu
             "VENDOR_RETRY_MAX_SECONDS": "2",
             "VENDOR_DEADLINE_SECONDS": str(DEADLINE),
             "VENDOR_RECONCILE_SECONDS": str(RECONCILE),
+            "VENDOR_JOB_POLL_SECONDS": str(JOB_POLL),
+            "VENDOR_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
             "MEDIATOR_STATE_TABLE": "mediator-state",
             "REQUESTS_QUEUE_URL": queues.url,
             "REQUESTS_DEAD_LETTER_QUEUE_URL": queues.dlq_url,
@@ -478,3 +482,146 @@ def test_a_refused_api_key_is_not_the_orders_fault_and_is_fetched_afresh(
     # THEN the next call fetches it afresh and succeeds
     (answer,) = bus_tap.events()
     assert answer["detail"]["metadata"]["status"] == "submitted"
+
+
+# -- the vendor's asynchronous jobs ----------------------------------------------------------
+
+JOB_SECONDS = 0.2
+
+
+def job_began(seconds_ago: float) -> None:
+    """As if the vendor accepted the seed request's job ``seconds_ago``."""
+    boto3.client("dynamodb").update_item(
+        TableName="mediator-state",
+        Key={"pk": {"S": REQUEST_KEY}},
+        UpdateExpression="SET job_at = :t",
+        ExpressionAttributeValues={":t": {"N": str(time.time() - seconds_ago)}},
+    )
+
+
+def requeue_delays(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [r.delay for r in caplog.records if r.getMessage() == "request requeued"]  # type: ignore[attr-defined]
+
+
+def test_an_accepted_job_holds_the_request_until_it_succeeds_then_answers_its_reference(
+    handler: Any,
+    queues: Queues,
+    vendor: FakeVendor,
+    bus_tap: BusTap,
+    lambda_context: Context,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    vendor.faults = FaultProfile(async_operations=["voucher"], job_seconds=JOB_SECONDS)
+    first = queues.deliver(request())
+
+    assert failed_ids(handler(first, lambda_context)) == [first["Records"][0]["messageId"]]
+    assert bus_tap.events(wait=0.1) == []
+    assert requeue_delays(caplog) == [JOB_POLL]  # asked again after the poll interval
+
+    time.sleep(JOB_SECONDS)
+    result = handler(queues.redeliver(first), lambda_context)
+
+    assert failed_ids(result) == []
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["metadata"]["status"] == "submitted"
+    (redemption,) = vendor.redemptions()
+    assert answer["detail"]["data"]["vendor_references"] == [redemption.redemption_id]
+    # One call that started the job, one status call: never a second redemption call.
+    assert vendor.stats().by_endpoint == {
+        "POST /v1/vouchers/{code}/redemptions": 1,
+        "GET /v1/jobs/{job_id}": 1,
+    }
+
+
+def test_a_pending_job_is_polled_again_without_a_new_call(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(async_operations=["voucher"], job_seconds=60)
+    first = queues.deliver(request())
+    handler(first, lambda_context)
+
+    again = handler(queues.redeliver(first), lambda_context)
+
+    assert len(failed_ids(again)) == 1
+    assert bus_tap.events(wait=0.1) == []
+    assert vendor.stats().by_endpoint == {
+        "POST /v1/vouchers/{code}/redemptions": 1,
+        "GET /v1/jobs/{job_id}": 1,
+    }
+
+
+def test_a_job_that_fails_is_answered_rejected_and_applied_nothing(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(async_operations=["voucher"], job_seconds=0, job_failure_rate=1.0)
+    first = queues.deliver(request())
+    handler(first, lambda_context)
+
+    handler(queues.redeliver(first), lambda_context)
+
+    (answer,) = bus_tap.events()
+    error = answer["detail"]["data"]["error"]
+    assert error["name"] == "VendorRejected"
+    assert "failed: job_failed" in error["reason"]
+    assert vendor.redemptions() == []
+
+
+def test_a_job_past_its_timeout_is_answered_outcome_unknown_and_parked_for_an_operator(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(async_operations=["voucher"], job_seconds=0, job_stuck_rate=1.0)
+    first = queues.deliver(request())
+    handler(first, lambda_context)
+    job_began(JOB_TIMEOUT + 1)
+
+    handler(queues.redeliver(first), lambda_context)
+
+    (answer,) = bus_tap.events()
+    error = answer["detail"]["data"]["error"]
+    assert error["name"] == "VendorOutcomeUnknown"
+    assert "still running" in error["reason"]
+    (parked,) = queues.parked_for_reconciliation()
+    assert parked["MessageAttributes"]["idempotency_keys"][
+        "StringValue"
+    ] == REQUEST_KEY.removeprefix("request#")
+
+
+def test_a_job_whose_status_the_vendor_cannot_give_is_never_reported_not_applied(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(async_operations=["voucher"], job_seconds=0)
+    first = queues.deliver(request())
+    handler(first, lambda_context)
+    # The job has applied the redemption; then the vendor goes down for its status calls.
+    vendor.faults = FaultProfile(async_operations=["voucher"], error_rate=1.0)
+    handler(queues.redeliver(first), lambda_context)  # trouble begins: put back
+    assert bus_tap.events(wait=0.1) == []
+    trouble_began(DEADLINE + 1)
+
+    second = queues.redeliver(first)
+    handler(second, lambda_context)
+    assert bus_tap.events(wait=0.1) == []  # in doubt: asked again, never "not applied"
+    trouble_began(DEADLINE + RECONCILE + 1)
+    handler(queues.redeliver(second), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["data"]["error"]["name"] == "VendorOutcomeUnknown"
+    assert len(vendor.redemptions()) == 1
+
+
+def test_a_202_without_its_job_is_asked_again_and_the_replay_names_the_job(
+    handler: Any, queues: Queues, vendor: FakeVendor, bus_tap: BusTap, lambda_context: Context
+) -> None:
+    vendor.faults = FaultProfile(
+        async_operations=["voucher"], job_seconds=0, malformed_success_rate=1.0
+    )
+    first = queues.deliver(request())
+    handler(first, lambda_context)  # 202 without a job id, then the replay: the real 202
+    vendor.faults = FaultProfile(async_operations=["voucher"], job_seconds=0)
+
+    handler(queues.redeliver(first), lambda_context)
+
+    (answer,) = bus_tap.events()
+    assert answer["detail"]["metadata"]["status"] == "submitted"
+    assert len(vendor.redemptions()) == 1
+    assert vendor.stats().idempotent_replays == 1

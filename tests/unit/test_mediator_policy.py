@@ -21,6 +21,8 @@ from vendor_mediator.mediation import (
 from vendor_mediator.request_state import RequestState
 from vendor_mediator.resilience import Permit
 from vendor_mediator.vendor_client import (
+    JobStatus,
+    VendorJob,
     VendorProtocolError,
     VendorRejectedError,
     VendorUnavailableError,
@@ -34,6 +36,8 @@ from tests.sample_events import load_event
 NOW = 1_000_000.0
 DEADLINE = 60
 RECONCILE = 100
+JOB_POLL = 5
+JOB_TIMEOUT = 300
 MESSAGE = "message-1"
 
 LOST = VendorUnavailableError("HTTP 502: bad_gateway", status=502)  # maybe applied
@@ -43,18 +47,28 @@ REFUSED = VendorUnavailableError("NewConnectionError: refused", maybe_applied=Fa
 
 
 class ScriptedClient:
-    """Answers each call with the next item of ``script`` (an exception is raised)."""
+    """Answers each call (a redemption or a job's status) with the next item of ``script`` (an
+    exception is raised)."""
 
     def __init__(self, *script: Any) -> None:
         self.script = list(script)
         self.keys: list[str] = []
+        self.polled: list[tuple[VendorJob, str]] = []
 
-    def redeem(self, kind: str, **kwargs: Any) -> str:
+    def redeem(self, kind: str, **kwargs: Any) -> str | VendorJob:
         self.keys.append(kwargs["idempotency_key"])
         outcome = self.script.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
-        return str(outcome)
+        return outcome if isinstance(outcome, VendorJob) else str(outcome)
+
+    def job_status(self, job: VendorJob, reference_field: str) -> JobStatus:
+        self.polled.append((job, reference_field))
+        outcome = self.script.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, JobStatus)
+        return outcome
 
 
 class FakeCircuit:
@@ -124,6 +138,8 @@ class FakeStates:
         return True
 
     def save(self, request_key: str, message_id: str, **saved: Any) -> None:
+        if saved.get("job") is None:
+            saved.pop("job", None)  # only a 202 records a job
         self.saves.append({"key": request_key, "message": message_id, **saved})
 
 
@@ -142,6 +158,8 @@ def mediator(
             attempts_per_delivery=2,
             deadline_seconds=DEADLINE,
             reconcile_seconds=RECONCILE,
+            job_poll_seconds=JOB_POLL,
+            job_timeout_seconds=JOB_TIMEOUT,
             backoff=Backoff(base_seconds=1, cap_seconds=8),
         ),
         clock=lambda: NOW,
@@ -432,3 +450,101 @@ def test_requeued_deliveries_are_not_crashes() -> None:
     outcome, report = process(mediator(ScriptedClient("red-1"), states=states), delivery=7)
     assert isinstance(outcome, Verdict)
     assert report == replace(Report(), calls=1)
+
+
+# -- the vendor's asynchronous jobs ----------------------------------------------------------
+
+JOB = VendorJob("job_1", "/v1/jobs/job_1")
+
+
+def waiting_on_job(accepted_seconds_ago: float, **prior: Any) -> FakeStates:
+    return FakeStates(
+        RequestState(job=JOB, job_accepted_at=NOW - accepted_seconds_ago, handled=1, **prior),
+        calls_in_doubt=1,
+    )
+
+
+def test_a_202_puts_the_request_back_for_the_poll_interval_with_its_job() -> None:
+    states = FakeStates()
+    outcome, report = process(mediator(ScriptedClient(JOB), states=states))
+
+    assert outcome == Requeue(JOB_POLL, "the vendor's job job_1 is running")
+    assert report == Report(calls=1, job="job_1")
+    assert states.saves == [
+        {"key": KEY, "message": MESSAGE, "now": NOW, "trouble_since": None, "job": (JOB, NOW)}
+    ]
+
+
+def test_a_later_delivery_asks_the_job_instead_of_calling_again() -> None:
+    client = ScriptedClient(JobStatus("succeeded", reference="red-1"))
+    outcome, report = process(mediator(client, states=waiting_on_job(10)), delivery=2)
+
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert client.keys == []  # no second redemption call
+    assert client.polled == [(JOB, "redemption_id")]
+    assert report == Report(calls=1, job="job_1")
+
+
+def test_a_failed_job_is_a_refusal_that_applied_nothing() -> None:
+    client = ScriptedClient(JobStatus("failed", code="voucher_already_redeemed"))
+    outcome, _ = process(mediator(client, states=waiting_on_job(10)), delivery=2)
+
+    assert error_name(outcome) == "VendorRejected"
+    assert isinstance(outcome, Verdict) and outcome.error is not None
+    assert "voucher_already_redeemed" in outcome.error.reason
+
+
+@pytest.mark.parametrize(
+    ("running", "delay"),
+    [(0, JOB_POLL), (JOB_TIMEOUT - JOB_POLL, JOB_POLL), (JOB_TIMEOUT - 2, 2)],
+)
+def test_a_running_job_is_asked_again_no_later_than_its_timeout(running: int, delay: int) -> None:
+    client = ScriptedClient(JobStatus("pending"))
+    outcome, _ = process(mediator(client, states=waiting_on_job(running)), delivery=2)
+
+    assert outcome == Requeue(delay, "the vendor's job job_1 is running")
+
+
+def test_a_job_still_running_at_its_timeout_is_in_doubt_not_failed() -> None:
+    client = ScriptedClient(JobStatus("pending"))
+    outcome, report = process(mediator(client, states=waiting_on_job(JOB_TIMEOUT)), delivery=2)
+
+    assert error_name(outcome) == "VendorOutcomeUnknown"
+    assert report.in_doubt is True
+
+
+def test_a_status_call_that_fails_is_vendor_trouble_and_the_job_stays_in_doubt() -> None:
+    circuit = FakeCircuit()
+    states = waiting_on_job(10, trouble_since=NOW - DEADLINE - 1)
+    outcome, report = process(mediator(ScriptedClient(DOWN), circuit, states=states), delivery=2)
+
+    # Past the deadline, but the job may have applied: asked again, never "not applied".
+    assert isinstance(outcome, Requeue)
+    assert report.in_doubt is True
+    assert circuit.failures == 1
+    assert states.closed_keys == set()
+
+
+def test_a_throttled_status_call_holds_every_consumer_back() -> None:
+    throttled = VendorUnavailableError(
+        "HTTP 429 rate_limited", status=429, retry_after=3, maybe_applied=False
+    )
+    circuit = FakeCircuit()
+    states = waiting_on_job(10)
+    outcome, report = process(
+        mediator(ScriptedClient(throttled), circuit, states=states), delivery=2
+    )
+
+    assert isinstance(outcome, Requeue) and outcome.delay_seconds >= 3
+    assert circuit.throttled == [3]
+    assert report.throttled is True
+    assert states.calls_in_doubt == 1  # a status call never counts the job back
+
+
+def test_an_open_circuit_holds_the_poll_back_without_calling() -> None:
+    client = ScriptedClient()
+    circuit = FakeCircuit(Permit(False, retry_after=30, reason="circuit open"))
+    outcome, _ = process(mediator(client, circuit, states=waiting_on_job(10)), delivery=2)
+
+    assert isinstance(outcome, Requeue) and outcome.reason == "circuit open"
+    assert client.polled == []
