@@ -14,18 +14,23 @@ from cdk_constructs.order_store import OrderStore, keep_logical_ids
 from cdk_constructs.powertools_function import PowertoolsFunction, powertools_layer
 from cdk_constructs.queue_consumer import QueueConsumer
 from cdk_constructs.step_finisher import StepFinisher
+from cdk_constructs.step_kinds import JobPoller, StepKinds, grant_activity_worker, max_polls
 
 __all__ = [
     "BusRule",
     "DefaultBus",
     "EventDrivenStateMachine",
+    "JobPoller",
     "OrderStore",
     "PowertoolsFunction",
     "QueueConsumer",
     "StepFinisher",
+    "StepKinds",
     "WaitPolicy",
     "data_table",
     "event_pattern_from_dict",
+    "grant_activity_worker",
     "keep_logical_ids",
+    "max_polls",
     "powertools_layer",
 ]
