@@ -33,20 +33,31 @@ LOCAL_CONTEXT = {"loyalty:account": ACCOUNT, "loyalty:region": REGION}
 """Bound to moto's account and region, as a deployment to one account is."""
 
 
-def synthesise(context: dict[str, Any] | None = None, *, cache: Path = ASSEMBLIES) -> Path:
+def synthesise(
+    context: dict[str, Any] | None = None, *, cache: Path = ASSEMBLIES, patterns: bool = False
+) -> Path:
     """The cloud assembly of the app with ``context`` over cdk.json's (for a test: shorter
-    heartbeats, another quota), synthesised unless an identical one is cached."""
+    heartbeats, another quota), synthesised unless an identical one is cached. ``patterns``:
+    the patterns demo's app (``stacks/patterns_demo.py``) instead."""
     full = {**(context or {}), **LOCAL_CONTEXT}
+    if patterns:
+        full["patterns-demo"] = True  # (a key of its own in the cache)
     directory = cache / _key(full)
     if (directory / "manifest.json").exists():
         os.utime(directory)  # most recently used
         return directory
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=cache))
-    from app import build_app  # jsii starts here: only when there is something to synthesise
+    # jsii starts here: only when there is something to synthesise.
+    from app import build_app, cdk_json_context
+    from stacks.patterns_demo import build_patterns_app
 
     # The CLI asks for asset metadata by default; in-process synthesis must ask for it too.
-    build_app({**full, "aws:cdk:enable-asset-metadata": True}, outdir=str(staging)).synth()
+    with_metadata = {**full, "aws:cdk:enable-asset-metadata": True}
+    if patterns:
+        build_patterns_app({**cdk_json_context(), **with_metadata}, outdir=str(staging)).synth()
+    else:
+        build_app(with_metadata, outdir=str(staging)).synth()
     try:
         staging.rename(directory)
     except OSError:  # another process synthesised the same assembly meanwhile: use theirs
