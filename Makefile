@@ -40,13 +40,14 @@ run: setup ## run the system end to end on the local cloud (moto + fake vendor +
 serve: setup ## like run, then keep the local cloud and its Order API up (Ctrl-C to stop)
 	$(PY) -m local_cloud run --serve
 
-bench: setup ## benchmarks (figures, not tests): cost per order, capacity, throughput, the mediator
+bench: setup ## benchmarks (figures, not tests): cost per order, capacity, throughput, the mediator, seed 001's patterns
 	$(PY) -m bench.cost --repeat 3
 	$(PY) -m bench.capacity
 	$(PY) -m bench.throttled --orders 100 --profile aws
 	$(PY) -m bench.throughput
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults healthy
 	$(PY) -m bench.mediator --requests 200 --quota 20 --faults flaky
+	$(PY) -m bench.patterns --steps 10 --work 5,60
 
 lint: setup ## ruff (lint + format check), mypy, and the architecture's import rules
 	ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ def run(cloud: LocalCloud, pattern: str, work_seconds: float) -> tuple[dict[str,
     sfn = cloud.client("stepfunctions")
     arn = sfn.start_execution(
         stateMachineArn=cloud.output(output_name(pattern)),
+        name=uuid.uuid4().hex,
         input=json.dumps({"work_seconds": work_seconds}),
     )["executionArn"]
     deadline = time.monotonic() + 30 + work_seconds
