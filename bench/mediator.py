@@ -2,6 +2,7 @@
 the vendor's quota, how often it retried, and how long requests waited for their answer.
 
     python -m bench.mediator --requests 300 --quota 20 --faults flaky
+    python -m bench.mediator --requests 50 --quota 20 --job-seconds 60   # every redemption a job
 
 Requests are seed 000 voucher requests put on the bus (each with its own voucher and token),
 exactly as the order-processing state machine puts them; answers are read back from the bus.
@@ -17,6 +18,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from bench.figures import percentile
@@ -69,13 +71,17 @@ def run(args: argparse.Namespace) -> int:
         "loyalty:vendorRetryMaxSeconds": 2,
         "loyalty:vendorConnectTimeoutSeconds": 1,
         "loyalty:vendorReadTimeoutSeconds": 1,
+        "loyalty:vendorJobPollSeconds": args.job_poll,
     }
     print(f"Synthesising and deploying (quota {args.quota}/s, {args.concurrency} consumers) ...")
     with FakeVendor() as vendor, LocalCloud(synthesise(context), vendor=vendor) as cloud:
         vendor.add_account(ACCOUNT, balance=0)
         for i in range(args.requests):
             vendor.add_voucher(f"B-{i:06d}")
-        vendor.faults = FaultProfile.load(args.faults)
+        faults = FaultProfile.load(args.faults)
+        if args.job_seconds is not None:  # every redemption a job (202) of that many seconds
+            faults = replace(faults, async_operations=["voucher"], job_seconds=args.job_seconds)
+        vendor.faults = faults
         counter = RequestCounter()
         counter.install(cloud)
         answers = cloud.tap(contract.vendor_answer_pattern())
@@ -138,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         ),
         ("vendor calls", f"{stats.requests_total} ({dict(sorted(stats.by_status.items()))})"),
         (
+            "job status calls",
+            f"{stats.by_endpoint.get('GET /v1/jobs/{job_id}', 0) / args.requests:.2f} per request"
+            if args.job_seconds is not None
+            else "- (no jobs)",
+        ),
+        (
             "retries per request",
             f"{(stats.requests_total - len(applied)) / args.requests:.2f} calls, "
             f"{requeues / args.requests:.2f} requeues",
@@ -165,6 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         "--faults", default="healthy", help="healthy|flaky|throttled|outage|slow|file.json"
     )
     parser.add_argument("--deadline", type=int, default=120, help="mediator deadline, seconds")
+    parser.add_argument(
+        "--job-seconds",
+        type=float,
+        default=None,
+        help="the vendor answers every redemption 202 with a job of this many seconds",
+    )
+    parser.add_argument(
+        "--job-poll", type=int, default=5, help="seconds between the mediator's job polls"
+    )
     parser.add_argument(
         "--timeout", type=float, default=300, help="give up after this many seconds"
     )

@@ -7,16 +7,20 @@ steps at the list prices of ``bench/prices.py``, and the local latency.
     .venv/bin/python -m bench.patterns --steps 10 --work 5,60
 
 The work itself (the worker's compute, wherever it runs) is the same for every pattern and is
-left out of the dollars; a poll's Lambda time is in (100 ms at 256 MB each, a generous bill for
-a status read). The mediator's own job polling (the app's choice for the vendor's 202 jobs) is
-derived, not run here: its row counts what one poll does (``lambdas/vendor_mediator``).
+left out of the dollars, and so is the activity worker's machine (its ``GetActivityTask`` long
+polls are not billed by Step Functions); a poll's Lambda time is in (100 ms at 256 MB each, a
+generous bill for a status read). The mediator's own job polling (the app's choice for the
+vendor's 202 jobs) is derived, not run here: its row counts what one poll does
+(``lambdas/vendor_mediator``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +31,8 @@ from bench import prices
 from bench.figures import percentile
 from local_cloud.cloud import LocalCloud
 from local_cloud.run.synth import synthesise
-from stacks.patterns_demo import PATTERNS, POLL_INTERVAL, output_name
+from stacks.patterns_demo import ACTIVITY_OUTPUT, PATTERNS, POLL_INTERVAL, output_name
+from workers.activity_worker import ActivityWorker
 
 POLL_LAMBDA_GB_SECONDS = 0.1 * 256 / 1024
 """One status poll's Lambda bill: 100 ms at 256 MB."""
@@ -65,13 +70,21 @@ class StepFigures:
         lambda_cost = invocations * prices.LAMBDA_PER_REQUEST
         if self.pattern == "job_poller":
             lambda_cost += invocations * POLL_LAMBDA_GB_SECONDS * prices.LAMBDA_PER_GB_SECOND_ARM
+        if self.pattern == "child_job":
+            # The Express child: a request, and its duration at 64 MB in 100 ms increments.
+            billed = math.ceil(self.work_seconds / prices.EXPRESS_BILLING_INCREMENT_S)
+            lambda_cost += (
+                prices.EXPRESS_PER_REQUEST
+                + (billed * prices.EXPRESS_BILLING_INCREMENT_S * prices.EXPRESS_BILLED_GB)
+                * prices.EXPRESS_PER_GB_SECOND
+            )
         other = self.other_requests
         requests = other.get("events", 0) * prices.EVENTBRIDGE_PER_EVENT
         requests += other.get("sqs", 0) * prices.SQS_PER_REQUEST
         return 1_000_000 * (transitions + lambda_cost + requests)
 
 
-def run_pattern(cloud: LocalCloud, pattern: str, work: float, steps: int) -> StepFigures:
+def run_pattern(cloud: LocalCloud, pattern: str, work: int, steps: int) -> StepFigures:
     sfn = cloud.client("stepfunctions")
     machine = cloud.output(output_name(pattern))
     started = time.monotonic()
@@ -105,8 +118,11 @@ def run_pattern(cloud: LocalCloud, pattern: str, work: float, steps: int) -> Ste
         figures.history_events.append(len(history))
         figures.transitions.append(sum(e["type"].endswith("StateEntered") for e in history))
         scheduled = sum(e["type"] == "LambdaFunctionScheduled" for e in history)
-        # A callback's worker is invoked by its rule or queue, not by the machine.
-        figures.lambda_invocations.append(scheduled or 1)
+        # A callback's worker is invoked by its rule or queue, not by the machine; a child job's
+        # work is the child's (no Lambda).
+        # (An activity's worker is not a Lambda: it runs in the back office.)
+        callback = pattern in ("eventbridge_callback", "sqs_callback")
+        figures.lambda_invocations.append(scheduled + (1 if callback else 0))
     return figures
 
 
@@ -157,10 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--steps", type=int, default=10, help="steps per pattern, run at once")
     parser.add_argument(
-        "--work", default="5", help="seconds of simulated work per step, comma-separated"
+        "--work", default="5", help="whole seconds of simulated work per step, comma-separated"
     )
     args = parser.parse_args(argv)
-    works = [float(w) for w in args.work.split(",")]
+    try:  # whole seconds: the child job's Wait takes an integer (SecondsPath), as on AWS
+        works = [int(w) for w in args.work.split(",")]
+    except ValueError:
+        parser.error(f"--work takes whole seconds, comma-separated, not {args.work!r}")
     if args.steps < 1 or any(w < 0 or w > 600 for w in works):
         parser.error("--steps must be >= 1 and --work values 0..600")
     print(
@@ -171,8 +190,23 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[StepFigures] = []
     # As many async Lambda workers as steps: the local cloud's 8 would queue the rest.
     with LocalCloud(synthesise(patterns=True), workers=max(8, args.steps)) as cloud:
+        # The activity's back office: a worker per step, heartbeating every 10 s (the step's
+        # heartbeat is 30 s, so 60 s of work needs them).
+        back_office = [
+            ActivityWorker(
+                client=cloud.client("stepfunctions"),
+                activity_arn=cloud.output(ACTIVITY_OUTPUT),
+                name=f"back-office-{i}",
+                heartbeat_every=10,
+            )
+            for i in range(args.steps)
+        ]
+        for worker in back_office:
+            threading.Thread(target=worker.serve, daemon=True).start()
         for work in works:
             rows.extend(run_pattern(cloud, pattern, work, args.steps) for pattern in PATTERNS)
+        for worker in back_office:
+            worker.stop()
     print(table(rows))
     print(f"\nprices as of {prices.PRICES_AS_OF} ({prices.REGION}); the work itself left out")
     failed = [r for r in rows if set(r.statuses) != {"SUCCEEDED"}]

@@ -57,7 +57,8 @@ def max_polls(history_budget: int) -> int:
 
 class StepKinds(Construct):
     """Makes steps of seed 001's patterns for one state machine, with ``default_wait`` unless a
-    step is given its own. The states are this construct's children; chain them as usual."""
+    step is given its own; a callback's request carries its task token in ``token_field``. The
+    states are this construct's children; chain them as usual."""
 
     def __init__(
         self,
@@ -65,7 +66,7 @@ class StepKinds(Construct):
         id: str,
         *,
         default_wait: WaitPolicy,
-        token_field: str = "TaskToken",
+        token_field: str,
         service_retries: int = 4,
     ) -> None:
         super().__init__(scope, id)

@@ -40,6 +40,7 @@ from local_cloud.runtime.lambda_runtime import (
     running_function_key,
 )
 from local_cloud.runtime.moto_iam import MotoLookups
+from local_cloud.runtime.moto_patches import activities
 from local_cloud.runtime.sqs_pollers import SqsPollers
 from local_cloud.runtime.throttling import BucketSpec, Throttler
 from loyalty.contract import Env
@@ -176,6 +177,7 @@ class LocalCloud(InFlight, FaultInjection, ApiCallers):
         install_thread_environ()
         isolate_powertools_metrics()
         moto_patches.apply()
+        activities.open_long_polls()
         assembly = CloudAssembly.read(self.assembly, account=ACCOUNT, region=REGION)
         assembly.check_function_code(LAMBDAS_DIR)
         if self._owns_vendor:
@@ -194,6 +196,7 @@ class LocalCloud(InFlight, FaultInjection, ApiCallers):
         return self
 
     def stop(self) -> None:
+        activities.close_long_polls()  # an activity worker's pending poll ends, with no task
         for server in self._api_servers:
             server.stop()
         self._api_servers = []

@@ -3,9 +3,10 @@ waiting for the same unit of simulated work (``lambdas/patterns_demo/work.py``).
 loyalty app: ``build_patterns_app`` makes an app of this stack alone, which ``bench.patterns``
 and the tests deploy on the local cloud (and which deploys to AWS like any app).
 
-The activity worker and the child job (``.sync:2``) are built by ``StepKinds`` and covered by its
-construct tests; they are not in this stack because moto's ASL engine runs neither (its
-activities have no ``GetActivityTask``, and its ``states:startExecution`` integration fails).
+The activity's worker runs outside (``workers/activity_worker.py``: a back-office process); the
+stack gives it a role (``activity_worker_role``) and outputs the activity's ARN.
+moto runs neither activities nor ``states:startExecution.sync:2``; the local cloud fills both
+gaps (``local_cloud/runtime/moto_patches/activities.py``, ``child_executions.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import App, CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -25,16 +27,21 @@ from cdk_constructs import (
     QueueConsumer,
     StepKinds,
     WaitPolicy,
+    grant_activity_worker,
     powertools_layer,
 )
+from loyalty.contract import TASK_TOKEN_FIELD
 
 PATTERNS_STACK = "LoyaltyPatternsDemo"
 EVENT_SOURCE = "loyalty-patterns-demo"
 WORK_DETAIL_TYPE = "patterns.work"
-PATTERNS = ("eventbridge_callback", "sqs_callback", "job_poller")
+PATTERNS = ("eventbridge_callback", "sqs_callback", "job_poller", "child_job", "activity")
 """The patterns this stack runs; each state machine's ARN is the output named after it."""
 
 WAIT = WaitPolicy(heartbeat=Duration.minutes(15), timeout=Duration.minutes(30), retries=1)
+ACTIVITY_WAIT = WaitPolicy(heartbeat=Duration.seconds(30), timeout=Duration.minutes(30), retries=1)
+"""The activity's worker heartbeats: a dead one is noticed in 30 s and its work offered again."""
+ACTIVITY_OUTPUT = "BackOfficeActivity"
 POLL_INTERVAL = Duration.seconds(2)
 WORK_INPUT = {"work_seconds.$": "$.work_seconds"}
 
@@ -52,7 +59,7 @@ class PatternsDemoStack(Stack):
         super().__init__(scope, id, **kwargs)
         layer = powertools_layer(self, powertools_version=powertools_version)
         bus = DefaultBus(self, "Bus", event_source=EVENT_SOURCE)
-        kinds = StepKinds(self, "Kinds", default_wait=WAIT)
+        kinds = StepKinds(self, "Kinds", default_wait=WAIT, token_field=TASK_TOKEN_FIELD)
 
         def worker(name: str, handler: str, timeout: Duration) -> lambda_.Function:
             return PowertoolsFunction(
@@ -84,7 +91,7 @@ class PatternsDemoStack(Stack):
         step = flow.callback_step(
             "Work",
             detail_type=WORK_DETAIL_TYPE,
-            detail={**WORK_INPUT, "TaskToken": sfn.JsonPath.task_token},
+            detail={**WORK_INPUT, TASK_TOKEN_FIELD: sfn.JsonPath.task_token},
             result_path="$.result",
         )
         self.machines["eventbridge_callback"] = flow.build(step)
@@ -133,6 +140,49 @@ class PatternsDemoStack(Stack):
             interval=POLL_INTERVAL,
         )
         self.machines["job_poller"] = self._machine("JobPoller", start.next(poller))
+
+        # Run a job: an Express child does the work (here: waits for it) and the parent waits
+        # for the child's end.
+        work = sfn.Wait(self, "DoTheWork", time=sfn.WaitTime.seconds_path("$.work_seconds"))
+        worked = sfn.Pass(self, "Worked", parameters={"worked_seconds.$": "$.work_seconds"})
+        child = sfn.StateMachine(
+            self,
+            "WorkChild",
+            definition_body=sfn.DefinitionBody.from_chainable(work.next(worked)),
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            timeout=Duration.minutes(5),
+        )
+        self.machines["child_job"] = self._machine(
+            "ChildJob",
+            kinds.child_job_step(
+                "RunChild",
+                state_machine=child,
+                input=WORK_INPUT,
+                timeout=Duration.minutes(15),
+                result_path="$.result",
+            ),
+        )
+
+        # Activity: a back-office worker pulls the work and heartbeats while it works.
+        activity = sfn.Activity(self, "BackOffice")
+        self.activity_worker_role = iam.Role(
+            self,
+            "BackOfficeWorker",
+            assumed_by=iam.AccountRootPrincipal(),
+            description="Assumed by the back-office process that serves the demo's activity",
+        )
+        grant_activity_worker(activity, self.activity_worker_role)
+        self.machines["activity"] = self._machine(
+            "ActivityWorker",
+            kinds.activity_step(
+                "BackOfficeWork",
+                activity=activity,
+                input=WORK_INPUT,
+                result_path="$.result",
+                wait=ACTIVITY_WAIT,
+            ),
+        )
+        CfnOutput(self, ACTIVITY_OUTPUT, value=activity.activity_arn)
 
         for pattern, machine in self.machines.items():
             CfnOutput(self, output_name(pattern), value=machine.state_machine_arn)

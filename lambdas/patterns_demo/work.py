@@ -13,6 +13,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty.contract import TASK_TOKEN_FIELD
+
 logger = Logger()
 _sfn = boto3.client("stepfunctions")
 
@@ -23,7 +25,7 @@ class Work(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     work_seconds: float = Field(ge=0, le=600)
-    task_token: str | None = Field(default=None, alias="TaskToken", min_length=1)
+    task_token: str | None = Field(default=None, alias=TASK_TOKEN_FIELD, min_length=1)
 
 
 def _do(work: Work) -> dict[str, Any]:

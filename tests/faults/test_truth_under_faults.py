@@ -191,9 +191,10 @@ def test_vendor_jobs_that_fail_hang_or_meet_errors_are_recorded_as_the_vendor_en
         job_stuck_rate=0.05,
         error_rate=0.1,
         lost_response_rate=0.1,
-        seed=1105,
+        seed=1108,
     )
-    ran = run_scenario("vendor jobs: failed, stuck, 5xx", cloud, vendor, seed=1105, faults=jobs)
+    # (A seed of its own: the same seed would generate another scenario's order references.)
+    ran = run_scenario("vendor jobs: failed, stuck, 5xx", cloud, vendor, seed=1108, faults=jobs)
     injected = vendor.stats().faults_injected
     assert injected.get("job_failed", 0) + injected.get("job_stuck", 0) > 0
     assert vendor.stats().by_endpoint.get("GET /v1/jobs/{job_id}", 0) > 0

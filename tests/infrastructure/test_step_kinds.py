@@ -62,7 +62,7 @@ def test_an_sqs_callback_sends_the_token_waits_with_a_heartbeat_and_may_send_the
     stack: Stack,
 ) -> None:
     queue = sqs.Queue(stack, "Work")
-    step = StepKinds(stack, "Kinds", default_wait=WAIT).sqs_callback_step(
+    step = StepKinds(stack, "Kinds", default_wait=WAIT, token_field="TaskToken").sqs_callback_step(
         "Reserve", queue=queue, message={"order.$": "$.order"}
     )
     _machine(stack, step)
@@ -85,7 +85,7 @@ def test_an_activity_step_waits_on_its_activity_and_its_worker_may_serve_that_on
 ) -> None:
     activity = sfn.Activity(stack, "BackOffice")
     worker = iam.Role(stack, "Worker", assumed_by=iam.AccountRootPrincipal())
-    step = StepKinds(stack, "Kinds", default_wait=WAIT).activity_step(
+    step = StepKinds(stack, "Kinds", default_wait=WAIT, token_field="TaskToken").activity_step(
         "Reserve", activity=activity, input={"order.$": "$.order"}
     )
     grant_activity_worker(activity, worker)
@@ -119,7 +119,7 @@ def test_a_child_job_runs_the_child_to_its_end_linked_to_its_parent(stack: Stack
         definition_body=sfn.DefinitionBody.from_chainable(sfn.Pass(stack, "Prepare")),
         state_machine_type=sfn.StateMachineType.EXPRESS,
     )
-    step = StepKinds(stack, "Kinds", default_wait=WAIT).child_job_step(
+    step = StepKinds(stack, "Kinds", default_wait=WAIT, token_field="TaskToken").child_job_step(
         "Prepare", state_machine=child, input={"order.$": "$.order"}, timeout=Duration.minutes(5)
     )
     _machine(stack, step)
@@ -161,7 +161,7 @@ def _poller_stack(budget: int) -> tuple[Stack, str]:
         result_selector={"status.$": "$.Item.status.S"},
         result_path="$.job",
     )
-    poller = StepKinds(stack, "Kinds", default_wait=WAIT).job_poller(
+    poller = StepKinds(stack, "Kinds", default_wait=WAIT, token_field="TaskToken").job_poller(
         "Poll",
         check=check,
         done=sfn.Condition.string_equals("$.job.status", "DONE"),

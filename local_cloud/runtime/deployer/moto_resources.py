@@ -190,6 +190,13 @@ class MotoResources(DeployerBase):
         arn = self._client("events").create_archive(**args)["ArchiveArn"]
         return Deployed(logical_id, raw["Type"], name, {"Arn": arn})
 
+    def _create_aws_stepfunctions_activity(
+        self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
+    ) -> Deployed:
+        name = props["Name"]
+        arn = self._client("stepfunctions").create_activity(name=name)["activityArn"]
+        return Deployed(logical_id, raw["Type"], arn, {"Name": name})
+
     def _create_aws_stepfunctions_statemachine(
         self, ctx: _Context, logical_id: str, props: dict[str, Any], raw: dict[str, Any]
     ) -> Deployed:

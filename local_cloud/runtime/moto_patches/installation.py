@@ -15,6 +15,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_cloud.runtime import moto_dynamodb
+from local_cloud.runtime.moto_patches import activities, child_executions
 from local_cloud.runtime.moto_patches.engine_clients import (
     _CLIENT_USERS,
     _boto_client_for,
@@ -67,4 +68,6 @@ def apply() -> None:
             module.boto_client_for = _boto_client_for  # type: ignore[attr-defined]
         ExecutionWorker._get_evaluation_entrypoint = _program_parsed_once  # type: ignore[method-assign]
         moto_dynamodb.apply()
+        child_executions.apply()
+        activities.apply()
         _applied = True
