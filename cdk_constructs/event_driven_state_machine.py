@@ -92,6 +92,33 @@ class WaitPolicy:
             raise ValueError("retries must be >= 0")
 
 
+def add_wait_retries(
+    task: sfn.TaskStateBase | sfn.CustomState,
+    policy: WaitPolicy,
+    service_errors: Sequence[str],
+    service_retries: int,
+) -> None:
+    """A waiting task's retries: the request again after a timeout (``policy.retries``, with
+    jitter), and again with backoff when the service did not take it (``service_errors``)."""
+    if policy.retries:
+        task.add_retry(
+            errors=WAIT_TIMEOUT_ERRORS,
+            max_attempts=policy.retries,
+            interval=policy.retry_interval,
+            backoff_rate=policy.backoff_rate,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+    if service_errors:
+        task.add_retry(
+            errors=list(service_errors),
+            max_attempts=service_retries,
+            interval=Duration.seconds(1),
+            backoff_rate=2,
+            max_delay=Duration.seconds(30),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+
+
 VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 
 
@@ -348,22 +375,7 @@ class EventDrivenStateMachine(Construct):
         return task
 
     def _add_retries(self, task: sfn.TaskStateBase | sfn.CustomState, policy: WaitPolicy) -> None:
-        if policy.retries:
-            task.add_retry(
-                errors=WAIT_TIMEOUT_ERRORS,
-                max_attempts=policy.retries,
-                interval=policy.retry_interval,
-                backoff_rate=policy.backoff_rate,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
-        task.add_retry(
-            errors=PUT_EVENTS_ERRORS,
-            max_attempts=self._put_events_retries,
-            interval=Duration.seconds(1),
-            backoff_rate=2,
-            max_delay=Duration.seconds(30),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        add_wait_retries(task, policy, PUT_EVENTS_ERRORS, self._put_events_retries)
 
     def name_timeouts(
         self,

@@ -30,7 +30,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from cdk_constructs.event_driven_state_machine import WAIT_TIMEOUT_ERRORS, WaitPolicy
+from cdk_constructs.event_driven_state_machine import WaitPolicy, add_wait_retries
 
 SQS_SERVICE_ERRORS = ["SQS.SdkClientException", "SQS.AmazonSQSException"]
 """What a ``sqs:sendMessage`` task fails with when SQS does not take the message (Step
@@ -188,23 +188,7 @@ class StepKinds(Construct):
         )
 
     def _retry(self, task: sfn.TaskStateBase, policy: WaitPolicy, service: list[str]) -> None:
-        if policy.retries:
-            task.add_retry(
-                errors=WAIT_TIMEOUT_ERRORS,
-                max_attempts=policy.retries,
-                interval=policy.retry_interval,
-                backoff_rate=policy.backoff_rate,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
-        if service:
-            task.add_retry(
-                errors=service,
-                max_attempts=self._service_retries,
-                interval=Duration.seconds(1),
-                backoff_rate=2,
-                max_delay=Duration.seconds(30),
-                jitter_strategy=sfn.JitterType.FULL,
-            )
+        add_wait_retries(task, policy, service, self._service_retries)
 
 
 def grant_activity_worker(activity: sfn.IActivity, worker: iam.IGrantable) -> None:

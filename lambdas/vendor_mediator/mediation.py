@@ -279,22 +279,9 @@ class Mediator:
             if tried:
                 report.retries += 1
                 self._sleep(policy.backoff.delay(tried - 1))
-            permit = self._permit()
-            if not permit.allowed:
-                # The circuit (opened by failed calls) or the vendor's 429 holds us back.
-                trouble.began(self._clock())
-                return self._requeue_or_give_up(
-                    key, message_id, trouble, report, permit.reason, permit.retry_after
-                )
-            if not self._limiter.acquire(policy.max_wait_seconds):
-                # Our own quota, not the vendor's trouble: no verdict, no clock.
-                return self._requeue(
-                    key,
-                    message_id,
-                    trouble,
-                    MIN_REQUEUE_DELAY_SECONDS,
-                    "vendor quota exhausted",
-                )
+            permit, held_back = self._admit(key, message_id, trouble, report)
+            if held_back is not None:
+                return held_back
             # Counted before it is made: if we die mid-call, the call stays in doubt.
             if not self._states.begin_call(key, now=self._clock()):
                 return _closed_verdict()
@@ -326,6 +313,24 @@ class Mediator:
             key, message_id, trouble, report, _describe(last_error), delay
         )
 
+    def _admit(
+        self, key: str, message_id: str, trouble: _Trouble, report: Report
+    ) -> tuple[Permit, Outcome | None]:
+        """The circuit's permit and a slot of the quota for one call, or why not now."""
+        permit = self._permit()
+        if not permit.allowed:
+            # The circuit (opened by failed calls) or the vendor's 429 holds us back.
+            trouble.began(self._clock())
+            return permit, self._requeue_or_give_up(
+                key, message_id, trouble, report, permit.reason, permit.retry_after
+            )
+        if not self._limiter.acquire(self._policy.max_wait_seconds):
+            # Our own quota, not the vendor's trouble: no verdict, no clock.
+            return permit, self._requeue(
+                key, message_id, trouble, MIN_REQUEUE_DELAY_SECONDS, "vendor quota exhausted"
+            )
+        return permit, None
+
     def _permit(self) -> Permit:
         """The circuit's permit; a short pause (the vendor's Retry-After) is waited out here
         rather than paid for with a trip through the queue."""
@@ -350,16 +355,9 @@ class Mediator:
         assert prior.job is not None and prior.job_accepted_at is not None
         job = prior.job
         report.job = job.job_id
-        permit = self._permit()
-        if not permit.allowed:
-            trouble.began(self._clock())
-            return self._requeue_or_give_up(
-                key, message_id, trouble, report, permit.reason, permit.retry_after
-            )
-        if not self._limiter.acquire(policy.max_wait_seconds):
-            return self._requeue(
-                key, message_id, trouble, MIN_REQUEUE_DELAY_SECONDS, "vendor quota exhausted"
-            )
+        permit, held_back = self._admit(key, message_id, trouble, report)
+        if held_back is not None:
+            return held_back
         report.calls += 1
         report.probed |= permit.probe
         started = self._clock()
