@@ -10,8 +10,8 @@ The work itself (the worker's compute, wherever it runs) is the same for every p
 left out of the dollars, and so is the activity worker's machine (its ``GetActivityTask`` long
 polls are not billed by Step Functions); a poll's Lambda time is in (100 ms at 256 MB each, a
 generous bill for a status read). The mediator's own job polling (the app's choice for the
-vendor's 202 jobs) is derived, not run here: its row counts what one poll does
-(``lambdas/vendor_mediator``).
+vendor's 202 jobs) is not run here: its row prices the AWS calls ``bench.mediator --job-seconds``
+counted per poll.
 """
 
 from __future__ import annotations
@@ -36,10 +36,15 @@ from workers.activity_worker import ActivityWorker
 
 POLL_LAMBDA_GB_SECONDS = 0.1 * 256 / 1024
 """One status poll's Lambda bill: 100 ms at 256 MB."""
+# One poll by the mediator, as `bench.mediator --requests 50 --job-seconds 60` counted its AWS
+# calls on 2026-12-02 (106.66 per request with 12 polls, 7.46 without a job): the message's
+# receive and change of visibility; the idempotency record's put and delete, the request
+# state's and the circuit's reads, the state's, the quota's and the circuit's updates.
 MEDIATOR_POLL_SQS_REQUESTS = 2
-"""A poll by the mediator: the message's receive and its change of visibility."""
-MEDIATOR_POLL_WRITE_UNITS = 2
-"""A poll by the mediator: the request state's write and the quota's."""
+MEDIATOR_POLL_READ_UNITS = 2
+MEDIATOR_POLL_WRITE_UNITS = 5.27
+MEDIATOR_POLL_INVOCATIONS = 1
+"""A delivery is an invocation at low load (a batch of up to five under a backlog)."""
 
 
 @dataclass
@@ -134,13 +139,15 @@ def mediator_poll_row(work: float) -> str:
         * polls
         * (
             MEDIATOR_POLL_SQS_REQUESTS * prices.SQS_PER_REQUEST
+            + MEDIATOR_POLL_READ_UNITS * prices.DYNAMODB_PER_READ_UNIT
             + MEDIATOR_POLL_WRITE_UNITS * prices.DYNAMODB_PER_WRITE_UNIT
-            + prices.LAMBDA_PER_REQUEST / 5  # a batch of up to 5 requests per invocation
+            + MEDIATOR_POLL_INVOCATIONS * prices.LAMBDA_PER_REQUEST
             + POLL_LAMBDA_GB_SECONDS * prices.LAMBDA_PER_GB_SECOND_ARM
         )
     )
     return (
-        f"| mediator polls (vendor jobs), derived | {work:g} | +0 | +0 | {polls} polls | "
+        f"| mediator polls (vendor jobs), from bench.mediator's counts | {work:g} | +0 | +0 | "
+        f"{polls} polls | "
         f"+{dollars:,.2f} over the EventBridge callback | - | - |"
     )
 

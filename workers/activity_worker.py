@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from patterns_demo.work import Work
+from patterns_demo.models import Work
 
 
 class ActivityWorker:

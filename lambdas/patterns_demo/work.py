@@ -11,21 +11,11 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
-from loyalty.contract import TASK_TOKEN_FIELD
+from patterns_demo.models import Work
 
 logger = Logger()
 _sfn = boto3.client("stepfunctions")
-
-
-class Work(BaseModel):
-    """A unit of simulated work; a callback's carries the task token."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    work_seconds: float = Field(ge=0, le=600)
-    task_token: str | None = Field(default=None, alias=TASK_TOKEN_FIELD, min_length=1)
 
 
 def _do(work: Work) -> dict[str, Any]:
