@@ -45,9 +45,10 @@ CLOUD_CONTEXT = {
     "loyalty:vendorRequestsPerSecond": 200,
     "loyalty:vendorCircuitMinRequests": 100,
     "loyalty:vendorCircuitWindowSeconds": 30,
-    # A vendor job is asked about every second and given a few before it counts as stuck.
+    # A vendor job is asked about every second and given a few before it counts as stuck (more
+    # in a 500-order batch, whose polls wait behind the backlog as the deadline's requests do).
     "loyalty:vendorJobPollSeconds": 1,
-    "loyalty:vendorJobTimeoutSeconds": 4,
+    "loyalty:vendorJobTimeoutSeconds": DEADLINE,
 }
 
 
