@@ -219,3 +219,83 @@ def test_a_query_while_another_thread_updates_an_item_it_returns_does_not_fail()
         )["Items"]
 
         assert [i["pk"]["S"] for i in found] == ["A"]
+
+
+def _machine(sfn: Any, definition: dict[str, Any]) -> str:
+    arn: str = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        roleArn="arn:aws:iam::123456789012:role/machine",
+        definition=json.dumps(definition),
+    )["stateMachineArn"]
+    return arn
+
+
+def _ended(sfn: Any, execution: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while (found := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return dict(found)
+
+
+def test_executions_started_without_a_name_are_two_executions() -> None:
+    moto_patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = _machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        first = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        second = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    assert first != second  # moto named both "None" and gave the first one back
+
+
+def test_a_child_state_machine_runs_to_its_end_with_awss_output() -> None:
+    moto_patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        child = _machine(
+            sfn,
+            {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}},
+        )
+        task = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Input": {"a": 1}},
+            "End": True,
+        }
+        parent = _machine(sfn, {"StartAt": "Run", "States": {"Run": task}})
+        runs = [sfn.start_execution(stateMachineArn=parent)["executionArn"] for _ in range(2)]
+        ended = [_ended(sfn, run) for run in runs]
+    for found in ended:
+        assert found["status"] == "SUCCEEDED", found
+        output = json.loads(found["output"])
+        assert (output["Status"], output["Output"], output["Input"]) == (
+            "SUCCEEDED",
+            {"ok": 1},
+            {"a": 1},
+        )
+        assert isinstance(output["StartDate"], int)  # epoch milliseconds, as AWS gives it
+
+
+def test_an_activity_worker_takes_the_task_heartbeats_and_answers() -> None:
+    moto_patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        activity = sfn.create_activity(name=f"a{time.monotonic_ns()}")["activityArn"]
+        task = {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 5, "End": True}
+        machine = _machine(sfn, {"StartAt": "Work", "States": {"Work": task}})
+        run = sfn.start_execution(stateMachineArn=machine, input='{"x": 1}')["executionArn"]
+        work = sfn.get_activity_task(activityArn=activity, workerName="back-office")
+        sfn.send_task_heartbeat(taskToken=work["taskToken"])  # at once: AWS accepts it
+        sfn.send_task_success(taskToken=work["taskToken"], output='{"done": true}')
+        found = _ended(sfn, run)
+        history = sfn.get_execution_history(executionArn=run)["events"]
+        moto_patches.activities.close_long_polls()
+        try:
+            nothing = sfn.get_activity_task(activityArn=activity)
+        finally:
+            moto_patches.activities.open_long_polls()
+    assert json.loads(work["input"]) == {"x": 1}
+    assert (found["status"], json.loads(found["output"])) == ("SUCCEEDED", {"done": True})
+    (started,) = [e for e in history if e["type"] == "ActivityStarted"]
+    assert started["activityStartedEventDetails"]["workerName"] == "back-office"
+    assert "taskToken" not in nothing  # a long poll that found nothing

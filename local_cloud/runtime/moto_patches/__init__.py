@@ -75,9 +75,13 @@
 
 * The ``states:startExecution`` integration (``.sync:2``: a child state machine run to its end)
   fails in moto: it hands botocore PascalCase parameter names, reads the answer under names the
-  SDK does not return, cannot write the answer's dates as JSON, and names every child ``None``
-  (a second one is ``ExecutionAlreadyExists``). Fixed to give the task AWS's output
-  (``child_executions``).
+  SDK does not return and cannot write the answer's dates as JSON. Fixed to give the task AWS's
+  output. And moto names every execution started without a name ``None``: a second one with
+  the same input got the first one's ARN back, with another input ``ExecutionAlreadyExists``.
+  Named with a UUID, as AWS does (``child_executions``).
+* Activities: each execution had an empty activity store of its own and there was no
+  ``GetActivityTask``. One store per account and Region, ``GetActivityTask`` with AWS's 60 s
+  long poll, and a heartbeat accepted for any open task (``activities``).
 
 Not a gap, but hooked here because it sits in the ASL engine's client above: the fault suite's
 knob for EventBridge refusing a state machine's ``PutEvents`` (``LocalCloud.
@@ -95,7 +99,8 @@ per attempt and its closing, the errors that name them (``task_tokens``); EventB
 service, the ``events`` client's interceptor, the ``lambda`` client that runs the local runtime's
 functions, the names of EventBridge's errors in an ``events:putEvents`` task (``engine_clients``);
 what moto did on every call that is now done once — the backend lookup's lock, JSONPath and state
-machine definition parsing (``overheads``); ``apply``, which installs them all, once and in order
+machine definition parsing (``overheads``); activities (``activities``); child executions and
+execution names (``child_executions``); ``apply``, which installs them all, once and in order
 (``installation``). The public names are re-exported here.
 """
 
