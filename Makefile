@@ -37,8 +37,8 @@ synth: setup ## cdk synth, offline (no AWS credentials needed)
 run: setup ## run the system end to end on the local cloud (moto + fake vendor + local API)
 	$(PY) -m local_cloud run
 
-serve: setup ## like run, then keep the local cloud and its Order API up (Ctrl-C to stop)
-	$(PY) -m local_cloud run --serve
+serve: setup ## like run, then keep the Order API up on 127.0.0.1:8780 (ARGS='--orders 0 --port N'; Ctrl-C to stop)
+	$(PY) -m local_cloud run --serve $(ARGS)
 
 bench: setup ## benchmarks (figures, not tests): cost per order, capacity, throughput, the mediator, seed 001's patterns
 	$(PY) -m bench.cost --repeat 3

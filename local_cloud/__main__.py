@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from dataclasses import replace
@@ -43,6 +44,9 @@ from local_cloud.run.synth import synthesise
 from local_cloud.runtime.assembly import AssemblyError, CloudAssembly
 from stacks.config import ConfigError, config_of
 
+SERVE_PORT = 8780
+"""Where ``--serve`` (``make serve``) puts the Order API unless ``--port`` says otherwise: a fixed
+port, so the README's ``export API=...`` works as written."""
 MAX_LINES_PRINTED = 40
 """Larger runs print only the orders that ended unexpectedly (the JSON report has them all)."""
 
@@ -67,7 +71,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         assembly = args.assembly
     print(f"Local cloud: deploying {assembly} into moto ...", flush=True)
-    with FakeVendor() as vendor, LocalCloud(assembly, vendor=vendor) as cloud:
+    return _run_on(assembly, args, samples, started, generated)
+
+
+def _run_on(
+    assembly: Path,
+    args: argparse.Namespace,
+    samples: list[SampleOrder],
+    started: float,
+    generated: bool,
+) -> int:
+    with FakeVendor() as vendor, LocalCloud(assembly, vendor=vendor, api_port=args.port) as cloud:
         if generated:
             seed_vendor_for(vendor, samples)
         else:
@@ -81,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
             f"(faults: {args.vendor_faults_name})",
             flush=True,
         )
+        if not samples:
+            print("No orders (--orders 0).", flush=True)
+            if args.serve:
+                _serve(cloud)
+            return 0
         print(
             f"Submitting {len(samples)} orders"
             + (f", at most {args.concurrency} at once" if args.concurrency else "")
@@ -185,7 +204,8 @@ def _serve(cloud: LocalCloud) -> None:
     )
     sign = f'--aws-sigv4 "aws:amz:{REGION}:execute-api"'
     print(
-        f"\nServing the Order API at {cloud.api_url} (Ctrl-C to stop).\n"
+        f"\nServing the Order API at {cloud.api_url} (Ctrl-C to stop). In another terminal:\n"
+        f"  export API={cloud.api_url}\n"
         "Its methods use IAM authorization: sign with a local caller's key (a client submits, "
         "a reviewer decides approvals; not on orders it submitted):\n"
         f"{keys}\n"
@@ -212,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         "--serve", action="store_true", help="keep the local cloud up afterwards"
     )
     run_parser.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help=f"the Order API's port on 127.0.0.1 (default: {SERVE_PORT} with --serve, "
+        "else any free one)",
+    )
+    run_parser.add_argument(
         "--timeline",
         default=None,
         metavar="ORDER_REFERENCE",
@@ -219,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         "default: seed 000's order in the sample run)",
     )
     run_parser.add_argument(
-        "--orders", type=_positive, metavar="N", help="generate N orders (default: the samples)"
+        "--orders",
+        type=_non_negative,
+        metavar="N",
+        help="generate N orders (default: the samples; 0 with --serve: none, just serve)",
     )
     run_parser.add_argument(
         "--mix",
@@ -272,7 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(f"--vendor-faults: {err}")
     if args.timeline is None:
-        args.timeline = "" if args.orders else "M101-S76-OP10-T65"
+        args.timeline = "" if args.orders is not None else "M101-S76-OP10-T65"
+    if args.port is None:
+        args.port = SERVE_PORT if args.serve else 0
+    if args.port and not _port_free(args.port):
+        parser.error(
+            f"port {args.port} is in use (another `make serve`?): stop it, or choose another "
+            "with --port (make serve ARGS='--port N')"
+        )
     return run(args)
 
 
@@ -308,6 +345,29 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
             "lists them)"
         )
     return overrides
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (1-65535), got {value}")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -125,6 +125,7 @@ class LocalCloud(InFlight, FaultInjection, ApiCallers):
         time_scale: float = 1.0,
         workdir: Path | None = None,
         throttling: Mapping[str, BucketSpec] | None = None,
+        api_port: int = 0,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
@@ -156,6 +157,8 @@ class LocalCloud(InFlight, FaultInjection, ApiCallers):
         """The check of every call a function makes against its role (after ``start``); its
         ``denials`` are the calls IAM refused."""
         self._throttling = throttling
+        self._api_port = api_port
+        """The Order API's port on 127.0.0.1 (0: any free one)."""
         self.throttler: Throttler | None = None
         """The API quotas in force, and what they counted and refused (with ``throttling``)."""
 
@@ -281,9 +284,13 @@ class LocalCloud(InFlight, FaultInjection, ApiCallers):
         self._pollers.start()
         self._api_servers = [
             LocalApiServer(
-                api=api, functions=self.functions, region=REGION, account_id=ACCOUNT
+                api=api,
+                functions=self.functions,
+                region=REGION,
+                account_id=ACCOUNT,
+                port=self._api_port if index == 0 else 0,
             ).start()
-            for api in deployer.apis.values()
+            for index, api in enumerate(deployer.apis.values())
         ]
         self.api_credentials = self._create_api_callers(deployer.apis)
         self._router = EventRouter(

@@ -134,6 +134,7 @@ class LocalApiServer:
         region: str,
         account_id: str,
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.api = api
         self._region = region
@@ -149,7 +150,7 @@ class LocalApiServer:
             merge_slashes=False,
         ).bind("local-api")
         self._functions = functions
-        self._server = LocalHTTPServer(host, self._wsgi_app)
+        self._server = LocalHTTPServer(host, self._wsgi_app, port)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

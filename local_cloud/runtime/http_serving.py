@@ -29,8 +29,8 @@ class LocalHTTPServer(ThreadedWSGIServer):
     # 5 dropped part of a burst, whose clients came back a second later): the system's maximum.
     request_queue_size = socket.SOMAXCONN
 
-    def __init__(self, host: str, app: WSGIApp) -> None:
-        super().__init__(host, 0, app, handler=_RequestHandler)
+    def __init__(self, host: str, app: WSGIApp, port: int = 0) -> None:
+        super().__init__(host, port, app, handler=_RequestHandler)
 
     def log(self, type: str, message: str, *args: Any) -> None:
         # werkzeug's own logger would print on stderr; a crash of the app is still an error.

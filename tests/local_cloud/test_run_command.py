@@ -4,9 +4,14 @@ vendor faults and a JSON report, and clear errors for bad options."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from local_cloud.__main__ import main
 from local_cloud.run.order_mix import DEFAULT_MIX, generate_orders
@@ -99,7 +104,7 @@ def test_the_outage_preset_counts_from_the_first_vendor_request_and_is_reported(
     [
         (["--mix", "sale=2,bogus=1"], "unknown order kind 'bogus'"),
         (["--mix", "sale=x"], "weight of 'sale' must be a whole number"),
-        (["--orders", "0"], "must be at least 1"),
+        (["--orders", "-1"], "must be at least 0"),
         (["--vendor-faults", "stormy"], "unknown fault profile preset 'stormy'"),
         (["-c", "vendorDeadlineSeconds=60"], "write it loyalty:KEY=VALUE"),
         (["-c", "loyalty:vendorDeadlineSecond=60"], "-c loyalty:vendorDeadlineSecond: not a"),
@@ -113,6 +118,7 @@ def test_the_outage_preset_counts_from_the_first_vendor_request_and_is_reported(
             "-c changes the synthesis; with --assembly nothing is synthesised",
         ),
         (["--assembly", "/nonexistent"], "--assembly: /nonexistent is not a cloud assembly"),
+        (["--port", "70000"], "must be a port number (1-65535)"),
     ],
 )
 def test_bad_options_are_refused_before_anything_starts(
@@ -122,3 +128,55 @@ def test_bad_options_are_refused_before_anything_starts(
         main(["run", *option])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exited:
+            main(["run", "--orders", "0", "--serve", "--port", str(port)])
+    assert exited.value.code == 2
+    assert f"port {port} is in use" in capsys.readouterr().err
+
+
+def test_serve_without_orders_listens_where_it_says_and_prints_the_export_line() -> None:
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serving = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local_cloud",
+            "run",
+            "--orders",
+            "0",
+            "--serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = serving.stdout.readline()
+            lines.append(line)
+            if "export API=" in line:
+                break
+        exported = lines[-1].strip()
+        assert exported == f"export API=http://127.0.0.1:{port}/v1", lines
+        assert "No orders (--orders 0)." in "".join(lines)
+        unsigned = urllib3.request("GET", f"http://127.0.0.1:{port}/v1/orders/NOPE", timeout=5)
+        assert unsigned.status == 403  # the API is up, and refuses an unsigned request
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)
