@@ -34,13 +34,13 @@ from pydantic import ValidationError
 from loyalty.domain.errors import FieldProblem, OrderValidationError, UnknownOrderType
 from loyalty.domain.validation import field_path
 from order_api import decisions, submission, views
-from order_api.replies import ApiError, invalid, respond
+from order_api.replies import ApiError, invalid, json_line, respond
 from order_api.services import logger, metrics, orders, publisher, sfn, submissions, tracer
 
 # The adapters, for tests that stand in for a failing service.
 __all__ = ["handler", "orders", "publisher", "sfn", "submissions"]
 
-app = APIGatewayRestResolver()
+app = APIGatewayRestResolver(serializer=json_line)
 app.include_router(submission.router)
 app.include_router(views.router)
 # Its fixed actions (retry, cancel) before the decision on any other action.

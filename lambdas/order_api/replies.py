@@ -3,14 +3,22 @@ the URL of a resource), free of any state: each route module uses them with its 
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from loyalty.domain.errors import FieldProblem
+
+
+def json_line(body: Any) -> str:
+    """An answer's body: compact JSON (Powertools' own serializer) ending with a newline, so a
+    curl in a terminal does not run the next prompt into it."""
+    return json.dumps(body, separators=(",", ":"), cls=Encoder) + "\n"
 
 
 class ApiError(Exception):

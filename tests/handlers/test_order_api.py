@@ -99,6 +99,8 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
             "isBase64Encoded": False,
         }
         response = module.handler(event, Context())
+        # Every answer, success or error, is one line of JSON ending with a newline (curl).
+        assert response["body"].endswith("}\n"), response["body"]
         return response["statusCode"], json.loads(response["body"])
 
     call.module = module  # type: ignore[attr-defined]
