@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parent
 # `lambdas/` is the Lambda asset root; the CDK code imports the event contract from it.
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
+# jsii starts Node.js at the first aws_cdk import below: the project's pinned one, if installed.
+importlib.import_module("cdk_constructs._node")
 
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402

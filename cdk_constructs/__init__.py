@@ -6,6 +6,8 @@ Named `cdk_constructs` and not `constructs`: a top-level package called `constru
 the `constructs` library that aws-cdk-lib imports.
 """
 
+# First: it picks the Node.js that jsii starts with the first `aws_cdk` import below.
+import cdk_constructs._node  # noqa: F401
 from cdk_constructs.data_table import data_table
 from cdk_constructs.default_bus import BusRule, DefaultBus
 from cdk_constructs.event_driven_state_machine import EventDrivenStateMachine, WaitPolicy
