@@ -303,6 +303,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--vendor-faults: {err}")
     if args.timeline is None:
         args.timeline = "" if args.orders is not None else "M101-S76-OP10-T65"
+    if args.timeline:
+        planned = (
+            generate_orders(args.orders, args.mix, args.seed)
+            if args.orders is not None
+            else sample_orders()
+        )
+        references = sorted(s.reference for s in planned)
+        if args.timeline not in references:
+            parser.error(
+                f"--timeline: {args.timeline!r} is not an order of this run"
+                + (f" (they are {references[0]} ... {references[-1]})" if references else "")
+            )
     if args.port is None:
         args.port = SERVE_PORT if args.serve else 0
     if args.port and not _port_free(args.port):

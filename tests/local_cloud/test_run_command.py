@@ -119,6 +119,8 @@ def test_the_outage_preset_counts_from_the_first_vendor_request_and_is_reported(
         ),
         (["--assembly", "/nonexistent"], "--assembly: /nonexistent is not a cloud assembly"),
         (["--port", "70000"], "must be a port number (1-65535)"),
+        (["--timeline", "NOPE-1"], "--timeline: 'NOPE-1' is not an order of this run"),
+        (["--orders", "3", "--timeline", "M101-S76-OP10-T65"], "is not an order of this run"),
     ],
 )
 def test_bad_options_are_refused_before_anything_starts(
