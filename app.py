@@ -99,12 +99,12 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         description="Loyalty observability: event log and archive, dashboard, alarms",
     )
     if config.account is None or config.region is None:
-        for stack in (order_processing, vendor_mediator, order_api):
-            cdk.Annotations.of(stack).add_info(
-                "environment-agnostic synth: no account or region from the CLI's credentials "
-                "or loyalty:account / loyalty:region; the template names AWS::AccountId and "
-                "AWS::Region, and deploys wherever the deploying credentials point"
-            )
+        # Once, not per stack: the CLI prints each annotation with a source line of its own.
+        cdk.Annotations.of(order_processing).add_info(
+            "environment-agnostic synth: no account or region from the CLI's credentials "
+            "or loyalty:account / loyalty:region; every template names AWS::AccountId and "
+            "AWS::Region, and deploys wherever the deploying credentials point"
+        )
     cdk.Tags.of(app).add("project", "loyalty-orchestration")
     if config.disposable:
         # A development deployment: nothing is retained, data included.
