@@ -26,7 +26,7 @@ importlib.import_module("cdk_constructs._node")
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 
-from stacks.config import LoyaltyConfig  # noqa: E402
+from stacks.config import ConfigError, LoyaltyConfig  # noqa: E402
 from stacks.observability import ObservabilityStack  # noqa: E402
 from stacks.order_api import OrderApiStack  # noqa: E402
 from stacks.order_processing import OrderProcessingStack  # noqa: E402
@@ -114,4 +114,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
 
 
 if __name__ == "__main__":
-    build_app().synth()
+    try:
+        build_app().synth()
+    except ConfigError as err:  # a bad cdk.json or -c value: one line, not a traceback
+        sys.exit(f"error: {err}")

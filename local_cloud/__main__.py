@@ -44,6 +44,9 @@ from local_cloud.run.synth import synthesise
 from local_cloud.runtime.assembly import AssemblyError, CloudAssembly
 from stacks.config import ConfigError, config_of
 
+DEFAULT_REPORT = Path(".local_cloud") / "report.json"
+"""Where ``--json`` without a path writes the report: with the local cloud's other output, which
+git ignores."""
 SERVE_PORT = 8780
 """Where ``--serve`` (``make serve``) puts the Order API unless ``--port`` says otherwise: a fixed
 port, so the README's ``export API=...`` works as written."""
@@ -148,6 +151,7 @@ def _run_on(
         print_summary(full, len(samples), time.monotonic() - started)
         print(f"Function logs: {cloud.workdir / 'logs'}")
         if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(full, indent=2, default=str) + "\n")
             print(f"Report: {args.json}")
         if args.timeline:
@@ -222,9 +226,17 @@ def _serve(cloud: LocalCloud) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_cloud", description=__doc__)
+    description = (__doc__ or "").replace("``", "`")  # plain text, not reStructuredText
+    parser = argparse.ArgumentParser(
+        prog="python -m local_cloud", description=description, formatter_class=_HelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="run the sample orders end to end")
+    run_parser = commands.add_parser(
+        "run",
+        help="run the sample orders end to end",
+        description=description,
+        formatter_class=_HelpFormatter,
+    )
     run_parser.add_argument(
         "--timeout", type=float, default=120, help="seconds to wait for all orders"
     )
@@ -267,7 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PROFILE",
         help="healthy, flaky, throttled, outage, slow, or a JSON file of fault knobs",
     )
-    run_parser.add_argument("--json", metavar="PATH", help="write the full report here")
+    run_parser.add_argument(
+        "--json",
+        nargs="?",
+        const=str(DEFAULT_REPORT),
+        metavar="PATH",
+        help=f"write the full report to PATH (alone: {DEFAULT_REPORT})",
+    )
     run_parser.add_argument(
         "-c",
         "--context",
@@ -357,6 +375,17 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
             "lists them)"
         )
     return overrides
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description's paragraphs kept as written; an option's default after its help, unless
+    the help already says it or there is none to say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _port_free(port: int) -> bool:

@@ -76,3 +76,25 @@ def test_the_cli_s_assembly_deploys_on_the_local_cloud_and_runs_seed_000_s_order
     assert mediator_url == vendor_url
     redeemed = [r.code for r in vendor.redemptions() if r.order_reference == sample.reference]
     assert redeemed == ["1v8LlBkl"]
+
+
+def test_a_bad_setting_is_one_line_naming_it_not_a_traceback(tmp_path: Path) -> None:
+    if not CDK.exists():
+        pytest.skip("node_modules is missing: run `make setup` (make test does)")
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}:{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
+    bad = ["-c", "loyalty:executionTimeoutSeconds=86400"]
+    result = subprocess.run(
+        [str(CDK), "synth", "--quiet", "--no-notices", "--output", str(tmp_path), *bad],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "error: loyalty:executionTimeoutSeconds must exceed" in result.stderr
+    assert "Traceback" not in result.stderr

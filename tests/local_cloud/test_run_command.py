@@ -182,3 +182,14 @@ def test_serve_without_orders_listens_where_it_says_and_prints_the_export_line()
     finally:
         serving.terminate()
         serving.wait(timeout=30)
+
+
+def test_help_shows_the_defaults_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--help"])
+    shown = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert "(default: 120)" in shown  # --timeout
+    assert "(default: healthy)" in shown  # --vendor-faults
+    assert "(default: None)" not in shown
+    assert "``" not in shown  # no reStructuredText markup
