@@ -25,7 +25,10 @@ class TimelineEntry:
     def of(cls, timestamp_ms: int, event: dict[str, Any]) -> TimelineEntry:
         metadata = event.get("detail", {}).get("metadata", {})
         what = " ".join(str(metadata[k]) for k in ("type", "status") if metadata.get(k))
-        error = event.get("detail", {}).get("error")
+        detail = event.get("detail", {})
+        if detail.get("decision"):  # a person's decision: what, and who
+            what += f": {detail['decision']} by {detail.get('decided_by')}"
+        error = detail.get("error")
         if isinstance(error, str):
             what += f" ({error})"
         elif isinstance(error, dict):

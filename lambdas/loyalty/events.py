@@ -82,14 +82,19 @@ def _task_answer(
 
 
 def order_lifecycle_event(
-    event: OrderEvent, *, domain: str, order_reference: str, data: dict[str, Any]
+    event: OrderEvent,
+    *,
+    domain: str,
+    order_reference: str,
+    data: dict[str, Any],
+    service: Source = Source.ORDER_PROCESS,
 ) -> OutgoingEvent:
     return OutgoingEvent(
         event.value,
         {
             "metadata": {
                 "domain": domain,
-                "service": Source.ORDER_PROCESS.value,
+                "service": service.value,
                 "category": ORDER_LIFECYCLE_CATEGORY,
                 "type": event.value,
                 "status": event.value.removeprefix("order."),

@@ -12,8 +12,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
+from loyalty.adapters.event_bus import EventPublishError
 from loyalty.clock import utc_now
-from loyalty.contract import APPROVAL_ACTION, CANCEL_ACTION, RETRY_ACTION, ErrorName, MetricName
+from loyalty.contract import (
+    APPROVAL_ACTION,
+    CANCEL_ACTION,
+    RETRY_ACTION,
+    ErrorName,
+    MetricName,
+    OrderEvent,
+    Source,
+)
+from loyalty.events import order_lifecycle_event
 from loyalty.naming import execution_arn_for, execution_name_for
 from loyalty.order_status import RERUNNABLE_STATUSES, ActionStatus, OrderStage, OrderStatus
 from order_api.bodies import Decision, OperatorAction
@@ -23,6 +33,8 @@ from order_api.services import (
     logger,
     metrics,
     orders,
+    publisher,
+    settings,
     sfn,
     state_machine_arn,
     submissions,
@@ -264,6 +276,31 @@ def _separate_duties(reference: str, action: str, by: str) -> None:
         )
 
 
+def _announce(reference: str, action: str, decision: Decision, *, decided_by: str, at: str) -> None:
+    """``order.decided`` on the bus (the event log, the order's timeline): who decided what and
+    when. The decision is delivered already: an event that could not be put is logged."""
+    try:
+        publisher.publish(
+            [
+                order_lifecycle_event(
+                    OrderEvent.DECIDED,
+                    domain=settings.domain,
+                    order_reference=reference,
+                    service=Source.ORDER_INTAKE,
+                    data={
+                        "action": action,
+                        "decision": decision.decision,
+                        "comment": decision.comment,
+                        "decided_by": decided_by,
+                        "decided_at": at,
+                    },
+                )
+            ]
+        )
+    except (ClientError, EventPublishError):
+        logger.exception("order.decided not put: the decision stands, the timeline lacks it")
+
+
 @router.post("/orders/<reference>/actions/<action>")
 @tracer.capture_method
 def decide(reference: str, action: str) -> Response:
@@ -320,6 +357,7 @@ def decide(reference: str, action: str) -> Response:
             )
         except ClientError:
             logger.exception("approved order not marked PROCESSING: in the queue until it ends")
+    _announce(reference, action, decision, decided_by=claimed["decided_by"], at=decided_at)
     metrics.add_metric(name=_DECISION_METRICS[decision.decision], unit=MetricUnit.Count, value=1)
     return respond(
         HTTPStatus.OK,

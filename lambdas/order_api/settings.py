@@ -7,6 +7,7 @@ from loyalty.settings import NonEmpty, PublisherSettings, variable
 
 
 class ApiSettings(PublisherSettings):
+    domain: NonEmpty = variable(Env.LOYALTY_DOMAIN)
     orders_table: NonEmpty = variable(Env.ORDERS_TABLE)
     actions_table: NonEmpty = variable(Env.ACTIONS_TABLE)
     idempotency_table: NonEmpty = variable(Env.IDEMPOTENCY_TABLE)

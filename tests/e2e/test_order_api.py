@@ -136,6 +136,11 @@ def test_a_high_value_return_waits_for_approval_then_completes(
         679,
         "return",
     )
+    # The decision is in the order's timeline: what, and who (the token never is).
+    entries = [e for e in cloud.timeline(reference) if e.detail_type == "order.decided"]
+    (entry,) = entries
+    assert entry.what.startswith("order.decided decided: approve by arn:aws:iam::")
+    assert entry.what.endswith(":user/local-reviewer")
 
 
 def test_a_rejected_return_ends_rejected_with_the_reason_and_no_vendor_effect(

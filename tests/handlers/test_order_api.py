@@ -56,6 +56,7 @@ def api(load_handler: LoadHandler, tables: dict[str, str], bus_tap: BusTap) -> A
         {
             "EVENT_BUS": "default",
             "EVENT_SOURCE": "service-loyalty-order-intake",
+            "LOYALTY_DOMAIN": "LEGO-LOYALTY",
             "ORDERS_TABLE_NAME": tables["orders"],
             "ACTIONS_TABLE_NAME": tables["actions"],
             "IDEMPOTENCY_TABLE_NAME": tables["submissions"],
@@ -555,6 +556,28 @@ def test_approving_resumes_the_waiting_step_and_a_second_decision_conflicts(
     again = api("POST", "/orders/API-1/actions/approval", {"decision": "reject"})
     assert again[0] == 409
     assert "already decided: approve" in again[1]["message"]
+
+
+def test_a_decision_is_announced_with_who_and_when_and_never_the_token(
+    api: Any, pending_approval: ActionsTable, waiting_task: WaitingTask, bus_tap: BusTap
+) -> None:
+    api("POST", "/orders/API-1/actions/approval", {"decision": "approve", "comment": "ok"})
+
+    (decided,) = bus_tap.events()
+    assert (decided["source"], decided["detail-type"]) == (
+        "service-loyalty-order-intake",
+        "order.decided",
+    )
+    detail = decided["detail"]
+    assert detail["metadata"]["category"] == "order-lifecycle"
+    assert {k: detail[k] for k in ("order_reference", "action", "decision", "decided_by")} == {
+        "order_reference": "API-1",
+        "action": "approval",
+        "decision": "approve",
+        "decided_by": REVIEWER,
+    }
+    assert detail["decided_at"].endswith("+00:00") and detail["comment"] == "ok"
+    assert "token" not in json.dumps(decided).lower()
 
 
 def test_the_principal_that_submitted_an_order_may_not_decide_its_approval(

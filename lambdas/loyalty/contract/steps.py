@@ -184,6 +184,8 @@ class OrderEvent(StrEnum):
 
     RECEIVED = "order.received"
     APPROVAL_REQUESTED = "order.approval-requested"
+    DECIDED = "order.decided"
+    """A person decided an order's approval (who, when, what); never carries the task token."""
     COMPLETED = "order.completed"
     FAILED = "order.failed"
     REJECTED = "order.rejected"
