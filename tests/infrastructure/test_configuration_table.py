@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Duration
+from aws_cdk.assertions import Template
 
 from app import cdk_json_context
 from stacks.config import LoyaltyConfig
+from tests.infrastructure.asl import all_states, definition
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DESCRIBED = {"loyalty:account", "loyalty:region", "loyalty:vendorBaseUrl"}
@@ -94,3 +96,40 @@ def test_each_documented_default_is_what_the_synth_uses(keys: str, defaults: str
     assert len(values) == len(names), (names, values)
     explicit = {f"loyalty:{name}": value for name, value in zip(names, values, strict=True)}
     assert _config(explicit) == _config({}), explicit
+
+
+def test_the_derived_timings_the_readme_gives_are_the_synthesised_ones(
+    vendor_template: Template, order_template: Template
+) -> None:
+    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    found = re.search(
+        r"job timeout (\d+) s, deadline (\d+) s, reconciliation window (\d+) s,\s+function "
+        r"timeout\s+(\d+) s, visibility (\d+) s, .*?heartbeat (\d+) s",
+        section,
+        re.S,
+    )
+    assert found is not None, "the README's sentence about the derived timings moved"
+    job, deadline, reconcile, function, visibility, heartbeat = map(int, found.groups())
+    (mediator,) = [
+        r["Properties"]
+        for k, r in vendor_template.find_resources("AWS::Lambda::Function").items()
+        if k.startswith("Mediator")
+    ]
+    env = mediator["Environment"]["Variables"]
+    (queue,) = [
+        r["Properties"]
+        for k, r in vendor_template.find_resources("AWS::SQS::Queue").items()
+        if k.startswith("RequestsQueue")
+    ]
+    heartbeats = {
+        state["HeartbeatSeconds"]
+        for name, state in all_states(definition(order_template, "STANDARD")["States"])
+        if name in ("ApplyPoints", "RedeemVoucher", "RedeemReward")
+    }
+    assert (job, deadline, reconcile) == (
+        int(env["VENDOR_JOB_TIMEOUT_SECONDS"]),
+        int(env["VENDOR_DEADLINE_SECONDS"]),
+        int(env["VENDOR_RECONCILE_SECONDS"]),
+    )
+    assert (function, visibility) == (mediator["Timeout"], queue["VisibilityTimeout"])
+    assert heartbeats == {heartbeat}
