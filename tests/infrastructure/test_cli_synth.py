@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
 
-@pytest.fixture(scope="module")
-def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cdk_synth(outdir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """``cdk synth`` as a user runs it, with cdk.json's context and no credentials."""
     if not CDK.exists():
         pytest.skip("node_modules is missing: run `make setup` (make test does)")
@@ -32,9 +31,8 @@ def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "AWS_SESSION_TOKEN": "",
         "AWS_PROFILE": "",
     }
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    result = subprocess.run(
-        [str(CDK), "synth", "--quiet", "--no-notices", "--output", str(outdir)],
+    return subprocess.run(
+        [str(CDK), "synth", "--quiet", "--no-notices", "--output", str(outdir), *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -42,6 +40,12 @@ def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    result = cdk_synth(outdir)
     assert result.returncode == 0, result.stderr
     # What `make synth` shows a user: no warning to act on (the cross-stack reference strength
     # is settled in cdk.json), and the one note about an environment-agnostic synth.
@@ -79,22 +83,7 @@ def test_the_cli_s_assembly_deploys_on_the_local_cloud_and_runs_seed_000_s_order
 
 
 def test_a_bad_setting_is_one_line_naming_it_not_a_traceback(tmp_path: Path) -> None:
-    if not CDK.exists():
-        pytest.skip("node_modules is missing: run `make setup` (make test does)")
-    env = {
-        **os.environ,
-        "PATH": f"{ROOT / 'node_modules' / '.bin'}:{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
-    }
-    bad = ["-c", "loyalty:executionTimeoutSeconds=86400"]
-    result = subprocess.run(
-        [str(CDK), "synth", "--quiet", "--no-notices", "--output", str(tmp_path), *bad],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = cdk_synth(tmp_path, "-c", "loyalty:executionTimeoutSeconds=86400")
     assert result.returncode != 0
     assert "error: loyalty:executionTimeoutSeconds must exceed" in result.stderr
     assert "Traceback" not in result.stderr
