@@ -278,6 +278,8 @@ def test_a_child_state_machine_runs_to_its_end_with_awss_output() -> None:
 
 def test_an_activity_worker_takes_the_task_heartbeats_and_answers() -> None:
     moto_patches.apply()
+    # As LocalCloud.start does: a local cloud stopped earlier in this process closed them.
+    moto_patches.activities.open_long_polls()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         activity = sfn.create_activity(name=f"a{time.monotonic_ns()}")["activityArn"]
