@@ -7,6 +7,8 @@ import hmac
 import ipaddress
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
@@ -212,32 +214,34 @@ class FakeVendor:
         with self._lock:
             self._books.add_code(kind, code)
 
-    def balance(self, account: str) -> int:
+    @contextmanager
+    def _books_now(self) -> Iterator[Books]:
+        """The books as they stand now, under the lock: the jobs that are due have finished."""
         with self._lock:
             self._jobs.settle_due()
-            return self._books.accounts[account]
+            yield self._books
+
+    def balance(self, account: str) -> int:
+        with self._books_now() as books:
+            return books.accounts[account]
 
     def ledger(self) -> list[LedgerEntry]:
-        with self._lock:
-            self._jobs.settle_due()
-            return list(self._books.ledger)
+        with self._books_now() as books:
+            return list(books.ledger)
 
     def redemptions(self) -> list[Redemption]:
         """Every redemption that took effect, reversed ones included (``reversal_id`` set)."""
-        with self._lock:
-            self._jobs.settle_due()
-            return list(self._books.redemptions)
+        with self._books_now() as books:
+            return list(books.redemptions)
 
     def active_redemptions(self) -> list[Redemption]:
         """The redemptions that took effect and have not been reversed."""
-        with self._lock:
-            self._jobs.settle_due()
-            return [r for r in self._books.redemptions if r.reversal_id is None]
+        with self._books_now() as books:
+            return [r for r in books.redemptions if r.reversal_id is None]
 
     def reversals(self) -> list[Reversal]:
-        with self._lock:
-            self._jobs.settle_due()
-            return list(self._books.reversals)
+        with self._books_now() as books:
+            return list(books.reversals)
 
     def stats(self) -> VendorStats:
         with self._lock:

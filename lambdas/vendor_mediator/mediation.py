@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from loyalty.backoff import MAX_IN_INVOCATION_WAIT_SECONDS, Backoff
@@ -358,11 +359,9 @@ class Mediator:
         permit, held_back = self._admit(key, message_id, trouble, report)
         if held_back is not None:
             return held_back
-        report.calls += 1
-        report.probed |= permit.probe
-        started = self._clock()
         try:
-            status = self._client.job_status(job, reference_field(request))
+            with self._counted(permit, report):
+                status = self._client.job_status(job, reference_field(request))
         except (VendorUnavailableError, VendorProtocolError) as err:
             report.failures += 1
             self._circuit_failed(err, permit, report)
@@ -373,8 +372,6 @@ class Mediator:
             return self._requeue_or_give_up(
                 key, message_id, trouble, report, f"job {job.job_id}: {_describe(err)}", delay
             )
-        finally:
-            report.vendor_seconds += self._clock() - started
         report.circuit_closed |= self._circuit.record_success(permit)
         if status.state == "succeeded":
             assert status.reference is not None
@@ -398,6 +395,18 @@ class Mediator:
             key, message_id, trouble, delay, f"the vendor's job {job.job_id} is running"
         )
 
+    @contextmanager
+    def _counted(self, permit: Permit, report: Report) -> Iterator[None]:
+        """One vendor call, as the report counts it: made (a probe, if the permit is one) and
+        timed, whatever it ends with."""
+        report.calls += 1
+        report.probed |= permit.probe
+        started = self._clock()
+        try:
+            yield
+        finally:
+            report.vendor_seconds += self._clock() - started
+
     def _circuit_failed(self, err: Exception, permit: Permit, report: Report) -> None:
         """A failed call's word to the circuit: a 429 with Retry-After holds every consumer
         back; anything else counts as a failure."""
@@ -414,11 +423,9 @@ class Mediator:
     def _call(
         self, request: VendorEvent, attempt: int, permit: Permit, report: Report
     ) -> Verdict | VendorJob | Exception:
-        report.calls += 1
-        report.probed |= permit.probe
-        started = self._clock()
         try:
-            accepted = perform(request, self._client, attempt)
+            with self._counted(permit, report):
+                accepted = perform(request, self._client, attempt)
         except VendorRejectedError as err:
             # The vendor is up: it answered, and said no.
             report.circuit_closed |= self._circuit.record_success(permit)
@@ -433,8 +440,6 @@ class Mediator:
             report.failures += 1
             self._circuit_failed(err, permit, report)
             return err
-        finally:
-            report.vendor_seconds += self._clock() - started
         report.circuit_closed |= self._circuit.record_success(permit)
         if isinstance(accepted, VendorJob):
             return accepted

@@ -142,7 +142,7 @@ class VendorClient:
             "merchant_reference": merchant_reference,
         }
         path = f"/v1/accounts/{quote(account, safe='')}/points"
-        return _accepted(*self._post(path, body, idempotency_key), "transaction_id")
+        return _accepted(*self._send("POST", path, body, idempotency_key), "transaction_id")
 
     def redeem(
         self,
@@ -157,7 +157,7 @@ class VendorClient:
         job)."""
         body = {"account": account, "order_reference": order_reference}
         path = f"/v1/{kind}s/{quote(code, safe='')}/redemptions"
-        return _accepted(*self._post(path, body, idempotency_key), "redemption_id")
+        return _accepted(*self._send("POST", path, body, idempotency_key), "redemption_id")
 
     def reverse_redemption(
         self,
@@ -177,7 +177,7 @@ class VendorClient:
         """
         body = {"account": account, "order_reference": order_reference}
         path = f"/v1/{kind}s/{quote(code, safe='')}/reversals"
-        return _accepted(*self._post(path, body, idempotency_key), "reversal_id")
+        return _accepted(*self._send("POST", path, body, idempotency_key), "reversal_id")
 
     def job_status(self, job: VendorJob, reference_field: str) -> JobStatus:
         """How the vendor's job stands; a succeeded job's result names ``reference_field``.
@@ -201,15 +201,10 @@ class VendorClient:
             return JobStatus("succeeded", reference=reference)
         if state == "failed":
             failure = answer.get("error")
-            code = failure.get("code") if isinstance(failure, dict) else None
-            valid = isinstance(code, str) and _ERROR_CODE.fullmatch(code)
-            return JobStatus("failed", code=code if valid else "unknown")
+            return JobStatus(
+                "failed", code=_code(failure.get("code") if isinstance(failure, dict) else None)
+            )
         raise VendorProtocolError(f"job {job.job_id} has no status the API documents")
-
-    def _post(
-        self, path: str, body: dict[str, Any], idempotency_key: str
-    ) -> tuple[int, dict[str, Any]]:
-        return self._send("POST", path, body, idempotency_key)
 
     def _send(
         self,
@@ -303,7 +298,13 @@ def _error_parts(body: bytes) -> tuple[str, str]:
         code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         return "unknown", body[:200].decode(errors="replace") or "no reason given"
-    return (code if _ERROR_CODE.fullmatch(code) else "unknown"), message
+    return _code(code), message
+
+
+def _code(value: object) -> str:
+    """A vendor error code as we repeat it: ``unknown`` unless it is an identifier (anything else
+    could be free text)."""
+    return value if isinstance(value, str) and _ERROR_CODE.fullmatch(value) else "unknown"
 
 
 def _retry_after(raw: str | None) -> float | None:
