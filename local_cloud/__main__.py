@@ -22,6 +22,7 @@ import json
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def _show_refused_body(api: ApiClient) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     generated = args.orders is not None
-    samples = generate_orders(args.orders, args.mix, args.seed) if generated else sample_orders()
+    samples: list[SampleOrder] = args.samples
     if args.assembly is None:
         print("Local cloud: synthesising the app (unless unchanged since the last run) ...")
         if args.overrides:
@@ -74,16 +75,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         assembly = args.assembly
     print(f"Local cloud: deploying {assembly} into moto ...", flush=True)
-    return _run_on(assembly, args, samples, started, generated)
-
-
-def _run_on(
-    assembly: Path,
-    args: argparse.Namespace,
-    samples: list[SampleOrder],
-    started: float,
-    generated: bool,
-) -> int:
     with FakeVendor() as vendor, LocalCloud(assembly, vendor=vendor, api_port=args.port) as cloud:
         if generated:
             seed_vendor_for(vendor, samples)
@@ -259,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument(
         "--orders",
-        type=_non_negative,
+        type=_at_least(0),
         metavar="N",
         help="generate N orders (default: the samples; 0 with --serve: none, just serve)",
     )
@@ -271,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument("--seed", type=int, default=1, help="seed of the generated orders")
     run_parser.add_argument(
-        "--concurrency", type=_positive, metavar="C", help="at most C orders unfinished at once"
+        "--concurrency", type=_at_least(1), metavar="C", help="at most C orders unfinished at once"
     )
     run_parser.add_argument(
         "--vendor-faults",
@@ -321,13 +312,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--vendor-faults: {err}")
     if args.timeline is None:
         args.timeline = "" if args.orders is not None else "M101-S76-OP10-T65"
+    args.samples = (
+        generate_orders(args.orders, args.mix, args.seed)
+        if args.orders is not None
+        else sample_orders()
+    )
     if args.timeline:
-        planned = (
-            generate_orders(args.orders, args.mix, args.seed)
-            if args.orders is not None
-            else sample_orders()
-        )
-        references = sorted(s.reference for s in planned)
+        references = sorted(s.reference for s in args.samples)
         if args.timeline not in references:
             parser.error(
                 f"--timeline: {args.timeline!r} is not an order of this run"
@@ -397,24 +388,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = "int"  # what argparse names in "invalid int value: 'x'"
+    return parse
 
 
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number (1-65535), got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
