@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
@@ -26,6 +26,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 from moto.stepfunctions.parser.backend.activity import Activity, ActivityTask
 from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 LONG_POLL_SECONDS = 60.0
@@ -99,15 +100,13 @@ def _take(activity: Activity) -> ActivityTask | None:
 
 
 def _started(response: StepFunctionResponse, token: str, worker: str | None) -> None:
-    for machine in response.stepfunction_backend.state_machines:
-        for execution in machine.executions:
-            worker_env = getattr(getattr(execution, "exec_worker", None), "env", None)
-            if worker_env is None:
-                continue
-            endpoint = worker_env.callback_pool_manager.get(callback_id=token)
-            if isinstance(endpoint, ActivityCallbackEndpoint):
-                endpoint.notify_activity_task_start(worker_name=worker)
-                return
+    # The executions that can hold a token (the backend's lookup, as patched in task_tokens).
+    backend = cast(StepFunctionsParserBackend, response.stepfunction_backend)
+    for execution in backend._get_executions():
+        endpoint = execution.exec_worker.env.callback_pool_manager.get(callback_id=token)
+        if isinstance(endpoint, ActivityCallbackEndpoint):
+            endpoint.notify_activity_task_start(worker_name=worker)
+            return
 
 
 _notify_heartbeat = CallbackEndpoint.notify_heartbeat
