@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup synth run serve test faults bench lint clean
+.PHONY: help setup synth run serve orders timeline test faults bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,8 +37,16 @@ synth: setup ## cdk synth, offline (no AWS credentials needed)
 run: setup ## run the system end to end on the local cloud (moto + fake vendor + local API)
 	$(PY) -m local_cloud run
 
-serve: setup ## like run, then keep the Order API up on 127.0.0.1:8780 (ARGS='--orders 0 --port N'; Ctrl-C to stop)
-	$(PY) -m local_cloud run --serve $(ARGS)
+PORT ?= 8780
+serve: setup ## like run, then keep the Order API up on 127.0.0.1:8780 (PORT=N, ARGS='--orders 0'; Ctrl-C to stop)
+	$(PY) -m local_cloud run --serve --port $(PORT) $(ARGS)
+
+orders: setup ## generated orders instead of the samples (ARGS='--orders 200 --vendor-faults flaky --json'; see --help)
+	$(PY) -m local_cloud run $(if $(ARGS),$(ARGS),--orders 100)
+
+timeline: setup ## run the samples, then print one order's events (REF=M106-S76-OP04-R03)
+	@test -n "$(REF)" || { echo "usage: make timeline REF=<order reference>, e.g. REF=M106-S76-OP04-R03" >&2; exit 2; }
+	$(PY) -m local_cloud run --timeline $(REF) $(ARGS)
 
 bench: setup ## benchmarks (figures, not tests): cost per order, capacity, throughput, the mediator, seed 001's patterns
 	$(PY) -m bench.cost --repeat 3

@@ -30,6 +30,8 @@ ROUTES = (
     Route("health", "GET", "/health", "health"),
     Route("admin_faults", "POST", "/_admin/faults", "admin"),
     Route("admin_stats", "GET", "/_admin/stats", "admin"),
+    Route("admin_add_voucher", "PUT", "/_admin/vouchers/{code}", "admin"),
+    Route("admin_add_reward", "PUT", "/_admin/rewards/{code}", "admin"),
     Route("get_account", "GET", "/v1/accounts/{account}", "v1"),
     Route("post_points", "POST", "/v1/accounts/{account}/points", "v1"),
     Route("redeem_voucher", "POST", "/v1/vouchers/{code}/redemptions", "v1"),

@@ -312,7 +312,7 @@ class FakeVendor:
         if route.area == "health":
             return json_reply(200, {"status": "ok"})
         if route.area == "admin":
-            return self._admin_locked(route, request)
+            return self._admin_locked(route, params, request)
         return self._v1_locked(route, params, request)
 
     def _authorised(self, presented: str | None) -> bool:
@@ -321,9 +321,16 @@ class FakeVendor:
             presented.encode(), self._api_key.encode()
         )
 
-    def _admin_locked(self, route: Route, request: Request) -> Reply:
+    def _admin_locked(self, route: Route, params: dict[str, str], request: Request) -> Reply:
         if route.name == "admin_stats":
             return json_reply(200, self._stats_locked().to_dict())
+        if route.name in ("admin_add_voucher", "admin_add_reward"):
+            # A code the vendor now knows: what is "put right" before a failed order is re-run.
+            # PUT: adding a known code again changes nothing.
+            kind: RedemptionKind = "voucher" if route.name == "admin_add_voucher" else "reward"
+            if params["code"] not in self._books.codes[kind]:
+                self._books.add_code(kind, params["code"])
+            return Reply(status=204, content_type=None)
         try:
             profile = FaultProfile.from_dict(parse_json_object(request.body))
         except (InvalidRequestError, ValueError, TypeError) as exc:

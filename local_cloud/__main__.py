@@ -29,7 +29,7 @@ from pathlib import Path
 from app import cdk_json_context
 from fake_vendor import FakeVendor, FaultProfile
 from local_cloud.api_client import ApiClient
-from local_cloud.cloud import ACCOUNT, REGION, LocalCloud, OrderOutcome
+from local_cloud.cloud import ACCOUNT, API_CALLERS, REGION, LocalCloud, OrderOutcome
 from local_cloud.run.console import header, order_line, print_summary, print_timeline
 from local_cloud.run.order_mix import (
     DEFAULT_MIX,
@@ -61,6 +61,11 @@ def _show_refused_body(api: ApiClient) -> None:
     print(f"POST /orders with an invalid body -> {refused.status} ({problems})\n", flush=True)
 
 
+def _shown(path: Path) -> Path:
+    """A path as a person would type it here: relative to the working directory when under it."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     generated = args.orders is not None
@@ -74,12 +79,12 @@ def run(args: argparse.Namespace) -> int:
         assembly = synthesise(args.overrides)
     else:
         assembly = args.assembly
-    print(f"Local cloud: deploying {assembly} into moto ...", flush=True)
+    print(f"Local cloud: deploying {_shown(assembly)} into moto ...", flush=True)
     with FakeVendor() as vendor, LocalCloud(assembly, vendor=vendor, api_port=args.port) as cloud:
+        # The sample members always: the README's API demo uses them, even after --orders 0.
+        seed_vendor(vendor)
         if generated:
             seed_vendor_for(vendor, samples)
-        else:
-            seed_vendor(vendor)
         vendor.faults = args.vendor_faults
         api = cloud.api("client")
         print(
@@ -140,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         print_summary(full, len(samples), time.monotonic() - started)
-        print(f"Function logs: {cloud.workdir / 'logs'}")
+        print(f"Function logs: {_shown(cloud.workdir / 'logs')}/<function>.log")
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(full, indent=2, default=str) + "\n")
@@ -192,21 +197,19 @@ def _repair(
 
 
 def _serve(cloud: LocalCloud) -> None:
-    # Requests are signed (IAM authorization): curl signs with --aws-sigv4 and a local key.
+    # The methods use IAM authorization: curl signs with --aws-sigv4 and a local caller's key.
     keys = "\n".join(
-        f"  export {caller.upper()}={c.access_key}:{c.secret_key}"
+        f"  export {caller.upper()}={c.access_key}:{c.secret_key}   # {API_CALLERS[caller]}"
         for caller, c in cloud.api_credentials.items()
     )
-    sign = f'--aws-sigv4 "aws:amz:{REGION}:execute-api"'
     print(
-        f"\nServing the Order API at {cloud.api_url} (Ctrl-C to stop). In another terminal:\n"
-        f"  export API={cloud.api_url}\n"
-        "Its methods use IAM authorization: sign with a local caller's key (a client submits, "
-        "a reviewer decides approvals; not on orders it submitted):\n"
+        f"\nServing the Order API at {cloud.api_url} (Ctrl-C to stop).\n"
+        "In another terminal, paste these lines, then the README's API demo:\n"
+        f"  export API={cloud.api_url} VENDOR={cloud.vendor.base_url}\n"
         f"{keys}\n"
-        "For example:\n"
-        f'  curl -s {sign} --user "$CLIENT" {cloud.api_url}/orders/M101-S76-OP10-T65\n'
-        f'  curl -s {sign} --user "$REVIEWER" {cloud.api_url}/orders/M106-S76-OP04-R03/actions',
+        "Requests are signed (IAM authorization), for example:\n"
+        f'  curl -s --aws-sigv4 "aws:amz:{REGION}:execute-api" --user "$CLIENT" '
+        '"$API/orders/M101-S76-OP10-T65"',
         flush=True,
     )
     try:

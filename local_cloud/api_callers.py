@@ -10,9 +10,12 @@ from local_cloud.api_client import ApiClient
 from local_cloud.resources import ACCOUNT, REGION, CloudResources
 from local_cloud.runtime.api_gateway import LocalRestApi
 
-API_CALLERS = ("client", "reviewer")
-"""The local Order API's callers, each an IAM user (``local-<name>``) with an access key: a client
-submits orders; a reviewer decides approvals (separation of duties: not on orders it submitted)."""
+API_CALLERS = {
+    "client": "submits and cancels orders",
+    "reviewer": "decides approvals (not of orders it submitted), re-runs orders",
+}
+"""The local Order API's callers, each an IAM user (``local-<name>``) with an access key, and what
+each does (separation of duties: a reviewer does not decide orders it submitted)."""
 
 
 class ApiCallers(CloudResources):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -19,6 +20,9 @@ for _key, _value in {
 }.items():
     os.environ[_key] = _value
 
+
+# The pinned Node.js for jsii before anything imports aws_cdk (no end-of-life banner outside make).
+importlib.import_module("cdk_constructs._node")
 
 import pytest  # noqa: E402
 from aws_cdk import Stack  # noqa: E402

@@ -9,7 +9,7 @@ from local_cloud.run.sample_orders import SampleOrder
 
 DECISION_NOTES = {"approve": "(approved)", "reject": "(rejected)", "cancel": "(cancelled)"}
 COLUMNS = (
-    "{ref:<20} {via:<4} {type:<7} {status:<10} {error:<21} {duration:>8} {transitions:>5}  {note}"
+    "{ref:<20} {via:<4} {type:<7} {status:<10} {error:<21} {duration:>8} {transitions:>11}  {note}"
 )
 
 
@@ -18,7 +18,7 @@ def order_line(outcome: OrderOutcome, sample: SampleOrder, expected_ok: bool) ->
     note = "<- UNEXPECTED" if not expected_ok else DECISION_NOTES.get(sample.decision or "", "")
     if expected_ok and any(i.get("status") == "COMPENSATED" for i in outcome.items.values()):
         note = f"{note} (compensated)".strip()
-    return COLUMNS.format(
+    return COLUMNS.format(  # rstrip: no trailing blanks when there is no note
         ref=outcome.order_reference,
         via=sample.channel,
         type=outcome.order_type or "-",
@@ -27,7 +27,7 @@ def order_line(outcome: OrderOutcome, sample: SampleOrder, expected_ok: bool) ->
         duration=duration,
         transitions=outcome.state_transitions,
         note=note,
-    )
+    ).rstrip()
 
 
 def header() -> str:
@@ -38,9 +38,9 @@ def header() -> str:
         status="STATUS",
         error="ERROR",
         duration="DURATION",
-        transitions="STEPS",
+        transitions="TRANSITIONS",
         note="",
-    )
+    ).rstrip()
 
 
 def print_summary(full: dict[str, Any], count: int, elapsed: float) -> None:
@@ -104,6 +104,6 @@ def print_timeline(cloud: LocalCloud, reference: str) -> None:
     for entry in entries:
         print(
             f"  {entry.timestamp_ms - start:>7} ms (+{entry.timestamp_ms - previous:>5})  "
-            f"{entry.source:<32} {entry.detail_type:<27} {entry.what}"
+            f"{entry.source:<32} {entry.detail_type:<27} {entry.what}".rstrip()
         )
         previous = entry.timestamp_ms

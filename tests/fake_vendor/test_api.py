@@ -897,6 +897,23 @@ def test_admin_faults_and_stats_over_http(vendor: FakeVendor, http: urllib3.Pool
     }
 
 
+def test_admin_puts_right_a_code_the_vendor_did_not_know(
+    vendor: FakeVendor, http: urllib3.PoolManager
+) -> None:
+    body = {"account": ACCOUNT, "order_reference": "O-1"}
+    refused = call(http, vendor, "POST", "/v1/vouchers/LATE-1/redemptions", body, key="k-1")
+    added = [call(http, vendor, "PUT", "/_admin/vouchers/LATE-1") for _ in range(2)]
+    redeemed = call(http, vendor, "POST", "/v1/vouchers/LATE-1/redemptions", body, key="k-2")
+    reward = call(http, vendor, "PUT", "/_admin/rewards/LATE-2")
+    rewarded = call(http, vendor, "POST", "/v1/rewards/LATE-2/redemptions", body, key="k-3")
+
+    assert (refused.status, error_code(refused)) == (404, "voucher_not_found")
+    assert [a.status for a in added] == [204, 204]  # PUT: known already is no change
+    assert redeemed.status == 201
+    assert reward.status == 204
+    assert rewarded.status == 201
+
+
 def test_admin_faults_rejects_unknown_keys(vendor: FakeVendor, http: urllib3.PoolManager) -> None:
     response = call(http, vendor, "POST", "/_admin/faults", {"error_rte": 1.0})
 

@@ -1,5 +1,5 @@
-"""The README's configuration table says what cdk.json and the code do: every key it names is one
-the code reads, and every default it gives, set explicitly, changes nothing."""
+"""The configuration table (docs/configuration.md) says what cdk.json and the code do: every key
+it names is one the code reads, and every default it gives, set explicitly, changes nothing."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from app import cdk_json_context
 from stacks.config import LoyaltyConfig
 from tests.infrastructure.asl import all_states, definition
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+TABLE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 DESCRIBED = {"loyalty:account", "loyalty:region", "loyalty:vendorBaseUrl"}
 """Keys whose default the table describes in words (the CLI's; a placeholder URL)."""
 
 
 def _rows() -> list[tuple[str, str]]:
-    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    section = TABLE.read_text()
     return [
         (cells[0], cells[1])
         for line in section.splitlines()
@@ -98,17 +98,17 @@ def test_each_documented_default_is_what_the_synth_uses(keys: str, defaults: str
     assert _config(explicit) == _config({}), explicit
 
 
-def test_the_derived_timings_the_readme_gives_are_the_synthesised_ones(
+def test_the_derived_timings_the_docs_give_are_the_synthesised_ones(
     vendor_template: Template, order_template: Template
 ) -> None:
-    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    section = TABLE.read_text()
     found = re.search(
         r"job timeout (\d+) s, deadline (\d+) s, reconciliation window (\d+) s,\s+function "
         r"timeout\s+(\d+) s, visibility (\d+) s, .*?heartbeat (\d+) s",
         section,
         re.S,
     )
-    assert found is not None, "the README's sentence about the derived timings moved"
+    assert found is not None, "docs/configuration.md's sentence about the derived timings moved"
     job, deadline, reconcile, function, visibility, heartbeat = map(int, found.groups())
     (mediator,) = [
         r["Properties"]

@@ -16,6 +16,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeSuccess,
     CallbackPoolManager,
 )
+from moto.stepfunctions.parser.backend.execution import Execution
 
 from local_cloud.runtime import moto_patches
 from tests.local_cloud.machines import waiting_task
@@ -236,6 +237,15 @@ def _ended(sfn: Any, execution: str) -> dict[str, Any]:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     return dict(found)
+
+
+def test_an_execution_listed_before_moto_starts_it_is_running() -> None:
+    # moto lists an execution a moment before start() gives it a status; AWS never shows one
+    # without a status (a ListExecutions at that moment failed the whole call).
+    moto_patches.apply()
+    being_created = object.__new__(Execution)
+    being_created.exec_status = None
+    assert being_created.status == "RUNNING"
 
 
 def test_executions_started_without_a_name_are_two_executions() -> None:

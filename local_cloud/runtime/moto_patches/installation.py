@@ -36,6 +36,7 @@ from local_cloud.runtime.moto_patches.task_tokens import (
     _heartbeat_after_an_early_answer,
     _name_token_errors,
     _registered_start,
+    _running_once_listed,
     _send_task_failure,
     _started_executions,
     _token_closed_when_its_attempt_ends,
@@ -51,6 +52,7 @@ def apply() -> None:
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
         StepFunctionsParserBackend._get_executions = _started_executions  # type: ignore[method-assign]
         Execution.start = _registered_start  # type: ignore[method-assign]
+        Execution.status = property(_running_once_listed)  # type: ignore[assignment,method-assign]
         for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
             method = getattr(StepFunctionsParserBackend, name)
             setattr(StepFunctionsParserBackend, name, _asking_the_issuer_only(method))

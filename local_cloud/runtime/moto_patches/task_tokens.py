@@ -61,6 +61,13 @@ def _registered_start(self: Execution) -> None:
     _original_start(self)
 
 
+def _running_once_listed(self: Execution) -> str:
+    # moto adds an execution to its machine's list before start() gives it a status, so a
+    # ListExecutions or DescribeExecution in between failed ('NoneType' has no 'value'). AWS's
+    # StartExecution creates and starts in one step: whatever can see the execution sees RUNNING.
+    return (self.exec_status or sfn_api.ExecutionStatus.RUNNING).value
+
+
 def token_issuer(token: str) -> Execution | None:
     """The execution whose task issued ``token`` (running or not), if any did."""
     return _token_issuers.get(token)
