@@ -56,7 +56,9 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     """The app. ``context`` is applied on top of cdk.json's when the app runs in-process."""
     if context is not None:
         context = {**cdk_json_context(), **context}
-    app = cdk.App(context=context, outdir=outdir)
+    # No stack traces in the assembly's metadata: the CLI printed each annotation's first frame,
+    # a line of jsii's program.js that says nothing to the reader.
+    app = cdk.App(context=context, outdir=outdir, stack_traces=False)
     config = LoyaltyConfig.from_context(app.node)
     env = cdk.Environment(account=config.account, region=config.region)
     order_processing = OrderProcessingStack(
@@ -98,13 +100,6 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         env=env,
         description="Loyalty observability: event log and archive, dashboard, alarms",
     )
-    if config.account is None or config.region is None:
-        # Once, not per stack: the CLI prints each annotation with a source line of its own.
-        cdk.Annotations.of(order_processing).add_info(
-            "environment-agnostic synth: no account or region from the CLI's credentials "
-            "or loyalty:account / loyalty:region; every template names AWS::AccountId and "
-            "AWS::Region, and deploys wherever the deploying credentials point"
-        )
     cdk.Tags.of(app).add("project", "loyalty-orchestration")
     if config.disposable:
         # A development deployment: nothing is retained, data included.
@@ -113,8 +108,28 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     return app
 
 
-if __name__ == "__main__":
+def _synth_from_the_cli() -> None:
     try:
-        build_app().synth()
+        app = build_app()
+        app.synth()
     except ConfigError as err:  # a bad cdk.json or -c value: one line, not a traceback
         sys.exit(f"error: {err}")
+    # aws-cdk-lib writes the code of every validation error it constructs to $CDK_ERROR_FILE,
+    # even one it catches itself: its task-token check parses each JSONPath of a waiting task
+    # with a parser that stops at `_` (seed 000's field names have them), fails, and falls back
+    # to the whole path. The CLI reads the file only when the app fails; after a successful
+    # synth it is a false alarm (cdk.out/error.txt: InvalidJsonPathExpression).
+    if error_file := os.environ.get("CDK_ERROR_FILE"):
+        Path(error_file).unlink(missing_ok=True)
+    config = LoyaltyConfig.from_context(app.node)
+    if config.account is None or config.region is None:
+        print(
+            "note: environment-agnostic synth (no account or region from the CLI's credentials "
+            "or loyalty:account / loyalty:region): the templates deploy wherever the deploying "
+            "credentials point",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    _synth_from_the_cli()
