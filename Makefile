@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup synth run serve orders timeline test faults bench lint clean
+.PHONY: help setup synth run serve orders timeline test faults mutation bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ test: setup lint ## lint, type-check and run the whole test suite
 faults: setup ## the fault-injection suite, 500 orders per scenario (forty minutes to an hour)
 	LOAD_ORDERS=$${LOAD_ORDERS:-500} FAULT_ORDERS=$${FAULT_ORDERS:-500} \
 		$(PY) -m pytest tests/faults
+
+mutation: setup ## how many small wrong changes where money moves the tests notice (ARGS='--module points.py'; not in make test)
+	$(PY) -m tests.mutation $(ARGS)
 
 clean: ## remove generated files (keeps .venv and node_modules)
 	rm -rf cdk.out .local_cloud .pytest_cache .mypy_cache .ruff_cache .hypothesis
