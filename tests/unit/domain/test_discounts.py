@@ -59,6 +59,11 @@ def test_leftover_goes_to_the_largest_remainder() -> None:
     assert allocate(D("1.00"), [D(1), D(2)]) == [D("0.33"), D("0.67")]
 
 
+def test_the_leftover_goes_to_the_largest_remainder_not_the_largest_share() -> None:
+    # exact 2.1 and 0.9 cents: the larger share (2.1) has the smaller remainder (0.1)
+    assert allocate(D("0.03"), [D(7), D(3)]) == [D("0.02"), D("0.01")]
+
+
 def test_proportional_split_without_remainders() -> None:
     assert allocate(D("6.00"), [D("10.00"), D("20.00")]) == [D("2.00"), D("4.00")]
 
@@ -68,7 +73,9 @@ def test_zero_weight_gets_nothing() -> None:
 
 
 def test_zero_total_over_zero_weights_is_all_zero() -> None:
-    assert allocate(D("0.00"), [D(0), D(0)]) == [D("0.00"), D("0.00")]
+    # In money's own form: a share shown as "0" instead of "0.00" would be a different amount
+    # on the wire (Decimal equality ignores the exponent, so compare the text).
+    assert [str(s) for s in allocate(D("0.00"), [D(0), D(0)])] == ["0.00", "0.00"]
 
 
 def test_nothing_to_allocate_over_nothing() -> None:
@@ -86,6 +93,8 @@ def test_other_quanta_are_honoured() -> None:
         (D("1.00"), [], MONEY_QUANTUM),
         (D("-1.00"), [D(1)], MONEY_QUANTUM),
         (D("1.00"), [D(1), D(-1)], MONEY_QUANTUM),
+        (D("1.00"), [D(2), D(-1)], MONEY_QUANTUM),  # negative, though the weights sum to 1
+        (D("1.00"), [D(1), D("Infinity")], MONEY_QUANTUM),
         (D("1.005"), [D(1)], MONEY_QUANTUM),  # not a whole number of cents
         (D("1.00"), [D(1)], D(0)),
         (D("NaN"), [D(1)], MONEY_QUANTUM),
