@@ -2,8 +2,10 @@
 and handler tests notice.
 
 Each mutant (``tests/mutation/mutants.py``) is written into a private copy of the repository and
-the module's tests are run against it (``-x``: the first failure is enough); a mutant is caught
-when a test fails or the run outlives three times the clean run. Mutants that cannot change
+the module's tests that execute the mutated lines (coverage.py, measured once per module on a clean
+run; a line run only at import is tried against all of them) are run against it (``-x``: the first
+failure is enough); a mutant is caught when a test fails or the run outlives three times the clean
+run. Mutants that cannot change
 behaviour are listed with the reason in ``tests/mutation/equivalent.py`` and not counted.
 
     .venv/bin/python -m tests.mutation                      # every target (about half an hour)
@@ -22,13 +24,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import Queue
+
+import coverage
 
 from tests.mutation.equivalent import EQUIVALENT
 from tests.mutation.mutants import Mutant, apply, mutants
@@ -89,6 +93,43 @@ class Outcome:
     seconds: float
 
 
+_PYTEST = ("-q", "-p", "no:cacheprovider")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which tests executed each line of a module, on a clean run."""
+
+    root: Path
+    tests: tuple[str, ...]
+    by_line: dict[int, list[str]]
+
+    def tests_for(self, mutant: Mutant) -> tuple[str, ...]:
+        """The tests that run the mutated lines, as pytest node ids; every test of the module
+        when no test ran them (a line run only at import: a constant, a default) or one that did
+        cannot be named (a Hypothesis test runs its body inside Hypothesis's own
+        ``test_function``)."""
+        contexts = {
+            context
+            for line in range(mutant.line, mutant.end_line + 1)
+            for context in self.by_line.get(line, [])
+            if context
+        }
+        nodes = {self._node_id(c) for c in contexts}
+        if not nodes or None in nodes:
+            return self.tests
+        return tuple(sorted(n for n in nodes if n is not None))
+
+    def _node_id(self, context: str) -> str | None:
+        """``tests.handlers.test_x.TestY.test_z`` -> ``tests/handlers/test_x.py::TestY::test_z``."""
+        parts = context.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            path = Path(*parts[:cut]).with_suffix(".py")
+            if (self.root / path).exists():
+                return "::".join([str(path), *parts[cut:]])
+        return None
+
+
 class Workspace:
     """A private copy of the repository for one worker: mutants are written here, never in the
     working tree, and no bytecode is written (a stale .pyc could hide a mutant)."""
@@ -100,19 +141,43 @@ class Workspace:
             if (ROOT / shared).exists():
                 (self.root / shared).symlink_to(ROOT / shared)
 
-    def pytest(self, tests: tuple[str, ...], timeout: float) -> tuple[bool | None, float]:
-        """(passed, seconds); passed is None when the run outlived ``timeout``."""
+    def pytest(self, tests: Sequence[str], timeout: float) -> tuple[bool | None, float]:
+        """(passed, seconds), stopping at the first failure; passed is None when the run
+        outlived ``timeout``."""
+        return self._run(["-m", "pytest", "-x", *_PYTEST, *tests], timeout)
+
+    def measure(self, module: str, tests: Sequence[str]) -> tuple[bool, float, Coverage]:
+        """A clean run of ``tests`` that records which test executed each line of ``module``."""
+        rc = self.root / ".mutation-coveragerc"
+        rc.write_text("[run]\ndynamic_context = test_function\n")
+        data = self.root / ".mutation-coverage"
+        data.unlink(missing_ok=True)
+        coverage_run = ["-m", "coverage", "run", f"--rcfile={rc}", f"--data-file={data}"]
+        include = f"--include={self.root / module}"
+        passed, seconds = self._run(
+            [*coverage_run, include, "-m", "pytest", *_PYTEST, *tests], 1800
+        )
+        measured = coverage.CoverageData(basename=str(data))
+        measured.read()
+        by_line = measured.contexts_by_lineno(str(self.root / module))
+        return bool(passed), seconds, Coverage(self.root, tuple(tests), by_line)
+
+    def _run(self, arguments: list[str], timeout: float) -> tuple[bool | None, float]:
         env = {
             **os.environ,
             "PYTHONDONTWRITEBYTECODE": "1",
             "LOAD_ORDERS": "0",
             "FAULT_ORDERS": "0",
         }
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
         started = time.monotonic()
         try:
             done = subprocess.run(
-                command, cwd=self.root, env=env, capture_output=True, timeout=timeout, check=False
+                [sys.executable, *arguments],
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return None, time.monotonic() - started
@@ -154,7 +219,7 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
         printing = threading.Lock()
         for module, tests in targets.items():
             space = spaces.get()
-            passed, clean_seconds = space.pytest(tests, timeout=1800)
+            passed, clean_seconds, covered = space.measure(module, tests)
             spaces.put(space)
             if not passed:
                 raise SystemExit(f"error: the tests of {module} fail without any mutant: {tests}")
@@ -167,14 +232,14 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
             )
 
             def judge(
-                mutant: Mutant, tests: tuple[str, ...] = tests, timeout: float = timeout
+                mutant: Mutant, covered: Coverage = covered, timeout: float = timeout
             ) -> Outcome:
                 if mutant.key in EQUIVALENT:
                     return Outcome(mutant, "equivalent", 0.0)
                 space = spaces.get()
                 try:
                     with space.mutated(mutant):
-                        passed, seconds = space.pytest(tests, timeout=timeout)
+                        passed, seconds = space.pytest(covered.tests_for(mutant), timeout)
                 finally:
                     spaces.put(space)
                 verdict = "timeout" if passed is None else "survived" if passed else "caught"

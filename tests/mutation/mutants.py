@@ -59,6 +59,7 @@ class Mutant:
     where: str
     """The function or class it is in."""
     line: int
+    end_line: int
     operator: str
     before: str
     after: str
@@ -250,6 +251,7 @@ def mutants(module: str, source: str) -> list[Mutant]:
                     module=module,
                     where=where[id(node)] or "<module>",
                     line=getattr(node, "lineno", 0),
+                    end_line=getattr(node, "end_lineno", None) or getattr(node, "lineno", 0),
                     operator=operator,
                     before=_text(node),
                     after=_text(changed),
