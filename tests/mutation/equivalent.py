@@ -3,9 +3,35 @@ listed, not counted: a score counts only mutants a test could notice."""
 
 from __future__ import annotations
 
+_KIND_ORDER = "{POINTS_ITEM: 0, 'voucher': 1, 'reward': 2}"
+_SETTLEMENT = "lambdas/loyalty/domain/settlement.py"
+
 EQUIVALENT: dict[str, str] = {
     "lambdas/loyalty/domain/points.py <module>: constant: 60 -> 61": (
         "the floor context's precision: 60 and 61 digits are both wider than any line amount "
         "(at most 10 digits and 2 places) times a rate, so net * rate is exact either way"
+    ),
+    "lambdas/loyalty/domain/discounts.py proportion_discount: boolean: True -> False": (
+        "zip(..., strict=False): allocate returns exactly one share per weight, so the two "
+        "sequences are always the same length and strictness never triggers"
+    ),
+    "lambdas/loyalty/domain/validation.py validate_order: boolean: False -> True": (
+        "errors(include_url=True) adds a 'url' key to each error, which _problems_from never "
+        "reads (it takes loc, ctx and msg)"
+    ),
+    f"{_SETTLEMENT} <module>: entry dropped: {_KIND_ORDER} -> {{POINTS_ITEM: 0, 'voucher': 1}}": (
+        "a reward then ranks len(_KIND_ORDER) = 2, its rank before (item keys are of three "
+        "kinds only: loyalty.order_status makes points, voucher#... and reward#...)"
+    ),
+    f"{_SETTLEMENT} <module>: constant: 0 -> 1": (
+        "points would tie with vouchers at rank 1, and the tie is broken by the key: 'points' "
+        "sorts before every 'voucher#...'"
+    ),
+    f"{_SETTLEMENT} <module>: constant: 2 -> 3": (
+        "rewards would tie with unknown kinds at rank 3, and there are none (item keys are of "
+        "three kinds only: loyalty.order_status makes points, voucher#... and reward#...)"
+    ),
+    f"{_SETTLEMENT} Settlement: boolean: True -> False": (
+        "@dataclass(frozen=False): nothing assigns to a Settlement's fields after it is made"
     ),
 }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from loyalty.domain.settlement import final_status, named_error, settle
+from loyalty.domain.settlement import final_status, item_statuses, named_error, settle
 from loyalty.order_status import OrderStatus
 
 
@@ -37,6 +38,63 @@ def test_the_first_refused_item_names_the_error_points_first() -> None:
     assert settlement.cause == (
         "voucher#V-1 not applied: already redeemed (and voucher#V-2, reward#R-1)"
     )
+
+
+def test_refused_points_come_before_vouchers_and_rewards_whatever_the_records_order() -> None:
+    settlement = settle(
+        {
+            "reward#R-1": item("ERROR", error="VendorRejected", reason="unknown reward"),
+            "voucher#V-1": item("ERROR", error="VendorUnavailable", reason="down"),
+            "points": item("ERROR", error="VendorRejected", reason="insufficient_points"),
+        }
+    )
+    assert (settlement.error, settlement.cause) == (
+        "VendorRejected",
+        "points not applied: insufficient_points (and voucher#V-1, reward#R-1)",
+    )
+
+
+def test_one_refused_item_is_named_alone() -> None:
+    settlement = settle(
+        {
+            "points": item("SUBMITTED"),
+            "voucher#V-1": item("ERROR", error="VendorRejected", reason="already redeemed"),
+        }
+    )
+    assert settlement.cause == "voucher#V-1 not applied: already redeemed"
+
+
+@pytest.mark.parametrize(
+    ("count", "ending"),
+    [(5, "voucher#V-4 (its vendor step ended without an answer)"), (6, " and 1 more")],
+)
+def test_a_cause_names_five_items_then_counts_the_rest(count: int, ending: str) -> None:
+    settlement = settle({f"voucher#V-{i}": item("PENDING") for i in range(count)})
+    assert settlement.cause.endswith(ending)
+    assert settlement.cause.count("voucher#V-") == 5
+
+
+def test_an_event_lists_each_items_status_and_error_only() -> None:
+    items = {
+        "points": item("SUBMITTED", vendor_references=["txn_1"]),
+        "voucher#V-1": item("ERROR", error="VendorRejected", reason="already redeemed"),
+    }
+    assert item_statuses(items) == {
+        "items": {
+            "points": {"status": "SUBMITTED"},
+            "voucher#V-1": {"status": "ERROR", "error": "VendorRejected"},
+        }
+    }
+
+
+def test_an_event_lists_items_up_to_96_kib_of_json_then_counts_them() -> None:
+    # 96 KiB (98,304 bytes) leaves the rest of EventBridge's 256 KB entry for the event itself.
+    empty = len(json.dumps({"points": {"status": ""}}))
+
+    fits, too_long = "S" * (98_304 - empty), "S" * (98_305 - empty)
+
+    assert item_statuses({"points": item(fits)}) == {"items": {"points": {"status": fits}}}
+    assert item_statuses({"points": item(too_long)}) == {"items_by_status": {too_long: 1}}
 
 
 def test_a_pending_item_after_the_vendor_steps_may_have_been_applied() -> None:
