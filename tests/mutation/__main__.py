@@ -2,11 +2,11 @@
 and handler tests notice.
 
 Each mutant (``tests/mutation/mutants.py``) is written into a private copy of the repository and
-the module's tests that execute the mutated lines (coverage.py, measured once per module on a clean
-run; a line run only at import is tried against all of them) are run against it (``-x``: the first
-failure is enough); a mutant is caught when a test fails or the run outlives three times the clean
-run. Mutants that cannot change
-behaviour are listed with the reason in ``tests/mutation/equivalent.py`` and not counted.
+run against the module's tests that execute the mutated lines (pytest-cov's per-test contexts,
+measured once per module on a clean run; a line run only at import gets all of them), stopping
+at the first failure. A mutant is caught when a test fails or the run outlives three times the
+clean run. Mutants that cannot change behaviour are listed with the reason in
+``tests/mutation/equivalent.py`` and not counted.
 
     .venv/bin/python -m tests.mutation                      # every target (about half an hour)
     .venv/bin/python -m tests.mutation --module points.py   # the targets whose path ends so
@@ -100,34 +100,19 @@ _PYTEST = ("-q", "-p", "no:cacheprovider")
 class Coverage:
     """Which tests executed each line of a module, on a clean run."""
 
-    root: Path
     tests: tuple[str, ...]
     by_line: dict[int, list[str]]
 
     def tests_for(self, mutant: Mutant) -> tuple[str, ...]:
-        """The tests that run the mutated lines, as pytest node ids; every test of the module
-        when no test ran them (a line run only at import: a constant, a default) or one that did
-        cannot be named (a Hypothesis test runs its body inside Hypothesis's own
-        ``test_function``)."""
-        contexts = {
-            context
+        """The tests that ran the mutated lines, as pytest node ids; every test of the module
+        when none did (a line run only at import: a constant, a default)."""
+        nodes = {
+            context.rsplit("|", 1)[0]
             for line in range(mutant.line, mutant.end_line + 1)
             for context in self.by_line.get(line, [])
             if context
         }
-        nodes = {self._node_id(c) for c in contexts}
-        if not nodes or None in nodes:
-            return self.tests
-        return tuple(sorted(n for n in nodes if n is not None))
-
-    def _node_id(self, context: str) -> str | None:
-        """``tests.handlers.test_x.TestY.test_z`` -> ``tests/handlers/test_x.py::TestY::test_z``."""
-        parts = context.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            path = Path(*parts[:cut]).with_suffix(".py")
-            if (self.root / path).exists():
-                return "::".join([str(path), *parts[cut:]])
-        return None
+        return tuple(sorted(nodes)) if nodes else self.tests
 
 
 class Workspace:
@@ -147,27 +132,28 @@ class Workspace:
         return self._run(["-m", "pytest", "-x", *_PYTEST, *tests], timeout)
 
     def measure(self, module: str, tests: Sequence[str]) -> tuple[bool, float, Coverage]:
-        """A clean run of ``tests`` that records which test executed each line of ``module``."""
-        rc = self.root / ".mutation-coveragerc"
-        rc.write_text("[run]\ndynamic_context = test_function\n")
+        """A clean run of ``tests`` that records which test executed each line of ``module``
+        (pytest-cov's per-test contexts: ``<node id>|run``)."""
         data = self.root / ".mutation-coverage"
         data.unlink(missing_ok=True)
-        coverage_run = ["-m", "coverage", "run", f"--rcfile={rc}", f"--data-file={data}"]
-        include = f"--include={self.root / module}"
+        cov = [f"--cov={(self.root / module).parent}", "--cov-context=test", "--cov-report="]
         passed, seconds = self._run(
-            [*coverage_run, include, "-m", "pytest", *_PYTEST, *tests], 1800
+            ["-m", "pytest", *cov, *_PYTEST, *tests], 1800, COVERAGE_FILE=str(data)
         )
         measured = coverage.CoverageData(basename=str(data))
         measured.read()
         by_line = measured.contexts_by_lineno(str(self.root / module))
-        return bool(passed), seconds, Coverage(self.root, tuple(tests), by_line)
+        return bool(passed), seconds, Coverage(tuple(tests), by_line)
 
-    def _run(self, arguments: list[str], timeout: float) -> tuple[bool | None, float]:
+    def _run(
+        self, arguments: list[str], timeout: float, **environment: str
+    ) -> tuple[bool | None, float]:
         env = {
             **os.environ,
             "PYTHONDONTWRITEBYTECODE": "1",
             "LOAD_ORDERS": "0",
             "FAULT_ORDERS": "0",
+            **environment,
         }
         started = time.monotonic()
         try:

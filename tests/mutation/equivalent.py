@@ -31,6 +31,13 @@ EQUIVALENT: dict[str, str] = {
         "rewards would tie with unknown kinds at rank 3, and there are none (item keys are of "
         "three kinds only: loyalty.order_status makes points, voucher#... and reward#...)"
     ),
+    "lambdas/loyalty/domain/compensation.py CompensationOutcome: boolean: True -> False": (
+        "@dataclass(frozen=False): nothing assigns to a CompensationOutcome's fields"
+    ),
+    "lambdas/loyalty/domain/compensation.py _code: constant: 1 -> 2": (
+        "split('#', 2) instead of split('#', 1): a voucher or reward code cannot contain '#' "
+        "(the order model's Code pattern is [A-Za-z0-9_-]+), so there is only one '#' to split at"
+    ),
     f"{_SETTLEMENT} Settlement: boolean: True -> False": (
         "@dataclass(frozen=False): nothing assigns to a Settlement's fields after it is made"
     ),
