@@ -84,6 +84,51 @@ def test_too_few_calls_never_open_it(breaker: Callable[[], CircuitBreaker]) -> N
     assert circuit.state() is CircuitState.CLOSED
 
 
+def test_calls_that_mostly_succeed_keep_it_closed(breaker: Callable[[], CircuitBreaker]) -> None:
+    circuit = breaker()
+    for _ in range(6):
+        circuit.record_success(circuit.permit())
+    opened = [circuit.record_failure(circuit.permit()) for _ in range(4)]
+
+    assert opened == [False] * 4  # 4 of 10 calls failed: 40% < 50%
+    assert circuit.state() is CircuitState.CLOSED
+
+
+def test_it_opens_at_exactly_its_failure_rate(breaker: Callable[[], CircuitBreaker]) -> None:
+    circuit = breaker()
+    for _ in range(2):
+        circuit.record_success(circuit.permit())
+    opened = [circuit.record_failure(circuit.permit()) for _ in range(2)]
+
+    assert opened == [False, True]  # 2 of 4 calls: 50%, the minimum of 4 reached
+    assert circuit.state() is CircuitState.OPEN
+
+
+def test_only_a_probes_success_says_it_closed_the_circuit(
+    breaker: Callable[[], CircuitBreaker], clock: Clock
+) -> None:
+    circuit = breaker()
+    assert circuit.record_success(circuit.permit()) is False  # closed already: nothing closed
+    _open(circuit)
+    clock.sleep(10)
+    assert circuit.record_success(circuit.permit()) is True
+
+
+def test_the_whole_cycle_closed_open_probe_closed_failing_again(
+    breaker: Callable[[], CircuitBreaker], clock: Clock
+) -> None:
+    circuit = breaker()
+    _open(circuit)
+    assert circuit.permit().allowed is False
+    clock.sleep(10)
+    assert circuit.record_success(circuit.permit()) is True
+    assert circuit.state() is CircuitState.CLOSED
+    # a new window: it takes the minimum of calls again before it can open
+    assert [circuit.record_failure(circuit.permit()) for _ in range(4)] == [False] * 3 + [True]
+    denied = circuit.permit()
+    assert (denied.allowed, denied.reason) == (False, "circuit open")
+
+
 def test_failures_of_an_old_window_do_not_count(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
@@ -155,6 +200,21 @@ def test_a_probe_whose_consumer_died_is_taken_over_after_its_lease(
     takeover = second.permit()
 
     assert (takeover.allowed, takeover.probe) == (True, True)
+
+
+def test_a_probe_is_taken_over_the_moment_its_lease_ends(
+    breaker: Callable[[], CircuitBreaker], clock: Clock
+) -> None:
+    first, second = breaker(), breaker()
+    _open(first)
+    clock.sleep(10)
+    probed_at = clock.now
+    assert first.permit().probe
+
+    clock.now = probed_at + 4.5
+    assert second.permit().allowed is False
+    clock.now = probed_at + 5  # the lease (5 s) is over
+    assert second.permit() == Permit(True, probe=True)
 
 
 def test_throttle_pauses_every_consumer_without_counting_a_failure(
@@ -296,6 +356,22 @@ def test_a_busy_quota_costs_one_write_per_call_and_an_idle_one_too(
         clock.sleep(2)
         assert limiters[i % 5].acquire(max_wait_seconds=5) is True
     assert client.writes == 20
+
+
+def test_a_consumer_back_after_more_than_a_second_expects_an_idle_quota(
+    state_table: str, clock: Clock
+) -> None:
+    client = CountingClient()
+    limiter = RateLimiter(
+        client=client, table=state_table, per_second=20, clock=clock, sleep=clock.sleep
+    )
+    for _ in range(3):  # back to back: the second and third take the quota's next slot
+        assert limiter.acquire(max_wait_seconds=5) is True
+    clock.sleep(1.5)  # longer than a busy quota stays busy
+    client.writes = 0
+
+    assert limiter.acquire(max_wait_seconds=5) is True
+    assert client.writes == 1  # took the idle slot at once, not after a failed try at the next
 
 
 def test_a_quota_must_be_a_positive_rate(state_table: str) -> None:

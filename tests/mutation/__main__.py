@@ -3,7 +3,7 @@ and handler tests notice.
 
 Each mutant (``tests/mutation/mutants.py``) is written into a private copy of the repository and
 run against the module's tests that execute the mutated lines (pytest-cov's per-test contexts,
-measured once per module on a clean run; a line run only at import gets all of them), stopping
+measured once per module on a clean run; a line run at import gets all of them), stopping
 at the first failure. A mutant is caught when a test fails or the run outlives three times the
 clean run. Mutants that cannot change behaviour are listed with the reason in
 ``tests/mutation/equivalent.py`` and not counted.
@@ -105,7 +105,10 @@ class Coverage:
 
     def tests_for(self, mutant: Mutant) -> tuple[str, ...]:
         """The tests that ran the mutated lines, as pytest node ids; every test of the module
-        when none did (a line run only at import: a constant, a default)."""
+        for a line run at import (a constant, a default: whichever test imported the module
+        first is the one that "ran" it) or that no test ran."""
+        if mutant.at_import:
+            return self.tests
         nodes = {
             context.rsplit("|", 1)[0]
             for line in range(mutant.line, mutant.end_line + 1)

@@ -65,6 +65,9 @@ class Mutant:
     after: str
     index: int
     """Position of the changed node in ``ast.walk`` order: how ``apply`` finds it again."""
+    at_import: bool = False
+    """Run when the module is imported (module level, class bodies, defaults, decorators), not
+    when a function is called: whichever test first imported the module ran it."""
     variant: int = 0
     """Which edit of that node (a string can be edited in several places)."""
 
@@ -220,18 +223,27 @@ def _mutated(source: str, index: int, variant: int) -> tuple[ast.Module, ast.AST
     return tree, node
 
 
-def _enclosing(tree: ast.Module) -> dict[int, str]:
-    """id of each node -> the name of the function or class it is in (the module: '')."""
-    names: dict[int, str] = {}
+def _enclosing(tree: ast.Module) -> dict[int, tuple[str, bool]]:
+    """id of each node -> the name of the function or class it is in (the module: ''), and
+    whether it runs at import (outside every function body)."""
+    names: dict[int, tuple[str, bool]] = {}
 
-    def visit(node: ast.AST, where: str) -> None:
-        names[id(node)] = where
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    def visit(node: ast.AST, where: str, at_import: bool) -> None:
+        names[id(node)] = (where, at_import)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inner = f"{where}.{node.name}" if where else node.name
+            for child in ast.iter_child_nodes(node):
+                in_body = any(child is statement for statement in node.body)
+                visit(child, inner, at_import and not in_body)
+            return
+        if isinstance(node, ast.ClassDef):
             where = f"{where}.{node.name}" if where else node.name
+        if isinstance(node, ast.Lambda):
+            at_import = False
         for child in ast.iter_child_nodes(node):
-            visit(child, where)
+            visit(child, where, at_import)
 
-    visit(tree, "")
+    visit(tree, "", True)
     return names
 
 
@@ -249,7 +261,8 @@ def mutants(module: str, source: str) -> list[Mutant]:
             found.append(
                 Mutant(
                     module=module,
-                    where=where[id(node)] or "<module>",
+                    where=where[id(node)][0] or "<module>",
+                    at_import=where[id(node)][1],
                     line=getattr(node, "lineno", 0),
                     end_line=getattr(node, "end_lineno", None) or getattr(node, "lineno", 0),
                     operator=operator,
