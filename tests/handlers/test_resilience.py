@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from vendor_mediator.resilience import CircuitBreaker, CircuitState, Permit, RateLimiter
 
 from tests.handlers.conftest import LoadHandler  # noqa: F401 - fixtures come from conftest
@@ -372,6 +373,110 @@ def test_a_consumer_back_after_more_than_a_second_expects_an_idle_quota(
 
     assert limiter.acquire(max_wait_seconds=5) is True
     assert client.writes == 1  # took the idle slot at once, not after a failed try at the next
+
+
+@pytest.mark.parametrize("late_by", [0.012, 0.013])
+def test_a_slot_that_passed_up_to_a_quarter_of_the_lateness_ago_is_still_taken(
+    state_table: str, clock: Clock, late_by: float
+) -> None:
+    """A consumer back 12 ms after the quota's slot (a quarter of 50 ms is 12.5) takes that
+    slot, and the one after it stays one interval on; 13 ms after, the slot is lost and the
+    quota restarts from now."""
+    first, second = _limiters(state_table, clock, per_second=20)
+    assert first.acquire(max_wait_seconds=0) is True
+    clock.now += first.interval + late_by
+
+    assert second.acquire(max_wait_seconds=0) is True  # no wait either way
+    started = clock.now
+    assert first.acquire(max_wait_seconds=1) is True
+    expected_wait = first.interval - late_by if late_by < 0.0125 else first.interval
+    assert clock.now - started == pytest.approx(expected_wait, abs=1e-5)
+
+
+@pytest.mark.parametrize("per_second", [3, 7, 20, 333, 0.7])
+def test_the_interval_is_whole_microseconds_and_never_shorter_than_the_quota_allows(
+    state_table: str, per_second: float
+) -> None:
+    limiter = RateLimiter(client=boto3.client("dynamodb"), table=state_table, per_second=per_second)
+    exact = 1.05 / per_second
+    assert exact <= limiter.interval <= exact + 1e-6
+    microseconds = limiter.interval * 1e6
+    assert microseconds == pytest.approx(round(microseconds), abs=1e-6)
+
+
+class LosingClient(CountingClient):
+    """Every conditional write loses, as if another consumer always won the race just before."""
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self.writes += 1
+        error = {
+            "Code": "ConditionalCheckFailedException",
+            "Message": "The conditional request failed",
+        }
+        raise ClientError({"Error": error}, "UpdateItem")
+
+
+class ThrottledClient(CountingClient):
+    """DynamoDB refuses every write (not a condition: the table is throttled)."""
+
+    def update_item(self, **kwargs: Any) -> Any:
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+        raise ClientError({"Error": error}, "UpdateItem")
+
+
+def test_a_consumer_that_keeps_losing_the_race_gives_up_without_a_slot(
+    state_table: str, clock: Clock
+) -> None:
+    client = LosingClient()
+    limiter = RateLimiter(
+        client=client, table=state_table, per_second=20, clock=clock, sleep=clock.sleep
+    )
+    assert limiter.acquire(max_wait_seconds=5) is False  # the caller requeues
+    assert client.writes == 16  # eight rounds of two writes, then it stops
+
+
+def test_a_count_lost_three_races_in_a_row_is_skipped_not_retried_forever(
+    state_table: str, clock: Clock
+) -> None:
+    client = LosingClient()
+    circuit = CircuitBreaker(
+        client=client,
+        table=state_table,
+        failure_rate=0.5,
+        min_requests=1,
+        window_seconds=30,
+        cooldown_seconds=10,
+        probe_lease_seconds=5,
+        clock=clock,
+    )
+    assert circuit.record_failure(circuit.permit()) is False
+    assert client.writes == 6  # three rounds of "add to the window" and "start a window"
+
+
+def test_a_dynamodb_error_that_is_not_a_lost_race_reaches_the_caller(
+    state_table: str, clock: Clock
+) -> None:
+    """Never taken for a lost race (which would mean "not now, try again"): the mediator's
+    invocation fails and the message comes back."""
+    circuit = CircuitBreaker(
+        client=ThrottledClient(),
+        table=state_table,
+        failure_rate=0.5,
+        min_requests=1,
+        window_seconds=30,
+        cooldown_seconds=10,
+        probe_lease_seconds=5,
+        clock=clock,
+    )
+    limiter = RateLimiter(client=ThrottledClient(), table=state_table, per_second=20, clock=clock)
+    for attempt in (
+        lambda: circuit.record_failure(circuit.permit()),
+        lambda: circuit.throttle(1),
+        lambda: limiter.acquire(max_wait_seconds=5),
+    ):
+        with pytest.raises(ClientError) as raised:
+            attempt()
+        assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
 
 
 def test_a_quota_must_be_a_positive_rate(state_table: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 _KIND_ORDER = "{POINTS_ITEM: 0, 'voucher': 1, 'reward': 2}"
 _SETTLEMENT = "lambdas/loyalty/domain/settlement.py"
+_RESILIENCE = "lambdas/vendor_mediator/resilience.py"
 
 EQUIVALENT: dict[str, str] = {
     "lambdas/loyalty/domain/points.py <module>: constant: 60 -> 61": (
@@ -40,5 +41,26 @@ EQUIVALENT: dict[str, str] = {
     ),
     f"{_SETTLEMENT} Settlement: boolean: True -> False": (
         "@dataclass(frozen=False): nothing assigns to a Settlement's fields after it is made"
+    ),
+    f"{_RESILIENCE} Permit: boolean: True -> False": (
+        "@dataclass(frozen=False): nothing assigns to a Permit's fields, and none is hashed"
+    ),
+    f"{_RESILIENCE} Permit: constant: 0.0 -> 1.0": (
+        "the default retry_after of a Permit: only a refusal's retry_after is read (the mediator "
+        "reads it when not permit.allowed), and every refusal sets its own"
+    ),
+    f"{_RESILIENCE} _number: constant: 0.0 -> 1.0": (
+        "the value of an absent attribute: the times it stands for are epoch seconds (a missing "
+        "throttled_until, opened_at, probe_until or tat at 0 or at 1 is equally long past), and "
+        "the counts it reads are always present after the write that returned them"
+    ),
+    f"{_RESILIENCE} RateLimiter.__init__: boolean: False -> True": (
+        "the first acquire's hint (_took_next): a consumer is busy only if its last slot was "
+        "less than a second ago, and the initial last slot is -inf, so the hint is never used"
+    ),
+    f"{_RESILIENCE} CircuitBreaker._count: constant: 0 -> 1": (
+        "the window returned after three lost races, (1, 0) or (0, 1) instead of (0, 0): with "
+        "min_requests >= 1 and 0 < failure_rate <= 1 (the settings' types refuse others) none of "
+        "the three opens the circuit"
     ),
 }
