@@ -191,11 +191,15 @@ def _score(outcomes: list[Outcome]) -> tuple[int, int, int, float]:
 
 
 def _table(results: dict[str, list[Outcome]]) -> str:
-    rows = ["| module | mutants | caught | equivalent | score |", "|---|---|---|---|---|"]
+    rows = [
+        "| module | mutants | caught | of which by timeout | equivalent | score |",
+        "|---|---|---|---|---|---|",
+    ]
     for module, outcomes in results.items():
         total, caught, equivalent, score = _score(outcomes)
+        timeouts = sum(o.verdict == "timeout" for o in outcomes)
         name = module.removeprefix("lambdas/")
-        rows.append(f"| {name} | {total} | {caught} | {equivalent} | {score:.0f}% |")
+        rows.append(f"| {name} | {total} | {caught} | {timeouts} | {equivalent} | {score:.0f}% |")
     return "\n".join(rows)
 
 
