@@ -91,3 +91,9 @@ class OrderProcessingStack(Stack):
         CfnOutput(self, "OrdersTableName", value=self.orders_table.table_name)
         # For replays from the archive: `--destination FilterArns=<this>` re-drives lost orders.
         CfnOutput(self, "OrdersReceivedRuleArn", value=self.orders_received.rule.rule_arn)
+        # For redrives (`aws sqs start-message-move-task --source-arn <this>`).
+        for name, buffer in (
+            ("OrdersReceivedDeadLetterQueueArn", self.orders_received_buffer),
+            ("VendorAnswersDeadLetterQueueArn", self.vendor_answers_buffer),
+        ):
+            CfnOutput(self, name, value=buffer.dead_letter_queue.queue_arn)

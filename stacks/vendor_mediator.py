@@ -164,5 +164,7 @@ class VendorMediatorStack(Stack):
         CfnOutput(self, "VendorApiKeySecret", value=secret_id)
         CfnOutput(self, "RequestsQueueUrl", value=self.buffer.queue.queue_url)
         CfnOutput(self, "RequestsDeadLetterQueueUrl", value=self.buffer.dead_letter_queue.queue_url)
+        # A redrive names its source by ARN: `start-message-move-task --source-arn <this>`.
+        CfnOutput(self, "RequestsDeadLetterQueueArn", value=self.buffer.dead_letter_queue.queue_arn)
         CfnOutput(self, "MediatorStateTableName", value=self.state_table.table_name)
         CfnOutput(self, "ReconciliationQueueUrl", value=self.reconciliation_queue.queue_url)

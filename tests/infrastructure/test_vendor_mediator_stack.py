@@ -191,3 +191,22 @@ def test_unknown_outcomes_go_to_an_encrypted_queue_for_an_operator(
             }
         },
     )
+
+
+def test_every_dead_letter_queue_an_operator_redrives_is_an_output_by_arn(
+    vendor_template: Template, order_template: Template
+) -> None:
+    """`aws sqs start-message-move-task --source-arn` takes an ARN: the operating docs name
+    these outputs, each the dead-letter queue of the buffer it says."""
+    for template, output, buffer in (
+        (vendor_template, "RequestsDeadLetterQueueArn", "Requests"),
+        (order_template, "OrdersReceivedDeadLetterQueueArn", "OrdersReceivedBuffer"),
+        (order_template, "VendorAnswersDeadLetterQueueArn", "VendorAnswersBuffer"),
+    ):
+        arn = template.find_outputs(output)[output]["Value"]
+        feeding = [
+            logical_id
+            for logical_id, queue in template.find_resources("AWS::SQS::Queue").items()
+            if queue["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn") == arn
+        ]
+        assert len(feeding) == 1 and feeding[0].startswith(buffer), (output, feeding)
