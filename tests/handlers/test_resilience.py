@@ -218,6 +218,67 @@ def test_a_probe_is_taken_over_the_moment_its_lease_ends(
     assert second.permit() == Permit(True, probe=True)
 
 
+@pytest.mark.parametrize(("lease_left", "retry_after"), [(4.5, 4.5), (0.2, 1.0)])
+def test_while_a_probe_is_in_flight_others_come_back_when_its_lease_ends(
+    breaker: Callable[[], CircuitBreaker], clock: Clock, lease_left: float, retry_after: float
+) -> None:
+    """... but not sooner than a second from now (no busy loop at the lease's last moments)."""
+    first, second = breaker(), breaker()
+    _open(first)
+    clock.sleep(10)
+    probed_at = clock.now
+    assert first.permit().probe
+    clock.now = probed_at + 5 - lease_left
+
+    refused = second.permit()
+    assert (refused.allowed, refused.reason) == (False, "circuit half-open, probe in flight")
+    assert refused.retry_after == pytest.approx(retry_after)
+
+
+class StaleReadClient:
+    """A consumer that read the circuit a moment before another consumer changed it: its reads
+    return what the table held when it was made; its writes go to the real table."""
+
+    def __init__(self) -> None:
+        self._client = boto3.client("dynamodb")
+        self._snapshot: dict[str, Any] = {}
+
+    def freeze(self, table: str) -> None:
+        self._snapshot = self._client.get_item(
+            TableName=table, Key={"pk": {"S": "circuit#vendor"}}, ConsistentRead=True
+        )
+
+    def get_item(self, **kwargs: Any) -> Any:
+        return self._snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_of_two_consumers_racing_for_the_probe_the_loser_is_told_to_wait_for_it(
+    breaker: Callable[[], CircuitBreaker], state_table: str, clock: Clock
+) -> None:
+    winner = breaker()
+    _open(winner)
+    clock.sleep(10)
+    stale = StaleReadClient()
+    stale.freeze(state_table)  # it saw the circuit OPEN and its cool-down over ...
+    assert winner.permit().probe  # ... and the other consumer took the probe just before it
+    loser = CircuitBreaker(
+        client=stale,
+        table=state_table,
+        failure_rate=0.5,
+        min_requests=4,
+        window_seconds=30,
+        cooldown_seconds=10,
+        probe_lease_seconds=5,
+        clock=clock,
+    )
+
+    refused = loser.permit()
+    assert refused == Permit(False, retry_after=5, reason="circuit half-open, probe in flight")
+
+
 def test_throttle_pauses_every_consumer_without_counting_a_failure(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
@@ -424,14 +485,22 @@ class ThrottledClient(CountingClient):
         raise ClientError({"Error": error}, "UpdateItem")
 
 
+@pytest.mark.parametrize("next_slot_in", [None, 5.0])
 def test_a_consumer_that_keeps_losing_the_race_gives_up_without_a_slot(
-    state_table: str, clock: Clock
+    state_table: str, clock: Clock, next_slot_in: float | None
 ) -> None:
+    """Eight rounds, then the caller requeues; a next slot exactly as far as the caller may wait
+    is still one to race for."""
     client = LosingClient()
+    if next_slot_in is not None:
+        boto3.client("dynamodb").put_item(
+            TableName=state_table,
+            Item={"pk": {"S": "rate#vendor"}, "tat": {"N": f"{clock.now + next_slot_in:.6f}"}},
+        )
     limiter = RateLimiter(
         client=client, table=state_table, per_second=20, clock=clock, sleep=clock.sleep
     )
-    assert limiter.acquire(max_wait_seconds=5) is False  # the caller requeues
+    assert limiter.acquire(max_wait_seconds=5) is False
     assert client.writes == 16  # eight rounds of two writes, then it stops
 
 

@@ -63,4 +63,15 @@ EQUIVALENT: dict[str, str] = {
         "min_requests >= 1 and 0 < failure_rate <= 1 (the settings' types refuse others) none of "
         "the three opens the circuit"
     ),
+    f"{_RESILIENCE} _n: constant: 3 -> 4": (
+        "times and counts kept to a tenth of a millisecond instead of a millisecond: every "
+        "decision compares them at the scale of seconds (cool-downs, leases, windows, "
+        "Retry-After), and the conditions compare a stored value with itself read back"
+    ),
+    f"{_RESILIENCE} CircuitBreaker.throttle: expression: "
+    "'attribute_not_exists(throttled_until) OR throttled_until < :until' -> "
+    "'attribute_not_exists(throttled_until) OR throttled_until <= :until'": (
+        "a Retry-After ending exactly when the one recorded ends: writing the same time again "
+        "changes nothing"
+    ),
 }
