@@ -27,6 +27,21 @@ class Clock:
         self.now += seconds
 
 
+class CountingClient:
+    """A DynamoDB client that counts the writes made through it."""
+
+    def __init__(self) -> None:
+        self._client = boto3.client("dynamodb")
+        self.writes = 0
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self.writes += 1
+        return self._client.update_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 @pytest.fixture
 def state_table(aws: None) -> str:
     boto3.client("dynamodb").create_table(
@@ -279,6 +294,56 @@ def test_of_two_consumers_racing_for_the_probe_the_loser_is_told_to_wait_for_it(
     assert refused == Permit(False, retry_after=5, reason="circuit half-open, probe in flight")
 
 
+def test_a_taken_over_probe_has_a_lease_of_its_own(
+    breaker: Callable[[], CircuitBreaker], clock: Clock
+) -> None:
+    first, second, third = breaker(), breaker(), breaker()
+    _open(first)
+    clock.sleep(10)
+    assert first.permit().probe  # its consumer dies
+    clock.sleep(6)
+    assert second.permit().probe  # taken over: a new lease of 5 s from now
+    clock.sleep(1)
+
+    assert third.permit().allowed is False  # one probe at a time, still
+
+
+class RecordingClient(CountingClient):
+    """Keeps the arguments of every read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[dict[str, Any]] = []
+
+    def get_item(self, **kwargs: Any) -> Any:
+        self.reads.append(kwargs)
+        return self._client.get_item(**kwargs)
+
+
+def test_the_shared_state_is_read_strongly_consistent(state_table: str, clock: Clock) -> None:
+    """An eventually consistent read may miss another consumer's write of a moment ago (an
+    opened circuit, a taken slot). moto reads consistently whatever is asked: the ask is
+    checked here."""
+    client = RecordingClient()
+    circuit = CircuitBreaker(
+        client=client,
+        table=state_table,
+        failure_rate=0.5,
+        min_requests=1,
+        window_seconds=30,
+        cooldown_seconds=10,
+        probe_lease_seconds=5,
+        clock=clock,
+    )
+    limiter = RateLimiter(client=client, table=state_table, per_second=1, clock=clock)
+    circuit.record_failure(circuit.permit())
+    circuit.state()
+    limiter.acquire(max_wait_seconds=0)
+    limiter.acquire(max_wait_seconds=0)  # refused: reads the next slot
+    assert len(client.reads) >= 3
+    assert all(read["ConsistentRead"] is True for read in client.reads)
+
+
 def test_throttle_pauses_every_consumer_without_counting_a_failure(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
@@ -380,21 +445,6 @@ def test_no_one_second_window_holds_more_than_the_quota_even_with_late_calls(
     for i, start in enumerate(arrivals):
         in_window = bisect.bisect_left(arrivals, start + 1.0) - i
         assert in_window <= allowed, (start, in_window)
-
-
-class CountingClient:
-    """A DynamoDB client that counts the writes made through it."""
-
-    def __init__(self) -> None:
-        self._client = boto3.client("dynamodb")
-        self.writes = 0
-
-    def update_item(self, **kwargs: Any) -> Any:
-        self.writes += 1
-        return self._client.update_item(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def test_a_busy_quota_costs_one_write_per_call_and_an_idle_one_too(
@@ -546,6 +596,19 @@ def test_a_dynamodb_error_that_is_not_a_lost_race_reaches_the_caller(
         with pytest.raises(ClientError) as raised:
             attempt()
         assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+
+
+def test_the_quotas_record_outlives_an_hour_of_idleness(state_table: str, clock: Clock) -> None:
+    """It expires (DynamoDB TTL) an hour after its last slot was taken, never before: a quota
+    record deleted while in use would let a burst through."""
+    limiter = _limiters(state_table, clock, per_second=20, count=1)[0]
+    for _ in range(2):  # the first slot is taken "now", the second the next one
+        assert limiter.acquire(max_wait_seconds=1) is True
+        taken_at = clock.now
+        item = boto3.client("dynamodb").get_item(
+            TableName=state_table, Key={"pk": {"S": "rate#vendor"}}
+        )["Item"]
+        assert int(item["expiration"]["N"]) >= int(taken_at) + 3600 - 1
 
 
 def test_a_quota_must_be_a_positive_rate(state_table: str) -> None:

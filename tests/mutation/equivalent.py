@@ -74,4 +74,17 @@ EQUIVALENT: dict[str, str] = {
         "a Retry-After ending exactly when the one recorded ends: writing the same time again "
         "changes nothing"
     ),
+    f"{_RESILIENCE} RateLimiter.acquire: comparison: slot > now -> slot >= now": (
+        "a slot that is exactly now: sleeping zero seconds is not sleeping"
+    ),
+    f"{_RESILIENCE} CircuitBreaker.permit: constant: 0 -> 1": (
+        "the probe lease assumed when a half-open circuit has none: HALF_OPEN is only ever "
+        "written together with probe_until (the OPEN -> HALF_OPEN write sets both)"
+    ),
+    f"{_RESILIENCE} CircuitBreaker._count: expression: "
+    "'attribute_not_exists(window_start) OR window_start < :floor' -> "
+    "'attribute_not_exists(window_start) OR window_start <= :floor'": (
+        "a window starting exactly at the floor is counted by the first write (its condition is "
+        "window_start >= :floor), so this second write never meets the equality"
+    ),
 }
