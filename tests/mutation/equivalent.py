@@ -87,4 +87,12 @@ EQUIVALENT: dict[str, str] = {
         "a window starting exactly at the floor is counted by the first write (its condition is "
         "window_start >= :floor), so this second write never meets the equality"
     ),
+    **{
+        f"{_RESILIENCE} RateLimiter.{write}: constant: 3600 -> 3601": (
+            "the quota record's time to live, an hour or an hour and a second after its last "
+            "slot: it only has to outlive the one second a slot matters for (a longer or "
+            "shorter hour is tested; a second more is no behaviour)"
+        )
+        for write in ("_take_next", "_take_now")
+    },
 }
