@@ -90,8 +90,8 @@ EQUIVALENT: dict[str, str] = {
     **{
         f"{_RESILIENCE} RateLimiter.{write}: constant: 3600 -> 3601": (
             "the quota record's time to live, an hour or an hour and a second after its last "
-            "slot: it only has to outlive the one second a slot matters for (a longer or "
-            "shorter hour is tested; a second more is no behaviour)"
+            "slot: it only has to outlive the one second a slot matters for (a shorter "
+            "TTL is tested; a second more is no behaviour)"
         )
         for write in ("_take_next", "_take_now")
     },
