@@ -29,7 +29,7 @@ from vendor_mediator.vendor_client import (
 )
 
 from loyalty.backoff import Backoff
-from loyalty.contract import VendorStatus
+from loyalty.contract import VendorRequestType, VendorStatus
 from loyalty.events import VendorEvent
 from tests.sample_events import load_event
 
@@ -143,25 +143,29 @@ class FakeStates:
         self.saves.append({"key": request_key, "message": message_id, **saved})
 
 
+POLICY = MediationPolicy(
+    attempts_per_delivery=2,
+    deadline_seconds=DEADLINE,
+    reconcile_seconds=RECONCILE,
+    job_poll_seconds=JOB_POLL,
+    job_timeout_seconds=JOB_TIMEOUT,
+    backoff=Backoff(base_seconds=1, cap_seconds=8),
+)
+
+
 def mediator(
     client: ScriptedClient,
     circuit: FakeCircuit | None = None,
     limiter: FakeLimiter | None = None,
     states: FakeStates | None = None,
+    **policy: Any,
 ) -> Mediator:
     return Mediator(
         client=client,  # type: ignore[arg-type]
         circuit=circuit or FakeCircuit(),  # type: ignore[arg-type]
         limiter=limiter or FakeLimiter(),  # type: ignore[arg-type]
         states=states or FakeStates(),  # type: ignore[arg-type]
-        policy=MediationPolicy(
-            attempts_per_delivery=2,
-            deadline_seconds=DEADLINE,
-            reconcile_seconds=RECONCILE,
-            job_poll_seconds=JOB_POLL,
-            job_timeout_seconds=JOB_TIMEOUT,
-            backoff=Backoff(base_seconds=1, cap_seconds=8),
-        ),
+        policy=replace(POLICY, **policy),
         clock=lambda: NOW,
         sleep=lambda _: None,
     )
@@ -235,6 +239,53 @@ def test_a_rejection_is_answered_at_once_and_is_not_a_circuit_failure() -> None:
     assert (report.calls, circuit.failures, circuit.successes) == (1, 0, 1)
 
 
+class PointsClient(ScriptedClient):
+    """Records the points operations asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[dict[str, Any]] = []
+
+    def apply_points(self, operation: str, **kwargs: Any) -> str:
+        self.asked.append({"operation": operation, **kwargs})
+        return "txn-1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "operation"),
+    [
+        (VendorRequestType.SALE, "credit"),
+        (VendorRequestType.RETURN, "deduct"),
+        (VendorRequestType.SALE_REVERSAL, "deduct"),  # gives back what the sale credited
+        (VendorRequestType.RETURN_REVERSAL, "credit"),  # gives back what the return deducted
+    ],
+)
+def test_each_points_request_asks_the_vendor_for_its_operation(
+    kind: VendorRequestType, operation: str
+) -> None:
+    detail = load_event("seed000_step1_voucher_request")["detail"]
+    detail["metadata"]["type"] = kind.value
+    detail["data"].update(points=42, vouchers=[])
+    request = VendorEvent.model_validate(detail)
+    client = PointsClient()
+
+    outcome, report = process(mediator(client), request=request)
+
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["txn-1"])
+    data = request.data
+    assert client.asked == [
+        {
+            "operation": operation,
+            "account": data.loyalty_reference,
+            "points": 42,
+            "order_reference": data.loyalty_order_reference,
+            "merchant_reference": data.merchant_reference,
+            "idempotency_key": f"{data.loyalty_order_reference}:{kind.value}:points",
+        }
+    ]
+    assert report == Report(calls=1)
+
+
 @pytest.mark.parametrize("points", [0, None])
 def test_nothing_to_credit_is_submitted_without_a_call(points: int | None) -> None:
     detail = load_event("seed000_step1_voucher_request")["detail"]
@@ -248,6 +299,17 @@ def test_nothing_to_credit_is_submitted_without_a_call(points: int | None) -> No
 
 
 # -- waiting -------------------------------------------------------------------------------
+
+
+def test_no_requeue_is_longer_than_sqs_allows_whatever_the_vendor_asks() -> None:
+    """A Retry-After of two days, with a deadline further still: SQS makes a message invisible
+    for 12 hours at most, so that is the longest the request is put back for."""
+    circuit = FakeCircuit(Permit(False, retry_after=2 * 86400, reason="vendor asked us to wait"))
+    patient = mediator(ScriptedClient(), circuit, deadline_seconds=3 * 86400)
+
+    outcome, _ = process(patient)
+
+    assert outcome == Requeue(12 * 3600, "vendor asked us to wait")
 
 
 def test_still_failing_after_the_attempts_goes_back_to_the_queue_remembering_the_trouble() -> None:
