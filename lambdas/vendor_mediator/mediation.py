@@ -131,7 +131,7 @@ class MediationPolicy:
     backoff: Backoff
     job_poll_seconds: float
     job_timeout_seconds: float
-    reconcile_seconds: float = 0.0
+    reconcile_seconds: float
     """How much longer a request in doubt is asked again past the deadline."""
     max_wait_seconds: float = MAX_IN_INVOCATION_WAIT_SECONDS
     max_crashes: int = MEDIATOR_MAX_CRASHES

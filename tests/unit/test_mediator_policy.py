@@ -5,7 +5,7 @@ is fixed, so each test reads as "given what happened before, this delivery does 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from vendor_mediator.mediation import (
     Report,
     Requeue,
     Verdict,
+    idempotency_key,
     request_key,
 )
 from vendor_mediator.request_state import RequestState
@@ -198,6 +199,26 @@ def test_a_first_attempt_that_succeeds_only_counts_its_call() -> None:
     assert (states.loads, states.calls, states.saves) == (0, 1, [])
 
 
+def test_a_report_says_exactly_what_happened_and_nothing_more() -> None:
+    """Every field spelled out: a report that claims a probe, a throttle or an opened circuit
+    that did not happen would put a false line in the logs and the metrics."""
+    _, report = process(mediator(ScriptedClient("red-1")))
+    assert asdict(report) == {
+        "calls": 1,
+        "failures": 0,
+        "retries": 0,
+        "vendor_seconds": 0.0,  # the clock stands still here
+        "probed": False,
+        "circuit_opened": False,
+        "circuit_closed": False,
+        "throttled": False,
+        "job": None,
+        "in_doubt": False,
+        "crashes": 0,
+        "vendor_message": None,
+    }
+
+
 def test_a_transient_failure_is_retried_in_the_same_invocation() -> None:
     client = ScriptedClient(DOWN, "red-1")
     outcome, report = process(mediator(client))
@@ -215,6 +236,7 @@ def test_the_idempotency_key_ignores_the_task_token() -> None:
         process(mediator(client), request=request)
     assert client.keys == [KEY, KEY]
     assert request_key(REQUEST) == request_key(retried) == KEY
+    assert idempotency_key(REQUEST, "1v8LlBkl") == KEY  # a first run, unless told otherwise
 
 
 def test_a_re_run_asks_under_its_own_keys_and_has_its_own_request_memory() -> None:
