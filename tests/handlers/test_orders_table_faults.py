@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from loyalty.adapters.orders_table import OrdersTable
+from loyalty.adapters.orders_table import NotOwnerError, OrdersTable
 from loyalty.order_status import ItemStatus, OrderStage, OrderStatus
 from tests.handlers.conftest import LoadHandler  # noqa: F401 - fixtures come from conftest
 
@@ -152,3 +152,53 @@ def test_item_records_are_written_25_to_a_batch(orders_table: str) -> None:
     table.create(order_reference=REF, execution_id=EXEC, attributes={}, items=items_of(51), now=NOW)
     assert client.batches == 3  # 25 + 25 + 1
     assert len(table.get(REF)["items"]) == 51  # type: ignore[index]
+
+
+# -- ownership: the execution that stored the order owns it ---------------------------------
+
+INTRUDER = "exec-intruder"
+OWNED_WRITES: dict[str, Callable[[OrdersTable], Any]] = {
+    "record_stage": lambda t: t.record_stage(
+        order_reference=REF, execution_id=INTRUDER, stage=OrderStage.TRANSFORMED, now=NOW
+    ),
+    "await_approval": lambda t: t.await_approval(
+        order_reference=REF, execution_id=INTRUDER, reasons=["big"], now=NOW
+    ),
+    "reject": lambda t: t.reject(order_reference=REF, execution_id=INTRUDER, reason="x", now=NOW),
+    "complete": lambda t: t.complete(order_reference=REF, execution_id=INTRUDER, now=NOW),
+    "create": lambda t: t.create(
+        order_reference=REF, execution_id=INTRUDER, attributes={}, items={}, now=NOW
+    ),
+}
+
+
+@pytest.mark.parametrize("write", list(OWNED_WRITES))
+def test_another_execution_can_change_nothing_of_an_order_it_does_not_own(
+    orders_table: str, write: str
+) -> None:
+    """A duplicate execution (a redelivered order.received after the name window, an operator's
+    mistake) is refused before it can overwrite the owner's status or stage."""
+    table, _ = stored(orders_table)
+    before = table.get(REF)
+
+    with pytest.raises(NotOwnerError, match="already being processed by execution exec-1"):
+        OWNED_WRITES[write](table)
+
+    assert table.get(REF) == before
+
+
+def test_another_executions_failure_and_approval_change_nothing_and_say_so(
+    orders_table: str,
+) -> None:
+    table, _ = stored(orders_table)
+    table.await_approval(order_reference=REF, execution_id=EXEC, reasons=["big"], now=NOW)
+    before = table.get(REF)
+
+    failed = table.fail(
+        order_reference=REF, execution_id=INTRUDER, error="VendorRejected", cause="x", now=NOW
+    )
+    approved = table.approved(order_reference=REF, execution_id=INTRUDER, now=NOW)
+
+    assert (failed, approved) == (False, False)
+    assert table.get(REF) == before
+    assert table.approved(order_reference=REF, execution_id=EXEC, now=NOW) is True
