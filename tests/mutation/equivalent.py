@@ -39,6 +39,10 @@ EQUIVALENT: dict[str, str] = {
         "split('#', 2) instead of split('#', 1): a voucher or reward code cannot contain '#' "
         "(the order model's Code pattern is [A-Za-z0-9_-]+), so there is only one '#' to split at"
     ),
+    f"{_SETTLEMENT} item_order: constant: 1 -> 2": (
+        "key.split('#', 2)[0] instead of key.split('#', 1)[0]: the part before the first '#' "
+        "is the same however many splits follow"
+    ),
     f"{_SETTLEMENT} Settlement: boolean: True -> False": (
         "@dataclass(frozen=False): nothing assigns to a Settlement's fields after it is made"
     ),
