@@ -54,6 +54,16 @@ def test_refused_points_come_before_vouchers_and_rewards_whatever_the_records_or
     )
 
 
+def test_a_second_refused_item_is_named_after_the_first() -> None:
+    settlement = settle(
+        {
+            "voucher#V-1": item("ERROR", error="VendorRejected", reason="already redeemed"),
+            "points": item("ERROR", error="VendorRejected", reason="insufficient_points"),
+        }
+    )
+    assert settlement.cause == "points not applied: insufficient_points (and voucher#V-1)"
+
+
 def test_one_refused_item_is_named_alone() -> None:
     settlement = settle(
         {
