@@ -58,23 +58,25 @@ def clock() -> Clock:
     return Clock()
 
 
+def circuit_on(client: Any, table: str, clock: Clock, *, min_requests: int = 4) -> CircuitBreaker:
+    """A consumer's breaker: opens at 50% failures of at least ``min_requests`` calls in 30 s,
+    cools down for 10 s, leases a probe for 5 s."""
+    return CircuitBreaker(
+        client=client,
+        table=table,
+        failure_rate=0.5,
+        min_requests=min_requests,
+        window_seconds=30,
+        cooldown_seconds=10,
+        probe_lease_seconds=5,
+        clock=clock,
+    )
+
+
 @pytest.fixture
 def breaker(state_table: str, clock: Clock) -> Callable[[], CircuitBreaker]:
     """Each call is another consumer sharing the same state."""
-
-    def consumer() -> CircuitBreaker:
-        return CircuitBreaker(
-            client=boto3.client("dynamodb"),
-            table=state_table,
-            failure_rate=0.5,
-            min_requests=4,
-            window_seconds=30,
-            cooldown_seconds=10,
-            probe_lease_seconds=5,
-            clock=clock,
-        )
-
-    return consumer
+    return lambda: circuit_on(boto3.client("dynamodb"), state_table, clock)
 
 
 def test_it_opens_when_enough_calls_fail_and_blocks_every_consumer(
@@ -100,24 +102,25 @@ def test_too_few_calls_never_open_it(breaker: Callable[[], CircuitBreaker]) -> N
     assert circuit.state() is CircuitState.CLOSED
 
 
-def test_calls_that_mostly_succeed_keep_it_closed(breaker: Callable[[], CircuitBreaker]) -> None:
+@pytest.mark.parametrize(
+    ("successes", "failures", "opened", "state"),
+    [
+        (6, 4, [False] * 4, CircuitState.CLOSED),  # 4 of 10 calls failed: 40% < 50%
+        (2, 2, [False, True], CircuitState.OPEN),  # 2 of 4: exactly 50%, the minimum of 4 met
+    ],
+)
+def test_it_opens_at_its_failure_rate_and_not_below(
+    breaker: Callable[[], CircuitBreaker],
+    successes: int,
+    failures: int,
+    opened: list[bool],
+    state: CircuitState,
+) -> None:
     circuit = breaker()
-    for _ in range(6):
+    for _ in range(successes):
         circuit.record_success(circuit.permit())
-    opened = [circuit.record_failure(circuit.permit()) for _ in range(4)]
-
-    assert opened == [False] * 4  # 4 of 10 calls failed: 40% < 50%
-    assert circuit.state() is CircuitState.CLOSED
-
-
-def test_it_opens_at_exactly_its_failure_rate(breaker: Callable[[], CircuitBreaker]) -> None:
-    circuit = breaker()
-    for _ in range(2):
-        circuit.record_success(circuit.permit())
-    opened = [circuit.record_failure(circuit.permit()) for _ in range(2)]
-
-    assert opened == [False, True]  # 2 of 4 calls: 50%, the minimum of 4 reached
-    assert circuit.state() is CircuitState.OPEN
+    assert [circuit.record_failure(circuit.permit()) for _ in range(failures)] == opened
+    assert circuit.state() is state
 
 
 def test_only_a_probes_success_says_it_closed_the_circuit(
@@ -164,6 +167,19 @@ def _open(circuit: CircuitBreaker) -> None:
     assert circuit.state() is CircuitState.OPEN
 
 
+def _probing(
+    breaker: Callable[[], CircuitBreaker], clock: Clock
+) -> tuple[CircuitBreaker, CircuitBreaker, float]:
+    """Two consumers; the circuit opened and cooled down, and the first took the probe (its
+    lease: 5 s from the time returned)."""
+    first, second = breaker(), breaker()
+    _open(first)
+    clock.sleep(10)
+    probed_at = clock.now
+    assert first.permit().probe
+    return first, second, probed_at
+
+
 def test_after_the_cooldown_exactly_one_consumer_probes(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
@@ -207,10 +223,7 @@ def test_a_failed_probe_opens_it_for_another_cooldown(
 def test_a_probe_whose_consumer_died_is_taken_over_after_its_lease(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
-    first, second = breaker(), breaker()
-    _open(first)
-    clock.sleep(10)
-    assert first.permit().probe  # ... and this consumer never reports back
+    _, second, _ = _probing(breaker, clock)  # ... and that consumer never reports back
     clock.sleep(6)
 
     takeover = second.permit()
@@ -221,11 +234,7 @@ def test_a_probe_whose_consumer_died_is_taken_over_after_its_lease(
 def test_a_probe_is_taken_over_the_moment_its_lease_ends(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
-    first, second = breaker(), breaker()
-    _open(first)
-    clock.sleep(10)
-    probed_at = clock.now
-    assert first.permit().probe
+    _, second, probed_at = _probing(breaker, clock)
 
     clock.now = probed_at + 4.5
     assert second.permit().allowed is False
@@ -238,11 +247,7 @@ def test_while_a_probe_is_in_flight_others_come_back_when_its_lease_ends(
     breaker: Callable[[], CircuitBreaker], clock: Clock, lease_left: float, retry_after: float
 ) -> None:
     """... but not sooner than a second from now (no busy loop at the lease's last moments)."""
-    first, second = breaker(), breaker()
-    _open(first)
-    clock.sleep(10)
-    probed_at = clock.now
-    assert first.permit().probe
+    _, second, probed_at = _probing(breaker, clock)
     clock.now = probed_at + 5 - lease_left
 
     refused = second.permit()
@@ -279,16 +284,7 @@ def test_of_two_consumers_racing_for_the_probe_the_loser_is_told_to_wait_for_it(
     stale = StaleReadClient()
     stale.freeze(state_table)  # it saw the circuit OPEN and its cool-down over ...
     assert winner.permit().probe  # ... and the other consumer took the probe just before it
-    loser = CircuitBreaker(
-        client=stale,
-        table=state_table,
-        failure_rate=0.5,
-        min_requests=4,
-        window_seconds=30,
-        cooldown_seconds=10,
-        probe_lease_seconds=5,
-        clock=clock,
-    )
+    loser = circuit_on(stale, state_table, clock)
 
     refused = loser.permit()
     assert refused == Permit(False, retry_after=5, reason="circuit half-open, probe in flight")
@@ -325,16 +321,7 @@ def test_the_shared_state_is_read_strongly_consistent(state_table: str, clock: C
     opened circuit, a taken slot). moto reads consistently whatever is asked: the ask is
     checked here."""
     client = RecordingClient()
-    circuit = CircuitBreaker(
-        client=client,
-        table=state_table,
-        failure_rate=0.5,
-        min_requests=1,
-        window_seconds=30,
-        cooldown_seconds=10,
-        probe_lease_seconds=5,
-        clock=clock,
-    )
+    circuit = circuit_on(client, state_table, clock, min_requests=1)
     limiter = RateLimiter(client=client, table=state_table, per_second=1, clock=clock)
     circuit.record_failure(circuit.permit())
     circuit.state()
@@ -558,16 +545,7 @@ def test_a_count_lost_three_races_in_a_row_is_skipped_not_retried_forever(
     state_table: str, clock: Clock
 ) -> None:
     client = LosingClient()
-    circuit = CircuitBreaker(
-        client=client,
-        table=state_table,
-        failure_rate=0.5,
-        min_requests=1,
-        window_seconds=30,
-        cooldown_seconds=10,
-        probe_lease_seconds=5,
-        clock=clock,
-    )
+    circuit = circuit_on(client, state_table, clock, min_requests=1)
     assert circuit.record_failure(circuit.permit()) is False
     assert client.writes == 6  # three rounds of "add to the window" and "start a window"
 
@@ -577,16 +555,7 @@ def test_a_dynamodb_error_that_is_not_a_lost_race_reaches_the_caller(
 ) -> None:
     """Never taken for a lost race (which would mean "not now, try again"): the mediator's
     invocation fails and the message comes back."""
-    circuit = CircuitBreaker(
-        client=ThrottledClient(),
-        table=state_table,
-        failure_rate=0.5,
-        min_requests=1,
-        window_seconds=30,
-        cooldown_seconds=10,
-        probe_lease_seconds=5,
-        clock=clock,
-    )
+    circuit = circuit_on(ThrottledClient(), state_table, clock, min_requests=1)
     limiter = RateLimiter(client=ThrottledClient(), table=state_table, per_second=20, clock=clock)
     for attempt in (
         lambda: circuit.record_failure(circuit.permit()),
