@@ -331,6 +331,20 @@ def test_the_shared_state_is_read_strongly_consistent(state_table: str, clock: C
     assert all(read["ConsistentRead"] is True for read in client.reads)
 
 
+def test_of_two_consumers_racing_to_take_over_a_dead_probe_only_one_wins(
+    breaker: Callable[[], CircuitBreaker], state_table: str, clock: Clock
+) -> None:
+    _, winner, _ = _probing(breaker, clock)  # the probing consumer dies
+    clock.sleep(6)
+    stale = StaleReadClient()
+    stale.freeze(state_table)  # it saw the lease over too ...
+    assert winner.permit().probe  # ... but the other consumer took the probe over first
+    loser = circuit_on(stale, state_table, clock)
+
+    refused = loser.permit()
+    assert (refused.allowed, refused.probe) == (False, False)
+
+
 def test_throttle_pauses_every_consumer_without_counting_a_failure(
     breaker: Callable[[], CircuitBreaker], clock: Clock
 ) -> None:
