@@ -193,7 +193,7 @@ def reference_field(request: VendorEvent) -> str:
     return "reversal_id" if kind in REVERSALS else "redemption_id"
 
 
-def perform(request: VendorEvent, client: VendorClient, attempt: int = 1) -> Accepted:
+def perform(request: VendorEvent, client: VendorClient, attempt: int) -> Accepted:
     """Make the vendor call the request asks for (it has one item: ``request_problem``);
     returns the vendor's reference, or the job that will apply it."""
     data = request.data

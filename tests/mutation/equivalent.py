@@ -6,6 +6,7 @@ from __future__ import annotations
 _KIND_ORDER = "{POINTS_ITEM: 0, 'voucher': 1, 'reward': 2}"
 _SETTLEMENT = "lambdas/loyalty/domain/settlement.py"
 _RESILIENCE = "lambdas/vendor_mediator/resilience.py"
+_MEDIATION = "lambdas/vendor_mediator/mediation.py"
 
 EQUIVALENT: dict[str, str] = {
     "lambdas/loyalty/domain/points.py <module>: constant: 60 -> 61": (
@@ -98,5 +99,12 @@ EQUIVALENT: dict[str, str] = {
             "TTL is tested; a second more is no behaviour)"
         )
         for write in ("_take_next", "_take_now")
+    },
+    **{
+        f"{_MEDIATION} {name}: boolean: True -> False": (
+            f"@dataclass(frozen=False) for {name}: nothing assigns to its fields once made, and "
+            "none is hashed"
+        )
+        for name in ("Verdict", "Requeue", "Park", "MediationPolicy")
     },
 }
