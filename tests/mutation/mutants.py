@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _COMPARISONS: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.LtE,
@@ -65,6 +65,9 @@ class Mutant:
     after: str
     index: int
     """Position of the changed node in ``ast.walk`` order: how ``apply`` finds it again."""
+    occurrence: int = 1
+    """Which of the module's identical changes this is (same place, operator and text), in
+    source order: the key tells them apart."""
     at_import: bool = False
     """Run when the module is imported (module level, class bodies, defaults, decorators), not
     when a function is called: whichever test first imported the module ran it."""
@@ -74,7 +77,8 @@ class Mutant:
     @property
     def key(self) -> str:
         """Stable across edits elsewhere in the module: what the equivalents list names."""
-        return f"{self.module} {self.where}: {self.operator}: {self.before} -> {self.after}"
+        key = f"{self.module} {self.where}: {self.operator}: {self.before} -> {self.after}"
+        return key if self.occurrence == 1 else f"{key} #{self.occurrence}"
 
     def describe(self) -> str:
         where = f"{self.module}:{self.line} ({self.where})"
@@ -272,7 +276,18 @@ def mutants(module: str, source: str) -> list[Mutant]:
                     variant=variant,
                 )
             )
-    return found
+    return _numbered(found)
+
+
+def _numbered(found: list[Mutant]) -> list[Mutant]:
+    """Identical changes in one function, numbered in source order."""
+    seen: dict[str, int] = {}
+    numbered = []
+    for mutant in sorted(found, key=lambda m: (m.line, m.index, m.variant)):
+        seen[mutant.key] = seen.get(mutant.key, 0) + 1
+        numbered.append(replace(mutant, occurrence=seen[mutant.key]))
+    order = {(m.index, m.variant): i for i, m in enumerate(found)}
+    return sorted(numbered, key=lambda m: order[(m.index, m.variant)])
 
 
 def apply(mutant: Mutant, source: str) -> str:

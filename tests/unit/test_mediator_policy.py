@@ -340,9 +340,38 @@ def test_still_failing_after_the_attempts_goes_back_to_the_queue_remembering_the
     assert isinstance(outcome, Requeue)
     assert 1 <= outcome.delay_seconds <= 2  # backoff ceiling of the first delivery
     assert outcome.reason == "HTTP 503: unavailable"
-    assert report.circuit_opened is True
+    # two calls, both failed; a retry inside the invocation and the requeue
+    assert report == Report(
+        calls=2, failures=2, retries=2, circuit_opened=True, vendor_message=report.vendor_message
+    )
     assert states.saves == [{"key": KEY, "message": MESSAGE, "now": NOW, "trouble_since": NOW}]
     assert states.calls_in_doubt == 0  # two 503s: the vendor handled neither call
+
+
+class SequenceCircuit(FakeCircuit):
+    """Gives the permits in order, as a shared circuit would: a probe once, then refusals."""
+
+    def __init__(self, *permits: Permit) -> None:
+        super().__init__()
+        self.permits = list(permits)
+        self.asked = 0
+
+    def permit(self) -> Permit:
+        self.asked += 1
+        return self.permits.pop(0)
+
+
+def test_a_granted_permit_is_used_not_asked_for_again() -> None:
+    """A probe is granted to one consumer once: asking again would be refused ("probe in
+    flight") and the probe never made."""
+    circuit = SequenceCircuit(
+        Permit(True, probe=True),
+        Permit(False, retry_after=5, reason="circuit half-open, probe in flight"),
+    )
+    outcome, report = process(mediator(ScriptedClient("red-1"), circuit))
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert circuit.asked == 1
+    assert report.probed is True
 
 
 def test_retry_after_is_honoured_for_everyone_and_is_not_a_failure() -> None:
