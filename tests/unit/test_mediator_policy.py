@@ -540,6 +540,15 @@ def test_crashed_deliveries_do_not_start_the_deadline_and_the_vendor_is_asked() 
     assert report.crashes == 2
 
 
+@pytest.mark.parametrize(("delivery", "crashes"), [(2, 1), (3, 2)])
+def test_every_delivery_the_mediator_did_not_finish_counts_as_one_crash(
+    delivery: int, crashes: int
+) -> None:
+    states = FakeStates(RequestState(handled=0))
+    _, report = process(mediator(ScriptedClient("red-1"), states=states), delivery=delivery)
+    assert report.crashes == crashes
+
+
 def test_a_call_cut_short_by_a_crash_stays_in_doubt() -> None:
     # The crashed delivery counted its call before making it, and never counted it back.
     states = FakeStates(RequestState(trouble_since=NOW - DEADLINE - 1), calls_in_doubt=1)
