@@ -5,6 +5,7 @@ is fixed, so each test reads as "given what happened before, this delivery does 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -159,6 +160,7 @@ def mediator(
     circuit: FakeCircuit | None = None,
     limiter: FakeLimiter | None = None,
     states: FakeStates | None = None,
+    sleep: Callable[[float], None] = lambda _: None,
     **policy: Any,
 ) -> Mediator:
     return Mediator(
@@ -168,7 +170,7 @@ def mediator(
         states=states or FakeStates(),  # type: ignore[arg-type]
         policy=replace(POLICY, **policy),
         clock=lambda: NOW,
-        sleep=lambda _: None,
+        sleep=sleep,
     )
 
 
@@ -384,17 +386,21 @@ def test_retry_after_is_honoured_for_everyone_and_is_not_a_failure() -> None:
     assert report.throttled
 
 
-def test_a_short_pause_is_waited_out_in_the_invocation() -> None:
+@pytest.mark.parametrize("pause", [0.4, 1.0])  # up to a second (the policy's max wait)
+def test_a_short_pause_is_waited_out_in_the_invocation(pause: float) -> None:
+    slept: list[float] = []
+
     class PausedOnce(FakeCircuit):
         def permit(self) -> Permit:
             if not self.throttled:
-                self.throttled.append(0.4)
-                return Permit(False, retry_after=0.4, reason="vendor asked us to wait (429)")
+                self.throttled.append(pause)
+                return Permit(False, retry_after=pause, reason="vendor asked us to wait (429)")
             return Permit(True)
 
-    outcome, report = process(mediator(ScriptedClient("red-1"), PausedOnce()))
+    outcome, report = process(mediator(ScriptedClient("red-1"), PausedOnce(), sleep=slept.append))
     assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
     assert report.calls == 1
+    assert slept == [pause]
 
 
 def test_an_open_circuit_sends_nothing_and_requeues_until_it_may_close() -> None:
