@@ -275,7 +275,7 @@ class Mediator:
         trouble = _Trouble(prior.trouble_since)
         if prior.job is not None:
             return self._poll(request, key, message_id, prior, trouble, report)
-        last_error: Exception | None = None
+        last_error: VendorUnavailableError | VendorProtocolError | None = None
         for tried in range(policy.attempts_per_delivery):
             if tried:
                 report.retries += 1
@@ -301,7 +301,7 @@ class Mediator:
                     f"the vendor's job {outcome.job_id} is running",
                     job=(outcome, self._clock()),
                 )
-            if not getattr(outcome, "maybe_applied", True):
+            if not outcome.maybe_applied:
                 self._states.not_handled(key)  # the vendor said so: this call did nothing
             last_error = outcome
             trouble.began(self._clock())
@@ -422,7 +422,7 @@ class Mediator:
 
     def _call(
         self, request: VendorEvent, attempt: int, permit: Permit, report: Report
-    ) -> Verdict | VendorJob | Exception:
+    ) -> Verdict | VendorJob | VendorUnavailableError | VendorProtocolError:
         try:
             with self._counted(permit, report):
                 accepted = perform(request, self._client, attempt)

@@ -229,6 +229,34 @@ def test_a_transient_failure_is_retried_in_the_same_invocation() -> None:
     assert client.keys == [KEY, KEY]
 
 
+class TopOfTheJitter(Backoff):
+    """Backoff whose full jitter always draws its ceiling: each wait is exactly the longest
+    the policy allows, so a wait of the wrong retry's length shows."""
+
+    def delay(self, attempt: int, rand: Callable[[], float] = lambda: 1.0) -> float:
+        return super().delay(attempt, rand)
+
+
+CEILINGS = TopOfTheJitter(base_seconds=1, cap_seconds=8)  # 1, 2, 4, 8, 8, ... seconds
+
+
+def test_retries_in_the_invocation_wait_the_backoff_of_each_retry() -> None:
+    slept: list[float] = []
+    client = ScriptedClient(DOWN, TIMED_OUT, "red-1")
+    m = mediator(client, sleep=slept.append, backoff=CEILINGS, attempts_per_delivery=3)
+    outcome, report = process(m)
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert slept == [1, 2]  # before the first retry and the second
+    assert report == Report(calls=3, failures=2, retries=2, circuit_opened=True)
+
+
+def test_a_malformed_answer_counts_one_failure_and_is_retried() -> None:
+    garbage = VendorProtocolError("HTTP 200 with a body that is not JSON")
+    outcome, report = process(mediator(ScriptedClient(garbage, "red-1")))
+    assert outcome == Verdict(VendorStatus.SUBMITTED, vendor_references=["red-1"])
+    assert report == Report(calls=2, failures=1, retries=1)
+
+
 def test_the_idempotency_key_ignores_the_task_token() -> None:
     client = ScriptedClient("red-1", "red-2")
     retried = REQUEST.model_copy(
@@ -525,6 +553,17 @@ def test_garbage_every_time_is_retried_and_never_answered_as_not_applied() -> No
     assert error_name(last) == "VendorOutcomeUnknown"
 
 
+def test_in_doubt_near_the_end_of_the_window_it_is_put_back_only_until_the_window_ends() -> None:
+    """Asked again no later than the reconciliation window's end, even when the backoff would
+    wait longer: the verdict is due then, and an order must not wait past it."""
+    lasted = DEADLINE + RECONCILE - 3
+    states = FakeStates(RequestState(trouble_since=NOW - lasted, handled=9), calls_in_doubt=1)
+    m = mediator(ScriptedClient(DOWN, DOWN), states=states, backoff=CEILINGS)
+    outcome, report = process(m, delivery=10)
+    assert outcome == Requeue(3, "HTTP 503: unavailable")  # the backoff alone: 8 s
+    assert report.in_doubt is True
+
+
 def test_a_sibling_messages_call_in_doubt_forbids_not_applied() -> None:
     # Two messages of one request (a step re-sent with a new token): B's call timed out, maybe
     # after the vendor applied it; A, past the deadline, meets a 503 of its own.
@@ -651,6 +690,15 @@ def test_a_status_call_that_fails_is_vendor_trouble_and_the_job_stays_in_doubt()
     assert report.in_doubt is True
     assert circuit.failures == 1
     assert states.closed_keys == set()
+
+
+def test_a_failed_status_call_is_retried_after_the_backoff_of_a_first_retry() -> None:
+    states = waiting_on_job(10)
+    m = mediator(ScriptedClient(DOWN), states=states, backoff=CEILINGS)
+    outcome, report = process(m, delivery=2)
+    assert outcome == Requeue(2, "job job_1: HTTP 503: unavailable")
+    assert report == Report(calls=1, failures=1, job="job_1", vendor_message=None)
+    assert states.calls_in_doubt == 1  # the job may still apply
 
 
 def test_a_throttled_status_call_holds_every_consumer_back() -> None:
