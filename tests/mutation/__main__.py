@@ -3,7 +3,7 @@ and handler tests notice.
 
 Each mutant (``tests/mutation/mutants.py``) is written into a private copy of the repository and
 run against the module's tests that execute the mutated lines (pytest-cov's per-test contexts,
-measured once per module on a clean run; a line run at import gets all of them), stopping
+measured on one clean run per package; a line run at import gets all of them), stopping
 at the first failure. A mutant is caught when a test fails or the run outlives three times the
 clean run. Mutants that cannot change behaviour are listed with the reason in
 ``tests/mutation/equivalent.py`` and not counted.
@@ -135,19 +135,22 @@ class Workspace:
         outlived ``timeout``."""
         return self._run(["-m", "pytest", "-x", *_PYTEST, *tests], timeout)
 
-    def measure(self, module: str, tests: Sequence[str]) -> tuple[bool, float, Coverage]:
-        """A clean run of ``tests`` that records which test executed each line of ``module``
-        (pytest-cov's per-test contexts: ``<node id>|run``)."""
-        data = self.root / ".mutation-coverage"
+    def measure(self, package: Path, tests: Sequence[str]) -> tuple[bool, float, Path]:
+        """A clean run of ``tests`` that records which test executed each line of ``package``
+        (pytest-cov's per-test contexts: ``<node id>|run``); the coverage data's path."""
+        data = self.root / f".mutation-coverage-{abs(hash((package, *tests)))}"
         data.unlink(missing_ok=True)
-        cov = [f"--cov={(self.root / module).parent}", "--cov-context=test", "--cov-report="]
+        cov = [f"--cov={self.root / package}", "--cov-context=test", "--cov-report="]
         passed, seconds = self._run(
             ["-m", "pytest", *cov, *_PYTEST, *tests], 1800, COVERAGE_FILE=str(data)
         )
+        return bool(passed), seconds, data
+
+    def coverage(self, data: Path, module: str, tests: Sequence[str]) -> Coverage:
+        """What ``data`` (measured in this workspace) says of ``module``."""
         measured = coverage.CoverageData(basename=str(data))
         measured.read()
-        by_line = measured.contexts_by_lineno(str(self.root / module))
-        return bool(passed), seconds, Coverage(tuple(tests), by_line)
+        return Coverage(tuple(tests), measured.contexts_by_lineno(str(self.root / module)))
 
     def _run(
         self, arguments: list[str], timeout: float, **environment: str
@@ -211,12 +214,21 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
         for number in range(workers):
             spaces.put(Workspace(Path(parent), number))
         printing = threading.Lock()
+        # One clean run serves every module of a package that shares its tests.
+        clean: dict[tuple[Path, tuple[str, ...]], tuple[float, Path, Workspace]] = {}
         for module, tests in targets.items():
             space = spaces.get()
-            passed, clean_seconds, covered = space.measure(module, tests)
+            measured = (Path(module).parent, tests)
+            if measured not in clean:
+                passed, seconds, data = space.measure(*measured)
+                if not passed:
+                    raise SystemExit(
+                        f"error: the tests of {module} fail without any mutant: {tests}"
+                    )
+                clean[measured] = seconds, data, space
+            clean_seconds, data, measurer = clean[measured]
+            covered = measurer.coverage(data, module, tests)
             spaces.put(space)
-            if not passed:
-                raise SystemExit(f"error: the tests of {module} fail without any mutant: {tests}")
             timeout = max(60.0, 3 * clean_seconds)
             found = mutants(module, (ROOT / module).read_text())
             print(

@@ -7,6 +7,7 @@ _KIND_ORDER = "{POINTS_ITEM: 0, 'voucher': 1, 'reward': 2}"
 _SETTLEMENT = "lambdas/loyalty/domain/settlement.py"
 _RESILIENCE = "lambdas/vendor_mediator/resilience.py"
 _MEDIATION = "lambdas/vendor_mediator/mediation.py"
+_REQUEST_STATE = "lambdas/vendor_mediator/request_state.py"
 
 EQUIVALENT: dict[str, str] = {
     "lambdas/loyalty/domain/points.py <module>: constant: 60 -> 61": (
@@ -119,5 +120,14 @@ EQUIVALENT: dict[str, str] = {
     "is not None -> prior.job is not None or prior.job_accepted_at is not None": (
         "an assert for the type checker: a job and its accepted-at time are written together "
         "(RequestStates.save(job=...)), so the weaker assert holds whenever the stronger does"
+    ),
+    f"{_REQUEST_STATE} RequestState: boolean: True -> False": (
+        "@dataclass(frozen=False) for RequestState: nothing assigns to its fields once made, and "
+        "none is hashed"
+    ),
+    f"{_REQUEST_STATE} RequestState: constant: 0 -> 1": (
+        "the default of handled is only taken by a first delivery's empty state, and a first "
+        "delivery never counts crashes (Mediator.process reads handled from delivery 2, whose "
+        "state is loaded with its own count)"
     ),
 }
