@@ -88,6 +88,18 @@ def create_table(template: Template, logical_prefix: str, name: str) -> str:
 
 
 @pytest.fixture
+def state_table(aws: None) -> str:
+    """The mediator state table (circuit, quota and request memory), as the stack makes it."""
+    boto3.client("dynamodb").create_table(
+        TableName="mediator-state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return "mediator-state"
+
+
+@pytest.fixture
 def orders_table(aws: None, order_template: Template) -> str:
     return create_table(order_template, "Orders", "orders")
 

@@ -43,17 +43,6 @@ class CountingClient:
 
 
 @pytest.fixture
-def state_table(aws: None) -> str:
-    boto3.client("dynamodb").create_table(
-        TableName="mediator-state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return "mediator-state"
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

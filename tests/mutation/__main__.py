@@ -44,6 +44,7 @@ _MEDIATOR_TESTS = (
     "tests/unit/test_backoff.py",
     "tests/unit/test_vendor_client.py",
     "tests/handlers/test_resilience.py",
+    "tests/handlers/test_request_state.py",
     "tests/handlers/test_vendor_mediator.py",
 )
 _ORDERS_TABLE_TESTS = (
