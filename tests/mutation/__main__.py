@@ -231,7 +231,8 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
             covered = measurer.coverage(data, module, tests)
             spaces.put(space)
             timeout = max(60.0, 3 * clean_seconds)
-            found = mutants(module, (ROOT / module).read_text())
+            # From the workspace's copy, the tree as it was at the start, as the tests see it.
+            found = mutants(module, (measurer.root / module).read_text())
             print(
                 f"\n{module}: {len(found)} mutants, tests {clean_seconds:.1f}s clean "
                 f"({', '.join(tests)})",

@@ -63,8 +63,9 @@ class ItemRecords(OrdersTableAccess):
         condition = "attribute_exists(#pk)"
         update = "SET " + ", ".join(sets)
         stale = [k for k in ("error", "reason") if k not in (attributes or {})]
-        if status in (ItemStatus.SUBMITTED, ItemStatus.COMPENSATED) and stale:
-            # What an earlier answer said went wrong is no longer true.
+        if stale:
+            # What an earlier answer said went wrong is not this answer's word (an applied or
+            # reversed item's answer carries no error; every other one carries its own).
             update += " REMOVE " + ", ".join(f"#{k}" for k in stale)
             names.update({f"#{k}": k for k in stale})
         if reversal:
