@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 # Fake credentials first: whatever a test forgets to mock fails instead of reaching an account.
@@ -74,21 +76,39 @@ def stacks() -> dict[str, Stack]:
     }
 
 
-@pytest.fixture(scope="session")
-def order_template(stacks: dict[str, Stack]) -> Template:
-    return Template.from_stack(stacks[ORDER_PROCESSING_STACK])
+_TEMPLATES = os.environ.get("LOYALTY_TEST_TEMPLATES")
+"""A directory where the synthesised templates are kept and reused by later sessions: set by
+`make mutation`, whose every run has the same CDK code (mutants are in ``lambdas/``), so one
+synth serves them all. Unset, each session synthesises its own."""
+
+
+def _template(request: pytest.FixtureRequest, stack: str) -> Template:
+    cached = Path(_TEMPLATES) / f"{stack}.json" if _TEMPLATES else None
+    if cached is not None and cached.exists():
+        return Template.from_json(json.loads(cached.read_text()))
+    template = Template.from_stack(request.getfixturevalue("stacks")[stack])
+    if cached is not None:
+        partial = cached.with_suffix(f".{os.getpid()}")
+        partial.write_text(json.dumps(template.to_json()))
+        partial.replace(cached)  # whole or not at all, whoever reads it
+    return template
 
 
 @pytest.fixture(scope="session")
-def vendor_template(stacks: dict[str, Stack]) -> Template:
-    return Template.from_stack(stacks[VENDOR_MEDIATOR_STACK])
+def order_template(request: pytest.FixtureRequest) -> Template:
+    return _template(request, ORDER_PROCESSING_STACK)
 
 
 @pytest.fixture(scope="session")
-def api_template(stacks: dict[str, Stack]) -> Template:
-    return Template.from_stack(stacks[ORDER_API_STACK])
+def vendor_template(request: pytest.FixtureRequest) -> Template:
+    return _template(request, VENDOR_MEDIATOR_STACK)
 
 
 @pytest.fixture(scope="session")
-def observability_template(stacks: dict[str, Stack]) -> Template:
-    return Template.from_stack(stacks[OBSERVABILITY_STACK])
+def api_template(request: pytest.FixtureRequest) -> Template:
+    return _template(request, ORDER_API_STACK)
+
+
+@pytest.fixture(scope="session")
+def observability_template(request: pytest.FixtureRequest) -> Template:
+    return _template(request, OBSERVABILITY_STACK)

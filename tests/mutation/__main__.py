@@ -126,6 +126,8 @@ class Workspace:
 
     def __init__(self, parent: Path, number: int) -> None:
         self.root = parent / f"w{number}"
+        self.templates = parent / "templates"  # one synth for every run (tests/conftest.py)
+        self.templates.mkdir(exist_ok=True)
         shutil.copytree(ROOT, self.root, ignore=_COPY_IGNORES, symlinks=True)
         for shared in (".venv", "node_modules"):
             if (ROOT / shared).exists():
@@ -161,6 +163,7 @@ class Workspace:
             "PYTHONDONTWRITEBYTECODE": "1",
             "LOAD_ORDERS": "0",
             "FAULT_ORDERS": "0",
+            "LOYALTY_TEST_TEMPLATES": str(self.templates),
             **environment,
         }
         started = time.monotonic()
