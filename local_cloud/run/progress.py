@@ -17,12 +17,14 @@ class OrderProgress:
         total: int,
         *,
         label: str = "orders",
+        verb: str = "ended",
         stream: TextIO | None = None,
         terminal: bool | None = None,
         every: float = 10.0,
     ) -> None:
         self.total = total
         self.label = label
+        self.verb = verb
         self._stream = stream or sys.stdout
         on_terminal = self._stream.isatty() if terminal is None else terminal
         self._bar = (
@@ -34,7 +36,7 @@ class OrderProgress:
                 dynamic_ncols=True,
                 leave=False,
                 # tqdm renders the postfix as ", <detail>".
-                bar_format="{desc} [{bar:30}] {n}/{total} ended{postfix}  {elapsed}",
+                bar_format=f"{{desc}} [{{bar:30}}] {{n}}/{{total}} {verb}{{postfix}}  {{elapsed}}",
             )
             if on_terminal
             else None
@@ -54,7 +56,7 @@ class OrderProgress:
         elif time.monotonic() >= self._next_line:
             elapsed = time.monotonic() - self._started
             self._stream.write(
-                f"  {self.label}: {done}/{self.total} ended, {detail}  {elapsed:.0f}s\n"
+                f"  {self.label}: {done}/{self.total} {self.verb}, {detail}  {elapsed:.0f}s\n"
             )
             self._stream.flush()
             self._next_line = time.monotonic() + self._every

@@ -39,3 +39,15 @@ def test_on_a_terminal_the_bar_is_redrawn_in_place_and_cleared_for_a_line() -> N
     assert "3/10 ended, 2 in flight" in drawn
     assert drawn.startswith("\r")
     assert "\n" not in drawn
+
+
+def test_the_bar_and_the_line_say_what_was_done_to_each_unit() -> None:
+    log, screen = io.StringIO(), io.StringIO()
+    OrderProgress(9, label="points.py", verb="judged", stream=log, terminal=False, every=0).show(
+        2, "0 survived"
+    )
+    bar = OrderProgress(9, label="points.py", verb="judged", stream=screen, terminal=True)
+    bar.show(2, "0 survived")
+    bar.close()
+    assert log.getvalue().startswith("  points.py: 2/9 judged, 0 survived  ")
+    assert "2/9 judged, 0 survived" in screen.getvalue()

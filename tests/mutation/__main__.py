@@ -34,6 +34,7 @@ from queue import Queue
 
 import coverage
 
+from local_cloud.run.progress import OrderProgress
 from tests.mutation.equivalent import EQUIVALENT
 from tests.mutation.mutants import Mutant, apply, mutants
 
@@ -217,7 +218,6 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
         spaces: Queue[Workspace] = Queue()
         for number in range(workers):
             spaces.put(Workspace(Path(parent), number))
-        printing = threading.Lock()
         # One clean run serves every module of a package that shares its tests.
         clean: dict[tuple[Path, tuple[str, ...]], tuple[float, Path, Workspace]] = {}
         for module, tests in targets.items():
@@ -233,7 +233,6 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
             clean_seconds, data, measurer = clean[measured]
             covered = measurer.coverage(data, module, tests)
             spaces.put(space)
-            timeout = max(60.0, 3 * clean_seconds)
             # From the workspace's copy, the tree as it was at the start, as the tests see it.
             found = mutants(module, (measurer.root / module).read_text())
             print(
@@ -241,26 +240,10 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
                 f"({', '.join(tests)})",
                 flush=True,
             )
-
-            def judge(
-                mutant: Mutant, covered: Coverage = covered, timeout: float = timeout
-            ) -> Outcome:
-                if mutant.key in EQUIVALENT:
-                    return Outcome(mutant, "equivalent", 0.0)
-                space = spaces.get()
-                try:
-                    with space.mutated(mutant):
-                        passed, seconds = space.pytest(covered.tests_for(mutant), timeout)
-                finally:
-                    spaces.put(space)
-                verdict = "timeout" if passed is None else "survived" if passed else "caught"
-                if verdict == "survived":
-                    with printing:
-                        print(f"  survived: {mutant.describe()}", flush=True)
-                return Outcome(mutant, verdict, seconds)
-
+            judge = _Judge(module, len(found), covered, max(60.0, 3 * clean_seconds), spaces)
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 outcomes = list(pool.map(judge, found))
+            judge.progress.close()
             total, caught, equivalent, score = _score(outcomes)
             print(
                 f"  {caught} of {total - equivalent} caught "
@@ -269,6 +252,52 @@ def run(targets: dict[str, tuple[str, ...]], workers: int) -> dict[str, list[Out
             )
             results[module] = outcomes
     return results
+
+
+class _Judge:
+    """Runs one module's mutants in whichever workspace is free, printing survivors as they are
+    found and the progress (a bar on a terminal, a line a minute in a log)."""
+
+    def __init__(
+        self,
+        module: str,
+        total: int,
+        covered: Coverage,
+        timeout: float,
+        spaces: Queue[Workspace],
+    ) -> None:
+        self.covered = covered
+        self.timeout = timeout
+        self.spaces = spaces
+        self.progress = OrderProgress(
+            total, label=Path(module).name, verb="judged", stream=sys.stderr, every=60
+        )
+        self.judged = 0
+        self.survived = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, mutant: Mutant) -> Outcome:
+        outcome = self._judge(mutant)
+        with self._lock:
+            self.judged += 1
+            if outcome.verdict == "survived":
+                self.survived += 1
+                self.progress.clear()
+                print(f"  survived: {mutant.describe()}", flush=True)
+            self.progress.show(self.judged, f"{self.survived} survived")
+        return outcome
+
+    def _judge(self, mutant: Mutant) -> Outcome:
+        if mutant.key in EQUIVALENT:
+            return Outcome(mutant, "equivalent", 0.0)
+        space = self.spaces.get()
+        try:
+            with space.mutated(mutant):
+                passed, seconds = space.pytest(self.covered.tests_for(mutant), self.timeout)
+        finally:
+            self.spaces.put(space)
+        verdict = "timeout" if passed is None else "survived" if passed else "caught"
+        return Outcome(mutant, verdict, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
