@@ -49,6 +49,7 @@ _MEDIATOR_TESTS = (
     "tests/handlers/test_vendor_mediator.py",
 )
 _ORDERS_TABLE_TESTS = (
+    "tests/handlers/test_order_record.py",
     "tests/handlers/test_orders_table_faults.py",
     "tests/handlers/test_order_steps.py",
     "tests/handlers/test_token_handler.py",
