@@ -117,8 +117,22 @@ def _skipped(tree: ast.Module) -> set[int]:
     return skipped
 
 
-def _text(node: ast.AST) -> str:
-    return ast.unparse(node).replace("\n", " ")[:80]
+_SHOWN = 80
+"""Characters of a changed node's text shown (and keyed); a longer text is shown from a little
+before the change, so two edits of one long expression read differently."""
+
+
+def _texts(node: ast.AST, changed: ast.AST) -> tuple[str, str]:
+    before, after = (ast.unparse(n).replace("\n", " ") for n in (node, changed))
+    if max(len(before), len(after)) <= _SHOWN:
+        return before, after
+    common = next(
+        (i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b),
+        min(len(before), len(after)),
+    )
+    start = max(0, common - 20)
+    cut = "..." if start else ""
+    return cut + before[start : start + _SHOWN], cut + after[start : start + _SHOWN]
 
 
 def _edits(node: ast.AST) -> Iterator[tuple[str, Callable[[ast.AST], ast.AST | None]]]:
@@ -262,6 +276,7 @@ def mutants(module: str, source: str) -> list[Mutant]:
             continue
         for variant, (operator, _) in enumerate(_edits(node)):
             _, changed = _mutated(source, index, variant)
+            before, after = _texts(node, changed)
             found.append(
                 Mutant(
                     module=module,
@@ -270,8 +285,8 @@ def mutants(module: str, source: str) -> list[Mutant]:
                     line=getattr(node, "lineno", 0),
                     end_line=getattr(node, "end_lineno", None) or getattr(node, "lineno", 0),
                     operator=operator,
-                    before=_text(node),
-                    after=_text(changed),
+                    before=before,
+                    after=after,
                     index=index,
                     variant=variant,
                 )

@@ -80,3 +80,16 @@ def test_every_equivalent_mutant_listed_exists_and_has_a_reason() -> None:
     stale = [key for key in EQUIVALENT if key not in keys]
     assert not stale, f"equivalent mutants that no longer exist (the code changed): {stale}"
     assert all(len(reason) > 20 for reason in EQUIVALENT.values())
+
+
+def test_two_edits_of_a_long_expression_are_shown_where_they_change_it() -> None:
+    long = (
+        "attribute_not_exists(#pk) OR (execution_id = :exec AND #stage = :stored "
+        "AND #status = :processing AND attribute_not_exists(cancel_requested))"
+    )
+    found = mutants("m.py", f"CONDITION = {long!r}\n")
+    shown = {f"{m.before} -> {m.after}" for m in found}
+    assert len(shown) == len(found)  # no two read (or are keyed) the same
+    last = [m for m in found if m.after.endswith("OR attribute_not_exists(cancel_requested))'")]
+    assert len(last) == 1 and last[0].before.startswith("...")
+    assert all(len(m.before) <= 83 for m in found)  # a window of the text, not all of it
