@@ -221,3 +221,73 @@ def test_only_the_owner_settles_a_compensation_and_only_while_compensating(
     with pytest.raises(NotOwnerError):
         settle(OTHER)
     assert record(orders_table) == expected
+
+
+def store(orders: OrdersTable, execution_id: str, now: str) -> None:
+    orders.create(
+        order_reference=REF,
+        execution_id=execution_id,
+        attributes={"order_type": "sale", "points": 10},
+        items={"points": {"status": ItemStatus.PENDING.value}},
+        now=now,
+    )
+
+
+def test_a_retried_store_by_its_own_execution_stores_the_order_again(orders_table: str) -> None:
+    orders, expected = stored(orders_table)
+    store(orders, EXEC, T[1])
+    assert record(orders_table) == expected | {
+        "status_since": T[1],
+        "created_at": T[1],
+        "updated_at": T[1],
+    }
+
+
+RERUN = f"{EXEC}+2"
+
+
+def _rerun_stored(orders: OrdersTable) -> None:
+    """Failed, re-run by an operator, and stored again by the re-run (attempt 2)."""
+    orders.fail(order_reference=REF, execution_id=EXEC, error="E", cause="c", now=T[1])
+    assert orders.restart(
+        order_reference=REF,
+        failed_execution=EXEC,
+        execution_id=RERUN,
+        attempt=2,
+        retry={"by": "staff-1", "at": T[2]},
+        now=T[2],
+    )
+    orders.resume(order_reference=REF, execution_id=RERUN, items={}, now=T[3])
+
+
+@pytest.mark.parametrize(
+    ("before", "storing", "refused"),
+    [
+        (lambda orders: None, OTHER, NotOwnerError),
+        (
+            lambda orders: orders.record_stage(
+                order_reference=REF, execution_id=EXEC, stage=OrderStage.TRANSFORMED, now=T[1]
+            ),
+            EXEC,
+            StaleStepError,
+        ),
+        (
+            lambda orders: orders.request_cancel(
+                order_reference=REF, cancel={"by": "staff-1", "at": T[1]}, now=T[1]
+            ),
+            EXEC,
+            OrderCancelled,
+        ),
+        (_rerun_stored, RERUN, StaleStepError),
+    ],
+    ids=["another-execution", "past-storage", "cancelled", "a-re-run-stored-it"],
+)
+def test_a_store_that_is_not_the_orders_to_make_changes_nothing(
+    orders_table: str, before: Any, storing: str, refused: type[Exception]
+) -> None:
+    orders, _ = stored(orders_table)
+    before(orders)
+    was = record(orders_table)
+    with pytest.raises(refused):
+        store(orders, storing, T[5])
+    assert record(orders_table) == was
