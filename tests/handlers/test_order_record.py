@@ -291,3 +291,25 @@ def test_a_store_that_is_not_the_orders_to_make_changes_nothing(
     with pytest.raises(refused):
         store(orders, storing, T[5])
     assert record(orders_table) == was
+
+
+def test_a_cancellation_is_recorded_once_and_only_on_a_running_order(orders_table: str) -> None:
+    orders, expected = stored(orders_table)
+    first = {"by": "staff-1", "at": T[1]}
+    assert orders.request_cancel(order_reference=REF, cancel=first, now=T[1]) == expected | {
+        "cancel_requested": first,
+        "updated_at": T[1],
+    }
+    again = {"by": "staff-2", "at": T[2]}
+    assert orders.request_cancel(order_reference=REF, cancel=again, now=T[2]) is None
+    assert record(orders_table)["cancel_requested"] == first
+
+    ended = "ORD-RECORD-ENDED"
+    orders.fail(order_reference=ended, execution_id=EXEC, error="E", cause="c", now=T[0])
+    was = record(orders_table, ended)
+    assert orders.request_cancel(order_reference=ended, cancel=again, now=T[3]) is None
+    assert record(orders_table, ended) == was
+
+    unknown = "ORD-RECORD-NOBODY"
+    assert orders.request_cancel(order_reference=unknown, cancel=again, now=T[3]) is None
+    assert orders.get(unknown) is None  # no record made up for it
