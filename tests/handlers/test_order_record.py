@@ -313,3 +313,16 @@ def test_a_cancellation_is_recorded_once_and_only_on_a_running_order(orders_tabl
     unknown = "ORD-RECORD-NOBODY"
     assert orders.request_cancel(order_reference=unknown, cancel=again, now=T[3]) is None
     assert orders.get(unknown) is None  # no record made up for it
+
+
+def test_an_order_never_stored_is_not_completed_or_rejected_into_existence(
+    orders_table: str,
+) -> None:
+    """Only a failure creates the record of an order that was never stored (it failed before
+    storage); a completion or a rejection of it is a step out of place."""
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=orders_table)
+    with pytest.raises(StaleStepError):
+        orders.complete(order_reference=REF, execution_id=EXEC, now=T[0])
+    with pytest.raises(StaleStepError):
+        orders.reject(order_reference=REF, execution_id=EXEC, reason="no", now=T[0])
+    assert orders.get(REF) is None
