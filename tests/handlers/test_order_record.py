@@ -326,3 +326,53 @@ def test_an_order_never_stored_is_not_completed_or_rejected_into_existence(
     with pytest.raises(StaleStepError):
         orders.reject(order_reference=REF, execution_id=EXEC, reason="no", now=T[0])
     assert orders.get(REF) is None
+
+
+def test_a_late_step_is_told_which_step_was_ignored_and_why(orders_table: str) -> None:
+    orders, _ = stored(orders_table)
+    orders.complete(order_reference=REF, execution_id=EXEC, now=T[1])
+    with pytest.raises(StaleStepError) as late:
+        orders.record_stage(
+            order_reference=REF, execution_id=EXEC, stage=OrderStage.TRANSFORMED, now=T[2]
+        )
+    assert str(late.value) == (
+        f"order {REF} is COMPLETED at stage COMPLETED: TRANSFORMED ignored (stale step)"
+    )
+
+
+def test_a_re_run_stored_again_starts_its_items_afresh(orders_table: str) -> None:
+    orders, expected = stored(orders_table)
+    orders.mark_item(
+        order_reference=REF,
+        item_key="points",
+        status=ItemStatus.ERROR,
+        now=T[1],
+        attributes={"error": "VendorUnavailable", "reason": "down"},
+    )
+    retry = {"by": "staff-1", "at": T[2]}
+    orders.fail(order_reference=REF, execution_id=EXEC, error="E", cause="c", now=T[1])
+    assert orders.restart(
+        order_reference=REF,
+        failed_execution=EXEC,
+        execution_id=RERUN,
+        attempt=2,
+        retry=retry,
+        now=T[2],
+    )
+    orders.resume(
+        order_reference=REF,
+        execution_id=RERUN,
+        items={"points": {"status": ItemStatus.PENDING.value}},
+        now=T[3],
+    )
+    del expected[SORT_KEY]  # get() gives the order record without it, and its items
+    assert orders.get(REF) == expected | {
+        "execution_id": RERUN,
+        "attempt": 2,
+        "retries": [retry],
+        "status": "PROCESSING",
+        "status_since": T[2],
+        "stage": "STORED",
+        "updated_at": T[3],
+        "items": {"points": {"status": "PENDING", "attempt": 2, "updated_at": T[3]}},
+    }

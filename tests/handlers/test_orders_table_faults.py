@@ -146,6 +146,30 @@ def test_item_records_never_written_are_refused_not_taken_for_done(orders_table:
     assert client.batches == 8
 
 
+def test_a_throttled_item_record_of_a_re_run_fails_the_step_which_can_run_again(
+    orders_table: str,
+) -> None:
+    table, client = stored(orders_table)
+    table.fail(order_reference=REF, execution_id=EXEC, error="E", cause="c", now=NOW)
+    table.restart(
+        order_reference=REF,
+        failed_execution=EXEC,
+        execution_id="exec-1+2",
+        attempt=2,
+        retry={"by": "operator"},
+        now=NOW,
+    )
+    again = {"points": {"status": ItemStatus.PENDING.value}}
+    client.failing = {"put_item"}
+    with pytest.raises(ClientError) as raised:
+        table.resume(order_reference=REF, execution_id="exec-1+2", items=again, now=NOW)
+    assert raised.value.response["Error"]["Code"] == THROTTLED
+
+    client.failing = set()  # the step's retry
+    table.resume(order_reference=REF, execution_id="exec-1+2", items=again, now=NOW)
+    assert table.get(REF)["items"]["points"]["attempt"] == 2  # type: ignore[index]
+
+
 def test_item_records_are_written_25_to_a_batch(orders_table: str) -> None:
     client = UnprocessingClient(refusals=0)
     table = OrdersTable(client=client, table_name=orders_table)
