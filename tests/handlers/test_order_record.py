@@ -63,6 +63,9 @@ def stored(orders_table: str) -> tuple[OrdersTable, dict[str, Any]]:
 def test_a_sale_stored_approved_and_completed(orders_table: str) -> None:
     orders, expected = stored(orders_table)
     assert record(orders_table) == expected
+    assert orders.get(REF)["items"] == {  # type: ignore[index]
+        "points": {"status": "PENDING", "updated_at": T[0]}
+    }
 
     attempt = orders.record_stage(
         order_reference=REF,
@@ -180,18 +183,18 @@ def test_a_compensation_ends_with_both_the_order_failure_and_its_own(orders_tabl
     orders.settle_compensation(
         order_reference=REF,
         execution_id=EXEC,
-        status=OrderStatus.FAILED,
-        error="VendorRejected",
-        cause="every applied effect was reversed",
+        status=OrderStatus.COMPENSATION_FAILED,
+        error="VendorUnavailable",
+        cause="a reversal could not be made",
         failure=("VendorRejected", "voucher unknown"),
         now=T[2],
     )
     assert record(orders_table) == expected | {
-        "status": "FAILED",
-        "stage": "FAILED",
+        "status": "COMPENSATION_FAILED",
+        "stage": "COMPENSATION_FAILED",
         "status_since": T[2],
-        "error": "VendorRejected",
-        "cause": "every applied effect was reversed",
+        "error": "VendorUnavailable",
+        "cause": "a reversal could not be made",
         "order_error": "VendorRejected",
         "order_cause": "voucher unknown",
         "failed_at": T[1],
