@@ -170,6 +170,19 @@ def test_a_cancelled_order_is_not_completed_and_ends_cancelled(orders_table: str
     }
 
 
+def settle(orders: OrdersTable, execution_id: str, *, now: str) -> None:
+    """A compensation that could not reverse everything ends (the order failed VendorRejected)."""
+    orders.settle_compensation(
+        order_reference=REF,
+        execution_id=execution_id,
+        status=OrderStatus.COMPENSATION_FAILED,
+        error="VendorUnavailable",
+        cause="a reversal could not be made",
+        failure=("VendorRejected", "voucher unknown"),
+        now=now,
+    )
+
+
 def test_a_compensation_ends_with_both_the_order_failure_and_its_own(orders_table: str) -> None:
     orders, expected = stored(orders_table)
     orders.fail(
@@ -180,15 +193,7 @@ def test_a_compensation_ends_with_both_the_order_failure_and_its_own(orders_tabl
         now=T[1],
         status=OrderStatus.COMPENSATING,
     )
-    orders.settle_compensation(
-        order_reference=REF,
-        execution_id=EXEC,
-        status=OrderStatus.COMPENSATION_FAILED,
-        error="VendorUnavailable",
-        cause="a reversal could not be made",
-        failure=("VendorRejected", "voucher unknown"),
-        now=T[2],
-    )
+    settle(orders, EXEC, now=T[2])
     assert record(orders_table) == expected | {
         "status": "COMPENSATION_FAILED",
         "stage": "COMPENSATION_FAILED",
@@ -207,22 +212,10 @@ def test_only_the_owner_settles_a_compensation_and_only_while_compensating(
     orders_table: str,
 ) -> None:
     orders, expected = stored(orders_table)
-
-    def settle(execution_id: str) -> None:
-        orders.settle_compensation(
-            order_reference=REF,
-            execution_id=execution_id,
-            status=OrderStatus.FAILED,
-            error="VendorRejected",
-            cause="reversed",
-            failure=("VendorRejected", "voucher unknown"),
-            now=T[3],
-        )
-
     with pytest.raises(StaleStepError):
-        settle(EXEC)  # still PROCESSING: there is no compensation to end
+        settle(orders, EXEC, now=T[3])  # still PROCESSING: there is no compensation to end
     with pytest.raises(NotOwnerError):
-        settle(OTHER)
+        settle(orders, OTHER, now=T[3])
     assert record(orders_table) == expected
 
 
