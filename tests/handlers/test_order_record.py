@@ -37,15 +37,19 @@ def record(table: str, reference: str = REF) -> dict[str, Any]:
     return {k: deserializer.deserialize(v) for k, v in item.items()}
 
 
-def stored(orders_table: str) -> tuple[OrdersTable, dict[str, Any]]:
-    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=orders_table)
+def store(orders: OrdersTable, execution_id: str, now: str) -> None:
     orders.create(
         order_reference=REF,
-        execution_id=EXEC,
+        execution_id=execution_id,
         attributes={"order_type": "sale", "points": 10},
         items={"points": {"status": ItemStatus.PENDING.value}},
-        now=T[0],
+        now=now,
     )
+
+
+def stored(orders_table: str) -> tuple[OrdersTable, dict[str, Any]]:
+    orders = OrdersTable(client=boto3.client("dynamodb"), table_name=orders_table)
+    store(orders, EXEC, T[0])
     return orders, {
         PARTITION_KEY: REF,
         SORT_KEY: ORDER_RECORD,
@@ -219,16 +223,6 @@ def test_only_the_owner_settles_a_compensation_and_only_while_compensating(
     assert record(orders_table) == expected
 
 
-def store(orders: OrdersTable, execution_id: str, now: str) -> None:
-    orders.create(
-        order_reference=REF,
-        execution_id=execution_id,
-        attributes={"order_type": "sale", "points": 10},
-        items={"points": {"status": ItemStatus.PENDING.value}},
-        now=now,
-    )
-
-
 def test_a_retried_store_by_its_own_execution_stores_the_order_again(orders_table: str) -> None:
     orders, expected = stored(orders_table)
     store(orders, EXEC, T[1])
@@ -242,18 +236,22 @@ def test_a_retried_store_by_its_own_execution_stores_the_order_again(orders_tabl
 RERUN = f"{EXEC}+2"
 
 
-def _rerun_stored(orders: OrdersTable) -> None:
-    """Failed, re-run by an operator, and stored again by the re-run (attempt 2)."""
+RETRY = {"by": "staff-1", "at": T[2]}
+
+
+def rerun_stored(orders: OrdersTable, items: dict[str, dict[str, Any]] | None = None) -> None:
+    """Failed, re-run by an operator, and stored again by the re-run (attempt 2) with ``items``
+    asked for again."""
     orders.fail(order_reference=REF, execution_id=EXEC, error="E", cause="c", now=T[1])
     assert orders.restart(
         order_reference=REF,
         failed_execution=EXEC,
         execution_id=RERUN,
         attempt=2,
-        retry={"by": "staff-1", "at": T[2]},
+        retry=RETRY,
         now=T[2],
     )
-    orders.resume(order_reference=REF, execution_id=RERUN, items={}, now=T[3])
+    orders.resume(order_reference=REF, execution_id=RERUN, items=items or {}, now=T[3])
 
 
 @pytest.mark.parametrize(
@@ -274,7 +272,7 @@ def _rerun_stored(orders: OrdersTable) -> None:
             EXEC,
             OrderCancelled,
         ),
-        (_rerun_stored, RERUN, StaleStepError),
+        (rerun_stored, RERUN, StaleStepError),
     ],
     ids=["another-execution", "past-storage", "cancelled", "a-re-run-stored-it"],
 )
@@ -345,27 +343,12 @@ def test_a_re_run_stored_again_starts_its_items_afresh(orders_table: str) -> Non
         now=T[1],
         attributes={"error": "VendorUnavailable", "reason": "down"},
     )
-    retry = {"by": "staff-1", "at": T[2]}
-    orders.fail(order_reference=REF, execution_id=EXEC, error="E", cause="c", now=T[1])
-    assert orders.restart(
-        order_reference=REF,
-        failed_execution=EXEC,
-        execution_id=RERUN,
-        attempt=2,
-        retry=retry,
-        now=T[2],
-    )
-    orders.resume(
-        order_reference=REF,
-        execution_id=RERUN,
-        items={"points": {"status": ItemStatus.PENDING.value}},
-        now=T[3],
-    )
+    rerun_stored(orders, {"points": {"status": ItemStatus.PENDING.value}})
     del expected[SORT_KEY]  # get() gives the order record without it, and its items
     assert orders.get(REF) == expected | {
         "execution_id": RERUN,
         "attempt": 2,
-        "retries": [retry],
+        "retries": [RETRY],
         "status": "PROCESSING",
         "status_since": T[2],
         "stage": "STORED",

@@ -17,6 +17,7 @@ from tests.handlers.conftest import LoadHandler  # noqa: F401 - fixtures come fr
 
 NOW = "2026-12-02T10:00:00+00:00"
 REF, EXEC = "ORD-FAULT-1", "exec-1"
+RERUN = f"{EXEC}+2"  # an operator's re-run: attempt 2
 THROTTLED = "ProvisionedThroughputExceededException"
 
 
@@ -85,7 +86,7 @@ WRITES: dict[str, Callable[[OrdersTable], Any]] = {
     "restart": lambda t: t.restart(
         order_reference=REF,
         failed_execution=EXEC,
-        execution_id="exec-2",
+        execution_id=RERUN,
         attempt=2,
         retry={"by": "operator"},
         now=NOW,
@@ -151,22 +152,15 @@ def test_a_throttled_item_record_of_a_re_run_fails_the_step_which_can_run_again(
 ) -> None:
     table, client = stored(orders_table)
     table.fail(order_reference=REF, execution_id=EXEC, error="E", cause="c", now=NOW)
-    table.restart(
-        order_reference=REF,
-        failed_execution=EXEC,
-        execution_id="exec-1+2",
-        attempt=2,
-        retry={"by": "operator"},
-        now=NOW,
-    )
+    WRITES["restart"](table)
     again = {"points": {"status": ItemStatus.PENDING.value}}
     client.failing = {"put_item"}
     with pytest.raises(ClientError) as raised:
-        table.resume(order_reference=REF, execution_id="exec-1+2", items=again, now=NOW)
+        table.resume(order_reference=REF, execution_id=RERUN, items=again, now=NOW)
     assert raised.value.response["Error"]["Code"] == THROTTLED
 
     client.failing = set()  # the step's retry
-    table.resume(order_reference=REF, execution_id="exec-1+2", items=again, now=NOW)
+    table.resume(order_reference=REF, execution_id=RERUN, items=again, now=NOW)
     assert table.get(REF)["items"]["points"]["attempt"] == 2  # type: ignore[index]
 
 
